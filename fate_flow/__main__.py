@@ -1,0 +1,3 @@
+from fate_flow.cli import main
+
+main()

@@ -1,0 +1,71 @@
+"""/v1/data: upload (multipart streamed to disk, or a server-side file), download, history."""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+
+from flask import Blueprint, request
+
+from fate_flow.apps.util import body, query_conf, result, runtime
+from fate_flow.controller import data_controller
+from fate_flow.errors import ArgumentError
+
+data_access_app = Blueprint("data_access", __name__, url_prefix="/v1/data")
+UPLOAD_DIR_KEY = "fate_flow.upload_dir"
+
+
+def _upload_conf() -> tuple[dict, bool]:
+    """The conf and whether the client sends the file (multipart) rather than naming a server file."""
+    if request.mimetype == "multipart/form-data":
+        conf = query_conf()
+        conf.update({k: v for k, v in request.args.items() if k in conf})
+        return conf, True
+    json_body = body()
+    if json_body:
+        use_local = str(json_body.get("use_local_data", 1)) != "0"
+        return json_body, use_local
+    return query_conf(), True
+
+
+def _save_client_file(directory: Path) -> Path:
+    """Stream the multipart part ``file`` straight into ``directory`` (see FlowRequest)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    request.environ[UPLOAD_DIR_KEY] = directory
+    part = request.files.get("file")
+    if part is None:
+        raise ArgumentError("no file in the request: send the CSV as the multipart part 'file'")
+    path = Path(part.stream.name)
+    part.stream.close()
+    return path
+
+
+@data_access_app.route("/upload", methods=["POST"])
+def upload():
+    conf, client_file = _upload_conf()
+    if client_file and request.mimetype != "multipart/form-data":
+        raise ArgumentError("no file in the request: send the CSV as the multipart part 'file', "
+                            "or set use_local_data to 0 and name a file on the server")
+    data = data_controller.submit_upload(runtime(), conf, _save_client_file if client_file else None)
+    return result(data, jobId=data["job_id"])
+
+
+@data_access_app.route("/download", methods=["POST"])
+def download():
+    data = data_controller.submit_download(runtime(), body())
+    return result(data, jobId=data["job_id"])
+
+
+@data_access_app.route("/upload/history", methods=["POST"])
+def upload_history():
+    return result(data_controller.upload_history(body()))
+
+
+def open_upload_target(environ: dict, filename: str | None):
+    """Where werkzeug writes an uploaded part: the job's upload directory, never a temp copy."""
+    directory = environ.get(UPLOAD_DIR_KEY)
+    if directory is None:
+        return None
+    suffix = Path(filename or "").suffix
+    safe_suffix = suffix if suffix.replace(".", "").isalnum() and len(suffix) <= 10 else ""
+    return open(Path(directory) / f"{uuid.uuid4().hex}{safe_suffix}", "wb+")  # noqa: SIM115

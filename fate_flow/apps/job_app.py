@@ -1,0 +1,88 @@
+"""/v1/job: query, list, tasks, stop, config, logs."""
+
+from __future__ import annotations
+
+import tarfile
+import tempfile
+
+from flask import Blueprint, send_file
+
+from fate_flow.apps.util import body, error_response, result, runtime
+from fate_flow.controller import job_controller
+from fate_flow.errors import NotFoundError, require
+from fate_flow.operation import job_saver
+
+job_app = Blueprint("job", __name__, url_prefix="/v1/job")
+
+
+@job_app.route("/query", methods=["POST"])
+def query_job():
+    jobs = job_controller.query_jobs(body())
+    if not jobs:
+        return result([], retmsg="no job could be found")
+    return result(jobs)
+
+
+@job_app.route("/list/job", methods=["POST"])
+def list_job():
+    return result(job_controller.list_jobs(body()))
+
+
+@job_app.route("/task/query", methods=["POST"])
+def query_task():
+    return result(job_controller.query_tasks(body()))
+
+
+@job_app.route("/list/task", methods=["POST"])
+def list_task():
+    return result(job_controller.list_tasks(body()))
+
+
+@job_app.route("/stop", methods=["POST"])
+def stop_job():
+    request_body = body()
+    require(request_body, "job_id")
+    data = job_controller.stop_job(runtime(), str(request_body["job_id"]),
+                                   str(request_body.get("stop_status") or "canceled"))
+    return result(data, retmsg="stop job on this party success")
+
+
+@job_app.route("/config", methods=["POST"])
+def job_config():
+    return result(job_controller.job_config(body()))
+
+
+@job_app.route("/update", methods=["POST"])
+def update_job():
+    request_body = body()
+    require(request_body, "job_id", "role", "party_id")
+    updated = job_saver.update_job(str(request_body["job_id"]), str(request_body["role"]),
+                                   str(request_body["party_id"]), f_description=str(request_body.get("notes", "")))
+    if not updated:
+        raise NotFoundError("find job failed")
+    return result()
+
+
+@job_app.route("/log/path", methods=["POST"])
+def job_log_path():
+    request_body = body()
+    require(request_body, "job_id")
+    return result({"logs_directory": str(runtime().paths.job_log_dir(str(request_body["job_id"])))})
+
+
+@job_app.route("/log/download", methods=["POST"])
+def job_log_download():
+    request_body = body()
+    require(request_body, "job_id")
+    job_id = str(request_body["job_id"])
+    log_dir = runtime().paths.job_log_dir(job_id)
+    if not log_dir.is_dir():
+        return error_response(404, f"no log directory for job {job_id}")
+    buffer = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 (send_file closes it)
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for path in sorted(log_dir.rglob("*")):
+            if path.is_file() and not path.is_symlink():
+                tar.add(path, arcname=str(path.relative_to(log_dir)), recursive=False)
+    buffer.seek(0)
+    return send_file(buffer, mimetype="application/gzip", as_attachment=True,
+                     download_name=f"job_{job_id}_log.tar.gz")

@@ -1,0 +1,36 @@
+"""/v1/server and /v1/version: versions and this instance's address (the Board's log viewer)."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from fate_flow import FATE_FLOW_COMPAT_VERSION, __version__
+from fate_flow.apps.util import body, error_response, result, runtime
+from fate_flow.utils.timeutil import now_ms
+
+server_app = Blueprint("server", __name__, url_prefix="/v1/server")
+version_app = Blueprint("version", __name__, url_prefix="/v1/version")
+
+
+def _versions() -> dict:
+    return {"FATE": FATE_FLOW_COMPAT_VERSION, "FATEFlow": FATE_FLOW_COMPAT_VERSION,
+            "FATEBoard": FATE_FLOW_COMPAT_VERSION, "FATEFlowServer": __version__}
+
+
+@version_app.route("/get", methods=["POST", "GET"])
+@server_app.route("/version/get", methods=["POST", "GET"])
+def get_version():
+    module = body().get("module")
+    versions = _versions()
+    if module:
+        if module not in versions:
+            return error_response(404, f"no version for module {module}")
+        return result({module: versions[module], "API": "v1"})
+    return result({**versions, "API": "v1"})
+
+
+@server_app.route("/fateflow/info", methods=["POST"])
+def fateflow_info():
+    s = runtime().settings
+    return result({s.instance_id: {"instance_id": s.instance_id, "timestamp": now_ms(), "version": __version__,
+                                   "host": s.host, "grpc_port": s.grpc_port, "http_port": s.http_port}})

@@ -1,0 +1,139 @@
+"""Upload: a CSV file becomes a table (Parquet, every column kept as the text the user wrote).
+
+The file is read in blocks by pyarrow's streaming CSV reader and written block by block, so a
+multi-GB file never sits in memory. Values stay strings: the table holds exactly what the file
+held (no float rounding, no type guessing that a later block could contradict), as FATE's own
+storage does; components that compute parse the columns they use.
+"""
+
+from __future__ import annotations
+
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from fate_flow.components.context import ComponentContext, ComponentError
+
+BLOCK_SIZE = 8 << 20
+PREVIEW_ROWS = 100
+SID_COLUMN = "sid"
+
+
+def _header(path: Path, delimiter: str, has_head: bool) -> list[str]:
+    with path.open("rb") as stream:
+        first = stream.readline().decode("utf-8-sig").rstrip("\r\n")
+    if not first:
+        raise ComponentError(f"the uploaded file is empty: {path.name}")
+    fields = [f.strip() for f in first.split(delimiter)]
+    if not has_head:
+        return [f"_c{i}" for i in range(len(fields))]
+    duplicated = sorted({f for f in fields if fields.count(f) > 1})
+    if duplicated:
+        raise ComponentError(f"the header repeats column names: {', '.join(duplicated)}")
+    if any(not f for f in fields):
+        raise ComponentError("the header has an empty column name")
+    return fields
+
+
+def _first_ragged_line(path: Path, delimiter: str, expected: int) -> tuple[int, int]:
+    """Line number and field count of the first row whose field count differs (error path only)."""
+    with path.open("r", encoding="utf-8-sig", newline="") as stream:
+        for number, line in enumerate(stream, start=1):
+            stripped = line.rstrip("\r\n")
+            if stripped and stripped.count(delimiter) + 1 != expected:
+                return number, stripped.count(delimiter) + 1
+    return 0, 0
+
+
+def _reader(path: Path, names: list[str], delimiter: str, skip: int) -> pacsv.CSVStreamingReader:
+    return pacsv.open_csv(
+        path,
+        read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=BLOCK_SIZE),
+        parse_options=pacsv.ParseOptions(delimiter=delimiter),
+        convert_options=pacsv.ConvertOptions(
+            column_types={name: pa.string() for name in names},
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+
+
+def _with_sid(batch: pa.RecordBatch, offset: int, prefix: str | None) -> pa.RecordBatch:
+    index = pa.array(range(offset, offset + batch.num_rows), type=pa.int64()).cast(pa.string())
+    if prefix:
+        index = pa.compute.binary_join_element_wise(prefix, index, "")
+    return pa.RecordBatch.from_arrays([index, *batch.columns], names=[SID_COLUMN, *batch.schema.names])
+
+
+def _schema(names: list[str], delimiter: str, has_head: bool, meta: dict) -> dict:
+    if not has_head:
+        schema: dict[str, Any] = {"header": "", "sid": ""}
+    else:
+        schema = {"header": delimiter.join(names[1:]), "sid": names[0]}
+    if meta:
+        schema["meta"] = meta
+    return schema
+
+
+def run(ctx: ComponentContext) -> None:
+    params = ctx.parameters
+    path = Path(params["file"])
+    delimiter = params.get("id_delimiter") or ","
+    has_head = int(params.get("head", 1)) == 1
+    extend_sid = bool(int(params.get("extend_sid", 0) or 0))
+    auto_increasing = bool(int(params.get("auto_increasing_sid", 0) or 0))
+    if not path.is_file():
+        raise ComponentError(f"the file to upload does not exist: {path}")
+
+    names = _header(path, delimiter, has_head)
+    sid_prefix = None if auto_increasing else uuid.uuid4().hex[:16] + "_"
+    out_dir = ctx.table_version_dir
+    out_dir.mkdir(parents=True, exist_ok=True)
+    target = out_dir / "data.parquet"
+    count, preview, writer = 0, [], None
+    try:
+        for batch in _reader(path, names, delimiter, 1 if has_head else 0):
+            if extend_sid:
+                batch = _with_sid(batch, count, sid_prefix)
+            if writer is None:
+                writer = pq.ParquetWriter(target, batch.schema, compression="snappy")
+            writer.write_batch(batch)
+            if len(preview) < PREVIEW_ROWS:
+                preview.extend(batch.slice(0, PREVIEW_ROWS - len(preview)).to_pylist())
+            count += batch.num_rows
+    except pa.ArrowInvalid as exc:
+        line, fields = _first_ragged_line(path, delimiter, len(names))
+        if line:
+            raise ComponentError(
+                f"line {line} of {path.name} has {fields} fields but the header has {len(names)}"
+            ) from exc
+        raise ComponentError(f"{path.name} is not a valid CSV file: {exc}") from exc
+    finally:
+        if writer is not None:
+            writer.close()
+    if writer is None:  # header only: an empty table still has its columns
+        columns = [SID_COLUMN, *names] if extend_sid else names
+        pq.write_table(pa.table({n: pa.array([], pa.string()) for n in columns}), target)
+    stored_names = [SID_COLUMN, *names] if extend_sid else names
+    ctx.logger.info("upload of %s: %s rows into %s", path.name, count, target)
+    ctx.tracker.save_table_meta(
+        {
+            "namespace": params["namespace"],
+            "name": params["name"],
+            "address": {"path": str(out_dir)},
+            "partitions": int(params.get("partition", 1)),
+            "count": count,
+            "schema": _schema(stored_names, delimiter, has_head or extend_sid, params.get("meta") or {}),
+            "part_of_data": [list(row.values()) for row in preview],
+            "id_delimiter": delimiter,
+            "have_head": has_head,
+            "extend_sid": extend_sid,
+            "auto_increasing_sid": auto_increasing,
+            "origin": "upload",
+            "replace": bool(int(params.get("destroy", 0) or 0)),
+        }
+    )

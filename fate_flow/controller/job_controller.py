@@ -1,0 +1,299 @@
+"""Jobs on this party: create, query, list, stop, config."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import peewee
+
+from fate_flow.db.connection import write_transaction
+from fate_flow.db.models import Job, Task
+from fate_flow.entity.ids import task_id as make_task_id
+from fate_flow.entity.status import END_STATUSES, JobStatus, client_status
+from fate_flow.errors import ArgumentError, DataError, NotFoundError
+from fate_flow.log import schedule_logger
+from fate_flow.manager import resource_manager
+from fate_flow.operation import job_saver
+from fate_flow.runtime import Runtime
+
+JOB_FILTERS = ("job_id", "role", "party_id", "status", "initiator_role", "initiator_party_id", "tag",
+               "is_initiator", "name")
+TASK_FILTERS = ("job_id", "role", "party_id", "component_name", "status", "task_id", "task_version",
+                "party_status", "component_module")
+BOARD_ROLES = {"guest", "host", "arbiter", "local"}
+BOARD_STATUSES = {"success", "running", "waiting", "failed", "canceled", "timeout"}
+ORDER_FIELDS = {"job_id", "task_version", "create_time", "start_time", "end_time", "elapsed"}
+
+
+def create_local_job(rt: Runtime, job_id: str, component: str, module: str, params: dict,
+                     party_id: str = "0", job_parameters: dict | None = None) -> dict:
+    """A one-component job of role ``local`` (upload, download): rows, conf files, a wake-up."""
+    job_parameters = {"task_cores": rt.settings.job.task_cores, "task_parallelism": 1,
+                      "federated_mode": "SINGLE", **(job_parameters or {})}
+    cores = int(job_parameters["task_cores"]) * int(job_parameters["task_parallelism"])
+    if cores > rt.settings.total_cores * rt.settings.job.max_cores_percent_per_job:
+        raise ArgumentError(f"task_cores {cores} exceeds the {rt.settings.total_cores} cores of this party")
+    dsl = {"components": {component: {"module": module}}}
+    runtime_conf = {
+        "dsl_version": 2,
+        "initiator": {"role": "local", "party_id": int(party_id)},
+        "role": {"local": [int(party_id)]},
+        "job_parameters": {"common": job_parameters},
+        "component_parameters": {"role": {"local": {"0": {component: params}}}},
+    }
+    conf_on_party = {**runtime_conf, "job_parameters": job_parameters}
+    job_dir = rt.paths.job_dir(job_id)
+    job_dir.mkdir(parents=True, exist_ok=True)
+    for name, content in (("job_dsl.json", dsl), ("job_runtime_conf.json", runtime_conf)):
+        (job_dir / name).write_text(json.dumps(content, indent=2))
+    common = {"f_job_id": job_id, "f_role": "local", "f_party_id": str(party_id),
+              "f_initiator_role": "local", "f_initiator_party_id": str(party_id)}
+    with write_transaction():
+        job_saver.create_job(
+            **common, f_dsl=dsl, f_runtime_conf=runtime_conf, f_runtime_conf_on_party=conf_on_party,
+            f_train_runtime_conf={}, f_roles={"local": [int(party_id)]}, f_status=JobStatus.WAITING.value,
+            f_is_initiator=True, f_engine_name=rt.settings.computing_engine, f_cores=cores,
+        )
+        job_saver.create_task(
+            f_job_id=job_id, f_role="local", f_party_id=str(party_id), f_initiator_role="local",
+            f_initiator_party_id=str(party_id), f_component_name=component, f_component_module=module,
+            f_task_id=make_task_id(job_id, component), f_task_version=0, f_status=JobStatus.WAITING.value,
+            f_party_status=JobStatus.WAITING.value, f_component_parameters={"ComponentParam": params,
+                                                                           "module": module},
+            f_provider_info={"name": "fate_flow", "version": rt.settings.raw.get("version", "")},
+            f_engine_conf={"computing_engine": rt.settings.computing_engine},
+        )
+    schedule_logger(job_id).info("job %s created: local job with component %s (%s)", job_id, component, module)
+    rt.wake_scheduler()
+    return job_submit_data(rt, job_id, "local", str(party_id))
+
+
+def job_submit_data(rt: Runtime, job_id: str, role: str, party_id: str, model_info: dict | None = None) -> dict:
+    """FATE's submit response ``data``."""
+    job_dir = rt.paths.job_dir(job_id)
+    s = rt.settings
+    return {
+        "job_id": job_id,
+        "code": 0,
+        "message": "success",
+        "model_info": model_info or {},
+        "logs_directory": str(rt.paths.job_log_dir(job_id)),
+        "board_url": f"http://{s.fateboard_host}:{s.fateboard_port}/index.html#/dashboard?"
+                     f"job_id={job_id}&role={role}&party_id={party_id}",
+        "dsl_path": str(job_dir / "job_dsl.json"),
+        "runtime_conf_path": str(job_dir / "job_runtime_conf.json"),
+        "runtime_conf_on_party_path": str(job_dir / role / str(party_id) / "job_runtime_on_party_conf.json"),
+        "train_runtime_conf_path": str(job_dir / "train_runtime_conf.json"),
+        "pipeline_dsl_path": str(job_dir / "pipeline_dsl.json"),
+    }
+
+
+def _where(model: type[peewee.Model], body: dict, names: tuple[str, ...]) -> list:
+    conditions = []
+    for name in names:
+        value = body.get(name)
+        if value is None or value == "":
+            continue
+        column = getattr(model, f"f_{name}")
+        if isinstance(value, list):
+            conditions.append(column.in_([str(v) for v in value]))
+        elif isinstance(value, bool):
+            conditions.append(column == value)
+        else:
+            conditions.append(column == str(value))
+    return conditions
+
+
+def _client_job_dict(job: Job) -> dict:
+    row = job.to_dict()
+    row["f_status"] = client_status(row["f_status"])
+    return row
+
+
+def query_jobs(body: dict) -> list[dict]:
+    """job/query: raw rows; no recognised filter at all matches nothing (as FATE)."""
+    conditions = _where(Job, body, JOB_FILTERS)
+    if not conditions:
+        return []
+    return [_client_job_dict(job) for job in Job.select().where(*conditions)]
+
+
+def _positive_int(body: dict, name: str, default: int) -> int:
+    try:
+        value = int(body.get(name) or default)
+    except (TypeError, ValueError):
+        raise ArgumentError(f"{name} must be an integer, got {body.get(name)!r}") from None
+    if value < 0:
+        raise ArgumentError(f"{name} must not be negative")
+    return value
+
+
+def _as_list(value: Any) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+def _order(model: type[peewee.Model], body: dict, default: str, default_desc: bool) -> peewee.Ordering:
+    order_by = body.get("order_by") or default
+    if order_by not in ORDER_FIELDS or not hasattr(model, f"f_{order_by}"):
+        raise ArgumentError(f"order_by must be one of {sorted(ORDER_FIELDS)}, got {order_by!r}", http_status=400)
+    order = body.get("order") or ("desc" if default_desc else "asc")
+    if order not in ("asc", "desc"):
+        raise ArgumentError(f"order must be asc or desc, got {order!r}", http_status=400)
+    column = getattr(model, f"f_{order_by}")
+    return column.desc() if order == "desc" else column.asc()
+
+
+def _board_job_conditions(body: dict) -> list:
+    conditions = [Job.f_tag != "submit_failed"]
+    for name in ("job_id", "description"):
+        if body.get(name):
+            conditions.append(getattr(Job, f"f_{name}").contains(str(body[name])))
+    if body.get("party_id") not in (None, ""):
+        try:
+            int(body["party_id"])
+        except (TypeError, ValueError):
+            raise ArgumentError(f"party_id must be a number, got {body['party_id']!r}", http_status=400) from None
+        conditions.append(Job.f_party_id.contains(str(body["party_id"])))
+    if body.get("role"):
+        roles = _as_list(body["role"])
+        if set(roles) - BOARD_ROLES:
+            raise ArgumentError(f"role must be among {sorted(BOARD_ROLES)}, got {roles}", http_status=400)
+        conditions.append(Job.f_role.in_(roles))
+    if body.get("status"):
+        statuses = _as_list(body["status"])
+        if set(statuses) - BOARD_STATUSES:
+            raise ArgumentError(f"status must be among {sorted(BOARD_STATUSES)}, got {statuses}", http_status=400)
+        expanded = set(statuses) | ({"ready"} if "waiting" in statuses else set()) | (
+            {"pass"} if "success" in statuses else set())
+        conditions.append(Job.f_status.in_(sorted(expanded)))
+    return conditions
+
+
+def _board_job_dict(job: Job) -> dict:
+    row = job.to_human_dict()
+    row["status"] = client_status(row["status"])
+    row["party_id"] = int(row["party_id"]) if str(row["party_id"]).isdigit() else row["party_id"]
+    me = str(job.f_party_id)
+    row["partners"] = sorted({str(p) for role, ids in (job.f_roles or {}).items()
+                              if role in ("guest", "host", "arbiter") for p in ids} - {me})
+    row["roles"] = job.f_roles
+    return row
+
+
+def list_jobs(body: dict) -> dict:
+    """job/list/job as FATE-Board pages it: substring filters, paging, ordering."""
+    limit, page = _positive_int(body, "limit", 0), max(_positive_int(body, "page", 1), 1)
+    conditions = _board_job_conditions(body)
+    query = Job.select().where(*conditions)
+    count = query.count()
+    query = query.order_by(_order(Job, body, "create_time", True))
+    if limit:
+        query = query.paginate(page, limit)
+    return {"jobs": [_board_job_dict(job) for job in query], "count": count}
+
+
+def latest_tasks(conditions: list) -> list[Task]:
+    """Only the newest version of each (task, role, party) (reruns add versions)."""
+    tasks = Task.select().where(*conditions).order_by(Task.f_task_version.desc())
+    latest: dict[tuple, Task] = {}
+    for task in tasks:
+        latest.setdefault((task.f_task_id, task.f_role, task.f_party_id), task)
+    return sorted(latest.values(), key=lambda t: (t.f_create_time or 0, t.f_task_id))
+
+
+def query_tasks(body: dict) -> list[dict]:
+    conditions = _where(Task, body, TASK_FILTERS)
+    if not conditions:
+        raise NotFoundError("find task failed: give at least one of " + ", ".join(TASK_FILTERS))
+    tasks = latest_tasks(conditions)
+    if not tasks:
+        raise NotFoundError("find task failed")
+    rows = []
+    for task in tasks:
+        row = task.to_dict()
+        row["f_status"], row["f_party_status"] = client_status(row["f_status"]), client_status(row["f_party_status"])
+        rows.append(row)
+    return rows
+
+
+def list_tasks(body: dict) -> dict:
+    limit, page = _positive_int(body, "limit", 0), max(_positive_int(body, "page", 1), 1)
+    query = Task.select().where(*(_where(Task, body, ("job_id", "role", "party_id", "component_name")) or [True]))
+    count = query.count()
+    query = query.order_by(_order(Task, body, "create_time", False))
+    if limit:
+        query = query.paginate(page, limit)
+    rows = []
+    for task in query:
+        row = task.to_human_dict()
+        row["status"], row["party_status"] = client_status(row["status"]), client_status(row["party_status"])
+        rows.append(row)
+    return {"tasks": rows, "count": count}
+
+
+def find_jobs(job_id: str, role: str | None = None, party_id: str | None = None) -> list[Job]:
+    conditions = [Job.f_job_id == job_id]
+    if role:
+        conditions.append(Job.f_role == role)
+    if party_id not in (None, ""):
+        conditions.append(Job.f_party_id == str(party_id))
+    return list(Job.select().where(*conditions))
+
+
+def job_config(body: dict) -> dict:
+    jobs = find_jobs(str(body.get("job_id") or ""), body.get("role"), body.get("party_id"))
+    if not jobs:
+        raise NotFoundError(f"find job failed: no job {body.get('job_id')!r} on this party")
+    job = jobs[0]
+    conf = job.f_runtime_conf_on_party or {}
+    params = conf.get("job_parameters", {})
+    return {
+        "job_id": job.f_job_id,
+        "dsl": job.f_dsl,
+        "runtime_conf": job.f_runtime_conf,
+        "train_runtime_conf": job.f_train_runtime_conf,
+        "model_info": {"model_id": params.get("model_id", ""), "model_version": params.get("model_version", "")},
+    }
+
+
+def end_job(rt: Runtime, job: Job, status: JobStatus, reason: str = "") -> bool:
+    """Move a job to an end status, stop whatever of it still runs here, give its cores back."""
+    from fate_flow.controller import task_controller
+
+    log = schedule_logger(job.f_job_id)
+    effective = job_saver.update_job_status(job.f_job_id, job.f_role, job.f_party_id, status,
+                                            **({"f_error": reason} if reason else {}))
+    for task in task_controller.tasks_of(job):
+        if JobStatus(task.f_status) not in END_STATUSES:
+            task_controller.stop_task(task, status if status != JobStatus.SUCCESS else JobStatus.CANCELED)
+    resource_manager.return_for_job(job)
+    if effective:
+        log.info("job %s %s %s: %s%s", job.f_job_id, job.f_role, job.f_party_id, status,
+                 f" ({reason})" if reason else "")
+    return effective
+
+
+def stop_job(rt: Runtime, job_id: str, stop_status: str = "canceled") -> dict:
+    if not job_id:
+        raise ArgumentError("required argument are missing: job_id; ")
+    try:
+        status = JobStatus(stop_status)
+    except ValueError:
+        raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}") from None
+    if status not in (JobStatus.CANCELED, JobStatus.FAILED, JobStatus.TIMEOUT):
+        raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}")
+    jobs = find_jobs(job_id)
+    if not jobs:
+        raise DataError(f"no job {job_id!r} could be found on this party")
+    stopped = []
+    for job in jobs:
+        job_saver.update_job(job.f_job_id, job.f_role, job.f_party_id, f_cancel_signal=True)
+        if JobStatus(job.f_status) in END_STATUSES:
+            continue
+        end_job(rt, job, status, reason=f"stopped by request ({status})")
+        stopped.append(f"{job.f_role}/{job.f_party_id}")
+    rt.wake_scheduler()
+    if not stopped:
+        raise DataError(f"job {job_id} has already ended: {client_status(jobs[0].f_status)}")
+    return {"stopped": stopped}

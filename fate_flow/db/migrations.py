@@ -1,0 +1,65 @@
+"""The schema, created and versioned by the server itself at start.
+
+Each step moves the schema from version N-1 to N; the applied version is kept in
+``t_schema_version``. Steps must be idempotent (``safe=True``) because two servers sharing one
+MySQL database may start at the same moment; MySQL's GET_LOCK serialises them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Callable, Iterator
+
+from fate_flow.db.connection import DB, is_mysql
+from fate_flow.db.models import ALL_MODELS, SchemaVersion
+from fate_flow.utils.timeutil import now_ms
+
+logger = logging.getLogger("fate_flow.db")
+
+
+def _create_base_tables() -> None:
+    DB.create_tables(ALL_MODELS, safe=True)
+
+
+# (version, description, step). Append new steps; never edit an applied one.
+MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
+    (1, "jobs, tasks, table meta, engine registry", _create_base_tables),
+]
+SCHEMA_VERSION = MIGRATIONS[-1][0]
+
+
+@contextlib.contextmanager
+def _migration_lock() -> Iterator[None]:
+    if not is_mysql():
+        yield
+        return
+    DB.execute_sql("SELECT GET_LOCK('fate_flow_schema', 60)")
+    try:
+        yield
+    finally:
+        DB.execute_sql("SELECT RELEASE_LOCK('fate_flow_schema')")
+
+
+def current_version() -> int:
+    if not DB.table_exists(SchemaVersion._meta.table_name):
+        return 0
+    row = SchemaVersion.select().order_by(SchemaVersion.f_version.desc()).first()
+    return row.f_version if row else 0
+
+
+def migrate() -> int:
+    """Bring the schema to SCHEMA_VERSION; returns the version found before."""
+    with _migration_lock():
+        DB.create_tables([SchemaVersion], safe=True)
+        found = current_version()
+        if found > SCHEMA_VERSION:
+            raise RuntimeError(
+                f"database schema version {found} is newer than this server's {SCHEMA_VERSION}"
+            )
+        for version, description, step in MIGRATIONS:
+            if version > found:
+                logger.info("schema migration %s: %s", version, description)
+                step()
+                SchemaVersion.insert(f_version=version, f_applied_time=now_ms()).on_conflict_ignore().execute()
+        return found

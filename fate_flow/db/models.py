@@ -1,0 +1,185 @@
+"""Tables. Column names follow FATE (``f_`` prefix) because job/query returns them raw."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import peewee
+
+from fate_flow.db.connection import DB
+from fate_flow.utils.timeutil import now_ms
+
+
+class LongTextField(peewee.TextField):
+    """LONGTEXT on MySQL (TEXT there stops at 64 KB); plain TEXT affinity on SQLite."""
+
+    field_type = "LONGTEXT"
+
+
+class JSONField(LongTextField):
+    def __init__(self, default_factory: Any = dict, **kwargs: Any):
+        kwargs.setdefault("null", True)
+        super().__init__(**kwargs)
+        self._default_factory = default_factory
+
+    def db_value(self, value: Any) -> str | None:
+        return None if value is None else json.dumps(value, separators=(",", ":"))
+
+    def python_value(self, value: str | None) -> Any:
+        if value is None:
+            return self._default_factory() if self._default_factory else None
+        return json.loads(value)
+
+
+class BaseModel(peewee.Model):
+    f_create_time = peewee.BigIntegerField(null=True, index=True)
+    f_update_time = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        database = DB
+        legacy_table_names = False
+
+    def to_dict(self) -> dict:
+        """The raw row with FATE's ``f_`` column names (job/query, task/query)."""
+        return dict(self.__data__)
+
+    def to_human_dict(self) -> dict:
+        """The row without the ``f_`` prefix (list/job, list/task, Board)."""
+        return {name[2:] if name.startswith("f_") else name: value for name, value in self.__data__.items()}
+
+    @classmethod
+    def insert_row(cls, **fields: Any) -> peewee.ModelInsert:
+        now = now_ms()
+        fields.setdefault("f_create_time", now)
+        fields.setdefault("f_update_time", now)
+        return cls.insert(**fields)
+
+
+class Job(BaseModel):
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_role = peewee.CharField(max_length=50, index=True)
+    f_party_id = peewee.CharField(max_length=10, index=True)
+    f_name = peewee.CharField(max_length=500, default="")
+    f_description = peewee.TextField(default="")
+    f_tag = peewee.CharField(max_length=50, default="")
+    f_user_id = peewee.CharField(max_length=25, null=True)
+    f_dsl = JSONField()
+    f_runtime_conf = JSONField()
+    f_runtime_conf_on_party = JSONField()
+    f_train_runtime_conf = JSONField()
+    f_roles = JSONField()
+    f_initiator_role = peewee.CharField(max_length=50)
+    f_initiator_party_id = peewee.CharField(max_length=50)
+    f_status = peewee.CharField(max_length=50, index=True)
+    f_status_code = peewee.IntegerField(null=True)
+    f_is_initiator = peewee.BooleanField(default=False, index=True)
+    f_progress = peewee.IntegerField(default=0)
+    f_cancel_signal = peewee.BooleanField(default=False)
+    f_rerun_signal = peewee.BooleanField(default=False)
+    f_engine_name = peewee.CharField(max_length=50, null=True)
+    f_cores = peewee.IntegerField(default=0)
+    f_memory = peewee.IntegerField(default=0)
+    f_remaining_cores = peewee.IntegerField(default=0)
+    f_resource_in_use = peewee.BooleanField(default=False, index=True)
+    f_apply_resource_time = peewee.BigIntegerField(null=True)
+    f_return_resource_time = peewee.BigIntegerField(null=True)
+    f_error = peewee.TextField(null=True)
+    f_start_time = peewee.BigIntegerField(null=True)
+    f_end_time = peewee.BigIntegerField(null=True)
+    f_elapsed = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "t_job"
+        primary_key = peewee.CompositeKey("f_job_id", "f_role", "f_party_id")
+        indexes = ((("f_is_initiator", "f_status", "f_create_time"), False),)
+
+
+class Task(BaseModel):
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_component_name = peewee.CharField(max_length=200)
+    f_component_module = peewee.CharField(max_length=200)
+    f_task_id = peewee.CharField(max_length=230)
+    f_task_version = peewee.BigIntegerField(default=0)
+    f_role = peewee.CharField(max_length=50, index=True)
+    f_party_id = peewee.CharField(max_length=10, index=True)
+    f_initiator_role = peewee.CharField(max_length=50)
+    f_initiator_party_id = peewee.CharField(max_length=50)
+    f_federated_mode = peewee.CharField(max_length=10, default="SINGLE")
+    f_federated_status_collect_type = peewee.CharField(max_length=10, default="PUSH")
+    f_status = peewee.CharField(max_length=50, index=True)
+    f_party_status = peewee.CharField(max_length=50, index=True)
+    f_status_code = peewee.IntegerField(null=True)
+    f_auto_retries = peewee.IntegerField(default=0)
+    f_run_on_this_party = peewee.BooleanField(default=True, index=True)
+    f_worker_id = peewee.CharField(max_length=100, null=True)
+    f_cmd = JSONField(default_factory=list)
+    f_run_ip = peewee.CharField(max_length=100, null=True)
+    f_run_port = peewee.IntegerField(null=True)
+    f_run_pid = peewee.IntegerField(null=True)
+    # the executor's process create time: a pid alone may be reused by another process
+    f_run_pid_create_time = peewee.DoubleField(null=True)
+    f_provider_info = JSONField()
+    f_component_parameters = JSONField()
+    f_engine_conf = JSONField()
+    f_kill_status = peewee.BooleanField(default=False)
+    f_error_report = peewee.TextField(null=True)
+    f_start_time = peewee.BigIntegerField(null=True)
+    f_end_time = peewee.BigIntegerField(null=True)
+    f_elapsed = peewee.BigIntegerField(null=True)
+
+    class Meta:
+        table_name = "t_task"
+        primary_key = peewee.CompositeKey("f_job_id", "f_task_id", "f_task_version", "f_role", "f_party_id")
+
+
+class StorageTableMeta(BaseModel):
+    f_name = peewee.CharField(max_length=100)
+    f_namespace = peewee.CharField(max_length=100)
+    f_address = JSONField()
+    f_engine = peewee.CharField(max_length=100)
+    f_store_type = peewee.CharField(max_length=50, null=True)
+    f_options = JSONField()
+    f_partitions = peewee.IntegerField(default=1)
+    f_id_delimiter = peewee.CharField(max_length=20, default=",")
+    f_in_serialized = peewee.BooleanField(default=True)
+    f_have_head = peewee.BooleanField(default=True)
+    f_extend_sid = peewee.BooleanField(default=False)
+    f_auto_increasing_sid = peewee.BooleanField(default=False)
+    f_schema = JSONField()
+    f_count = peewee.BigIntegerField(default=0)
+    f_part_of_data = JSONField(default_factory=list)
+    f_origin = peewee.CharField(max_length=50, default="")
+    f_disable = peewee.BooleanField(default=False)
+    f_description = peewee.TextField(default="")
+    f_job_id = peewee.CharField(max_length=25, null=True)
+
+    class Meta:
+        table_name = "t_storage_table_meta"
+        primary_key = peewee.CompositeKey("f_name", "f_namespace")
+
+
+class EngineRegistry(BaseModel):
+    f_engine_type = peewee.CharField(max_length=10)
+    f_engine_name = peewee.CharField(max_length=50)
+    f_cores = peewee.IntegerField()
+    f_remaining_cores = peewee.IntegerField()
+    f_memory = peewee.IntegerField(default=0)
+    f_remaining_memory = peewee.IntegerField(default=0)
+    f_nodes = peewee.IntegerField(default=1)
+
+    class Meta:
+        table_name = "t_engine_registry"
+        primary_key = peewee.CompositeKey("f_engine_name", "f_engine_type")
+
+
+class SchemaVersion(peewee.Model):
+    f_version = peewee.IntegerField(primary_key=True)
+    f_applied_time = peewee.BigIntegerField()
+
+    class Meta:
+        database = DB
+        table_name = "t_schema_version"
+
+
+ALL_MODELS: list[type[peewee.Model]] = [Job, Task, StorageTableMeta, EngineRegistry]

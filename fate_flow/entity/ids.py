@@ -1,0 +1,26 @@
+"""Identifiers in FATE's formats."""
+
+from __future__ import annotations
+
+import datetime
+import itertools
+import threading
+
+_lock = threading.Lock()
+_last = {"stamp": "", "counter": itertools.count()}
+
+
+def new_job_id() -> str:
+    """``%Y%m%d%H%M%S%f`` plus a counter digit run, unique within this process.
+
+    Ids sort by creation time, as FATE's do (the Board and the date shards rely on the prefix).
+    """
+    with _lock:
+        stamp = datetime.datetime.now().strftime("%Y%m%d%H%M%S%f")
+        if stamp != _last["stamp"]:
+            _last["stamp"], _last["counter"] = stamp, itertools.count()
+        return f"{stamp}{next(_last['counter'])}"
+
+
+def task_id(job_id: str, component_name: str) -> str:
+    return f"{job_id}_{component_name}"

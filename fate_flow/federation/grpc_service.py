@@ -1,0 +1,57 @@
+"""The gRPC side of a party: FATE's proxy ``DataTransferService.unaryCall``.
+
+A packet carries a scheduling API call (body.key = path, body.value = JSON); it is dispatched to
+this server's own WSGI application in-process (FATE replays it over HTTP to itself) and the JSON
+answer is returned in a packet with source and destination swapped.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from concurrent import futures
+
+import grpc
+from werkzeug.test import Client
+
+from fate_flow.federation.proto import proxy_pb2, proxy_pb2_grpc
+
+logger = logging.getLogger("fate_flow.grpc")
+# only the party-to-party APIs may arrive over the proxy channel
+ALLOWED_PREFIXES = ("/v1/party/", "/v1/initiator/", "/v1/tracker/")
+
+
+class UnaryService(proxy_pb2_grpc.DataTransferServiceServicer):
+    def __init__(self, wsgi_app):
+        self.client = Client(wsgi_app)
+
+    def unaryCall(self, request: proxy_pb2.Packet, context: grpc.ServicerContext) -> proxy_pb2.Packet:  # noqa: N802
+        path = request.body.key
+        method = (request.header.operator or "POST").upper()
+        if not path.startswith(ALLOWED_PREFIXES):
+            answer = {"retcode": 100, "retmsg": f"path {path!r} may not be called over gRPC"}
+        else:
+            response = self.client.open(path, method=method, data=request.body.value,
+                                        headers={"Content-Type": "application/json"})
+            try:
+                answer = json.loads(response.get_data() or b"{}")
+            except json.JSONDecodeError:
+                answer = {"retcode": 100, "retmsg": f"non-JSON answer from {path} (HTTP {response.status_code})"}
+        header = proxy_pb2.Metadata(task=request.header.task, src=request.header.dst, dst=request.header.src,
+                                    command=request.header.command, operator=request.header.operator,
+                                    conf=request.header.conf)
+        return proxy_pb2.Packet(header=header, body=proxy_pb2.Data(key=path, value=json.dumps(answer).encode()))
+
+
+def start_grpc_server(wsgi_app, host: str, port: int, max_workers: int = 16) -> tuple[grpc.Server, int]:
+    """Start the server; returns it and the bound port (``port`` 0 picks a free one)."""
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
+        options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
+    )
+    proxy_pb2_grpc.add_DataTransferServiceServicer_to_server(UnaryService(wsgi_app), server)
+    bound = server.add_insecure_port(f"{host}:{port}")
+    if bound == 0:
+        raise OSError(f"cannot bind the gRPC server to {host}:{port}")
+    server.start()
+    return server, bound

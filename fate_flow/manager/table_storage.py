@@ -1,0 +1,117 @@
+"""Tables: a meta row in the database plus Parquet files under ``<home>/data/tables``.
+
+Each write goes to a fresh version directory ``<namespace>/<name>/<version>/``; the meta row is
+switched to it only once the data is complete, so a failed upload (with or without drop) never
+damages the table it would have replaced. The previous version's files are removed after the switch.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+from fate_flow.db.connection import write_transaction
+from fate_flow.db.models import StorageTableMeta
+from fate_flow.errors import AlreadyExistsError, NotFoundError
+from fate_flow.utils.paths import check_name, confine
+from fate_flow.utils.timeutil import now_ms
+
+STORAGE_ENGINE = "STANDALONE"
+STORE_TYPE = "PARQUET"
+
+
+class TableStorage:
+    def __init__(self, tables_dir: Path):
+        self.tables_dir = tables_dir
+
+    def version_dir(self, namespace: str, name: str, version: str) -> Path:
+        parts = (check_name("namespace", namespace), check_name("table_name", name), check_name("version", version))
+        return confine(self.tables_dir, *parts)
+
+    @staticmethod
+    def get_meta(namespace: str, name: str) -> StorageTableMeta | None:
+        return StorageTableMeta.get_or_none(
+            (StorageTableMeta.f_namespace == namespace) & (StorageTableMeta.f_name == name)
+        )
+
+    def exists(self, namespace: str, name: str) -> bool:
+        return self.get_meta(namespace, name) is not None
+
+    def publish(self, meta: dict[str, Any], replace: bool) -> None:
+        """Make a completely written version the table's current one (create or replace)."""
+        namespace, name = meta["namespace"], meta["name"]
+        new_path = Path(meta["address"]["path"])
+        confine(self.tables_dir, str(new_path.relative_to(self.tables_dir.resolve())))
+        row = {
+            "f_address": meta["address"],
+            "f_engine": STORAGE_ENGINE,
+            "f_store_type": STORE_TYPE,
+            "f_partitions": int(meta.get("partitions", 1)),
+            "f_id_delimiter": meta.get("id_delimiter", ","),
+            "f_have_head": bool(meta.get("have_head", True)),
+            "f_extend_sid": bool(meta.get("extend_sid", False)),
+            "f_auto_increasing_sid": bool(meta.get("auto_increasing_sid", False)),
+            "f_schema": meta.get("schema", {}),
+            "f_count": int(meta.get("count", 0)),
+            "f_part_of_data": meta.get("part_of_data", []),
+            "f_origin": meta.get("origin", ""),
+            "f_job_id": meta.get("job_id"),
+            "f_in_serialized": True,
+            "f_update_time": now_ms(),
+        }
+        with write_transaction():
+            old = self.get_meta(namespace, name)
+            if old is not None and not replace:
+                raise AlreadyExistsError(
+                    f"The data table already exists, table_name: {name}, namespace: {namespace}. "
+                    "If you still want to continue uploading, please add the parameter --drop"
+                )
+            old_path = Path(old.f_address.get("path", "")) if old is not None else None
+            if old is None:
+                StorageTableMeta.insert_row(f_namespace=namespace, f_name=name, **row).execute()
+            else:
+                StorageTableMeta.update(row).where(
+                    (StorageTableMeta.f_namespace == namespace) & (StorageTableMeta.f_name == name)
+                ).execute()
+        if old_path and old_path != new_path:
+            self._remove_dir(old_path)
+
+    def delete(self, namespace: str, name: str) -> StorageTableMeta:
+        meta = self.get_meta(namespace, name)
+        if meta is None:
+            raise NotFoundError(f"no table found: namespace {namespace}, table_name {name}")
+        StorageTableMeta.delete().where(
+            (StorageTableMeta.f_namespace == namespace) & (StorageTableMeta.f_name == name)
+        ).execute()
+        self._remove_dir(Path(meta.f_address.get("path", "")))
+        return meta
+
+    def _remove_dir(self, path: Path) -> None:
+        """Remove a version directory, but only ever inside the tables directory."""
+        if not str(path) or not path.exists():
+            return
+        root = self.tables_dir.resolve()
+        if root in path.resolve().parents:
+            shutil.rmtree(path, ignore_errors=True)
+            table_dir = path.parent
+            if table_dir != root and table_dir.exists() and not any(table_dir.iterdir()):
+                table_dir.rmdir()
+
+    @staticmethod
+    def table_info(meta: StorageTableMeta | None, namespace: str, name: str) -> dict:
+        """FATE's table/table_info data."""
+        if meta is None:
+            return {"table_name": name, "namespace": namespace, "exist": 0}
+        return {
+            "table_name": meta.f_name,
+            "namespace": meta.f_namespace,
+            "exist": 1,
+            "count": meta.f_count,
+            "partition": meta.f_partitions,
+            "schema": meta.f_schema,
+            "enable": not meta.f_disable,
+            "origin": meta.f_origin,
+            "extend_sid": meta.f_extend_sid,
+            "address": meta.f_address,
+        }

@@ -1,0 +1,81 @@
+"""One party's server process: HTTP (cheroot, threaded WSGI), gRPC, scheduler and detector loops."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from cheroot import wsgi
+
+from fate_flow.app import create_app
+from fate_flow.db import migrations
+from fate_flow.db.connection import close_database, connection, open_database
+from fate_flow.federation.grpc_service import start_grpc_server
+from fate_flow.log import setup_server_logging
+from fate_flow.manager import resource_manager
+from fate_flow.runtime import Runtime
+from fate_flow.scheduler.detector import Detector
+from fate_flow.scheduler.job_scheduler import JobScheduler
+from fate_flow.scheduler.loop import Loop
+from fate_flow.settings import Settings
+
+logger = logging.getLogger("fate_flow.server")
+
+
+class Server:
+    """Start and stop everything one party runs; ``start()`` returns once it serves."""
+
+    def __init__(self, settings: Settings):
+        self.settings = settings
+        self.http_server: wsgi.Server | None = None
+        self.grpc_server = None
+        self.loops: list[Loop] = []
+        self._http_thread: threading.Thread | None = None
+        self.runtime: Runtime | None = None
+
+    def start(self) -> Server:
+        s = self.settings
+        for directory in (s.home, s.jobs_dir, s.logs_dir, s.tables_dir):
+            directory.mkdir(parents=True, exist_ok=True)
+        setup_server_logging(s.logs_dir)
+        open_database(s.database)
+        with connection():
+            found = migrations.migrate()
+            resource_manager.register_engine(s.computing_engine, s.total_cores)
+        self.runtime = rt = Runtime(s)
+        app = create_app(rt)
+        # bind both ports first: with port 0 the OS picks them, and everything advertises the real ones
+        self.http_server = wsgi.Server((s.host, s.http_port), app, numthreads=s.http_threads,
+                                       server_name="fate_flow", timeout=60)
+        self.http_server.prepare()
+        self.grpc_server, grpc_port = start_grpc_server(app, s.host, s.grpc_port)
+        self.settings = rt.settings = s = s.with_ports(self.http_server.bind_addr[1], grpc_port)
+        scheduler = Loop("scheduler", JobScheduler(rt).run_pass, s.job.scheduler_interval)
+        detector = Loop("detector", Detector(rt).run_pass, s.job.detector_interval)
+        rt.wake_scheduler = scheduler.wake
+        self.loops = [scheduler, detector]
+        self._http_thread = threading.Thread(target=self.http_server.serve, name="http", daemon=True)
+        self._http_thread.start()
+        # reconcile before scheduling: the detector's first pass fails tasks whose executors died
+        # while the server was down, and the pool is recomputed from the jobs that hold cores
+        with connection():
+            Detector(rt).run_pass()
+        for loop in self.loops:
+            loop.start()
+        logger.info("server %s started: http %s, grpc %s, home %s (schema %s -> %s)", s.instance_id,
+                    s.http_port, s.grpc_port, s.home, found, migrations.SCHEMA_VERSION)
+        return self
+
+    def stop(self) -> None:
+        """Stop accepting requests, stop the loops, close the database. Executors keep running:
+        a restarted server re-attaches to them (their reports retry until it is back)."""
+        for loop in self.loops:
+            loop.stop()
+        if self.http_server is not None:
+            self.http_server.stop()
+        if self._http_thread is not None:
+            self._http_thread.join(10)
+        if self.grpc_server is not None:
+            self.grpc_server.stop(grace=2).wait(5)
+        close_database()
+        logger.info("server %s stopped", self.settings.instance_id)

@@ -1,0 +1,224 @@
+"""Settings, loaded once: built-in defaults <- service_conf.yaml <- local.service_conf.yaml <- env.
+
+Environment overrides are ``FATE_FLOW_<SECTION>__<KEY>`` (values parsed as YAML scalars), e.g.
+``FATE_FLOW_FATEFLOW__HTTP_PORT=9381``; a top-level key is ``FATE_FLOW_PARTY_ID``.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
+ENV_PREFIX = "FATE_FLOW_"
+
+DEFAULTS: dict[str, Any] = {
+    "party_id": "0",
+    "fateflow": {"host": "127.0.0.1", "http_port": 9380, "grpc_port": 9360, "http_threads": 32},
+    "database": {
+        "engine": "sqlite",
+        "name": "fate_flow",
+        "user": "fate",
+        "passwd": "fate",
+        "host": "127.0.0.1",
+        "port": 3306,
+        "max_connections": 100,
+        "stale_timeout": 30,
+    },
+    "default_engines": {"computing": "standalone", "federation": "standalone", "storage": "standalone"},
+    "fate_on_standalone": {"standalone": {"cores_per_node": 20, "nodes": 1}},
+    "fateboard": {"host": "127.0.0.1", "port": 8080},
+    "job_default": {
+        "task_parallelism": 1,
+        "task_cores": 4,
+        "max_cores_percent_per_job": 1,
+        "job_timeout": 259200,
+        "remote_request_timeout": 30000,
+        "auto_retries": 0,
+        "output_data_summary_count_limit": 100,
+        "scheduler_interval": 2,
+        "detector_interval": 5,
+    },
+}
+
+
+class SettingsError(ValueError):
+    """A settings file or override is malformed."""
+
+
+@dataclass(frozen=True)
+class DatabaseSettings:
+    engine: str
+    name: str
+    user: str
+    passwd: str
+    host: str
+    port: int
+    max_connections: int
+    stale_timeout: int
+    sqlite_path: Path
+
+
+@dataclass(frozen=True)
+class JobDefaults:
+    task_parallelism: int
+    task_cores: int
+    max_cores_percent_per_job: float
+    job_timeout: int
+    remote_request_timeout: int
+    auto_retries: int
+    output_data_summary_count_limit: int
+    scheduler_interval: float
+    detector_interval: float
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    party_id: str
+    host: str
+    http_port: int
+    grpc_port: int
+    http_threads: int
+    database: DatabaseSettings
+    job: JobDefaults
+    computing_engine: str
+    total_cores: int
+    fateboard_host: str
+    fateboard_port: int
+    raw: dict = field(repr=False, compare=False, default_factory=dict)
+
+    # Directories under the home directory (FATE's layout, relative to one root).
+    @property
+    def jobs_dir(self) -> Path:
+        return self.home / "jobs"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.home / "logs"
+
+    @property
+    def tables_dir(self) -> Path:
+        return self.home / "data" / "tables"
+
+    @property
+    def server_log_dir(self) -> Path:
+        return self.logs_dir / "fate_flow"
+
+    @property
+    def instance_id(self) -> str:
+        return f"flow-{self.host}-{self.http_port}"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.http_port}"
+
+    def with_ports(self, http_port: int, grpc_port: int) -> Settings:
+        """A copy bound to other ports (used once the OS has assigned port 0)."""
+        return _replace(self, http_port=http_port, grpc_port=grpc_port)
+
+
+def _replace(settings: Settings, **changes: Any) -> Settings:
+    from dataclasses import replace
+
+    return replace(settings, **changes)
+
+
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in (override or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        content = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(content, dict):
+        raise SettingsError(f"{path}: expected a mapping at the top level")
+    return content
+
+
+def _env_overrides(environ: dict[str, str]) -> dict:
+    overrides: dict = {}
+    for name, text in environ.items():
+        if not name.startswith(ENV_PREFIX) or name == "FATE_FLOW_HOME":
+            continue
+        path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
+        node = overrides
+        for part in path[:-1]:
+            node = node.setdefault(part, {})
+        node[path[-1]] = yaml.safe_load(text) if text else ""
+    return overrides
+
+
+def load_raw(config_path: Path | None = None, environ: dict[str, str] | None = None) -> dict:
+    """The merged settings tree, before typing."""
+    environ = dict(os.environ if environ is None else environ)
+    raw = copy.deepcopy(DEFAULTS)
+    path = config_path or REPO_CONF_DIR / "service_conf.yaml"
+    if config_path is not None and not path.exists():
+        raise SettingsError(f"config file {path} does not exist")
+    if path.exists():
+        raw = _deep_merge(raw, _read_yaml(path))
+        local = path.with_name("local." + path.name)
+        if local.exists():
+            raw.update(_read_yaml(local))
+        job_defaults = path.with_name("job_default_config.yaml")
+        if job_defaults.exists():
+            raw["job_default"] = _deep_merge(raw["job_default"], _read_yaml(job_defaults))
+    return _deep_merge(raw, _env_overrides(environ))
+
+
+def load_settings(
+    config_path: Path | None = None, home: Path | None = None, environ: dict[str, str] | None = None
+) -> Settings:
+    """Load and type the settings; raises SettingsError naming the bad key."""
+    env = dict(os.environ if environ is None else environ)
+    raw = load_raw(config_path, env)
+    home = Path(home or env.get("FATE_FLOW_HOME") or Path.cwd() / "home").resolve()
+    try:
+        flow, db, job = raw["fateflow"], raw["database"], raw["job_default"]
+        engine = str(raw["default_engines"]["computing"]).lower()
+        standalone = raw.get("fate_on_standalone", {}).get("standalone", {})
+        database = DatabaseSettings(
+            engine=str(db["engine"]).lower(),
+            name=str(db["name"]),
+            user=str(db["user"]),
+            passwd=str(db.get("passwd") or ""),
+            host=str(db["host"]),
+            port=int(db["port"]),
+            max_connections=int(db["max_connections"]),
+            stale_timeout=int(db["stale_timeout"]),
+            sqlite_path=home / "fate_flow_sqlite.db",
+        )
+        settings = Settings(
+            home=home,
+            party_id=str(raw["party_id"]),
+            host=str(flow["host"]),
+            http_port=int(flow["http_port"]),
+            grpc_port=int(flow["grpc_port"]),
+            http_threads=int(flow.get("http_threads", 32)),
+            database=database,
+            job=JobDefaults(**{k: job[k] for k in JobDefaults.__dataclass_fields__}),
+            computing_engine=engine,
+            total_cores=int(standalone.get("cores_per_node", 20)) * int(standalone.get("nodes", 1)),
+            fateboard_host=str(raw["fateboard"]["host"]),
+            fateboard_port=int(raw["fateboard"]["port"]),
+            raw=raw,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SettingsError(f"bad or missing setting: {exc}") from exc
+    if database.engine not in ("sqlite", "mysql"):
+        raise SettingsError(f"database.engine must be sqlite or mysql, not {database.engine!r}")
+    return settings

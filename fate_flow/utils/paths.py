@@ -1,0 +1,37 @@
+"""Path confinement and identifier checks: request data never escapes its directory."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+# What FATE's clients and Board accept as ids and names (the Board checks ^[.0-9a-zA-Z_-]+$).
+SAFE_NAME = re.compile(r"^[0-9A-Za-z_.\-]{1,200}$")
+
+
+class UnsafePathError(ValueError):
+    """A request field would point outside its directory, or holds characters a name may not."""
+
+
+def check_name(field: str, value: object) -> str:
+    """A request field used as a file or directory name: letters, digits, '_', '-', '.', no '..'."""
+    text = str(value) if value is not None else ""
+    if not SAFE_NAME.match(text) or text in (".", "..") or ".." in text:
+        raise UnsafePathError(
+            f"{field} {text!r} is not allowed: use letters, digits, '_', '-' and '.' only"
+        )
+    return text
+
+
+def confine(root: Path, *parts: str) -> Path:
+    """``root/parts...`` resolved, refusing anything that resolves outside ``root``."""
+    root = root.resolve()
+    target = root.joinpath(*parts).resolve()
+    if target != root and root not in target.parents:
+        raise UnsafePathError(f"path {'/'.join(parts)!r} leaves its directory")
+    return target
+
+
+def within_any(path: Path, roots: list[Path]) -> bool:
+    resolved = path.resolve()
+    return any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots)

@@ -1,0 +1,7 @@
+"""Time helpers: FATE stores *_time columns as epoch milliseconds."""
+
+import time
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
