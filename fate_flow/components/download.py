@@ -22,7 +22,7 @@ def run(ctx: ComponentContext) -> None:
     parquet = pq.ParquetFile(source)
     count = 0
     options = pacsv.WriteOptions(include_header=bool(meta.get("have_head", True)), delimiter=delimiter,
-                                 quoting_style="none")
+                                 quoting_style="none", quoting_header="none")
     with pacsv.CSVWriter(output, parquet.schema_arrow, write_options=options) as writer:
         for batch in parquet.iter_batches(batch_size=65536):
             writer.write_batch(batch)

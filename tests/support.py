@@ -1,0 +1,167 @@
+"""Test support: real servers as subprocesses, the real fate-client CLI, database selection."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+LISTENING = re.compile(r"listening: http://([\d.]+):(\d+) grpc [\d.]+:(\d+)")
+FATE_CLIENT_VENV = Path(os.environ.get("FATE_CLIENT_VENV", REPO / ".venv-fate-client"))
+MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "passwd": ""}
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def mysql_reachable() -> bool:
+    try:
+        import pymysql
+
+        pymysql.connect(host=MYSQL["host"], port=MYSQL["port"], user=MYSQL["user"], password=MYSQL["passwd"],
+                        connect_timeout=2).close()
+        return True
+    except Exception:  # noqa: BLE001
+        return False
+
+
+def require_mysql() -> None:
+    """Skip with a clear message where there is no MySQL; in CI a missing MySQL is a failure."""
+    if mysql_reachable():
+        return
+    message = f"MySQL/MariaDB not reachable at {MYSQL['host']}:{MYSQL['port']} as {MYSQL['user']}"
+    if os.environ.get("CI"):
+        pytest.fail(message + " (CI must run the MySQL tests)")
+    pytest.skip(message)
+
+
+def database_env(engine: str) -> dict[str, str]:
+    if engine == "sqlite":
+        return {"FATE_FLOW_DATABASE__ENGINE": "sqlite"}
+    require_mysql()
+    return {
+        "FATE_FLOW_DATABASE__ENGINE": "mysql",
+        "FATE_FLOW_DATABASE__NAME": f"fate_flow_test_{uuid.uuid4().hex[:10]}",
+        "FATE_FLOW_DATABASE__HOST": MYSQL["host"],
+        "FATE_FLOW_DATABASE__PORT": str(MYSQL["port"]),
+        "FATE_FLOW_DATABASE__USER": MYSQL["user"],
+        "FATE_FLOW_DATABASE__PASSWD": '""',
+    }
+
+
+def drop_mysql_database(name: str) -> None:
+    import pymysql
+
+    connection = pymysql.connect(host=MYSQL["host"], port=MYSQL["port"], user=MYSQL["user"],
+                                 password=MYSQL["passwd"])
+    with connection.cursor() as cursor:
+        cursor.execute(f"DROP DATABASE IF EXISTS `{name}`")
+    connection.close()
+
+
+class ServerProcess:
+    """A real ``fate_flow server`` subprocess with its own home directory."""
+
+    def __init__(self, home: Path, env: dict[str, str] | None = None, http_port: int = 0, grpc_port: int = 0):
+        self.home = home
+        self.env = {**os.environ, **(env or {}), "FATE_FLOW_FATEFLOW__HTTP_PORT": str(http_port),
+                    "FATE_FLOW_FATEFLOW__GRPC_PORT": str(grpc_port), "PYTHONUNBUFFERED": "1"}
+        self.env.setdefault("FATE_FLOW_JOB_DEFAULT__DETECTOR_INTERVAL", "1")
+        self.process: subprocess.Popen | None = None
+        self.http_port = self.grpc_port = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def start(self, timeout: float = 30) -> ServerProcess:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.stderr_path = self.home / f"server-{time.time_ns()}.err"
+        with open(self.stderr_path, "wb") as stderr:
+            self.process = subprocess.Popen([sys.executable, "-m", "fate_flow", "server", "--home", str(self.home)],
+                                            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            match = LISTENING.search(self.stderr_path.read_text())
+            if match:
+                self.http_port, self.grpc_port = int(match.group(2)), int(match.group(3))
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError(f"server did not start:\n{self.stderr_path.read_text()}")
+
+    def stop(self, timeout: float = 15) -> int:
+        if self.process is None or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(signal.SIGTERM)
+        return self.process.wait(timeout)
+
+    def kill(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait(10)
+
+    def post(self, path: str, body: Any = None, **kwargs: Any) -> dict:
+        response = requests.post(self.url + path, json=body if body is not None else {}, timeout=30, **kwargs)
+        return response.json()
+
+    def wait_job(self, job_id: str, statuses: tuple[str, ...] = ("success", "failed", "canceled", "timeout"),
+                 timeout: float = 30) -> dict:
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            rows = self.post("/v1/job/query", {"job_id": job_id}).get("data") or []
+            if rows and rows[0]["f_status"] in statuses:
+                return rows[0]
+            time.sleep(0.05)
+        raise TimeoutError(f"job {job_id} did not reach {statuses}: {rows}")
+
+
+def upload_multipart(server: ServerProcess, conf: dict, file_path: Path | None) -> requests.Response:
+    """POST data/upload exactly as fate-client 1.11.3 does: the conf as the URL-encoded JSON query string."""
+    from urllib.parse import quote
+
+    url = f"{server.url}/v1/data/upload?{quote(json.dumps(conf))}"
+    if file_path is None:
+        return requests.post(url, data=b"", timeout=30)
+    with open(file_path, "rb") as stream:
+        return requests.post(url, files={"file": (file_path.name, stream, "application/octet-stream")}, timeout=60)
+
+
+class FlowCLI:
+    """The real ``flow`` command of fate-client 1.11.3 (own virtualenv)."""
+
+    def __init__(self, venv: Path = FATE_CLIENT_VENV):
+        self.flow = venv / "bin" / "flow"
+        if not self.flow.exists():
+            message = f"fate-client 1.11.3 not installed at {venv} (run: make fate-client)"
+            if os.environ.get("CI"):
+                pytest.fail(message)
+            pytest.skip(message)
+
+    def run(self, *args: str, cwd: Path | None = None) -> dict:
+        completed = subprocess.run([str(self.flow), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+        text = completed.stdout
+        start = text.find("{")
+        if start < 0:
+            raise AssertionError(f"flow {' '.join(args)} printed no JSON: {text!r} {completed.stderr!r}")
+        return json.loads(text[start:])
+
+    def init(self, server: ServerProcess) -> None:
+        assert self.run("init", "--ip", "127.0.0.1", "--port", str(server.http_port))["retcode"] == 0
