@@ -18,7 +18,7 @@ import pytest
 import requests
 
 REPO = Path(__file__).resolve().parent.parent
-DATA = Path(__file__).resolve().parent / "data"
+DATA = REPO / "examples" / "data"
 LISTENING = re.compile(r"listening: http://([\d.]+):(\d+) grpc [\d.]+:(\d+)")
 FATE_CLIENT_VENV = Path(os.environ.get("FATE_CLIENT_VENV", REPO / ".venv-fate-client"))
 MYSQL = {"host": "127.0.0.1", "port": 3306, "user": "root", "passwd": ""}

@@ -1,0 +1,41 @@
+# Two commands do all the set-up: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+FC_VENV := .venv-fate-client
+PY := $(VENV)/bin/python
+
+.PHONY: demo demo-stop test lint venv fate-client bench clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	touch $@
+
+# The real FATE client, in its own virtualenv (fate-client 1.11.3 breaks with urllib3 2).
+$(FC_VENV)/.installed:
+	$(PYTHON) -m venv $(FC_VENV)
+	$(FC_VENV)/bin/pip install -q 'fate-client==1.11.3' 'urllib3<2'
+	touch $@
+
+venv: $(VENV)/.installed
+fate-client: $(FC_VENV)/.installed
+
+demo: venv
+	$(PY) demo/demo.py
+
+demo-stop: venv
+	$(PY) demo/demo.py --stop
+
+test: venv fate-client
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/pytest -q
+
+lint: venv
+	$(VENV)/bin/ruff check .
+
+bench: venv fate-client
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) $(FC_VENV) demo-home
