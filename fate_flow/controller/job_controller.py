@@ -267,6 +267,8 @@ def end_job(rt: Runtime, job: Job, status: JobStatus, reason: str = "") -> bool:
     for task in task_controller.tasks_of(job):
         if JobStatus(task.f_status) not in END_STATUSES:
             task_controller.stop_task(task, status if status != JobStatus.SUCCESS else JobStatus.CANCELED)
+        if task.f_status not in ("success", "pass"):
+            task_controller.discard_outputs(rt, task)
     resource_manager.return_for_job(job)
     if effective:
         log.info("job %s %s %s: %s%s", job.f_job_id, job.f_role, job.f_party_id, status,

@@ -178,6 +178,14 @@ def stop_task(task: Task, stop_status: JobStatus) -> bool:
                                         f_kill_status=True)
 
 
+def discard_outputs(rt: Runtime, task: Task) -> None:
+    """Remove what an unsuccessful task wrote but never published (a failed or killed upload)."""
+    if task.f_component_module != "Upload":
+        return
+    params = _task_parameters(task)
+    rt.storage.discard_version(params["namespace"], params["name"], task.f_job_id)
+
+
 def tasks_of(job: Job) -> list[Task]:
     return list(Task.select().where((Task.f_job_id == job.f_job_id) & (Task.f_role == job.f_role)
                                     & (Task.f_party_id == job.f_party_id)))

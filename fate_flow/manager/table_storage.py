@@ -87,6 +87,13 @@ class TableStorage:
         self._remove_dir(Path(meta.f_address.get("path", "")))
         return meta
 
+    def discard_version(self, namespace: str, name: str, version: str) -> None:
+        """Remove an unpublished version directory (the current one is never touched)."""
+        path = self.version_dir(namespace, name, version)
+        meta = self.get_meta(namespace, name)
+        if meta is None or Path(meta.f_address.get("path", "")) != path:
+            self._remove_dir(path)
+
     def _remove_dir(self, path: Path) -> None:
         """Remove a version directory, but only ever inside the tables directory."""
         if not str(path) or not path.exists():
