@@ -162,6 +162,18 @@ def _env_overrides(environ: dict[str, str]) -> dict:
     return overrides
 
 
+def _get(section: dict, section_name: str, key: str, cast: type) -> Any:
+    """``section[key]`` converted by ``cast``; an error names the setting and the bad value."""
+    if not isinstance(section, dict) or key not in section:
+        raise SettingsError(f"setting {section_name}.{key} is missing")
+    try:
+        return cast(section[key])
+    except (TypeError, ValueError):
+        raise SettingsError(
+            f"setting {section_name}.{key} must be {cast.__name__}, got {section[key]!r}"
+        ) from None
+
+
 def load_raw(config_path: Path | None = None, environ: dict[str, str] | None = None) -> dict:
     """The merged settings tree, before typing."""
     environ = dict(os.environ if environ is None else environ)
@@ -173,7 +185,7 @@ def load_raw(config_path: Path | None = None, environ: dict[str, str] | None = N
         raw = _deep_merge(raw, _read_yaml(path))
         local = path.with_name("local." + path.name)
         if local.exists():
-            raw.update(_read_yaml(local))
+            raw = _deep_merge(raw, _read_yaml(local))
         job_defaults = path.with_name("job_default_config.yaml")
         if job_defaults.exists():
             raw["job_default"] = _deep_merge(raw["job_default"], _read_yaml(job_defaults))
@@ -187,38 +199,37 @@ def load_settings(
     env = dict(os.environ if environ is None else environ)
     raw = load_raw(config_path, env)
     home = Path(home or env.get("FATE_FLOW_HOME") or Path.cwd() / "home").resolve()
-    try:
-        flow, db, job = raw["fateflow"], raw["database"], raw["job_default"]
-        engine = str(raw["default_engines"]["computing"]).lower()
-        standalone = raw.get("fate_on_standalone", {}).get("standalone", {})
-        database = DatabaseSettings(
-            engine=str(db["engine"]).lower(),
-            name=str(db["name"]),
-            user=str(db["user"]),
-            passwd=str(db.get("passwd") or ""),
-            host=str(db["host"]),
-            port=int(db["port"]),
-            max_connections=int(db["max_connections"]),
-            stale_timeout=int(db["stale_timeout"]),
-            sqlite_path=home / "fate_flow_sqlite.db",
-        )
-        settings = Settings(
-            home=home,
-            party_id=str(raw["party_id"]),
-            host=str(flow["host"]),
-            http_port=int(flow["http_port"]),
-            grpc_port=int(flow["grpc_port"]),
-            http_threads=int(flow.get("http_threads", 32)),
-            database=database,
-            job=JobDefaults(**{k: job[k] for k in JobDefaults.__dataclass_fields__}),
-            computing_engine=engine,
-            total_cores=int(standalone.get("cores_per_node", 20)) * int(standalone.get("nodes", 1)),
-            fateboard_host=str(raw["fateboard"]["host"]),
-            fateboard_port=int(raw["fateboard"]["port"]),
-            raw=raw,
-        )
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SettingsError(f"bad or missing setting: {exc}") from exc
+    flow, db, job = raw["fateflow"], raw["database"], raw["job_default"]
+    standalone = raw.get("fate_on_standalone", {}).get("standalone", {})
+    database = DatabaseSettings(
+        engine=_get(db, "database", "engine", str).lower(),
+        name=_get(db, "database", "name", str),
+        user=_get(db, "database", "user", str),
+        passwd=str(db.get("passwd") or ""),
+        host=_get(db, "database", "host", str),
+        port=_get(db, "database", "port", int),
+        max_connections=_get(db, "database", "max_connections", int),
+        stale_timeout=_get(db, "database", "stale_timeout", int),
+        sqlite_path=home / "fate_flow_sqlite.db",
+    )
+    job_types = {"max_cores_percent_per_job": float, "scheduler_interval": float, "detector_interval": float}
+    settings = Settings(
+        home=home,
+        party_id=str(raw["party_id"]),
+        host=_get(flow, "fateflow", "host", str),
+        http_port=_get(flow, "fateflow", "http_port", int),
+        grpc_port=_get(flow, "fateflow", "grpc_port", int),
+        http_threads=_get(flow, "fateflow", "http_threads", int),
+        database=database,
+        job=JobDefaults(**{k: _get(job, "job_default", k, job_types.get(k, int))
+                           for k in JobDefaults.__dataclass_fields__}),
+        computing_engine=_get(raw["default_engines"], "default_engines", "computing", str).lower(),
+        total_cores=_get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
+        * _get(standalone, "fate_on_standalone.standalone", "nodes", int),
+        fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
+        fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
+        raw=raw,
+    )
     if database.engine not in ("sqlite", "mysql"):
         raise SettingsError(f"database.engine must be sqlite or mysql, not {database.engine!r}")
     return settings

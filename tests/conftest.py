@@ -32,6 +32,14 @@ def server_factory(tmp_path: Path) -> Iterator:
             drop_mysql_database(database)
 
 
+@pytest.fixture(scope="module")
+def shared_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ServerProcess]:
+    """One SQLite party shared by a module's read-mostly tests (saves a start per test)."""
+    server = ServerProcess(tmp_path_factory.mktemp("shared") / "party", database_env("sqlite")).start()
+    yield server
+    server.stop()
+
+
 @pytest.fixture
 def server(server_factory) -> ServerProcess:
     """One party on SQLite."""

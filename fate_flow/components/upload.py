@@ -20,6 +20,7 @@ from fate_flow.components.context import ComponentContext, ComponentError
 
 BLOCK_SIZE = 8 << 20
 PREVIEW_ROWS = 100
+DICTIONARY_SAMPLE_ROWS = 1000
 SID_COLUMN = "sid"
 
 
@@ -69,6 +70,19 @@ def _with_sid(batch: pa.RecordBatch, offset: int, prefix: str | None) -> pa.Reco
     return pa.RecordBatch.from_arrays([index, *batch.columns], names=[SID_COLUMN, *batch.schema.names])
 
 
+def _dictionary_columns(batch: pa.RecordBatch) -> list[str]:
+    """Columns worth Parquet dictionary encoding: those whose values repeat in the first rows.
+
+    A column of (nearly) unique values, such as float features, fills the dictionary page and then
+    falls back to plain encoding anyway: encoding it twice made the write take twice as long, for a
+    bigger file. Labels, categories and other repetitive columns keep the dictionary. (A Python set
+    over a sample, not pyarrow.compute, whose import alone costs every upload ~70 ms.)
+    """
+    sample = batch.slice(0, DICTIONARY_SAMPLE_ROWS)
+    return [name for name, column in zip(sample.schema.names, sample.columns, strict=True)
+            if len(set(column.to_pylist())) <= len(column) // 2]
+
+
 def _schema(names: list[str], delimiter: str, has_head: bool, meta: dict) -> dict:
     if not has_head:
         schema: dict[str, Any] = {"header": "", "sid": ""}
@@ -100,7 +114,8 @@ def run(ctx: ComponentContext) -> None:
             if extend_sid:
                 batch = _with_sid(batch, count, sid_prefix)
             if writer is None:
-                writer = pq.ParquetWriter(target, batch.schema, compression="snappy")
+                writer = pq.ParquetWriter(target, batch.schema, compression="snappy",
+                                          use_dictionary=_dictionary_columns(batch))
             writer.write_batch(batch)
             if len(preview) < PREVIEW_ROWS:
                 preview.extend(batch.slice(0, PREVIEW_ROWS - len(preview)).to_pylist())

@@ -58,8 +58,8 @@ class _Index:
     inode: int = -1
     scanned: int = 0  # bytes indexed so far
     newlines: int = 0  # newlines in the indexed bytes
-    offsets: list[int] = field(default_factory=lambda: [0])  # byte offset of each chunk start
-    lines_before: list[int] = field(default_factory=lambda: [0])  # newlines before each chunk start
+    offsets: list[int] = field(default_factory=lambda: [0])  # byte offsets of line starts, ~CHUNK apart
+    lines_before: list[int] = field(default_factory=lambda: [0])  # lines before each of those offsets
     last_byte_newline: bool = True
 
 
@@ -90,9 +90,11 @@ class LogReader:
                 data = stream.read(min(CHUNK, size - position))
                 if not data:
                     break
-                if position - index.offsets[-1] >= CHUNK:
-                    index.offsets.append(position)
-                    index.lines_before.append(index.newlines)
+                first_newline = data.find(b"\n")
+                if position - index.offsets[-1] >= CHUNK and first_newline >= 0:
+                    # checkpoints sit at line starts: just after the first newline of this block
+                    index.offsets.append(position + first_newline + 1)
+                    index.lines_before.append(index.newlines + 1)
                 index.newlines += data.count(b"\n")
                 position += len(data)
                 index.last_byte_newline = data.endswith(b"\n")
