@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import sys
 import threading
@@ -10,6 +11,8 @@ from pathlib import Path
 import click
 
 from fate_flow.settings import SettingsError, load_settings
+
+STOP_DEADLINE_S = 8
 
 
 @click.group()
@@ -40,7 +43,14 @@ def server(config_path: Path | None, home: Path | None) -> None:
     sys.stderr.flush()
     stopping.wait()
     click.echo("stopping ...", err=True)
+    # a second signal, or a stop that hangs, ends the process at once rather than never
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: os._exit(1))
+    watchdog = threading.Timer(STOP_DEADLINE_S, lambda: (click.echo("stop took too long", err=True), os._exit(1)))
+    watchdog.daemon = True
+    watchdog.start()
     flow_server.stop()
+    watchdog.cancel()
 
 
 if __name__ == "__main__":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 
 from cheroot import wsgi
 
@@ -46,7 +47,7 @@ class Server:
         app = create_app(rt)
         # bind both ports first: with port 0 the OS picks them, and everything advertises the real ones
         self.http_server = wsgi.Server((s.host, s.http_port), app, numthreads=s.http_threads,
-                                       server_name="fate_flow", timeout=60)
+                                       server_name="fate_flow", timeout=60, shutdown_timeout=3)
         self.http_server.prepare()
         self.grpc_server, grpc_port = start_grpc_server(app, s.host, s.grpc_port)
         self.settings = rt.settings = s = s.with_ports(self.http_server.bind_addr[1], grpc_port)
@@ -69,13 +70,19 @@ class Server:
     def stop(self) -> None:
         """Stop accepting requests, stop the loops, close the database. Executors keep running:
         a restarted server re-attaches to them (their reports retry until it is back)."""
-        for loop in self.loops:
-            loop.stop()
+        steps = [("loops", lambda: [loop.stop() for loop in self.loops])]
         if self.http_server is not None:
-            self.http_server.stop()
-        if self._http_thread is not None:
-            self._http_thread.join(10)
+            steps.append(("http", self._stop_http))
         if self.grpc_server is not None:
-            self.grpc_server.stop(grace=2).wait(5)
-        close_database()
+            steps.append(("grpc", lambda: self.grpc_server.stop(grace=1).wait(3)))
+        steps.append(("database", close_database))
+        for name, step in steps:
+            started = time.monotonic()
+            step()
+            logger.info("stopped %s in %.2f s", name, time.monotonic() - started)
         logger.info("server %s stopped", self.settings.instance_id)
+
+    def _stop_http(self) -> None:
+        self.http_server.stop()
+        if self._http_thread is not None:
+            self._http_thread.join(5)

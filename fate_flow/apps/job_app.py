@@ -70,6 +70,7 @@ def job_log_path():
     return result({"logs_directory": str(runtime().paths.job_log_dir(str(request_body["job_id"])))})
 
 
+@job_app.route("/log", methods=["GET", "POST"])  # the 1.5 client's route
 @job_app.route("/log/download", methods=["POST"])
 def job_log_download():
     request_body = body()

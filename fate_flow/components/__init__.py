@@ -9,6 +9,7 @@ from collections.abc import Callable
 BUILTIN_MODULES: dict[str, str] = {
     "Upload": "fate_flow.components.upload:run",
     "Download": "fate_flow.components.download:run",
+    "TestModule": "fate_flow.components.testing:run",
 }
 
 

@@ -123,6 +123,10 @@ def report_task(rt: Runtime, job_id: str, component: str, task_id: str, task_ver
                 party_id: str, report: dict) -> bool:
     """An executor's report of its own status; end statuses wake the scheduler."""
     status = JobStatus(report["party_status"])
+    if status == JobStatus.RUNNING:
+        # the server itself marks a task running when it spawns the executor (with its pid); the
+        # executor's own 'running' must not win a race against that write
+        return True
     extra = {}
     if report.get("error_report"):
         extra["f_error_report"] = str(report["error_report"])[:8000]

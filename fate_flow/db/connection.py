@@ -74,14 +74,11 @@ def is_mysql() -> bool:
 
 
 @contextlib.contextmanager
-def write_transaction() -> Iterator[None]:
-    """A transaction that will write: takes SQLite's write lock at BEGIN."""
-    if is_mysql():
-        with DB.atomic():
-            yield
-    else:
-        with DB.atomic(lock_type="IMMEDIATE"):
-            yield
+def write_transaction() -> Iterator[peewee._atomic]:
+    """A transaction that will write: takes SQLite's write lock at BEGIN. Yields it (for rollback)."""
+    atomic = DB.atomic() if is_mysql() else DB.atomic(lock_type="IMMEDIATE")
+    with atomic as transaction:
+        yield transaction
 
 
 @contextlib.contextmanager
