@@ -8,11 +8,23 @@ from typing import Any
 from flask import Flask, Request
 from werkzeug.exceptions import HTTPException
 
-from fate_flow.apps import data_access_app, job_app, log_app, party_app, server_app, table_app, tracker_app
+from fate_flow.apps import (
+    data_access_app,
+    initiator_app,
+    job_app,
+    log_app,
+    party_app,
+    pipeline_app,
+    server_app,
+    table_app,
+    tracker_app,
+    tracking_app,
+)
 from fate_flow.apps.util import error_response, result
 from fate_flow.db.connection import DB, is_mysql
 from fate_flow.errors import FlowError, RetCode
 from fate_flow.runtime import Runtime
+from fate_flow.scheduler.dsl_parser import DSLError
 from fate_flow.utils.paths import UnsafePathError
 
 logger = logging.getLogger("fate_flow.api")
@@ -37,7 +49,10 @@ BLUEPRINTS = (
     server_app.server_app,
     server_app.version_app,
     party_app.party_app,
+    initiator_app.initiator_app,
     tracker_app.tracker_app,
+    tracking_app.tracking_app,
+    pipeline_app.pipeline_app,
 )
 
 
@@ -64,6 +79,10 @@ def create_app(rt: Runtime) -> Flask:
         if exc.http_status != 200:
             return error_response(exc.http_status, exc.message)
         return result(exc.data, retmsg=exc.message, retcode=exc.retcode)
+
+    @app.errorhandler(DSLError)
+    def _dsl(exc: DSLError):
+        return result(retmsg=str(exc), retcode=RetCode.OPERATING_ERROR)
 
     @app.errorhandler(UnsafePathError)
     def _unsafe(exc: UnsafePathError):

@@ -11,12 +11,13 @@ from cheroot import wsgi
 from fate_flow.app import create_app
 from fate_flow.db import migrations
 from fate_flow.db.connection import close_database, connection, open_database
+from fate_flow.federation.client import FederatedClient, LocalTransport
 from fate_flow.federation.grpc_service import start_grpc_server
 from fate_flow.log import setup_server_logging
 from fate_flow.manager import resource_manager
 from fate_flow.runtime import Runtime
+from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.scheduler.detector import Detector
-from fate_flow.scheduler.job_scheduler import JobScheduler
 from fate_flow.scheduler.loop import Loop
 from fate_flow.settings import Settings
 
@@ -51,7 +52,11 @@ class Server:
         self.http_server.prepare()
         self.grpc_server, grpc_port = start_grpc_server(app, s.host, s.grpc_port)
         self.settings = rt.settings = s = s.with_ports(self.http_server.bind_addr[1], grpc_port)
-        scheduler = Loop("scheduler", JobScheduler(rt).run_pass, s.job.scheduler_interval)
+        rt.federation = FederatedClient(rt.is_local_party, LocalTransport(app),
+                                        timeout=s.job.remote_request_timeout / 1000)
+        dag = DAGScheduler(rt)
+        rt.submit_job = dag.submit
+        scheduler = Loop("scheduler", dag.run_pass, s.job.scheduler_interval)
         detector = Loop("detector", Detector(rt).run_pass, s.job.detector_interval)
         rt.wake_scheduler = scheduler.wake
         self.loops = [scheduler, detector]
@@ -75,6 +80,8 @@ class Server:
             steps.append(("http", self._stop_http))
         if self.grpc_server is not None:
             steps.append(("grpc", lambda: self.grpc_server.stop(grace=1).wait(3)))
+        if self.runtime is not None and self.runtime.federation is not None:
+            steps.append(("federation", self.runtime.federation.close))
         steps.append(("database", close_database))
         for name, step in steps:
             started = time.monotonic()

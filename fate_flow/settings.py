@@ -88,6 +88,7 @@ class Settings:
     database: DatabaseSettings
     job: JobDefaults
     computing_engine: str
+    federation_engine: str
     total_cores: int
     fateboard_host: str
     fateboard_port: int
@@ -224,6 +225,7 @@ def load_settings(
         job=JobDefaults(**{k: _get(job, "job_default", k, job_types.get(k, int))
                            for k in JobDefaults.__dataclass_fields__}),
         computing_engine=_get(raw["default_engines"], "default_engines", "computing", str).lower(),
+        federation_engine=_get(raw["default_engines"], "default_engines", "federation", str).lower(),
         total_cores=_get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
         * _get(standalone, "fate_on_standalone.standalone", "nodes", int),
         fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),

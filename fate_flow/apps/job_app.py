@@ -9,8 +9,11 @@ from flask import Blueprint, send_file
 
 from fate_flow.apps.util import body, error_response, result, runtime
 from fate_flow.controller import job_controller
-from fate_flow.errors import NotFoundError, require
+from fate_flow.entity.status import client_status, is_end
+from fate_flow.errors import ArgumentError, DataError, NotFoundError, RetCode, require
+from fate_flow.federation.client import PartyCall
 from fate_flow.operation import job_saver
+from fate_flow.scheduler.dag_scheduler import DAGScheduler
 
 job_app = Blueprint("job", __name__, url_prefix="/v1/job")
 
@@ -38,13 +41,37 @@ def list_task():
     return result(job_controller.list_tasks(body()))
 
 
+@job_app.route("/submit", methods=["POST"])
+def submit_job():
+    request_body = body()
+    dsl = request_body.get("job_dsl") or request_body.get("dsl") or {}
+    conf = request_body.get("job_runtime_conf") or request_body.get("runtime_conf")
+    if not isinstance(conf, dict) or not conf:
+        raise ArgumentError("required argument are missing: job_runtime_conf; ")
+    data = DAGScheduler(runtime()).submit(dsl, conf)
+    return result(data, jobId=data["job_id"])
+
+
 @job_app.route("/stop", methods=["POST"])
 def stop_job():
     request_body = body()
     require(request_body, "job_id")
-    data = job_controller.stop_job(runtime(), str(request_body["job_id"]),
-                                   str(request_body.get("stop_status") or "canceled"))
-    return result(data, retmsg="stop job on this party success")
+    job_id, stop_status = str(request_body["job_id"]), str(request_body.get("stop_status") or "canceled")
+    if stop_status not in ("canceled", "failed"):
+        raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}")
+    jobs = job_controller.find_jobs(job_id)
+    if not jobs:
+        raise DataError(f"no job {job_id!r} could be found on this party")
+    if all(is_end(job.f_status) for job in jobs):
+        raise DataError(f"job {job_id} has already ended: {client_status(jobs[0].f_status)}")
+    job = jobs[0]
+    answer = runtime().federation.call(PartyCall(
+        job.f_initiator_role, job.f_initiator_party_id,
+        f"/v1/initiator/{job_id}/{job.f_initiator_role}/{job.f_initiator_party_id}/stop/{stop_status}", {}))
+    if answer.get("retcode") != 0:
+        return result(answer.get("data"), retmsg=f"stop job failed: {answer.get('retmsg')}",
+                      retcode=RetCode.OPERATING_ERROR)
+    return result(answer.get("data"), retmsg="stop job on this party success; stop job on all party success")
 
 
 @job_app.route("/config", methods=["POST"])

@@ -9,6 +9,8 @@ from collections.abc import Callable
 BUILTIN_MODULES: dict[str, str] = {
     "Upload": "fate_flow.components.upload:run",
     "Download": "fate_flow.components.download:run",
+    "Reader": "fate_flow.components.reader:run",
+    "Writer": "fate_flow.components.writer:run",
     "TestModule": "fate_flow.components.testing:run",
 }
 

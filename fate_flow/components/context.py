@@ -9,7 +9,19 @@ from typing import Any, Protocol
 
 
 class Tracker(Protocol):
+    """What a component records through its server."""
+
     def save_table_meta(self, meta: dict[str, Any]) -> None: ...
+
+    def save_output_data_info(self, data_name: str, namespace: str, name: str) -> None: ...
+
+    def save_metric_data(self, namespace: str, name: str, points: list[list[Any]]) -> None: ...
+
+    def save_metric_meta(self, namespace: str, name: str, meta: dict[str, Any]) -> None: ...
+
+    def save_summary(self, summary: dict[str, Any]) -> None: ...
+
+    def save_model(self, alias: str, module_name: str, param: dict[str, Any], meta: dict[str, Any]) -> None: ...
 
 
 class ComponentError(Exception):
@@ -27,5 +39,8 @@ class ComponentContext:
     parameters: dict[str, Any]
     tracker: Tracker
     table_version_dir: Path
-    input_tables: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tables_dir: Path
+    module: str = ""
+    # input name ("data", "train_data", "table" ...) -> metas of the tables bound to it
+    input_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fate_flow.component"))

@@ -8,14 +8,15 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fate_flow.components.context import ComponentContext, ComponentError
+from fate_flow.components.tables import data_file, single_input
 
 
 def run(ctx: ComponentContext) -> None:
     params = ctx.parameters
-    meta = ctx.input_tables.get("table")
-    if not meta:
+    if not (ctx.input_tables.get("data") or ctx.input_tables.get("table")):
         raise ComponentError(f"table {params.get('namespace')}.{params.get('name')} does not exist")
-    source = Path(meta["address"]["path"]) / "data.parquet"
+    meta = single_input(ctx, "data", "table")
+    source = data_file(meta)
     output = Path(params["output_path"])
     output.parent.mkdir(parents=True, exist_ok=True)
     delimiter = params.get("delimiter") or meta.get("id_delimiter") or ","

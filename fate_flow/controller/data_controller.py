@@ -86,7 +86,8 @@ def submit_upload(rt: Runtime, conf: dict, save_client_file: Callable[[Path], Pa
                                              range(1, rt.settings.total_cores + 1))}
         party_id = str(conf.get("party_id", 0))
         check_name("party_id", party_id)
-        data = job_controller.create_local_job(rt, job_id, "upload_0", "Upload", params, party_id, job_parameters)
+        dsl, job_conf = job_controller.local_job_conf("upload_0", "Upload", params, party_id, job_parameters)
+        data = rt.submit_job(dsl, job_conf, job_id)
     except BaseException:
         shutil.rmtree(job_dir, ignore_errors=True)
         raise
@@ -107,8 +108,8 @@ def submit_download(rt: Runtime, conf: dict) -> dict:
     params = {"namespace": namespace, "name": name, "output_path": str(output.resolve())}
     if conf.get("delimiter"):
         params["delimiter"] = str(conf["delimiter"])
-    job_id = new_job_id()
-    data = job_controller.create_local_job(rt, job_id, "download_0", "Download", params)
+    dsl, job_conf = job_controller.local_job_conf("download_0", "Download", params)
+    data = rt.submit_job(dsl, job_conf, new_job_id())
     return {"table_name": name, "namespace": namespace, **data}
 
 

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 import peewee
 
-from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
-from fate_flow.entity.ids import task_id as make_task_id
-from fate_flow.entity.status import END_STATUSES, JobStatus, client_status
-from fate_flow.errors import ArgumentError, DataError, NotFoundError
-from fate_flow.log import schedule_logger
-from fate_flow.manager import resource_manager
-from fate_flow.operation import job_saver
+from fate_flow.entity.status import client_status
+from fate_flow.errors import ArgumentError, NotFoundError
 from fate_flow.runtime import Runtime
 
 JOB_FILTERS = ("job_id", "role", "party_id", "status", "initiator_role", "initiator_party_id", "tag",
@@ -26,47 +20,18 @@ BOARD_STATUSES = {"success", "running", "waiting", "failed", "canceled", "timeou
 ORDER_FIELDS = {"job_id", "task_version", "create_time", "start_time", "end_time", "elapsed"}
 
 
-def create_local_job(rt: Runtime, job_id: str, component: str, module: str, params: dict,
-                     party_id: str = "0", job_parameters: dict | None = None) -> dict:
-    """A one-component job of role ``local`` (upload, download): rows, conf files, a wake-up."""
-    job_parameters = {"task_cores": rt.settings.job.task_cores, "task_parallelism": 1,
-                      "federated_mode": "SINGLE", **(job_parameters or {})}
-    cores = int(job_parameters["task_cores"]) * int(job_parameters["task_parallelism"])
-    if cores > rt.settings.total_cores * rt.settings.job.max_cores_percent_per_job:
-        raise ArgumentError(f"task_cores {cores} exceeds the {rt.settings.total_cores} cores of this party")
+def local_job_conf(component: str, module: str, params: dict, party_id: str = "0",
+                   job_parameters: dict | None = None) -> tuple[dict, dict]:
+    """DSL and conf of a one-component job of role ``local`` (upload, download, writer ...)."""
     dsl = {"components": {component: {"module": module}}}
-    runtime_conf = {
+    conf = {
         "dsl_version": 2,
         "initiator": {"role": "local", "party_id": int(party_id)},
         "role": {"local": [int(party_id)]},
-        "job_parameters": {"common": job_parameters},
+        "job_parameters": {"common": {"task_parallelism": 1, **(job_parameters or {})}},
         "component_parameters": {"role": {"local": {"0": {component: params}}}},
     }
-    conf_on_party = {**runtime_conf, "job_parameters": job_parameters}
-    job_dir = rt.paths.job_dir(job_id)
-    job_dir.mkdir(parents=True, exist_ok=True)
-    for name, content in (("job_dsl.json", dsl), ("job_runtime_conf.json", runtime_conf)):
-        (job_dir / name).write_text(json.dumps(content, indent=2))
-    common = {"f_job_id": job_id, "f_role": "local", "f_party_id": str(party_id),
-              "f_initiator_role": "local", "f_initiator_party_id": str(party_id)}
-    with write_transaction():
-        job_saver.create_job(
-            **common, f_dsl=dsl, f_runtime_conf=runtime_conf, f_runtime_conf_on_party=conf_on_party,
-            f_train_runtime_conf={}, f_roles={"local": [int(party_id)]}, f_status=JobStatus.WAITING.value,
-            f_is_initiator=True, f_engine_name=rt.settings.computing_engine, f_cores=cores,
-        )
-        job_saver.create_task(
-            f_job_id=job_id, f_role="local", f_party_id=str(party_id), f_initiator_role="local",
-            f_initiator_party_id=str(party_id), f_component_name=component, f_component_module=module,
-            f_task_id=make_task_id(job_id, component), f_task_version=0, f_status=JobStatus.WAITING.value,
-            f_party_status=JobStatus.WAITING.value, f_component_parameters={"ComponentParam": params,
-                                                                           "module": module},
-            f_provider_info={"name": "fate_flow", "version": rt.settings.raw.get("version", "")},
-            f_engine_conf={"computing_engine": rt.settings.computing_engine},
-        )
-    schedule_logger(job_id).info("job %s created: local job with component %s (%s)", job_id, component, module)
-    rt.wake_scheduler()
-    return job_submit_data(rt, job_id, "local", str(party_id))
+    return dsl, conf
 
 
 def job_submit_data(rt: Runtime, job_id: str, role: str, party_id: str, model_info: dict | None = None) -> dict:
@@ -255,47 +220,3 @@ def job_config(body: dict) -> dict:
         "train_runtime_conf": job.f_train_runtime_conf,
         "model_info": {"model_id": params.get("model_id", ""), "model_version": params.get("model_version", "")},
     }
-
-
-def end_job(rt: Runtime, job: Job, status: JobStatus, reason: str = "") -> bool:
-    """Move a job to an end status, stop whatever of it still runs here, give its cores back."""
-    from fate_flow.controller import task_controller
-
-    log = schedule_logger(job.f_job_id)
-    effective = job_saver.update_job_status(job.f_job_id, job.f_role, job.f_party_id, status,
-                                            **({"f_error": reason} if reason else {}))
-    for task in task_controller.tasks_of(job):
-        if JobStatus(task.f_status) not in END_STATUSES:
-            task_controller.stop_task(task, status if status != JobStatus.SUCCESS else JobStatus.CANCELED)
-        if task.f_status not in ("success", "pass"):
-            task_controller.discard_outputs(rt, task)
-    resource_manager.return_for_job(job)
-    if effective:
-        log.info("job %s %s %s: %s%s", job.f_job_id, job.f_role, job.f_party_id, status,
-                 f" ({reason})" if reason else "")
-    return effective
-
-
-def stop_job(rt: Runtime, job_id: str, stop_status: str = "canceled") -> dict:
-    if not job_id:
-        raise ArgumentError("required argument are missing: job_id; ")
-    try:
-        status = JobStatus(stop_status)
-    except ValueError:
-        raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}") from None
-    if status not in (JobStatus.CANCELED, JobStatus.FAILED, JobStatus.TIMEOUT):
-        raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}")
-    jobs = find_jobs(job_id)
-    if not jobs:
-        raise DataError(f"no job {job_id!r} could be found on this party")
-    stopped = []
-    for job in jobs:
-        job_saver.update_job(job.f_job_id, job.f_role, job.f_party_id, f_cancel_signal=True)
-        if JobStatus(job.f_status) in END_STATUSES:
-            continue
-        end_job(rt, job, status, reason=f"stopped by request ({status})")
-        stopped.append(f"{job.f_role}/{job.f_party_id}")
-    rt.wake_scheduler()
-    if not stopped:
-        raise DataError(f"job {job_id} has already ended: {client_status(jobs[0].f_status)}")
-    return {"stopped": stopped}

@@ -15,10 +15,11 @@ from pathlib import Path
 import psutil
 
 from fate_flow.db.models import Job, Task
-from fate_flow.entity.status import END_STATUSES, JobStatus
+from fate_flow.entity.status import JobStatus
 from fate_flow.log import schedule_logger
-from fate_flow.operation import job_saver
+from fate_flow.operation import job_saver, job_tracker
 from fate_flow.runtime import Runtime
+from fate_flow.utils.paths import within_any
 
 logger = logging.getLogger("fate_flow.task")
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -39,17 +40,52 @@ def _task_parameters(task: Task) -> dict:
     return task.f_component_parameters.get("ComponentParam", {})
 
 
+def _table_meta(rt: Runtime, namespace: str | None, name: str | None) -> list[dict]:
+    meta = rt.storage.get_meta(str(namespace), str(name)) if namespace and name else None
+    if meta is None:
+        return []
+    return [{"namespace": meta.f_namespace, "name": meta.f_name, "address": meta.f_address, "count": meta.f_count,
+             "schema": meta.f_schema, "partitions": meta.f_partitions, "id_delimiter": meta.f_id_delimiter,
+             "have_head": meta.f_have_head, "extend_sid": meta.f_extend_sid}]
+
+
+def _upstream_tables(rt: Runtime, task: Task) -> dict[str, list[dict]]:
+    """Each data input of the component bound to the tables its upstream components output here."""
+    job = Job.get_or_none((Job.f_job_id == task.f_job_id) & (Job.f_role == task.f_role)
+                          & (Job.f_party_id == task.f_party_id))
+    inputs = ((job.f_dsl if job else {}) or {}).get("components", {}).get(task.f_component_name, {}).get("input", {})
+    bound: dict[str, list[dict]] = {}
+    for key, refs in (inputs.get("data") or {}).items():
+        for ref in refs if isinstance(refs, list) else [refs]:
+            component, _, data_name = str(ref).partition(".")
+            for info in job_tracker.output_data_infos(task.f_job_id, component, task.f_role, task.f_party_id):
+                if info.f_data_name == (data_name or "data"):
+                    bound.setdefault(key, []).extend(_table_meta(rt, info.f_table_namespace, info.f_table_name))
+    return bound
+
+
 def _bindings(rt: Runtime, task: Task) -> dict:
-    """Where a built-in data component reads or writes its table."""
+    """Where the component reads and writes tables; raises ValueError for a place it may not write."""
     params = _task_parameters(task)
-    if task.f_component_module == "Upload":
-        return {"table_version_dir": str(rt.storage.version_dir(params["namespace"], params["name"], task.f_job_id))}
-    bindings: dict = {"table_version_dir": ""}
-    if task.f_component_module == "Download":
-        meta = rt.storage.get_meta(params["namespace"], params["name"])
-        if meta is not None:
-            bindings["input_tables"] = {"table": {"address": meta.f_address, "id_delimiter": meta.f_id_delimiter,
-                                                  "have_head": meta.f_have_head}}
+    module = task.f_component_module
+    bindings: dict = {"table_version_dir": "", "tables_dir": str(rt.settings.tables_dir),
+                      "input_tables": _upstream_tables(rt, task)}
+    if module == "Upload":
+        bindings["table_version_dir"] = str(rt.storage.version_dir(params["namespace"], params["name"], task.f_job_id))
+    elif module == "Writer":
+        namespace = params.get("output_namespace") or params.get("namespace")
+        name = params.get("output_name") or params.get("table_name") or params.get("name")
+        if namespace and name:
+            bindings["table_version_dir"] = str(rt.storage.version_dir(str(namespace), str(name), task.f_job_id))
+    elif module == "Reader":
+        table = params.get("table") or {}
+        bindings["input_tables"]["table"] = _table_meta(rt, table.get("namespace"), table.get("name"))
+    elif module == "Download":
+        bindings["input_tables"]["table"] = _table_meta(rt, params.get("namespace"), params.get("name"))
+        output = Path(str(params.get("output_path", "")))
+        if not output.is_absolute() or not within_any(output, rt.data_access_dirs):
+            raise ValueError(f"output_path {output} is not in a directory this server writes downloads to "
+                             f"(data_access.allowed_dirs)")
     return bindings
 
 
@@ -94,34 +130,34 @@ def _spawn(rt: Runtime, task: Task, config_path: Path) -> subprocess.Popen:
 
 
 def start_task(rt: Runtime, task: Task) -> bool:
-    """Spawn the executor and mark the task running; False if the task was no longer startable."""
+    """Spawn the executor and mark this party's task running; False if it was no longer startable."""
     log = schedule_logger(task.f_job_id)
+    key = (task.f_job_id, task.f_task_id, task.f_task_version, task.f_role, task.f_party_id)
     try:
         process = _spawn(rt, task, _write_config(rt, task))
         create_time = psutil.Process(process.pid).create_time()
     except (OSError, ValueError, psutil.Error) as exc:
         log.error("cannot start task %s: %s", task.f_task_id, exc)
-        job_saver.update_task_status(task.f_job_id, task.f_task_id, task.f_task_version, task.f_role,
-                                     task.f_party_id, status=JobStatus.FAILED, party_status=JobStatus.FAILED,
+        job_saver.update_task_status(*key, party_status=JobStatus.FAILED,
                                      f_error_report=f"executor could not start: {exc}")
+        push_to_initiator(rt, task)
         return False
     started = job_saver.update_task_status(
-        task.f_job_id, task.f_task_id, task.f_task_version, task.f_role, task.f_party_id,
-        status=JobStatus.RUNNING, party_status=JobStatus.RUNNING,
-        f_run_pid=process.pid, f_run_pid_create_time=create_time, f_run_ip=rt.settings.host,
-        f_worker_id=uuid.uuid4().hex, f_cmd=process.args,
+        *key, party_status=JobStatus.RUNNING, f_run_pid=process.pid, f_run_pid_create_time=create_time,
+        f_run_ip=rt.settings.host, f_run_port=rt.settings.http_port, f_worker_id=uuid.uuid4().hex, f_cmd=process.args,
     )
     if not started:
         log.info("task %s changed status while starting; stopping its executor", task.f_task_id)
         kill_process(process.pid, create_time)
         return False
-    log.info("task %s version %s started: pid %s", task.f_task_id, task.f_task_version, process.pid)
+    log.info("task %s version %s of %s %s started: pid %s", task.f_task_id, task.f_task_version, task.f_role,
+             task.f_party_id, process.pid)
     return True
 
 
 def report_task(rt: Runtime, job_id: str, component: str, task_id: str, task_version: int, role: str,
                 party_id: str, report: dict) -> bool:
-    """An executor's report of its own status; end statuses wake the scheduler."""
+    """An executor's report of its own status, passed on to the initiator."""
     status = JobStatus(report["party_status"])
     if status == JobStatus.RUNNING:
         # the server itself marks a task running when it spawns the executor (with its pid); the
@@ -130,15 +166,36 @@ def report_task(rt: Runtime, job_id: str, component: str, task_id: str, task_ver
     extra = {}
     if report.get("error_report"):
         extra["f_error_report"] = str(report["error_report"])[:8000]
-    effective = job_saver.update_task_status(job_id, task_id, task_version, role, party_id,
-                                             status=status, party_status=status, **extra)
+    effective = job_saver.update_task_status(job_id, task_id, task_version, role, party_id, party_status=status,
+                                             **extra)
     log = schedule_logger(job_id)
-    if status in END_STATUSES:
-        log.info("task %s of %s %s reported %s (effective: %s)", task_id, role, party_id, status, effective)
-        if extra:
-            log.error("task %s failed: %s", task_id, extra["f_error_report"])
-        rt.wake_scheduler()
+    log.info("task %s of %s %s reported %s (effective: %s)", task_id, role, party_id, status, effective)
+    if extra:
+        log.error("task %s on %s %s failed: %s", task_id, role, party_id, extra["f_error_report"])
+    task = Task.get_or_none((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
+                            & (Task.f_task_version == int(task_version)) & (Task.f_role == role)
+                            & (Task.f_party_id == str(party_id)))
+    if task is not None:
+        push_to_initiator(rt, task)
     return effective
+
+
+def push_to_initiator(rt: Runtime, task: Task) -> None:
+    """Tell the initiator what this party's task did (PUSH); a local initiator shares our rows."""
+    if rt.is_local_party(task.f_initiator_role, task.f_initiator_party_id):
+        rt.wake_scheduler()
+        return
+    from fate_flow.federation.client import PartyCall
+
+    fresh = Task.get_or_none((Task.f_job_id == task.f_job_id) & (Task.f_task_id == task.f_task_id)
+                             & (Task.f_task_version == task.f_task_version) & (Task.f_role == task.f_role)
+                             & (Task.f_party_id == task.f_party_id)) or task
+    body = {key: getattr(fresh, f"f_{key}") for key in ("party_status", "start_time", "end_time", "elapsed",
+                                                         "error_report")}
+    path = (f"/v1/initiator/{task.f_job_id}/{task.f_component_name}/{task.f_task_id}/{task.f_task_version}/"
+            f"{task.f_role}/{task.f_party_id}/report")
+    rt.federation.pool.submit(rt.federation.call, PartyCall(task.f_initiator_role, task.f_initiator_party_id,
+                                                            path, body))
 
 
 def process_alive(pid: int | None, create_time: float | None) -> bool:
@@ -183,11 +240,15 @@ def stop_task(task: Task, stop_status: JobStatus) -> bool:
 
 
 def discard_outputs(rt: Runtime, task: Task) -> None:
-    """Remove what an unsuccessful task wrote but never published (a failed or killed upload)."""
-    if task.f_component_module != "Upload":
-        return
+    """Remove what an unsuccessful task wrote but never published (a failed or killed upload or writer)."""
     params = _task_parameters(task)
-    rt.storage.discard_version(params["namespace"], params["name"], task.f_job_id)
+    if task.f_component_module == "Upload":
+        rt.storage.discard_version(params["namespace"], params["name"], task.f_job_id)
+    elif task.f_component_module == "Writer":
+        namespace = params.get("output_namespace") or params.get("namespace")
+        name = params.get("output_name") or params.get("table_name") or params.get("name")
+        if namespace and name:
+            rt.storage.discard_version(str(namespace), str(name), task.f_job_id)
 
 
 def tasks_of(job: Job) -> list[Task]:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from fate_flow.db.connection import DB, is_mysql
-from fate_flow.db.models import ALL_MODELS, SchemaVersion
+from fate_flow.db.models import ALL_MODELS, TRACKING_MODELS, SchemaVersion
 from fate_flow.utils.timeutil import now_ms
 
 logger = logging.getLogger("fate_flow.db")
@@ -22,9 +22,14 @@ def _create_base_tables() -> None:
     DB.create_tables(ALL_MODELS, safe=True)
 
 
+def _create_tracking_tables() -> None:
+    DB.create_tables(TRACKING_MODELS, safe=True)
+
+
 # (version, description, step). Append new steps; never edit an applied one.
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "jobs, tasks, table meta, engine registry", _create_base_tables),
+    (2, "tracking: metrics, output data info, summaries, component models", _create_tracking_tables),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

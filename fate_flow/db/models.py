@@ -173,6 +173,78 @@ class EngineRegistry(BaseModel):
         primary_key = peewee.CompositeKey("f_engine_name", "f_engine_type")
 
 
+class TrackingMetric(BaseModel):
+    """Metric meta (type 0), data points (type 1) and job views (type 2) of a task."""
+
+    f_id = peewee.BigAutoField(primary_key=True)
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_component_name = peewee.CharField(max_length=200)
+    f_task_id = peewee.CharField(max_length=230, null=True)
+    f_task_version = peewee.BigIntegerField(null=True)
+    f_role = peewee.CharField(max_length=50)
+    f_party_id = peewee.CharField(max_length=10)
+    f_metric_namespace = peewee.CharField(max_length=180)
+    f_metric_name = peewee.CharField(max_length=180)
+    f_key = JSONField(default_factory=None)
+    f_value = JSONField(default_factory=None)
+    f_type = peewee.IntegerField()
+
+    class Meta:
+        table_name = "t_tracking_metric"
+        indexes = ((("f_job_id", "f_component_name", "f_role", "f_party_id"), False),)
+
+
+class TrackingOutputDataInfo(BaseModel):
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_component_name = peewee.CharField(max_length=200)
+    f_task_id = peewee.CharField(max_length=230)
+    f_task_version = peewee.BigIntegerField()
+    f_data_name = peewee.CharField(max_length=30)
+    f_role = peewee.CharField(max_length=50)
+    f_party_id = peewee.CharField(max_length=10)
+    f_table_name = peewee.CharField(max_length=100)
+    f_table_namespace = peewee.CharField(max_length=250)
+    f_description = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "t_tracking_output_data_info"
+        primary_key = peewee.CompositeKey("f_job_id", "f_task_id", "f_task_version", "f_data_name", "f_role",
+                                          "f_party_id")
+
+
+class ComponentSummary(BaseModel):
+    f_id = peewee.BigAutoField(primary_key=True)
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_component_name = peewee.CharField(max_length=200)
+    f_task_id = peewee.CharField(max_length=230)
+    f_task_version = peewee.BigIntegerField()
+    f_role = peewee.CharField(max_length=50)
+    f_party_id = peewee.CharField(max_length=10)
+    f_summary = JSONField()
+
+    class Meta:
+        table_name = "t_component_summary"
+
+
+class ComponentModel(BaseModel):
+    """A component's output model: its parameters and meta as JSON (FATE keeps protobuf buffers)."""
+
+    f_id = peewee.BigAutoField(primary_key=True)
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_component_name = peewee.CharField(max_length=200)
+    f_task_id = peewee.CharField(max_length=230)
+    f_task_version = peewee.BigIntegerField()
+    f_role = peewee.CharField(max_length=50)
+    f_party_id = peewee.CharField(max_length=10)
+    f_model_alias = peewee.CharField(max_length=100, default="model")
+    f_module_name = peewee.CharField(max_length=200, default="")
+    f_param = JSONField()
+    f_meta = JSONField()
+
+    class Meta:
+        table_name = "t_component_model"
+
+
 class SchemaVersion(peewee.Model):
     f_version = peewee.IntegerField(primary_key=True)
     f_applied_time = peewee.BigIntegerField()
@@ -183,3 +255,4 @@ class SchemaVersion(peewee.Model):
 
 
 ALL_MODELS: list[type[peewee.Model]] = [Job, Task, StorageTableMeta, EngineRegistry]
+TRACKING_MODELS: list[type[peewee.Model]] = [TrackingMetric, TrackingOutputDataInfo, ComponentSummary, ComponentModel]

@@ -48,3 +48,22 @@ class ServerClient:
 
     def save_table_meta(self, meta: dict[str, Any]) -> None:
         self._post(f"/v1/tracker/{self.task_path}/table/meta", meta)
+
+    def save_output_data_info(self, data_name: str, namespace: str, name: str) -> None:
+        self._post(f"/v1/tracker/{self.task_path}/output_data_info/save",
+                   {"data_name": data_name, "table_namespace": namespace, "table_name": name})
+
+    def save_metric_data(self, namespace: str, name: str, points: list[list[Any]]) -> None:
+        self._post(f"/v1/tracker/{self.task_path}/metric_data/save",
+                   {"metric_namespace": namespace, "metric_name": name, "metrics": points})
+
+    def save_metric_meta(self, namespace: str, name: str, meta: dict[str, Any]) -> None:
+        self._post(f"/v1/tracker/{self.task_path}/metric_meta/save",
+                   {"metric_namespace": namespace, "metric_name": name, "metric_meta": meta})
+
+    def save_summary(self, summary: dict[str, Any]) -> None:
+        self._post(f"/v1/tracker/{self.task_path}/summary/save", {"summary": summary})
+
+    def save_model(self, alias: str, module_name: str, param: dict[str, Any], meta: dict[str, Any]) -> None:
+        self._post(f"/v1/tracker/{self.task_path}/model/save",
+                   {"model_alias": alias, "module_name": module_name, "param": param, "meta": meta})

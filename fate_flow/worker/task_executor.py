@@ -42,6 +42,8 @@ def _context(config: dict, client: ServerClient) -> ComponentContext:
         parameters=config["parameters"],
         tracker=client,
         table_version_dir=Path(config["table_version_dir"]),
+        tables_dir=Path(config["tables_dir"]),
+        module=config["module"],
         input_tables=config.get("input_tables", {}),
         logger=logging.getLogger(f"fate_flow.component.{config['component_name']}"),
     )

@@ -18,8 +18,10 @@ import pytest
 from fate_flow.controller import job_controller
 from fate_flow.db.connection import connection
 from fate_flow.db.models import Job, Task
+from fate_flow.entity.status import JobStatus
 from fate_flow.entity.ids import new_job_id
 from fate_flow.manager import resource_manager
+from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.server import Server
 from fate_flow.settings import load_settings
 from tests.support import free_port
@@ -45,10 +47,15 @@ class InProcessParty:
     def submit(self, **params) -> str:
         job_id = new_job_id()
         timeout = params.pop("timeout", None)
+        dsl, conf = job_controller.local_job_conf("test_0", "TestModule", params,
+                                                  job_parameters={"timeout": timeout} if timeout else None)
         with connection():
-            job_controller.create_local_job(self.server.runtime, job_id, "test_0", "TestModule", params,
-                                            job_parameters={"timeout": timeout} if timeout else None)
+            self.server.runtime.submit_job(dsl, conf, job_id)
         return job_id
+
+    def stop_job(self, job_id: str) -> None:
+        with connection():
+            DAGScheduler(self.server.runtime).stop_job(job_id, JobStatus.CANCELED)
 
     def job(self, job_id: str) -> Job:
         with connection():
@@ -123,8 +130,7 @@ def test_component_failure_is_reported(party: InProcessParty):
 def test_stop_kills_the_executor(party: InProcessParty):
     job_id = party.submit(sleep=30)
     task = party.wait_task_running(job_id)
-    with connection():
-        job_controller.stop_job(party.server.runtime, job_id)
+    party.stop_job(job_id)
     assert party.job(job_id).f_status == "canceled"
     assert party.task(job_id).f_status == "canceled"
     assert _gone(task.f_run_pid)
@@ -145,14 +151,13 @@ def test_fair_queue_small_jobs_pass_a_job_that_cannot_get_cores(party: InProcess
     holder = party.submit(sleep=30)  # holds 4 of the 20 cores
     party.wait_task_running(holder)
     big = new_job_id()
+    dsl, conf = job_controller.local_job_conf("test_0", "TestModule", {"sleep": 0}, job_parameters={"task_cores": 20})
     with connection():
-        job_controller.create_local_job(rt, big, "test_0", "TestModule", {"sleep": 0},
-                                        job_parameters={"task_cores": 20})
+        rt.submit_job(dsl, conf, big)
     small = party.submit(sleep=0)  # submitted after the big one, fits in what is left
     party.wait(small, {"success"})
     assert party.job(big).f_status == "waiting"
-    with connection():
-        job_controller.stop_job(rt, holder)
+    party.stop_job(holder)
     party.wait(big, {"success"})  # gets its cores once the holder is gone
     party.assert_cores_all_back()
 

@@ -1,0 +1,35 @@
+"""/v1/initiator: what parties tell the initiator (task reports) and requests routed to it."""
+
+from __future__ import annotations
+
+from flask import Blueprint
+
+from fate_flow.apps.util import body, result, runtime
+from fate_flow.entity.status import JobStatus
+from fate_flow.errors import ArgumentError
+from fate_flow.operation import job_saver
+from fate_flow.scheduler.dag_scheduler import DAGScheduler
+
+initiator_app = Blueprint("initiator", __name__, url_prefix="/v1/initiator")
+
+
+@initiator_app.route("/<job_id>/<component_name>/<task_id>/<int:task_version>/<role>/<party_id>/report",
+                     methods=["POST"])
+def report_task(job_id: str, component_name: str, task_id: str, task_version: int, role: str, party_id: str):
+    """A party's task changed: update the initiator's copy of that party's row, then schedule at once."""
+    report = body()
+    fields = {f"f_{k}": report[k] for k in ("start_time", "end_time", "elapsed", "error_report") if report.get(k)}
+    if report.get("party_status"):
+        job_saver.update_task_status(job_id, task_id, task_version, role, party_id,
+                                     party_status=JobStatus(report["party_status"]), **fields)
+    runtime().wake_scheduler()
+    return result()
+
+
+@initiator_app.route("/<job_id>/<role>/<party_id>/stop/<stop_status>", methods=["POST"])
+def stop_job(job_id: str, role: str, party_id: str, stop_status: str):
+    try:
+        status = JobStatus(stop_status)
+    except ValueError:
+        raise ArgumentError(f"unknown stop status {stop_status!r}") from None
+    return result(DAGScheduler(runtime()).stop_job(job_id, status))

@@ -1,0 +1,191 @@
+"""What one party does with its own rows when the initiator (or its own executor) tells it to.
+
+These are the handlers behind ``/v1/party/...``; a party never decides a job's or a task's
+federated status itself, it applies what the initiator decided and reports what its executors did.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fate_flow import components
+from fate_flow.controller import task_controller
+from fate_flow.db.connection import write_transaction
+from fate_flow.db.models import Job, Task
+from fate_flow.entity.ids import task_id as make_task_id
+from fate_flow.entity.status import END_STATUSES, JobStatus
+from fate_flow.errors import DataError, OperatingError
+from fate_flow.log import schedule_logger
+from fate_flow.manager import resource_manager
+from fate_flow.operation import job_saver
+from fate_flow.runtime import Runtime
+from fate_flow.scheduler import dsl_parser
+
+# roles that compute nothing heavy: FATE charges them no cores (IGNORE_RESOURCE_ROLES)
+NO_RESOURCE_ROLES = {"arbiter"}
+
+
+def get_job(job_id: str, role: str, party_id: str) -> Job:
+    job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id)))
+    if job is None:
+        raise DataError(f"no job {job_id} for {role} {party_id} on this server")
+    return job
+
+
+def get_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> Task:
+    task = Task.get_or_none((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
+                            & (Task.f_task_version == int(task_version)) & (Task.f_role == role)
+                            & (Task.f_party_id == str(party_id)))
+    if task is None:
+        raise DataError(f"no task {task_id} version {task_version} for {role} {party_id} on this server")
+    return task
+
+
+def _party_job_parameters(rt: Runtime, spec: dsl_parser.JobSpec, role: str, party_id: str) -> dict:
+    defaults = rt.settings.job
+    params = {"task_cores": defaults.task_cores, "task_parallelism": defaults.task_parallelism,
+              "auto_retries": defaults.auto_retries, "federated_status_collect_type": "PUSH",
+              "computing_engine": rt.settings.computing_engine.upper(), "job_type": spec.job_type}
+    params.update(dsl_parser.party_job_parameters(spec, role, party_id))
+    params["federated_mode"] = "SINGLE" if all(rt.is_local_party(r, p) for r, ids in spec.roles.items()
+                                               for p in ids) else "MULTIPLE"
+    return params
+
+
+def _cores(rt: Runtime, role: str, params: dict) -> int:
+    if role in NO_RESOURCE_ROLES:
+        return 0
+    try:
+        cores = int(params["task_cores"]) * int(params["task_parallelism"])
+    except (TypeError, ValueError):
+        raise OperatingError(f"job_parameters task_cores and task_parallelism must be integers: {params}") from None
+    limit = rt.settings.total_cores * rt.settings.job.max_cores_percent_per_job
+    if cores > limit:
+        raise OperatingError(f"the job asks for {cores} cores (task_cores x task_parallelism) on {role}, "
+                             f"more than the {int(limit)} this party allows per job")
+    return cores
+
+
+def create_job(rt: Runtime, job_id: str, role: str, party_id: str, body: dict) -> dict:
+    """Create this party's job row and its task rows (idempotent: a repeated create changes nothing)."""
+    spec = dsl_parser.parse_job(body["dsl"], body["runtime_conf"], components.has_module)
+    params = _party_job_parameters(rt, spec, role, party_id)
+    cores = _cores(rt, role, params)
+    component_params = dsl_parser.party_component_parameters(spec, role, party_id)
+    need_run = dsl_parser.party_need_run(spec, role, party_id)
+    conf_on_party = {**spec.conf, "job_parameters": params}
+    is_initiator = role == spec.initiator_role and str(party_id) == spec.initiator_party_id
+    _write_conf_files(rt, job_id, role, party_id, spec, conf_on_party)
+    with write_transaction():
+        job_saver.create_job(
+            f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=spec.initiator_role,
+            f_initiator_party_id=spec.initiator_party_id, f_dsl=spec.dsl, f_runtime_conf=spec.conf,
+            f_runtime_conf_on_party=conf_on_party, f_train_runtime_conf=body.get("train_runtime_conf") or {},
+            f_roles={r: [int(p) if p.isdigit() else p for p in ids] for r, ids in spec.roles.items()},
+            f_status=JobStatus.WAITING.value, f_is_initiator=is_initiator, f_engine_name=rt.settings.computing_engine,
+            f_cores=cores, f_user_id=str(params.get("user", "") or ""),
+        )
+        for name, component in spec.components.items():
+            create_task_row(job_id, name, component.module, 0, role, party_id, spec, run_here=True,
+                            parameters=component_params.get(name, {}), need_run=need_run.get(name, True))
+    schedule_logger(job_id).info("job %s created on %s %s (%s cores)", job_id, role, party_id, cores)
+    return {"components": {name: {"need_run": need_run.get(name, True)} for name in spec.components}}
+
+
+def create_task_row(job_id: str, component: str, module: str, version: int, role: str, party_id: str,
+                    spec: dsl_parser.JobSpec, run_here: bool, parameters: dict | None = None,
+                    need_run: bool = True) -> bool:
+    return job_saver.create_task(
+        f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=spec.initiator_role,
+        f_initiator_party_id=spec.initiator_party_id, f_component_name=component,
+        f_component_module=module, f_task_id=make_task_id(job_id, component), f_task_version=version,
+        f_status=JobStatus.WAITING.value, f_party_status=JobStatus.WAITING.value, f_run_on_this_party=run_here,
+        f_component_parameters={"ComponentParam": parameters or {}, "module": module, "need_run": need_run},
+        f_provider_info={"name": "fate_flow", "version": "builtin"},
+    )
+
+
+def _write_conf_files(rt: Runtime, job_id: str, role: str, party_id: str, spec: dsl_parser.JobSpec,
+                      conf_on_party: dict) -> None:
+    job_dir = rt.paths.job_dir(job_id)
+    party_dir = rt.paths.task_dir(job_id, role, party_id, "_", 0).parent.parent
+    party_dir.mkdir(parents=True, exist_ok=True)
+    for path, content in ((job_dir / "job_dsl.json", spec.dsl), (job_dir / "job_runtime_conf.json", spec.conf),
+                          (party_dir / "job_runtime_on_party_conf.json", conf_on_party)):
+        path.write_text(json.dumps(content, indent=2))
+
+
+def apply_resource(job_id: str, role: str, party_id: str) -> None:
+    job = get_job(job_id, role, party_id)
+    if job.f_resource_in_use:
+        return
+    if not resource_manager.apply_for_job(job):
+        raise OperatingError(f"not enough cores on {role} {party_id}: the job needs {job.f_cores}, "
+                             f"{resource_manager.remaining_cores(job.f_engine_name)} free")
+
+
+def return_resource(job_id: str, role: str, party_id: str) -> bool:
+    return resource_manager.return_for_job(get_job(job_id, role, party_id))
+
+
+def update_job_status(rt: Runtime, job_id: str, role: str, party_id: str, status: JobStatus,
+                      reason: str = "") -> bool:
+    """The initiator's decision for this party's job row; an end status also ends what runs here."""
+    job = get_job(job_id, role, party_id)
+    effective = job_saver.update_job_status(job_id, role, party_id, status, **({"f_error": reason} if reason else {}))
+    if JobStatus(status) in END_STATUSES:
+        finish_job_here(rt, job, JobStatus(status))
+    if effective:
+        schedule_logger(job_id).info("job %s on %s %s: %s%s", job_id, role, party_id, status,
+                                     f" ({reason})" if reason else "")
+    return effective
+
+
+def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
+    """Stop this party's unfinished tasks, drop unpublished outputs, give the cores back."""
+    for task in task_controller.tasks_of(job):
+        if JobStatus(task.f_party_status) not in END_STATUSES and task.f_run_on_this_party:
+            task_controller.stop_task(task, status if status != JobStatus.SUCCESS else JobStatus.CANCELED)
+        if task.f_party_status not in ("success", "pass"):
+            task_controller.discard_outputs(rt, task)
+    resource_manager.return_for_job(job)
+
+
+def stop_job(rt: Runtime, job_id: str, role: str, party_id: str, stop_status: JobStatus) -> bool:
+    job_saver.update_job(job_id, role, party_id, f_cancel_signal=True)
+    return update_job_status(rt, job_id, role, party_id, stop_status, reason=f"stopped ({stop_status})")
+
+
+def update_job_fields(job_id: str, role: str, party_id: str, fields: dict[str, Any]) -> int:
+    allowed = {"progress", "description"}
+    return job_saver.update_job(job_id, role, party_id, **{f"f_{k}": v for k, v in fields.items() if k in allowed})
+
+
+def start_task(rt: Runtime, job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> bool:
+    task = get_task(job_id, task_id, task_version, role, party_id)
+    if not task.f_component_parameters.get("need_run", True):
+        return job_saver.update_task_status(job_id, task_id, task_version, role, party_id,
+                                            party_status=JobStatus.PASS)
+    return task_controller.start_task(rt, task)
+
+
+def update_task_status(rt: Runtime, job_id: str, task_id: str, task_version: int, role: str, party_id: str,
+                       status: JobStatus) -> bool:
+    effective = job_saver.update_task_status(job_id, task_id, task_version, role, party_id, status=status)
+    if JobStatus(status) in END_STATUSES:
+        task = get_task(job_id, task_id, task_version, role, party_id)
+        if task.f_run_on_this_party and JobStatus(task.f_party_status) not in END_STATUSES:
+            task_controller.stop_task(task, JobStatus(status))
+    return effective
+
+
+def stop_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str, status: JobStatus) -> bool:
+    return task_controller.stop_task(get_task(job_id, task_id, task_version, role, party_id), status)
+
+
+def collect_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> dict:
+    task = get_task(job_id, task_id, task_version, role, party_id)
+    return {key: getattr(task, f"f_{key}") for key in (
+        "job_id", "task_id", "task_version", "role", "party_id", "status", "party_status", "start_time",
+        "update_time", "end_time", "elapsed", "error_report")}

@@ -1,0 +1,150 @@
+"""What the tracking APIs show: a component's metrics, parameters, models and output data."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from fate_flow.db.models import Job, Task
+from fate_flow.errors import ArgumentError, NoDataError, NotFoundError, require
+from fate_flow.manager.table_storage import TableStorage
+from fate_flow.operation import job_tracker
+
+PREVIEW_ROWS = 100
+
+
+def locate(body: dict, need_component: bool = True) -> tuple[str, str, str, str]:
+    """(job_id, component, role, party_id); role and party default to the job's initiator, as in FATE."""
+    require(body, "job_id", *(["component_name"] if need_component else []))
+    job_id = str(body["job_id"])
+    role, party_id = body.get("role"), body.get("party_id")
+    if not role or party_id in (None, ""):
+        job = Job.get_or_none(Job.f_job_id == job_id)
+        if job is None:
+            raise NotFoundError(f"no job {job_id} on this party")
+        role, party_id = job.f_initiator_role, job.f_initiator_party_id
+    return job_id, str(body.get("component_name") or ""), str(role), str(party_id)
+
+
+def component_list(job_id: str) -> list[str]:
+    job = Job.get_or_none(Job.f_job_id == job_id)
+    if job is None:
+        raise NotFoundError(f"no job {job_id} on this party")
+    return list((job.f_dsl or {}).get("components", {}))
+
+
+def parameters(job_id: str, component: str, role: str, party_id: str) -> dict:
+    task = (Task.select().where((Task.f_job_id == job_id) & (Task.f_component_name == component)
+                                & (Task.f_role == role) & (Task.f_party_id == party_id))
+            .order_by(Task.f_task_version.desc()).first())
+    if task is None:
+        raise NotFoundError(f"no task of component {component} for {role} {party_id} in job {job_id}")
+    module = task.f_component_module
+    return {"module": module, f"{module}Param": task.f_component_parameters.get("ComponentParam", {})}
+
+
+def output_model(job_id: str, component: str, role: str, party_id: str) -> tuple[dict, dict]:
+    model = job_tracker.model(job_id, component, role, party_id)
+    if model is None:
+        return {}, {}
+    return model.f_param, {"meta_data": model.f_meta, "module_name": model.f_module_name,
+                           "model_alias": model.f_model_alias}
+
+
+def _tables(storage: TableStorage, job_id: str, component: str, role: str, party_id: str) -> list[tuple[str, Any]]:
+    found = []
+    for info in job_tracker.output_data_infos(job_id, component, role, party_id):
+        meta = storage.get_meta(info.f_table_namespace, info.f_table_name)
+        if meta is not None:
+            found.append((info.f_data_name, meta))
+    return found
+
+
+def output_tables(job_id: str, component: str, role: str, party_id: str) -> list[dict]:
+    infos = job_tracker.output_data_infos(job_id, component, role, party_id)
+    return [{"table_name": i.f_table_name, "table_namespace": i.f_table_namespace, "data_name": i.f_data_name}
+            for i in infos]
+
+
+def _parquet(meta: Any) -> pq.ParquetFile:
+    return pq.ParquetFile(Path(meta.f_address["path"]) / "data.parquet")
+
+
+def output_data_preview(storage: TableStorage, job_id: str, component: str, role: str,
+                        party_id: str) -> tuple[list, dict]:
+    """At most 100 rows of each output table, and FATE's meta {header, total, names}."""
+    rows, headers, totals, names = [], [], [], []
+    for data_name, meta in _tables(storage, job_id, component, role, party_id):
+        parquet = _parquet(meta)
+        batch = next(parquet.iter_batches(batch_size=PREVIEW_ROWS), None)
+        rows.append([list(row.values()) for row in batch.to_pylist()] if batch is not None else [])
+        headers.append(parquet.schema_arrow.names)
+        totals.append(meta.f_count)
+        names.append(data_name)
+    return rows, {"header": headers, "total": totals, "names": names}
+
+
+def output_data_tar(storage: TableStorage, job_id: str, component: str, role: str, party_id: str,
+                    limit: int) -> tuple[Any, str]:
+    """A tar.gz with ``<data_name>.csv`` (header line first) and ``<data_name>.meta`` per output table."""
+    tables = _tables(storage, job_id, component, role, party_id)
+    if not tables:
+        raise NoDataError(f"no output data for component {component} of {role} {party_id} in job {job_id}")
+    archive = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 (returned, closed by the sender)
+    with tarfile.open(fileobj=archive, mode="w:gz") as tar:
+        for data_name, meta in tables:
+            parquet = _parquet(meta)
+            csv_bytes = io.BytesIO()
+            written = 0
+            with pacsv.CSVWriter(csv_bytes, parquet.schema_arrow, write_options=pacsv.WriteOptions(
+                    include_header=True, quoting_style="none", quoting_header="none")) as writer:
+                for batch in parquet.iter_batches(batch_size=65536):
+                    if 0 <= limit <= written:
+                        break
+                    if limit >= 0:
+                        batch = batch.slice(0, limit - written)
+                    writer.write_batch(batch)
+                    written += batch.num_rows
+            _add(tar, f"{data_name}.csv", csv_bytes.getvalue())
+            _add(tar, f"{data_name}.meta", json.dumps({"header": parquet.schema_arrow.names}).encode())
+    archive.seek(0)
+    return archive, f"job_{job_id}_{component}_{role}_{party_id}_output_data.tar.gz"
+
+
+def _add(tar: tarfile.TarFile, name: str, content: bytes) -> None:
+    info = tarfile.TarInfo(name)
+    info.size = len(content)
+    tar.addfile(info, io.BytesIO(content))
+
+
+def job_data_view(job_id: str, role: str, party_id: str) -> dict:
+    job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == party_id))
+    if job is None:
+        raise NotFoundError(f"no job {job_id} for {role} {party_id} on this party")
+    roles = {r: [int(p) if str(p).isdigit() else p for p in ids] for r, ids in (job.f_roles or {}).items()}
+    partner = {r: [p for p in ids if not (r == role and str(p) == party_id)] for r, ids in roles.items()}
+    dataset: dict = {}
+    conf = job.f_runtime_conf or {}
+    for cpn_role, by_index in (conf.get("component_parameters", {}).get("role", {}) or {}).items():
+        for index, params in (by_index or {}).items():
+            for component, values in (params or {}).items():
+                table = (values or {}).get("table") if isinstance(values, dict) else None
+                if table and index.isdigit() and int(index) < len(roles.get(cpn_role, [])):
+                    party = str(roles[cpn_role][int(index)])
+                    dataset.setdefault(cpn_role, {}).setdefault(party, {})[component] = (
+                        f"{table.get('namespace')}.{table.get('name')}")
+    return {"partner": partner, "dataset": dataset, "roles": roles, "model_summary": {}}
+
+
+def limit_of(body: dict) -> int:
+    try:
+        return int(body.get("limit", -1))
+    except (TypeError, ValueError):
+        raise ArgumentError(f"limit must be an integer, got {body.get('limit')!r}") from None

@@ -1,0 +1,156 @@
+"""What tasks produce: metrics, output data info, summaries, component models (write and read).
+
+Reads keep only the latest task version of each (task, data name), so a rerun replaces what its
+previous version produced.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import peewee
+
+from fate_flow.db.connection import write_transaction
+from fate_flow.db.models import ComponentModel, ComponentSummary, TrackingMetric, TrackingOutputDataInfo
+
+METRIC_META, METRIC_DATA, JOB_VIEW = 0, 1, 2
+
+
+class TaskRef:
+    """Who produced something: a task version of one party."""
+
+    def __init__(self, job_id: str, component_name: str, task_id: str, task_version: int, role: str, party_id: str):
+        self.job_id, self.component_name, self.task_id = job_id, component_name, task_id
+        self.task_version, self.role, self.party_id = int(task_version), role, str(party_id)
+
+    def fields(self) -> dict:
+        return {"f_job_id": self.job_id, "f_component_name": self.component_name, "f_task_id": self.task_id,
+                "f_task_version": self.task_version, "f_role": self.role, "f_party_id": self.party_id}
+
+
+def _of(model: type[peewee.Model], job_id: str, component_name: str, role: str, party_id: str) -> peewee.Expression:
+    return ((model.f_job_id == job_id) & (model.f_component_name == component_name) & (model.f_role == role)
+            & (model.f_party_id == str(party_id)))
+
+
+def save_metric_data(ref: TaskRef, namespace: str, name: str, points: list[list[Any]]) -> None:
+    with write_transaction():
+        for key, value in points:
+            TrackingMetric.insert_row(**ref.fields(), f_metric_namespace=namespace, f_metric_name=name, f_key=key,
+                                      f_value=value, f_type=METRIC_DATA).execute()
+
+
+def save_metric_meta(ref: TaskRef, namespace: str, name: str, meta: dict) -> None:
+    TrackingMetric.insert_row(**ref.fields(), f_metric_namespace=namespace, f_metric_name=name, f_key=None,
+                              f_value=meta, f_type=METRIC_META).execute()
+
+
+def _metric_rows(job_id: str, component_name: str, role: str, party_id: str, **filters: str) -> peewee.ModelSelect:
+    condition = _of(TrackingMetric, job_id, component_name, role, party_id)
+    for name, value in filters.items():
+        condition &= getattr(TrackingMetric, f"f_{name}") == value
+    latest = (TrackingMetric.select(peewee.fn.MAX(TrackingMetric.f_task_version))
+              .where(_of(TrackingMetric, job_id, component_name, role, party_id)))
+    return TrackingMetric.select().where(condition & ((TrackingMetric.f_task_version == latest)
+                                                      | TrackingMetric.f_task_version.is_null()))
+
+
+def metric_names(job_id: str, component_name: str, role: str, party_id: str) -> dict[str, list[str]]:
+    names: dict[str, list[str]] = {}
+    for row in _metric_rows(job_id, component_name, role, party_id).where(TrackingMetric.f_type != JOB_VIEW):
+        bucket = names.setdefault(row.f_metric_namespace, [])
+        if row.f_metric_name not in bucket:
+            bucket.append(row.f_metric_name)
+    return names
+
+
+def metric(job_id: str, component_name: str, role: str, party_id: str, namespace: str,
+           name: str) -> tuple[list[list[Any]], dict]:
+    """FATE's metric_data: points sorted by key, and the meta."""
+    rows = list(_metric_rows(job_id, component_name, role, party_id, metric_namespace=namespace, metric_name=name))
+    points = sorted(([r.f_key, r.f_value] for r in rows if r.f_type == METRIC_DATA), key=lambda p: _sort_key(p[0]))
+    meta: dict = {}
+    for row in rows:
+        if row.f_type == METRIC_META:
+            meta.update(row.f_value or {})
+    return points, meta
+
+
+def _sort_key(key: Any) -> tuple:
+    return (0, key, "") if isinstance(key, (int, float)) else (1, 0, str(key))
+
+
+def all_metrics(job_id: str, component_name: str, role: str, party_id: str) -> dict:
+    result: dict = {}
+    for namespace, names in metric_names(job_id, component_name, role, party_id).items():
+        for name in names:
+            data, meta = metric(job_id, component_name, role, party_id, namespace, name)
+            result.setdefault(namespace, {})[name] = {"data": data, "meta": meta}
+    return result
+
+
+def delete_metrics(job_id: str) -> int:
+    return TrackingMetric.delete().where(TrackingMetric.f_job_id == job_id).execute()
+
+
+def save_job_view(job_id: str, role: str, party_id: str, view: dict) -> None:
+    TrackingMetric.insert_row(f_job_id=job_id, f_component_name="pipeline", f_role=role, f_party_id=str(party_id),
+                              f_metric_namespace="job", f_metric_name="job_view", f_key=None, f_value=view,
+                              f_type=JOB_VIEW).execute()
+
+
+def job_view(job_id: str, role: str, party_id: str) -> dict | None:
+    row = (TrackingMetric.select().where(_of(TrackingMetric, job_id, "pipeline", role, party_id)
+                                         & (TrackingMetric.f_type == JOB_VIEW))
+           .order_by(TrackingMetric.f_id.desc()).first())
+    return row.f_value if row else None
+
+
+def save_output_data_info(ref: TaskRef, data_name: str, table_namespace: str, table_name: str) -> None:
+    TrackingOutputDataInfo.insert_row(**ref.fields(), f_data_name=data_name, f_table_namespace=table_namespace,
+                                      f_table_name=table_name).on_conflict_replace().execute()
+
+
+def output_data_infos(job_id: str, component_name: str, role: str, party_id: str) -> list[TrackingOutputDataInfo]:
+    """The output tables of the component's latest task version, in the order they were saved."""
+    rows = list(TrackingOutputDataInfo.select().where(_of(TrackingOutputDataInfo, job_id, component_name, role,
+                                                          party_id)).order_by(TrackingOutputDataInfo.f_create_time))
+    if not rows:
+        return []
+    latest = max(r.f_task_version for r in rows)
+    return [r for r in rows if r.f_task_version == latest]
+
+
+def job_output_data_infos(job_id: str, **filters: Any) -> list[TrackingOutputDataInfo]:
+    condition = TrackingOutputDataInfo.f_job_id == job_id
+    for name, value in filters.items():
+        if value not in (None, ""):
+            condition &= getattr(TrackingOutputDataInfo, f"f_{name}") == str(value)
+    return list(TrackingOutputDataInfo.select().where(condition))
+
+
+def save_summary(ref: TaskRef, summary: dict) -> None:
+    with write_transaction():
+        ComponentSummary.delete().where(_of(ComponentSummary, ref.job_id, ref.component_name, ref.role, ref.party_id)
+                                        & (ComponentSummary.f_task_version == ref.task_version)).execute()
+        ComponentSummary.insert_row(**ref.fields(), f_summary=summary).execute()
+
+
+def summary(job_id: str, component_name: str, role: str, party_id: str) -> dict | None:
+    row = (ComponentSummary.select().where(_of(ComponentSummary, job_id, component_name, role, party_id))
+           .order_by(ComponentSummary.f_task_version.desc()).first())
+    return row.f_summary if row else None
+
+
+def save_model(ref: TaskRef, alias: str, module_name: str, param: dict, meta: dict) -> None:
+    with write_transaction():
+        ComponentModel.delete().where(_of(ComponentModel, ref.job_id, ref.component_name, ref.role, ref.party_id)
+                                      & (ComponentModel.f_task_version == ref.task_version)
+                                      & (ComponentModel.f_model_alias == alias)).execute()
+        ComponentModel.insert_row(**ref.fields(), f_model_alias=alias, f_module_name=module_name, f_param=param,
+                                  f_meta=meta).execute()
+
+
+def model(job_id: str, component_name: str, role: str, party_id: str) -> ComponentModel | None:
+    return (ComponentModel.select().where(_of(ComponentModel, job_id, component_name, role, party_id))
+            .order_by(ComponentModel.f_task_version.desc(), ComponentModel.f_id.desc()).first())

@@ -1,0 +1,251 @@
+"""The initiator's scheduler: submit, then one pass at a time drive every job it initiated.
+
+A pass: waiting jobs get resources on every party (all or nothing) and start, in submit order but
+skipping those that cannot start now (a job that cannot get cores never blocks the jobs behind
+it); running jobs have their tasks' federated statuses derived from the parties' statuses, the
+next ready components started (within task_parallelism) and their own status derived. Executor
+reports wake the loop at once, so one task's end starts the next in the same pass.
+"""
+
+from __future__ import annotations
+
+import json
+
+from fate_flow import components
+from fate_flow.controller import job_controller, party_controller
+from fate_flow.db.connection import write_transaction
+from fate_flow.db.models import Job, Task
+from fate_flow.entity.ids import new_job_id
+from fate_flow.entity.status import END_STATUSES, INTERRUPT_STATUSES, LEVEL, JobStatus, job_status_from_tasks
+from fate_flow.errors import OperatingError, RetCode
+from fate_flow.federation.client import all_succeeded, failures
+from fate_flow.log import schedule_logger
+from fate_flow.operation import job_saver
+from fate_flow.runtime import Runtime
+from fate_flow.scheduler import dsl_parser
+from fate_flow.scheduler.federated_scheduler import job_command, task_command
+
+# a party answering one of these to resource/apply is short of cores: the job waits and retries
+RESOURCE_SHORTAGE = {int(RetCode.OPERATING_ERROR)}
+
+
+def multi_party_task_status(party_statuses: list[str]) -> JobStatus:
+    """A task's federated status from its parties' statuses (FATE's calculate_multi_party_task_status)."""
+    statuses = {JobStatus.SUCCESS if s == "pass" else JobStatus(s) for s in party_statuses}
+    if len(statuses) == 1:
+        return statuses.pop()
+    interrupts = statuses & INTERRUPT_STATUSES
+    if interrupts:
+        return max(interrupts, key=LEVEL.__getitem__)
+    return JobStatus.RUNNING  # some running, or some success while others still wait to start
+
+
+class DAGScheduler:
+    def __init__(self, rt: Runtime):
+        self.rt = rt
+
+    # -- submit -------------------------------------------------------------------------------------------------
+    def submit(self, dsl: dict, conf: dict, job_id: str | None = None) -> dict:
+        """Validate everything, create the job on every party, queue it. Nothing is left if it fails."""
+        spec = dsl_parser.parse_job(dsl, conf, components.has_module)
+        if spec.dsl_version == 1 and spec.job_type == "train":
+            raise OperatingError("dsl_version 1 training jobs are no longer accepted (FATE 1.11): convert to v2")
+        job_id = job_id or new_job_id()
+        log = schedule_logger(job_id)
+        log.info("submit job %s: initiator %s %s, roles %s", job_id, spec.initiator_role, spec.initiator_party_id,
+                 json.dumps(spec.roles))
+        job = Job(f_job_id=job_id, f_roles=spec.roles)
+        answers = job_command(self.rt.federation, job, "create",
+                              {"dsl": spec.dsl, "runtime_conf": spec.conf, "job_id": job_id})
+        if not all_succeeded(answers):
+            reason = failures(answers)
+            log.error("job %s could not be created: %s", job_id, reason)
+            created = [(c.role, c.party_id) for c, a in answers if a.get("retcode") == 0]
+            if created:
+                job_command(self.rt.federation, job, "status/failed", {"reason": "submit failed: " + reason},
+                            parties=created)
+                for role, party_id in created:
+                    job_saver.update_job(job_id, role, party_id, f_tag="submit_failed")
+            raise OperatingError(f"job {job_id} could not be created: {reason}", data={"job_id": job_id})
+        self._create_holder_rows(job_id, spec)
+        self.rt.wake_scheduler()
+        params = dsl_parser.party_job_parameters(spec, spec.initiator_role, spec.initiator_party_id)
+        model_info = {"model_id": params.get("model_id") or _model_id(spec.roles),
+                      "model_version": params.get("model_version") or job_id}
+        return job_controller.job_submit_data(self.rt, job_id, spec.initiator_role, spec.initiator_party_id,
+                                              model_info)
+
+    def _create_holder_rows(self, job_id: str, spec: dsl_parser.JobSpec) -> None:
+        """The initiator keeps a row per remote party's task, to follow it (local parties have real rows)."""
+        remote = [(r, p) for r, ids in spec.roles.items() for p in ids if not self.rt.is_local_party(r, p)]
+        if not remote:
+            return
+        with write_transaction():
+            for role, party_id in remote:
+                for name, component in spec.components.items():
+                    party_controller.create_task_row(job_id, name, component.module, 0, role, party_id, spec,
+                                                     run_here=False, need_run=component.need_run)
+
+    # -- one pass ----------------------------------------------------------------------------------------------
+    def run_pass(self) -> None:
+        from fate_flow.controller import task_controller
+
+        task_controller.reap_executors()
+        waiting = Job.select().where((Job.f_is_initiator == True)  # noqa: E712
+                                     & (Job.f_status == "waiting")).order_by(Job.f_create_time)
+        for job in waiting:
+            if job.f_cancel_signal:
+                self.end_job(job, JobStatus.CANCELED, "canceled before it started")
+            else:
+                self.try_start(job)
+        running = Job.select().where((Job.f_is_initiator == True) & (Job.f_status == "running"))  # noqa: E712
+        for job in running:
+            self.advance(job)
+
+    def try_start(self, job: Job) -> bool:
+        log = schedule_logger(job.f_job_id)
+        answers = job_command(self.rt.federation, job, "resource/apply")
+        if not all_succeeded(answers):
+            granted = [(c.role, c.party_id) for c, a in answers if a.get("retcode") == 0]
+            if granted:
+                job_command(self.rt.federation, job, "resource/return", parties=granted)
+            if all(a.get("retcode") in (0, *RESOURCE_SHORTAGE) for _, a in answers):
+                return False  # short of cores somewhere: wait, let other jobs go
+            self.end_job(job, JobStatus.FAILED, "could not apply resources: " + failures(answers))
+            return False
+        answers = job_command(self.rt.federation, job, "start")
+        if not all_succeeded(answers):
+            self.end_job(job, JobStatus.FAILED, "could not start: " + failures(answers))
+            return False
+        log.info("job %s started on every party", job.f_job_id)
+        self.advance(Job.get_by_id((job.f_job_id, job.f_role, job.f_party_id)))
+        return True
+
+    def _task_rows(self, job: Job) -> dict[str, list[Task]]:
+        """Every party's row of each component's latest task version, from this (initiator) database."""
+        rows: dict[str, list[Task]] = {}
+        latest: dict[str, int] = {}
+        for task in Task.select().where(Task.f_job_id == job.f_job_id):
+            version = latest.get(task.f_component_name, -1)
+            if task.f_task_version > version:
+                latest[task.f_component_name] = task.f_task_version
+                rows[task.f_component_name] = [task]
+            elif task.f_task_version == version:
+                rows[task.f_component_name].append(task)
+        return rows
+
+    def _sync_task_status(self, job: Job, tasks: list[Task], status: JobStatus) -> None:
+        task_command(self.rt.federation, [t for t in tasks if not self.rt.is_local_party(t.f_role, t.f_party_id)],
+                     f"status/{status}")
+        for t in tasks:  # local rows directly, holder rows of remote parties as the initiator's copy
+            party_controller.update_task_status(self.rt, t.f_job_id, t.f_task_id, t.f_task_version, t.f_role,
+                                                t.f_party_id, status)
+
+    def advance(self, job: Job) -> None:
+        """Derive task statuses, start what is ready, derive the job's status."""
+        rows = self._task_rows(job)
+        statuses: dict[str, str] = {}
+        for name, tasks in rows.items():
+            federated = multi_party_task_status([t.f_party_status for t in tasks])
+            if any(t.f_status != federated.value for t in tasks) and federated != JobStatus.WAITING:
+                self._sync_task_status(job, tasks, federated)
+            statuses[name] = federated.value
+        started = self._start_ready(job, rows, statuses)
+        self._update_progress(job, statuses)
+        status = job_status_from_tasks(list(statuses.values()), has_next=started)
+        if status in END_STATUSES:
+            reason = "" if status == JobStatus.SUCCESS else self._failure_reason(rows, statuses)
+            self.end_job(job, status, reason)
+
+    def _start_ready(self, job: Job, rows: dict[str, list[Task]], statuses: dict[str, str]) -> bool:
+        if any(JobStatus(s) in INTERRUPT_STATUSES for s in statuses.values()) or job.f_cancel_signal:
+            return False
+        parallelism = int(job.f_runtime_conf_on_party.get("job_parameters", {}).get("task_parallelism", 1) or 1)
+        running = sum(1 for s in statuses.values() if s == "running")
+        upstream = dsl_parser_upstream(job.f_dsl)
+        ready = [name for name, s in statuses.items()
+                 if s == "waiting" and all(statuses.get(up) in ("success", "pass") for up in upstream.get(name, []))]
+        started = False
+        for name in ready[: max(parallelism - running, 0)]:
+            started |= self._start_task(job, rows[name])
+            statuses[name] = "running"
+        return started or bool(ready)
+
+    def _start_task(self, job: Job, tasks: list[Task]) -> bool:
+        log = schedule_logger(job.f_job_id)
+        own = [t for t in tasks if t.f_role == job.f_role and t.f_party_id == job.f_party_id] or tasks[:1]
+        # the initiator's own row is the lock: only one pass can move it waiting -> running
+        if not job_saver.update_task_status(job.f_job_id, own[0].f_task_id, own[0].f_task_version, own[0].f_role,
+                                            own[0].f_party_id, status=JobStatus.RUNNING):
+            return False
+        for t in tasks:
+            job_saver.update_task_status(t.f_job_id, t.f_task_id, t.f_task_version, t.f_role, t.f_party_id,
+                                         status=JobStatus.RUNNING)
+        answers = task_command(self.rt.federation, tasks, "start")
+        if not all_succeeded(answers):
+            log.error("task %s could not start: %s", tasks[0].f_task_id, failures(answers))
+            self._sync_task_status(job, tasks, JobStatus.FAILED)
+            return False
+        return True
+
+    def _update_progress(self, job: Job, statuses: dict[str, str]) -> None:
+        if not statuses:
+            return
+        finished = sum(1 for s in statuses.values() if JobStatus(s) in END_STATUSES)
+        progress = int(finished * 100 / len(statuses))
+        if progress > job.f_progress:
+            job_command(self.rt.federation, job, "update", {"progress": progress})
+
+    @staticmethod
+    def _failure_reason(rows: dict[str, list[Task]], statuses: dict[str, str]) -> str:
+        reasons = []
+        for name, tasks in rows.items():
+            if JobStatus(statuses[name]) in INTERRUPT_STATUSES:
+                errors = [f"{t.f_role} {t.f_party_id}: {t.f_error_report}" for t in tasks if t.f_error_report]
+                reasons.append(f"{name} {statuses[name]}" + (f" ({'; '.join(errors)})" if errors else ""))
+        return "; ".join(reasons)[:4000]
+
+    # -- end, stop ----------------------------------------------------------------------------------------------
+    def end_job(self, job: Job, status: JobStatus, reason: str = "") -> None:
+        """Every party's job row to ``status``; each party stops what still runs and returns its cores."""
+        answers = job_command(self.rt.federation, job, f"status/{status}", {"reason": reason})
+        if not all_succeeded(answers):
+            schedule_logger(job.f_job_id).error("job %s end status %s not taken everywhere: %s", job.f_job_id,
+                                                status, failures(answers))
+        # the initiator's own row is local: make sure it ends even if a party is unreachable
+        party_controller.update_job_status(self.rt, job.f_job_id, job.f_role, job.f_party_id, status, reason)
+
+    def stop_job(self, job_id: str, stop_status: JobStatus) -> dict:
+        job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_is_initiator == True))  # noqa: E712
+        if job is None:
+            raise OperatingError(f"job {job_id} was not initiated by this server")
+        job_saver.update_job(job.f_job_id, job.f_role, job.f_party_id, f_cancel_signal=True)
+        if JobStatus(job.f_status) in END_STATUSES:
+            return {"stopped": []}
+        answers = job_command(self.rt.federation, job, f"stop/{stop_status}")
+        self.end_job(job, stop_status, f"stopped by request ({stop_status})")
+        self.rt.wake_scheduler()
+        return {"stopped": [f"{c.role}/{c.party_id}" for c, a in answers if a.get("retcode") == 0]}
+
+
+def dsl_parser_upstream(dsl: dict) -> dict[str, list[str]]:
+    """Each component's upstream components (any ``"cpn.output"`` reference in its input), from the stored DSL."""
+    names = set(dsl.get("components", {}))
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, str):
+            return [node.split(".", 1)[0]] if "." in node else []
+        if isinstance(node, list):
+            return [r for item in node for r in refs(item)]
+        if isinstance(node, dict):
+            return [r for item in node.values() for r in refs(item)]
+        return []
+
+    return {name: [r for r in dict.fromkeys(refs(c.get("input", {}))) if r in names]
+            for name, c in dsl.get("components", {}).items()}
+
+
+def _model_id(roles: dict[str, list[str]]) -> str:
+    """FATE's model id: ``role-<sorted ids>`` per role, sorted by role, joined by '#', plus '#model'."""
+    parts = [f"{role}-{'_'.join(sorted({str(p) for p in ids}))}" for role, ids in sorted(roles.items())]
+    return "#".join(parts) + "#model"
