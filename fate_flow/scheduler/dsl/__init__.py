@@ -1,0 +1,27 @@
+"""Pure DSL / runtime-conf handling (no DB, no Flask): validation at submit, per-party resolution,
+the DAG dependency document and predict-DSL generation. ``fate_flow.scheduler.dsl_parser`` re-exports it."""
+
+from fate_flow.scheduler.dsl.parser import (
+    dag_dependencies,
+    glm_role_conflict,
+    parse_job,
+    party_component_parameters,
+    party_job_parameters,
+    party_need_run,
+)
+from fate_flow.scheduler.dsl.predict import generate_predict_dsl
+from fate_flow.scheduler.dsl.spec import ComponentSpec, DSLError, JobSpec, deep_merge
+
+__all__ = [
+    "ComponentSpec",
+    "DSLError",
+    "JobSpec",
+    "dag_dependencies",
+    "deep_merge",
+    "generate_predict_dsl",
+    "glm_role_conflict",
+    "parse_job",
+    "party_component_parameters",
+    "party_job_parameters",
+    "party_need_run",
+]
