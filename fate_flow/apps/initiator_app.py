@@ -33,3 +33,15 @@ def stop_job(job_id: str, role: str, party_id: str, stop_status: str):
     except ValueError:
         raise ArgumentError(f"unknown stop status {stop_status!r}") from None
     return result(DAGScheduler(runtime()).stop_job(job_id, status))
+
+
+@initiator_app.route("/<job_id>/<role>/<party_id>/rerun", methods=["POST"])
+def rerun_job(job_id: str, role: str, party_id: str):
+    request_body = body()
+    return result(DAGScheduler(runtime()).rerun(job_id, request_body.get("component_name"),
+                                                bool(request_body.get("force"))))
+
+
+@initiator_app.route("/<job_id>/<role>/<party_id>/parameter/update", methods=["POST"])
+def update_parameters(job_id: str, role: str, party_id: str):
+    return result(DAGScheduler(runtime()).update_parameters(job_id, body()))

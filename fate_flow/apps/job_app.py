@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+import json
 import tarfile
 import tempfile
 
@@ -9,8 +11,8 @@ from flask import Blueprint, send_file
 
 from fate_flow.apps.util import body, error_response, result, runtime
 from fate_flow.controller import job_controller
-from fate_flow.entity.status import client_status, is_end
-from fate_flow.errors import ArgumentError, DataError, NotFoundError, RetCode, require
+from fate_flow.entity.status import JobStatus, client_status, is_end
+from fate_flow.errors import ArgumentError, DataError, FlowError, NotFoundError, RetCode, require
 from fate_flow.federation.client import PartyCall
 from fate_flow.operation import job_saver
 from fate_flow.scheduler.dag_scheduler import DAGScheduler
@@ -52,6 +54,23 @@ def submit_job():
     return result(data, jobId=data["job_id"])
 
 
+def _to_initiator(job_id: str, command: str, request: dict) -> dict:
+    """Route a job command to the job's initiator (this server or another party's)."""
+    jobs = job_controller.find_jobs(job_id)
+    if not jobs:
+        raise DataError(f"no job {job_id!r} could be found on this party")
+    job = jobs[0]
+    return runtime().federation.call(PartyCall(
+        job.f_initiator_role, job.f_initiator_party_id,
+        f"/v1/initiator/{job_id}/{job.f_initiator_role}/{job.f_initiator_party_id}/{command}", request))
+
+
+def _forwarded(answer: dict, success_message: str):
+    if answer.get("retcode") != 0:
+        return result(answer.get("data"), retmsg=str(answer.get("retmsg")), retcode=RetCode.OPERATING_ERROR)
+    return result(answer.get("data"), retmsg=success_message)
+
+
 @job_app.route("/stop", methods=["POST"])
 def stop_job():
     request_body = body()
@@ -60,18 +79,60 @@ def stop_job():
     if stop_status not in ("canceled", "failed"):
         raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}")
     jobs = job_controller.find_jobs(job_id)
-    if not jobs:
-        raise DataError(f"no job {job_id!r} could be found on this party")
-    if all(is_end(job.f_status) for job in jobs):
+    if jobs and all(is_end(job.f_status) for job in jobs):
         raise DataError(f"job {job_id} has already ended: {client_status(jobs[0].f_status)}")
-    job = jobs[0]
-    answer = runtime().federation.call(PartyCall(
-        job.f_initiator_role, job.f_initiator_party_id,
-        f"/v1/initiator/{job_id}/{job.f_initiator_role}/{job.f_initiator_party_id}/stop/{stop_status}", {}))
-    if answer.get("retcode") != 0:
-        return result(answer.get("data"), retmsg=f"stop job failed: {answer.get('retmsg')}",
-                      retcode=RetCode.OPERATING_ERROR)
-    return result(answer.get("data"), retmsg="stop job on this party success; stop job on all party success")
+    return _forwarded(_to_initiator(job_id, f"stop/{stop_status}", {}),
+                      "stop job on this party success; stop job on all party success")
+
+
+@job_app.route("/rerun", methods=["POST"])
+def rerun_job():
+    request_body = body()
+    require(request_body, "job_id")
+    request = {"component_name": request_body.get("component_name"), "force": bool(request_body.get("force"))}
+    return _forwarded(_to_initiator(str(request_body["job_id"]), "rerun", request), "rerun job success")
+
+
+@job_app.route("/parameter/update", methods=["POST"])
+def update_parameters():
+    request_body = body()
+    require(request_body, "job_id")
+    request = {k: request_body[k] for k in ("job_parameters", "component_parameters") if k in request_body}
+    return _forwarded(_to_initiator(str(request_body["job_id"]), "parameter/update", request), "success")
+
+
+@job_app.route("/dsl/generate", methods=["POST"])
+def generate_dsl():
+    request_body = body()
+    require(request_body, "train_dsl", "cpn_str")
+    predict_dsl = job_controller.predict_dsl(request_body["train_dsl"], request_body["cpn_str"])
+    if request_body.get("filename"):
+        return send_file(io.BytesIO(json.dumps(predict_dsl, indent=4).encode()), as_attachment=True,
+                         download_name=str(request_body["filename"]), mimetype="application/json")
+    return result(predict_dsl)
+
+
+@job_app.route("/data/view/query", methods=["POST"])
+def data_view_query():
+    request_body = body()
+    require(request_body, "job_id")
+    rows = job_controller.output_data_rows(request_body)
+    if not rows:
+        raise NotFoundError(f"no output data of job {request_body['job_id']}")
+    return result(rows)
+
+
+@job_app.route("/clean/queue", methods=["POST"])
+def clean_queue():
+    scheduler = DAGScheduler(runtime())
+    canceled = {}
+    for job_id in job_controller.waiting_initiated_jobs():
+        try:
+            scheduler.stop_job(job_id, JobStatus.CANCELED)
+            canceled[job_id] = 0
+        except FlowError as exc:
+            canceled[job_id] = int(exc.retcode)
+    return result(canceled)
 
 
 @job_app.route("/config", methods=["POST"])

@@ -67,6 +67,23 @@ def stop_job(job_id: str, role: str, party_id: str, stop_status: str):
     return _effect(party_controller.stop_job(runtime(), job_id, role, party_id, _status(stop_status)))
 
 
+@party_app.route(JOB + "/rerun", methods=["POST"])
+def rerun_job(job_id: str, role: str, party_id: str):
+    return _effect(party_controller.rerun_job(job_id, role, party_id))
+
+
+@party_app.route(JOB + "/parameter/update", methods=["POST"])
+def update_parameters(job_id: str, role: str, party_id: str):
+    return result(party_controller.update_parameters(job_id, role, party_id, body()))
+
+
+@party_app.route(TASK + "/create", methods=["POST"])
+def create_task_version(job_id: str, component_name: str, task_id: str, task_version: int, role: str,
+                        party_id: str):
+    return result({"task_version": party_controller.create_task_version(job_id, task_id, task_version, role,
+                                                                        party_id)})
+
+
 @party_app.route(JOB + "/clean", methods=["POST"])
 def clean_job(job_id: str, role: str, party_id: str):
     party_controller.get_job(job_id, role, party_id)

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import peewee
 
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.status import client_status
-from fate_flow.errors import ArgumentError, NotFoundError
+from fate_flow.errors import ArgumentError, NoDataError, NotFoundError
+from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
+from fate_flow.scheduler import dsl_parser
 
 JOB_FILTERS = ("job_id", "role", "party_id", "status", "initiator_role", "initiator_party_id", "tag",
                "is_initiator", "name")
@@ -220,3 +223,29 @@ def job_config(body: dict) -> dict:
         "train_runtime_conf": job.f_train_runtime_conf,
         "model_info": {"model_id": params.get("model_id", ""), "model_version": params.get("model_version", "")},
     }
+
+
+def predict_dsl(train_dsl: Any, cpn_str: Any) -> dict:
+    """job/dsl/generate: the train DSL arrives as JSON text (CLI) or an object; cpn_str as a list or "a,b"."""
+    if isinstance(train_dsl, str):
+        try:
+            train_dsl = json.loads(train_dsl)
+        except json.JSONDecodeError as exc:
+            raise ArgumentError(f"train_dsl is not valid JSON: {exc}") from None
+    names = cpn_str if isinstance(cpn_str, list) else [c.strip() for c in str(cpn_str).split(",") if c.strip()]
+    try:
+        return dsl_parser.generate_predict_dsl(train_dsl, names)
+    except dsl_parser.DSLError as exc:
+        raise NoDataError(f"cannot generate the predict dsl: {exc}") from None
+
+
+def output_data_rows(body: dict) -> list[dict]:
+    infos = job_tracker.job_output_data_infos(str(body["job_id"]), role=body.get("role"),
+                                              party_id=body.get("party_id"),
+                                              component_name=body.get("component_name"))
+    return [info.to_dict() for info in infos]
+
+
+def waiting_initiated_jobs() -> list[str]:
+    return [job.f_job_id for job in Job.select(Job.f_job_id).where(
+        (Job.f_is_initiator == True) & (Job.f_status == "waiting"))]  # noqa: E712

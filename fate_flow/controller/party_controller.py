@@ -133,9 +133,10 @@ def update_job_status(rt: Runtime, job_id: str, role: str, party_id: str, status
                       reason: str = "") -> bool:
     """The initiator's decision for this party's job row; an end status also ends what runs here."""
     job = get_job(job_id, role, party_id)
-    effective = job_saver.update_job_status(job_id, role, party_id, status, **({"f_error": reason} if reason else {}))
-    if JobStatus(status) in END_STATUSES:
+    if JobStatus(status) in END_STATUSES and JobStatus(job.f_status) not in END_STATUSES:
+        # clean up first: once a job shows an end status, its executors are gone and its cores back
         finish_job_here(rt, job, JobStatus(status))
+    effective = job_saver.update_job_status(job_id, role, party_id, status, **({"f_error": reason} if reason else {}))
     if effective:
         schedule_logger(job_id).info("job %s on %s %s: %s%s", job_id, role, party_id, status,
                                      f" ({reason})" if reason else "")
@@ -155,6 +156,62 @@ def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
 def stop_job(rt: Runtime, job_id: str, role: str, party_id: str, stop_status: JobStatus) -> bool:
     job_saver.update_job(job_id, role, party_id, f_cancel_signal=True)
     return update_job_status(rt, job_id, role, party_id, stop_status, reason=f"stopped ({stop_status})")
+
+
+def rerun_job(job_id: str, role: str, party_id: str) -> bool:
+    """Back to waiting (same job id): clear what the previous run left on the job row."""
+    job = get_job(job_id, role, party_id)
+    if not job_saver.update_job_status(job_id, role, party_id, JobStatus.WAITING):
+        return JobStatus(job.f_status) == JobStatus.WAITING
+    Job.update(f_cancel_signal=False, f_end_time=None, f_elapsed=None, f_tag="", f_error=None, f_progress=0).where(
+        (Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id))).execute()
+    schedule_logger(job_id).info("job %s on %s %s is waiting again (rerun)", job_id, role, party_id)
+    return True
+
+
+def create_task_version(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> int:
+    """A rerun's next version of a task, copied from ``task_version`` (idempotent)."""
+    task = get_task(job_id, task_id, task_version, role, party_id)
+    latest = (Task.select(Task.f_task_version).where((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
+                                                     & (Task.f_role == role) & (Task.f_party_id == str(party_id)))
+              .order_by(Task.f_task_version.desc()).first())
+    if latest.f_task_version != task.f_task_version:
+        return latest.f_task_version  # already created by a repeated call
+    version = task.f_task_version + 1
+    job_saver.create_task(
+        f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=task.f_initiator_role,
+        f_initiator_party_id=task.f_initiator_party_id, f_component_name=task.f_component_name,
+        f_component_module=task.f_component_module, f_task_id=task_id, f_task_version=version,
+        f_status=JobStatus.WAITING.value, f_party_status=JobStatus.WAITING.value,
+        f_run_on_this_party=task.f_run_on_this_party, f_component_parameters=task.f_component_parameters,
+        f_provider_info=task.f_provider_info, f_federated_mode=task.f_federated_mode,
+    )
+    return version
+
+
+def update_parameters(job_id: str, role: str, party_id: str, updates: dict) -> dict:
+    """Merge new job/component parameters into this party's conf; tasks not run yet take them."""
+    job = get_job(job_id, role, party_id)
+    if JobStatus(job.f_status) == JobStatus.RUNNING:
+        raise OperatingError(f"job {job_id} is running: stop it or wait for it to end before updating parameters")
+    conf = dsl_parser.deep_merge(job.f_runtime_conf, {k: v for k, v in updates.items()
+                                                      if k in ("job_parameters", "component_parameters")})
+    spec = dsl_parser.parse_job(job.f_dsl, conf, components.has_module)
+    params = dsl_parser.party_component_parameters(spec, role, party_id)
+    conf_on_party = {**conf, "job_parameters": {**job.f_runtime_conf_on_party.get("job_parameters", {}),
+                                                **dsl_parser.party_job_parameters(spec, role, party_id)}}
+    with write_transaction():
+        Job.update(f_runtime_conf=conf, f_runtime_conf_on_party=conf_on_party).where(
+            (Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id))).execute()
+        for task in task_controller.tasks_of(job):
+            if task.f_status == JobStatus.WAITING.value:
+                task.f_component_parameters["ComponentParam"] = params.get(task.f_component_name, {})
+                Task.update(f_component_parameters=task.f_component_parameters).where(
+                    (Task.f_job_id == job_id) & (Task.f_task_id == task.f_task_id)
+                    & (Task.f_task_version == task.f_task_version) & (Task.f_role == role)
+                    & (Task.f_party_id == str(party_id))).execute()
+    return {"job_parameters": conf.get("job_parameters", {}), "component_parameters": conf.get(
+        "component_parameters", {}), "components": list(spec.components)}
 
 
 def update_job_fields(job_id: str, role: str, party_id: str, fields: dict[str, Any]) -> int:

@@ -47,9 +47,7 @@ class DAGScheduler:
     # -- submit -------------------------------------------------------------------------------------------------
     def submit(self, dsl: dict, conf: dict, job_id: str | None = None) -> dict:
         """Validate everything, create the job on every party, queue it. Nothing is left if it fails."""
-        spec = dsl_parser.parse_job(dsl, conf, components.has_module)
-        if spec.dsl_version == 1 and spec.job_type == "train":
-            raise OperatingError("dsl_version 1 training jobs are no longer accepted (FATE 1.11): convert to v2")
+        spec = dsl_parser.parse_job(dsl, conf, components.has_module, refuse_v1_train=True)
         job_id = job_id or new_job_id()
         log = schedule_logger(job_id)
         log.info("submit job %s: initiator %s %s, roles %s", job_id, spec.initiator_role, spec.initiator_party_id,
@@ -215,6 +213,44 @@ class DAGScheduler:
         # the initiator's own row is local: make sure it ends even if a party is unreachable
         party_controller.update_job_status(self.rt, job.f_job_id, job.f_role, job.f_party_id, status, reason)
 
+    def rerun(self, job_id: str, component: str | None = None, force: bool = False) -> dict:
+        """Rerun an ended job in place: same job id, new versions of the chosen tasks on every party."""
+        job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_is_initiator == True))  # noqa: E712
+        if job is None:
+            raise OperatingError(f"job {job_id} was not initiated by this server")
+        if JobStatus(job.f_status) not in END_STATUSES:
+            raise OperatingError(f"job {job_id} is {job.f_status}: only an ended job can be rerun")
+        rows = self._task_rows(job)
+        statuses = {name: multi_party_task_status([t.f_party_status for t in tasks]).value
+                    for name, tasks in rows.items()}
+        chosen = rerun_components(job.f_dsl, statuses, component, force)
+        if not chosen:
+            raise OperatingError(f"job {job_id}: nothing to rerun (every component succeeded; use force)")
+        log = schedule_logger(job_id)
+        for name in chosen:
+            answers = task_command(self.rt.federation, rows[name], "create")
+            if not all_succeeded(answers):
+                raise OperatingError(f"rerun of {name} could not be prepared: {failures(answers)}")
+        answers = job_command(self.rt.federation, job, "rerun")
+        if not all_succeeded(answers):
+            raise OperatingError(f"rerun of job {job_id} could not be prepared: {failures(answers)}")
+        log.info("job %s rerun: %s", job_id, ", ".join(chosen))
+        self.rt.wake_scheduler()
+        return {"job_id": job_id, "components": chosen}
+
+    def update_parameters(self, job_id: str, updates: dict) -> dict:
+        job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_is_initiator == True))  # noqa: E712
+        if job is None:
+            raise OperatingError(f"job {job_id} was not initiated by this server")
+        body = {k: updates[k] for k in ("job_parameters", "component_parameters") if k in updates}
+        if not body:
+            raise OperatingError("give job_parameters and/or component_parameters to update")
+        answers = job_command(self.rt.federation, job, "parameter/update", body)
+        if not all_succeeded(answers):
+            raise OperatingError(f"parameters of job {job_id} not updated: {failures(answers)}")
+        own = [a for c, a in answers if c.role == job.f_role and c.party_id == job.f_party_id]
+        return (own or [answers[0][1]])[0].get("data", {})
+
     def stop_job(self, job_id: str, stop_status: JobStatus) -> dict:
         job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_is_initiator == True))  # noqa: E712
         if job is None:
@@ -226,6 +262,25 @@ class DAGScheduler:
         self.end_job(job, stop_status, f"stopped by request ({stop_status})")
         self.rt.wake_scheduler()
         return {"stopped": [f"{c.role}/{c.party_id}" for c, a in answers if a.get("retcode") == 0]}
+
+
+def rerun_components(dsl: dict, statuses: dict[str, str], component: str | None, force: bool) -> list[str]:
+    """What a rerun runs again: everything unfinished (or everything, forced), or one component and all
+    that depends on it."""
+    if not component or component == "pipeline":
+        return [name for name, status in statuses.items() if force or status not in ("success", "pass")]
+    if component not in statuses:
+        raise OperatingError(f"component {component} is not in the job")
+    upstream = dsl_parser_upstream(dsl)
+    chosen = {component}
+    changed = True
+    while changed:
+        changed = False
+        for name, ups in upstream.items():
+            if name not in chosen and chosen & set(ups):
+                chosen.add(name)
+                changed = True
+    return [name for name in statuses if name in chosen]
 
 
 def dsl_parser_upstream(dsl: dict) -> dict[str, list[str]]:

@@ -18,8 +18,8 @@ import pytest
 from fate_flow.controller import job_controller
 from fate_flow.db.connection import connection
 from fate_flow.db.models import Job, Task
-from fate_flow.entity.status import JobStatus
 from fate_flow.entity.ids import new_job_id
+from fate_flow.entity.status import JobStatus
 from fate_flow.manager import resource_manager
 from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.server import Server
