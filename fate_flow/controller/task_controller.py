@@ -163,14 +163,16 @@ def report_task(rt: Runtime, job_id: str, component: str, task_id: str, task_ver
         # the server itself marks a task running when it spawns the executor (with its pid); the
         # executor's own 'running' must not win a race against that write
         return True
-    extra = {}
+    extra: dict = {}
+    if report.get("run_elapsed_ms") is not None:
+        extra["f_component_elapsed"] = int(report["run_elapsed_ms"])
     if report.get("error_report"):
         extra["f_error_report"] = str(report["error_report"])[:8000]
     effective = job_saver.update_task_status(job_id, task_id, task_version, role, party_id, party_status=status,
                                              **extra)
     log = schedule_logger(job_id)
     log.info("task %s of %s %s reported %s (effective: %s)", task_id, role, party_id, status, effective)
-    if extra:
+    if "f_error_report" in extra:
         log.error("task %s on %s %s failed: %s", task_id, role, party_id, extra["f_error_report"])
     task = Task.get_or_none((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
                             & (Task.f_task_version == int(task_version)) & (Task.f_role == role)

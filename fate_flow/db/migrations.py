@@ -26,10 +26,23 @@ def _create_tracking_tables() -> None:
     DB.create_tables(TRACKING_MODELS, safe=True)
 
 
+def _add_component_elapsed() -> None:
+    from playhouse.migrate import MySQLMigrator, SqliteMigrator, migrate
+
+    from fate_flow.db.connection import is_mysql
+    from fate_flow.db.models import Task
+
+    columns = {c.name for c in DB.get_columns(Task._meta.table_name)}
+    if "f_component_elapsed" not in columns:
+        migrator = MySQLMigrator(DB) if is_mysql() else SqliteMigrator(DB)
+        migrate(migrator.add_column(Task._meta.table_name, "f_component_elapsed", Task.f_component_elapsed))
+
+
 # (version, description, step). Append new steps; never edit an applied one.
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "jobs, tasks, table meta, engine registry", _create_base_tables),
     (2, "tracking: metrics, output data info, summaries, component models", _create_tracking_tables),
+    (3, "task: the component's own run time", _add_component_elapsed),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -127,6 +127,8 @@ class Task(BaseModel):
     f_start_time = peewee.BigIntegerField(null=True)
     f_end_time = peewee.BigIntegerField(null=True)
     f_elapsed = peewee.BigIntegerField(null=True)
+    # milliseconds the component itself ran, measured inside the executor (elapsed minus this = overhead)
+    f_component_elapsed = peewee.BigIntegerField(null=True)
 
     class Meta:
         table_name = "t_task"
