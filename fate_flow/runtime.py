@@ -13,6 +13,7 @@ from typing import Any
 from fate_flow.manager.job_paths import JobPaths
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.settings import Settings
+from fate_flow.worker.launcher import ExecutorLauncher
 
 
 @dataclass
@@ -23,6 +24,7 @@ class Runtime:
     def __post_init__(self) -> None:
         self.paths = JobPaths(self.settings.jobs_dir, self.settings.logs_dir)
         self.storage = TableStorage(self.settings.tables_dir)
+        self.launcher = ExecutorLauncher(use_fork_server=self.settings.executor_fork_server)
 
     federation: Any = None  # FederatedClient, set by the Server once the app exists
     # DAGScheduler.submit(dsl, conf, job_id) -> submit data; set by the Server (controllers submit through it)

@@ -45,6 +45,7 @@ class Server:
             found = migrations.migrate()
             resource_manager.register_engine(s.computing_engine, s.total_cores)
         self.runtime = rt = Runtime(s)
+        rt.launcher.start()
         app = create_app(rt)
         # bind both ports first: with port 0 the OS picks them, and everything advertises the real ones
         self.http_server = wsgi.Server((s.host, s.http_port), app, numthreads=s.http_threads,
@@ -82,6 +83,8 @@ class Server:
             steps.append(("grpc", lambda: self.grpc_server.stop(grace=1).wait(3)))
         if self.runtime is not None and self.runtime.federation is not None:
             steps.append(("federation", self.runtime.federation.close))
+        if self.runtime is not None:
+            steps.append(("executor launcher", self.runtime.launcher.stop))
         steps.append(("database", close_database))
         for name, step in steps:
             started = time.monotonic()

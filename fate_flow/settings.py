@@ -19,7 +19,8 @@ ENV_PREFIX = "FATE_FLOW_"
 
 DEFAULTS: dict[str, Any] = {
     "party_id": "0",
-    "fateflow": {"host": "127.0.0.1", "http_port": 9380, "grpc_port": 9360, "http_threads": 32},
+    "fateflow": {"host": "127.0.0.1", "http_port": 9380, "grpc_port": 9360, "http_threads": 32,
+                 "executor_fork_server": True},
     "database": {
         "engine": "sqlite",
         "name": "fate_flow",
@@ -85,6 +86,7 @@ class Settings:
     http_port: int
     grpc_port: int
     http_threads: int
+    executor_fork_server: bool
     database: DatabaseSettings
     job: JobDefaults
     computing_engine: str
@@ -221,6 +223,7 @@ def load_settings(
         http_port=_get(flow, "fateflow", "http_port", int),
         grpc_port=_get(flow, "fateflow", "grpc_port", int),
         http_threads=_get(flow, "fateflow", "http_threads", int),
+        executor_fork_server=bool(flow.get("executor_fork_server", True)),
         database=database,
         job=JobDefaults(**{k: _get(job, "job_default", k, job_types.get(k, int))
                            for k in JobDefaults.__dataclass_fields__}),

@@ -5,10 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import os
-import subprocess
-import sys
-import threading
 import uuid
 from pathlib import Path
 
@@ -22,20 +18,6 @@ from fate_flow.runtime import Runtime
 from fate_flow.utils.paths import within_any
 
 logger = logging.getLogger("fate_flow.task")
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
-# executors this process started and has not reaped yet (pid -> Popen): see reap_executors
-_children: dict[int, subprocess.Popen] = {}
-_children_lock = threading.Lock()
-
-
-def reap_executors() -> None:
-    """Collect the exit status of ended executors so that none lingers as a zombie."""
-    with _children_lock:
-        for pid, process in list(_children.items()):
-            if process.poll() is not None:
-                del _children[pid]
-
-
 def _task_parameters(task: Task) -> dict:
     return task.f_component_parameters.get("ComponentParam", {})
 
@@ -113,20 +95,10 @@ def _write_config(rt: Runtime, task: Task) -> Path:
     return path
 
 
-def _spawn(rt: Runtime, task: Task, config_path: Path) -> subprocess.Popen:
+def _spawn(rt: Runtime, task: Task, config_path: Path) -> tuple[int, list[str]]:
     log_dir = rt.paths.component_log_dir(task.f_job_id, task.f_role, task.f_party_id, task.f_component_name)
     log_dir.mkdir(parents=True, exist_ok=True)
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
-    cmd = [sys.executable, "-m", "fate_flow.worker.task_executor", "--config", str(config_path)]
-    with open(log_dir / "std.log", "ab") as std:
-        # own session: a Ctrl-C at the server's terminal does not kill running tasks, and a stop
-        # can signal the executor together with anything it started
-        process = subprocess.Popen(cmd, stdout=std, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                   env=env, start_new_session=True, close_fds=True)
-    with _children_lock:
-        _children[process.pid] = process
-    return process
+    return rt.launcher.spawn(config_path, log_dir / "std.log")
 
 
 def start_task(rt: Runtime, task: Task) -> bool:
@@ -134,8 +106,8 @@ def start_task(rt: Runtime, task: Task) -> bool:
     log = schedule_logger(task.f_job_id)
     key = (task.f_job_id, task.f_task_id, task.f_task_version, task.f_role, task.f_party_id)
     try:
-        process = _spawn(rt, task, _write_config(rt, task))
-        create_time = psutil.Process(process.pid).create_time()
+        pid, cmd = _spawn(rt, task, _write_config(rt, task))
+        create_time = psutil.Process(pid).create_time()
     except (OSError, ValueError, psutil.Error) as exc:
         log.error("cannot start task %s: %s", task.f_task_id, exc)
         job_saver.update_task_status(*key, party_status=JobStatus.FAILED,
@@ -143,15 +115,15 @@ def start_task(rt: Runtime, task: Task) -> bool:
         push_to_initiator(rt, task)
         return False
     started = job_saver.update_task_status(
-        *key, party_status=JobStatus.RUNNING, f_run_pid=process.pid, f_run_pid_create_time=create_time,
-        f_run_ip=rt.settings.host, f_run_port=rt.settings.http_port, f_worker_id=uuid.uuid4().hex, f_cmd=process.args,
+        *key, party_status=JobStatus.RUNNING, f_run_pid=pid, f_run_pid_create_time=create_time,
+        f_run_ip=rt.settings.host, f_run_port=rt.settings.http_port, f_worker_id=uuid.uuid4().hex, f_cmd=cmd,
     )
     if not started:
         log.info("task %s changed status while starting; stopping its executor", task.f_task_id)
-        kill_process(process.pid, create_time)
+        kill_process(pid, create_time)
         return False
     log.info("task %s version %s of %s %s started: pid %s", task.f_task_id, task.f_task_version, task.f_role,
-             task.f_party_id, process.pid)
+             task.f_party_id, pid)
     return True
 
 

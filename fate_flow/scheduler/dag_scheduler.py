@@ -86,9 +86,7 @@ class DAGScheduler:
 
     # -- one pass ----------------------------------------------------------------------------------------------
     def run_pass(self) -> None:
-        from fate_flow.controller import task_controller
-
-        task_controller.reap_executors()
+        self.rt.launcher.reap()
         waiting = Job.select().where((Job.f_is_initiator == True)  # noqa: E712
                                      & (Job.f_status == "waiting")).order_by(Job.f_create_time)
         for job in waiting:

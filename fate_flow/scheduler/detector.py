@@ -19,7 +19,7 @@ class Detector:
         self.rt = rt
 
     def run_pass(self) -> None:
-        task_controller.reap_executors()
+        self.rt.launcher.reap()
         changed = self.fail_orphaned_tasks()
         changed |= self.stop_timed_out_jobs()
         resource_manager.reconcile(self.rt.settings.computing_engine)
