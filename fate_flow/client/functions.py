@@ -31,6 +31,7 @@ class Call:
 
 
 Handler = Callable[[Call], dict]
+COMPONENT_KEYS = ("job_id", "role", "party_id", "component_name")
 
 # FATE 1.5's submit answer (upload, submit_job) named the job files like this; 1.11 servers drop the "job_"
 V15_PATH_KEYS = {
@@ -114,6 +115,26 @@ def _write_json_files(directory: Path, documents: dict) -> None:
         raise ClientError(f"cannot write the job config into {directory}: {exc}") from None
 
 
+def _download_archive(call: Call, path: str, directory: Path) -> dict:
+    """POST ``path`` and extract the gzip tar it answers, safely, into ``directory``."""
+    with call.server.send(path, json=call.conf, stream=True) as response:
+        if response.status_code != 200 or "json" in response.headers.get("Content-Type", ""):
+            return envelope(response)
+        with save_stream(response.iter_content(chunk_size=1 << 20)) as archive:
+            safe_extract(archive, directory)
+    return {"retcode": 0, "directory": str(directory),
+            "retmsg": f"download successfully, please check {directory} directory"}
+
+
+def component_output_data(call: Call) -> dict:
+    """tracking/component/output/data/download: the component's output tables as csv + meta files."""
+    require(call.conf, call.function, "job_id", "role", "party_id", "component_name", "output_path")
+    c = call.conf
+    directory = Path(c["output_path"]) / (f"job_{c['job_id']}_{c['component_name']}_{c['role']}_"
+                                          f"{c['party_id']}_output_data")
+    return _download_archive(call, "tracking/component/output/data/download", directory)
+
+
 def job_log(call: Call) -> dict:
     """job/log/download: the gzip tar is extracted, safely, under ``<output_path>/job_<id>_log/``."""
     require(call.conf, call.function, "job_id", "output_path")
@@ -150,4 +171,14 @@ FUNCTIONS: dict[str, Handler] = {
     "table_info": _post("table/table_info", "namespace", "table_name"),
     "delete_table": _post("table/delete", "namespace", "table_name"),
     "table_delete": _post("table/delete", "namespace", "table_name"),
+    "rerun_job": _post("job/rerun", "job_id"),
+    "data_view_query": _post("job/data/view/query", "job_id"),
+    "clean_queue": _post("job/clean/queue"),
+    "component_list": _post("tracking/component/list", "job_id"),
+    "component_parameters": _post("tracking/component/parameters", *COMPONENT_KEYS),
+    "component_metrics": _post("tracking/component/metrics", *COMPONENT_KEYS),
+    "component_metric_all": _post("tracking/component/metric/all", *COMPONENT_KEYS),
+    "component_output_model": _post("tracking/component/output/model", *COMPONENT_KEYS),
+    "component_output_data_table": _post("tracking/component/output/data/table", *COMPONENT_KEYS),
+    "component_output_data": component_output_data,
 }

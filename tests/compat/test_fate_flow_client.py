@@ -224,3 +224,39 @@ def test_job_log_refuses_escaping_archive(evil_server: int, tmp_path: Path):
     status, answer = client("-f", "job_log", "-j", "1", "-o", str(tmp_path / "a" / "b"), port=evil_server)
     assert status == 1 and answer["retcode"] == 100 and "'../../escaped.log'" in answer["retmsg"], answer
     assert not list(tmp_path.rglob("*.log"))
+
+
+def test_submit_job_and_component_functions(server_factory, tmp_path: Path):
+    """-f submit_job / query_task / component_* / stop_job / rerun_job against a DSL job."""
+    server: ServerProcess = server_factory("sqlite", env={"FATE_FLOW_PARTY_ID": "9999"})
+    port = server.http_port
+    dsl = write_json(tmp_path / "dsl.json", {"components": {
+        "test_0": {"module": "TestModule", "output": {"data": ["data"], "model": ["model"]}}}})
+    conf = write_json(tmp_path / "conf.json", {
+        "dsl_version": 2, "initiator": {"role": "guest", "party_id": 9999}, "role": {"guest": [9999]},
+        "component_parameters": {"common": {"test_0": {"output_rows": 5, "metrics": True}}}})
+    _, submitted = client("-f", "submit_job", "-c", str(conf), "-d", str(dsl), port=port)
+    assert submitted["retcode"] == 0 and submitted["jobId"] == submitted["data"]["job_id"]
+    job_id = submitted["jobId"]
+    assert wait_ended(port, job_id)["f_status"] == "success"
+    who = ["-j", job_id, "-r", "guest", "-p", "9999", "-cpn", "test_0"]
+    _, tasks = client("-f", "query_task", "-j", job_id, port=port)
+    assert [t["f_component_name"] for t in tasks["data"]] == ["test_0"]
+    _, metrics = client("-f", "component_metrics", *who, port=port)
+    assert metrics["data"] == {"train": ["loss", "auc"]}
+    _, metric_all = client("-f", "component_metric_all", *who, port=port)
+    assert metric_all["data"]["train"]["loss"]["data"] == [[0, 0.9], [1, 0.6], [2, 0.4]]
+    _, params = client("-f", "component_parameters", *who, port=port)
+    assert params["data"]["TestModuleParam"] == {"output_rows": 5, "metrics": True}
+    _, model = client("-f", "component_output_model", *who, port=port)
+    assert model["data"]["intercept"] == 0.3 and model["meta"]["module_name"] == "TestModule"
+    _, tables = client("-f", "component_output_data_table", *who, port=port)
+    assert tables["data"][0]["data_name"] == "data"
+    status, data = client("-f", "component_output_data", *who, "-o", str(tmp_path / "out"), port=port)
+    assert status == 0, data
+    csv_lines = (Path(data["directory"]) / "data.csv").read_text().splitlines()
+    assert csv_lines[0] == "id,x0,x1" and len(csv_lines) == 6
+    status, stopped = client("-f", "stop_job", "-j", job_id, port=port)
+    assert status != 0 and "already ended" in stopped["retmsg"]
+    status, rerun = client("-f", "rerun_job", "-j", job_id, port=port)
+    assert status != 0 and "nothing to rerun" in rerun["retmsg"]
