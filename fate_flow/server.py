@@ -27,8 +27,10 @@ logger = logging.getLogger("fate_flow.server")
 class Server:
     """Start and stop everything one party runs; ``start()`` returns once it serves."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, run_loops: bool = True):
+        """``run_loops=False`` leaves the scheduler and detector to the caller (tests drive single passes)."""
         self.settings = settings
+        self.run_loops = run_loops
         self.http_server: wsgi.Server | None = None
         self.grpc_server = None
         self.loops: list[Loop] = []
@@ -65,10 +67,12 @@ class Server:
         self._http_thread.start()
         # reconcile before scheduling: the detector's first pass fails tasks whose executors died
         # while the server was down, and the pool is recomputed from the jobs that hold cores
-        with connection():
-            Detector(rt).run_pass()
-        for loop in self.loops:
-            loop.start()
+        self.dag_scheduler, self.detector = dag, Detector(rt)
+        if self.run_loops:
+            with connection():
+                self.detector.run_pass()
+            for loop in self.loops:
+                loop.start()
         logger.info("server %s started: http %s, grpc %s, home %s (schema %s -> %s)", s.instance_id,
                     s.http_port, s.grpc_port, s.home, found, migrations.SCHEMA_VERSION)
         return self

@@ -146,7 +146,8 @@ def update_job_status(rt: Runtime, job_id: str, role: str, party_id: str, status
 def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
     """Stop this party's unfinished tasks, drop unpublished outputs, give the cores back."""
     for task in task_controller.tasks_of(job):
-        if JobStatus(task.f_party_status) not in END_STATUSES and task.f_run_on_this_party:
+        # tasks that never started stay waiting (as in FATE): a rerun picks them up
+        if JobStatus.RUNNING.value in (task.f_party_status, task.f_status):
             task_controller.stop_task(task, status if status != JobStatus.SUCCESS else JobStatus.CANCELED)
         if task.f_party_status not in ("success", "pass"):
             task_controller.discard_outputs(rt, task)
@@ -178,12 +179,17 @@ def create_task_version(job_id: str, task_id: str, task_version: int, role: str,
     if latest.f_task_version != task.f_task_version:
         return latest.f_task_version  # already created by a repeated call
     version = task.f_task_version + 1
+    # the new version takes the job's current parameters (parameter/update may have changed them)
+    job = get_job(job_id, role, party_id)
+    spec = dsl_parser.parse_job(job.f_dsl, job.f_runtime_conf)
+    parameters = {**task.f_component_parameters, "ComponentParam": dsl_parser.party_component_parameters(
+        spec, role, party_id).get(task.f_component_name, {})}
     job_saver.create_task(
         f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=task.f_initiator_role,
         f_initiator_party_id=task.f_initiator_party_id, f_component_name=task.f_component_name,
         f_component_module=task.f_component_module, f_task_id=task_id, f_task_version=version,
         f_status=JobStatus.WAITING.value, f_party_status=JobStatus.WAITING.value,
-        f_run_on_this_party=task.f_run_on_this_party, f_component_parameters=task.f_component_parameters,
+        f_run_on_this_party=task.f_run_on_this_party, f_component_parameters=parameters,
         f_provider_info=task.f_provider_info, f_federated_mode=task.f_federated_mode,
     )
     return version

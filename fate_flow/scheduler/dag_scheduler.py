@@ -148,7 +148,11 @@ class DAGScheduler:
             statuses[name] = federated.value
         started = self._start_ready(job, rows, statuses)
         self._update_progress(job, statuses)
-        status = job_status_from_tasks(list(statuses.values()), has_next=started)
+        interrupted = [JobStatus(s) for s in statuses.values() if JobStatus(s) in INTERRUPT_STATUSES]
+        # fail fast: one failed task ends the job now (its other running tasks are stopped), where
+        # FATE lets the rest of the DAG run on to no purpose
+        status = (max(interrupted, key=LEVEL.__getitem__) if interrupted
+                  else job_status_from_tasks(list(statuses.values()), has_next=started))
         if status in END_STATUSES:
             reason = "" if status == JobStatus.SUCCESS else self._failure_reason(rows, statuses)
             self.end_job(job, status, reason)
