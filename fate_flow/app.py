@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hmac
 import logging
 from typing import Any
 
-from flask import Flask, Request
+from flask import Flask, Request, request
 from werkzeug.exceptions import HTTPException
 
 from fate_flow.apps import (
@@ -22,7 +23,9 @@ from fate_flow.apps import (
 )
 from fate_flow.apps.util import error_response, result
 from fate_flow.db.connection import DB, is_mysql
-from fate_flow.errors import FlowError, RetCode
+from fate_flow.errors import AuthenticationError, FlowError, RetCode
+from fate_flow.federation.client import LOCAL_CALL
+from fate_flow.federation.signing import verify_client, verify_site
 from fate_flow.runtime import Runtime
 from fate_flow.scheduler.dsl_parser import DSLError
 from fate_flow.utils.paths import UnsafePathError
@@ -56,6 +59,33 @@ BLUEPRINTS = (
 )
 
 
+PEER_PREFIXES = ("/v1/party/", "/v1/initiator/")
+EXECUTOR_PREFIXES = ("/v1/tracker/", "/v1/mailbox/")
+LOCAL_TOKEN_HEADER = "X-Flow-Local-Token"
+
+
+def authenticate(rt: Runtime) -> None:
+    """Who may call what: this server itself and its executors anything; other parties the scheduling
+    API (signed, when site authentication is on); clients the public API (signed, when client
+    authentication is on)."""
+    if request.environ.get(LOCAL_CALL) or hmac.compare_digest(
+            request.headers.get(LOCAL_TOKEN_HEADER, "").encode(), rt.local_token.encode()):
+        return
+    federation = rt.settings.federation
+    if request.path.startswith(PEER_PREFIXES):
+        if federation.site_auth:
+            verify_site(request.headers, request.method, request.path, request.get_data(cache=True),
+                        federation.site_keys, federation.max_clock_skew, rt.site_nonces)
+    elif request.path.startswith(EXECUTOR_PREFIXES):
+        if federation.site_auth or federation.client_auth:
+            raise AuthenticationError("only this server's own executors may call " + request.path)
+    elif federation.client_auth:
+        query = request.query_string.decode()
+        verify_client(request.headers, request.path + (f"?{query}" if query else ""),
+                      b"" if request.mimetype == "multipart/form-data" else request.get_data(cache=True),
+                      {}, federation.client_keys, federation.max_clock_skew, rt.client_nonces)
+
+
 def create_app(rt: Runtime) -> Flask:
     app = Flask("fate_flow")
     app.request_class = FlowRequest
@@ -64,6 +94,10 @@ def create_app(rt: Runtime) -> Flask:
     app.extensions["fate_flow_runtime"] = rt
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+
+    @app.before_request
+    def _authenticate() -> None:
+        authenticate(rt)
 
     @app.before_request
     def _open_db() -> None:

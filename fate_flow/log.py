@@ -17,6 +17,7 @@ FORMAT = (
     "[%(module)s.%(funcName)s] [line:%(lineno)d]: %(message)s"
 )
 SCHEDULE_LOGGER = "fate_flow.schedule"
+AUDIT_LOGGER = "fate_flow.audit"
 LEVEL_FILES = (("DEBUG", logging.DEBUG), ("INFO", logging.INFO), ("WARNING", logging.WARNING), ("ERROR", logging.ERROR))
 
 
@@ -42,11 +43,12 @@ def _file_handler(path: Path, level: int) -> logging.Handler:
 
 
 class JobScheduleHandler(logging.Handler):
-    """Writes records that carry a ``job_id`` to ``<logs>/<job_id>/fate_flow_schedule[_error].log``."""
+    """Writes records that carry a ``job_id`` to ``<logs>/<job_id>/<name>.log`` (and ``<name>_error.log``)."""
 
-    def __init__(self, logs_dir: Path, max_open: int = 64):
+    def __init__(self, logs_dir: Path, max_open: int = 64, name: str = "fate_flow_schedule"):
         super().__init__(logging.DEBUG)
         self.logs_dir = logs_dir
+        self.name_stem = name
         self.max_open = max_open
         self._files: collections.OrderedDict[Path, object] = collections.OrderedDict()
         self._files_lock = threading.Lock()
@@ -71,9 +73,9 @@ class JobScheduleHandler(logging.Handler):
         try:
             line = self.format(record)
             job_dir = self.logs_dir / job_id
-            self._write(job_dir / "fate_flow_schedule.log", line)
+            self._write(job_dir / f"{self.name_stem}.log", line)
             if record.levelno >= logging.ERROR:
-                self._write(job_dir / "fate_flow_schedule_error.log", line)
+                self._write(job_dir / f"{self.name_stem}_error.log", line)
         except Exception:  # noqa: BLE001 (logging must never raise into the caller)
             self.handleError(record)
 
@@ -103,6 +105,17 @@ def setup_server_logging(logs_dir: Path, level: int = logging.INFO) -> None:
         handler.addFilter(scope)
         root.addHandler(handler)
     root.setLevel(level)
+    # the audit trail of party-to-party calls: its own files, server-wide and per job
+    audit = logging.getLogger(AUDIT_LOGGER)
+    audit.propagate = False
+    for handler in list(audit.handlers):
+        audit.removeHandler(handler)
+        handler.close()
+    for handler in (_file_handler(logs_dir / "fate_flow" / "fate_flow_audit.log", logging.INFO),
+                    JobScheduleHandler(logs_dir, name="fate_flow_audit")):
+        handler.addFilter(scope)
+        audit.addHandler(handler)
+    audit.setLevel(logging.INFO)
 
 
 def setup_executor_logging(party_log_dir: Path, component_log_dir: Path, job_id: str) -> None:
@@ -121,3 +134,8 @@ def setup_executor_logging(party_log_dir: Path, component_log_dir: Path, job_id:
 def schedule_logger(job_id: str) -> logging.LoggerAdapter:
     """A logger whose records also go to the job's fate_flow_schedule.log."""
     return logging.LoggerAdapter(logging.getLogger(SCHEDULE_LOGGER), {"job_id": job_id})
+
+
+def audit_logger(job_id: str) -> logging.LoggerAdapter:
+    """The audit trail of party-to-party calls (``fate_flow_audit.log``, server-wide and per job)."""
+    return logging.LoggerAdapter(logging.getLogger(AUDIT_LOGGER), {"job_id": job_id or None})

@@ -5,15 +5,30 @@ Built once by the Server and handed down explicitly (no module-level state besid
 
 from __future__ import annotations
 
+import os
+import secrets
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from fate_flow.federation.signing import NonceCache
 from fate_flow.manager.job_paths import JobPaths
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.settings import Settings
 from fate_flow.worker.launcher import ExecutorLauncher
+
+
+def _local_token(home: Path) -> str:
+    """A secret that this server's own executors present: kept in the home directory so that executors
+    still running across a server restart are still recognised."""
+    path = home / ".local_token"
+    if not path.exists():
+        home.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as stream:
+            stream.write(secrets.token_hex(32))
+    return path.read_text().strip()
 
 
 @dataclass
@@ -25,6 +40,9 @@ class Runtime:
         self.paths = JobPaths(self.settings.jobs_dir, self.settings.logs_dir)
         self.storage = TableStorage(self.settings.tables_dir)
         self.launcher = ExecutorLauncher(use_fork_server=self.settings.executor_fork_server)
+        self.local_token = _local_token(self.settings.home)
+        skew = self.settings.federation.max_clock_skew
+        self.site_nonces, self.client_nonces = NonceCache(2 * skew), NonceCache(2 * skew)
 
     federation: Any = None  # FederatedClient, set by the Server once the app exists
     # DAGScheduler.submit(dsl, conf, job_id) -> submit data; set by the Server (controllers submit through it)

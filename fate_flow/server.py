@@ -13,6 +13,7 @@ from fate_flow.db import migrations
 from fate_flow.db.connection import close_database, connection, open_database
 from fate_flow.federation.client import FederatedClient, LocalTransport
 from fate_flow.federation.grpc_service import start_grpc_server
+from fate_flow.federation.transports import RemoteTransport
 from fate_flow.log import setup_server_logging
 from fate_flow.manager import resource_manager
 from fate_flow.runtime import Runtime
@@ -56,7 +57,8 @@ class Server:
         self.grpc_server, grpc_port = start_grpc_server(app, s.host, s.grpc_port)
         self.settings = rt.settings = s = s.with_ports(self.http_server.bind_addr[1], grpc_port)
         rt.federation = FederatedClient(rt.is_local_party, LocalTransport(app),
-                                        timeout=s.job.remote_request_timeout / 1000)
+                                        timeout=s.job.remote_request_timeout / 1000,
+                                        remote=RemoteTransport(s.federation, s.party_id, s.host, s.grpc_port))
         dag = DAGScheduler(rt)
         rt.submit_job = dag.submit
         scheduler = Loop("scheduler", dag.run_pass, s.job.scheduler_interval)

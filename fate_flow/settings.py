@@ -79,6 +79,31 @@ class JobDefaults:
 
 
 @dataclass(frozen=True)
+class Route:
+    """Where a party's server listens."""
+
+    host: str
+    http_port: int
+    grpc_port: int
+
+
+@dataclass(frozen=True)
+class Federation:
+    """How this server reaches other parties' servers, and how they must prove who they are."""
+
+    protocol: str  # "http" or "grpc" for party-to-party scheduling calls
+    routes: dict[str, Route]  # party id (or "default") -> server
+    site_auth: bool  # sign outgoing and verify incoming party-to-party calls
+    site_keys: dict[str, str]  # peer party id (or "default") -> shared secret
+    max_clock_skew: int  # seconds a signed call may be early or late
+    client_auth: bool  # verify fate-client's TIMESTAMP/NONCE/APP_KEY/SIGNATURE headers
+    client_keys: dict[str, str]  # app key -> secret key
+
+    def route(self, party_id: str) -> Route | None:
+        return self.routes.get(str(party_id)) or self.routes.get("default")
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     party_id: str
@@ -92,6 +117,7 @@ class Settings:
     computing_engine: str
     federation_engine: str
     total_cores: int
+    federation: Federation
     fateboard_host: str
     fateboard_port: int
     raw: dict = field(repr=False, compare=False, default_factory=dict)
@@ -177,6 +203,27 @@ def _get(section: dict, section_name: str, key: str, cast: type) -> Any:
         ) from None
 
 
+def _federation(raw: dict) -> Federation:
+    routes = {}
+    for party_id, route in (raw.get("route_table") or {}).items():
+        name = f"route_table.{party_id}"
+        routes[str(party_id)] = Route(_get(route, name, "host", str), _get(route, name, "http_port", int),
+                                      _get(route, name, "grpc_port", int))
+    auth = raw.get("authentication") or {}
+    site, client = auth.get("site") or {}, auth.get("client") or {}
+    protocol = str(raw["fateflow"].get("protocol", "http")).lower()
+    if protocol not in ("http", "grpc"):
+        raise SettingsError(f"setting fateflow.protocol must be http or grpc, not {protocol!r}")
+    client_keys = {str(client["http_app_key"]): str(client.get("http_secret_key", ""))} if client.get(
+        "http_app_key") else {}
+    return Federation(
+        protocol=protocol, routes=routes, site_auth=bool(site.get("switch", False)),
+        site_keys={str(k): str(v) for k, v in (site.get("keys") or {}).items()},
+        max_clock_skew=int(site.get("max_clock_skew", 60)), client_auth=bool(client.get("switch", False)),
+        client_keys=client_keys,
+    )
+
+
 def load_raw(config_path: Path | None = None, environ: dict[str, str] | None = None) -> dict:
     """The merged settings tree, before typing."""
     environ = dict(os.environ if environ is None else environ)
@@ -231,6 +278,7 @@ def load_settings(
         federation_engine=_get(raw["default_engines"], "default_engines", "federation", str).lower(),
         total_cores=_get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
         * _get(standalone, "fate_on_standalone.standalone", "nodes", int),
+        federation=_federation(raw),
         fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
         fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
         raw=raw,

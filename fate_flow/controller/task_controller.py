@@ -77,6 +77,7 @@ def _write_config(rt: Runtime, task: Task) -> Path:
     task_dir.mkdir(parents=True, exist_ok=True)
     config = {
         "server_url": rt.settings.base_url,
+        "local_token": rt.local_token,
         "job_id": task.f_job_id,
         "role": task.f_role,
         "party_id": task.f_party_id,

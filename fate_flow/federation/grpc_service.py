@@ -18,7 +18,7 @@ from fate_flow.federation.proto import proxy_pb2, proxy_pb2_grpc
 
 logger = logging.getLogger("fate_flow.grpc")
 # only the party-to-party APIs may arrive over the proxy channel
-ALLOWED_PREFIXES = ("/v1/party/", "/v1/initiator/", "/v1/tracker/")
+ALLOWED_PREFIXES = ("/v1/party/", "/v1/initiator/")
 
 
 class UnaryService(proxy_pb2_grpc.DataTransferServiceServicer):
@@ -31,8 +31,10 @@ class UnaryService(proxy_pb2_grpc.DataTransferServiceServicer):
         if not path.startswith(ALLOWED_PREFIXES):
             answer = {"retcode": 100, "retmsg": f"path {path!r} may not be called over gRPC"}
         else:
+            # the sender's HTTP headers travel in the packet (FATE's shape): its signature is checked
+            # by the same code as over HTTP
             response = self.client.open(path, method=method, data=request.body.value,
-                                        headers={"Content-Type": "application/json"})
+                                        headers=_packet_headers(request))
             try:
                 answer = json.loads(response.get_data() or b"{}")
             except json.JSONDecodeError:
@@ -41,6 +43,18 @@ class UnaryService(proxy_pb2_grpc.DataTransferServiceServicer):
                                     command=request.header.command, operator=request.header.operator,
                                     conf=request.header.conf)
         return proxy_pb2.Packet(header=header, body=proxy_pb2.Data(key=path, value=json.dumps(answer).encode()))
+
+
+def _packet_headers(packet: proxy_pb2.Packet) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    try:
+        carried = json.loads(packet.header.task.model.dataKey or "{}")
+    except json.JSONDecodeError:
+        carried = {}
+    if isinstance(carried, dict):
+        headers.update({str(k): str(v) for k, v in carried.items() if isinstance(v, (str, int))})
+    headers["Content-Type"] = "application/json"
+    return headers
 
 
 def start_grpc_server(wsgi_app, host: str, port: int, max_workers: int = 16) -> tuple[grpc.Server, int]:

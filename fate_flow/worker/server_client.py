@@ -18,8 +18,9 @@ class ServerCallError(RuntimeError):
 
 class ServerClient:
     def __init__(self, base_url: str, job_id: str, component: str, task_id: str, task_version: int,
-                 role: str, party_id: str, timeout: float = 30.0, retries: int = 5):
+                 role: str, party_id: str, timeout: float = 30.0, retries: int = 5, local_token: str = ""):
         self.base_url = base_url.rstrip("/")
+        self.local_token = local_token
         self.task_path = f"{job_id}/{component}/{task_id}/{task_version}/{role}/{party_id}"
         self.timeout = timeout
         self.retries = retries
@@ -29,7 +30,8 @@ class ServerClient:
         last_error: Exception | None = None
         for attempt in range(self.retries):
             request = urllib.request.Request(
-                self.base_url + path, data=data, method="POST", headers={"Content-Type": "application/json"}
+                self.base_url + path, data=data, method="POST",
+                headers={"Content-Type": "application/json", "X-Flow-Local-Token": self.local_token}
             )
             try:
                 with urllib.request.urlopen(request, timeout=self.timeout) as response:

@@ -27,7 +27,7 @@ logger = logging.getLogger("fate_flow.executor")
 def _client(config: dict) -> ServerClient:
     return ServerClient(
         config["server_url"], config["job_id"], config["component_name"], config["task_id"],
-        config["task_version"], config["role"], config["party_id"],
+        config["task_version"], config["role"], config["party_id"], local_token=config.get("local_token", ""),
     )
 
 

@@ -1,0 +1,146 @@
+"""The receiving end of the data plane: objects other parties pushed to this server, per job.
+
+Layout: ``root/<job_id>/<sha256(key)>`` for complete objects, ``root/<job_id>/.incoming/`` for objects
+still arriving. Keys are hashed to file names so that a peer-chosen key can never name a path; job ids
+are checked like every other request field. An object becomes visible only by an atomic rename once all
+of its bytes are written, so a reader never sees part of one. Waiters sleep on one condition variable
+that every completion notifies (no polling).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import threading
+import time
+import uuid
+from pathlib import Path
+from types import TracebackType
+
+from fate_flow.utils.paths import check_name, confine
+
+INCOMING_DIR = ".incoming"
+MAX_KEY_LENGTH = 4096
+
+
+class MailboxError(ValueError):
+    """An object arrived incomplete, or with more bytes than announced."""
+
+
+class IncomingObject:
+    """A writer for one arriving object: ``write`` chunks, then ``commit`` (or ``abort``).
+
+    As a context manager it commits on a clean exit and aborts on an exception.
+    """
+
+    def __init__(self, mailbox: Mailbox, job_id: str, key: str, final: Path, expected_size: int | None):
+        self.mailbox, self.job_id, self.key, self.final = mailbox, job_id, key, final
+        self.expected_size = expected_size
+        self.size = 0
+        incoming = final.parent / INCOMING_DIR
+        incoming.mkdir(parents=True, exist_ok=True)
+        # a unique temp name: two pushes of one key (a resend) never write into each other's file
+        self.temp = incoming / f"{final.name}.{uuid.uuid4().hex}.part"
+        self._file = open(self.temp, "wb")  # noqa: SIM115 - closed by commit/abort
+        self.done = False
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        self.size += len(chunk)
+        if self.expected_size is not None and self.size > self.expected_size:
+            raise MailboxError(f"object {self.key!r} of job {self.job_id}: more than the announced "
+                               f"{self.expected_size} bytes")
+        self._file.write(chunk)
+
+    def commit(self) -> Path:
+        if self.expected_size is not None and self.size != self.expected_size:
+            self.abort()
+            raise MailboxError(f"object {self.key!r} of job {self.job_id}: {self.size} bytes received, "
+                               f"{self.expected_size} announced")
+        self._file.close()
+        os.replace(self.temp, self.final)  # atomic: the object appears whole or not at all
+        self.done = True
+        self.mailbox._notify()
+        return self.final
+
+    def abort(self) -> None:
+        if self.done:
+            return
+        self.done = True
+        self._file.close()
+        self.temp.unlink(missing_ok=True)
+
+    def __enter__(self) -> IncomingObject:
+        return self
+
+    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        if exc_type is None and not self.done:
+            self.commit()
+        else:
+            self.abort()
+
+
+class Mailbox:
+    """Thread-safe per-job store of received objects under ``root``."""
+
+    def __init__(self, root: Path):
+        self.root = Path(root)
+        self.root.mkdir(parents=True, exist_ok=True)
+        self._changed = threading.Condition()
+
+    def path_of(self, job_id: str, key: str) -> Path:
+        """Where the complete object ``key`` of ``job_id`` lives (whether or not it has arrived)."""
+        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
+            raise MailboxError(f"object key must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
+        name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+        return confine(self.root, check_name("job_id", job_id), name)
+
+    def open_incoming(self, job_id: str, key: str, expected_size: int | None = None) -> IncomingObject:
+        """A writer for an arriving object; it replaces an earlier object of the same key on commit."""
+        return IncomingObject(self, job_id, key, self.path_of(job_id, key), expected_size)
+
+    def put(self, job_id: str, key: str, data: bytes) -> Path:
+        """Store a whole object at once (a local delivery)."""
+        with self.open_incoming(job_id, key, len(data)) as writer:
+            writer.write(data)
+        return writer.final
+
+    def wait(self, job_id: str, key: str, timeout: float) -> Path | None:
+        """The object's file once it is complete, or None after ``timeout`` seconds."""
+        path = self.path_of(job_id, key)
+        deadline = time.monotonic() + max(0.0, timeout)
+        with self._changed:
+            while not path.exists():
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+        return path
+
+    def take(self, job_id: str, key: str) -> bytes | None:
+        """The object's bytes, removed from the mailbox; None when it is not there."""
+        path = self.path_of(job_id, key)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            return None
+        path.unlink(missing_ok=True)
+        return data
+
+    def remove(self, job_id: str, key: str) -> bool:
+        path = self.path_of(job_id, key)
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            return False
+        return True
+
+    def clean(self, job_id: str) -> None:
+        """Remove every object of the job, received or arriving (job end, stop, rerun clean-up)."""
+        shutil.rmtree(confine(self.root, check_name("job_id", job_id)), ignore_errors=True)
+        self._notify()
+
+    def _notify(self) -> None:
+        with self._changed:
+            self._changed.notify_all()
