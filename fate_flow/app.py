@@ -26,6 +26,7 @@ from fate_flow.db.connection import DB, is_mysql
 from fate_flow.errors import AuthenticationError, FlowError, RetCode
 from fate_flow.federation.client import LOCAL_CALL
 from fate_flow.federation.signing import verify_client, verify_site
+from fate_flow.log import audit_logger
 from fate_flow.runtime import Runtime
 from fate_flow.scheduler.dsl_parser import DSLError
 from fate_flow.utils.paths import UnsafePathError
@@ -73,9 +74,13 @@ def authenticate(rt: Runtime) -> None:
         return
     federation = rt.settings.federation
     if request.path.startswith(PEER_PREFIXES):
+        source = request.headers.get("SRC-PARTY-ID", "?")
         if federation.site_auth:
-            verify_site(request.headers, request.method, request.path, request.get_data(cache=True),
-                        federation.site_keys, federation.max_clock_skew, rt.site_nonces)
+            source = verify_site(request.headers, request.method, request.path, request.get_data(cache=True),
+                                 federation.site_keys, federation.max_clock_skew, rt.site_nonces)
+        parts = request.path.split("/")
+        audit_logger(parts[3] if len(parts) > 3 else "").info("received %s %s from party %s (%s)", request.method,
+                                                              request.path, source, request.remote_addr)
     elif request.path.startswith(EXECUTOR_PREFIXES):
         if federation.site_auth or federation.client_auth:
             raise AuthenticationError("only this server's own executors may call " + request.path)

@@ -44,6 +44,8 @@ DEFAULTS: dict[str, Any] = {
         "output_data_summary_count_limit": 100,
         "scheduler_interval": 2,
         "detector_interval": 5,
+        "status_pull_after": 5,
+        "party_unreachable_after": 20,
     },
 }
 
@@ -76,6 +78,8 @@ class JobDefaults:
     output_data_summary_count_limit: int
     scheduler_interval: float
     detector_interval: float
+    status_pull_after: float
+    party_unreachable_after: float
 
 
 @dataclass(frozen=True)
@@ -262,7 +266,8 @@ def load_settings(
         stale_timeout=_get(db, "database", "stale_timeout", int),
         sqlite_path=home / "fate_flow_sqlite.db",
     )
-    job_types = {"max_cores_percent_per_job": float, "scheduler_interval": float, "detector_interval": float}
+    job_types = {"max_cores_percent_per_job": float, "scheduler_interval": float, "detector_interval": float,
+                 "status_pull_after": float, "party_unreachable_after": float}
     settings = Settings(
         home=home,
         party_id=str(raw["party_id"]),

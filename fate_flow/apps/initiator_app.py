@@ -5,8 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from fate_flow.apps.util import body, result, runtime
+from fate_flow.db.models import Job
 from fate_flow.entity.status import JobStatus
-from fate_flow.errors import ArgumentError
+from fate_flow.errors import ArgumentError, RetCode
 from fate_flow.operation import job_saver
 from fate_flow.scheduler.dag_scheduler import DAGScheduler
 
@@ -45,3 +46,13 @@ def rerun_job(job_id: str, role: str, party_id: str):
 @initiator_app.route("/<job_id>/<role>/<party_id>/parameter/update", methods=["POST"])
 def update_parameters(job_id: str, role: str, party_id: str):
     return result(DAGScheduler(runtime()).update_parameters(job_id, body()))
+
+
+@initiator_app.route("/<job_id>/<role>/<party_id>/query", methods=["POST"])
+def query_job(job_id: str, role: str, party_id: str):
+    """A party asks the initiator how its job stands (the party's reconciliation after a restart)."""
+    job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == party_id)
+                          & (Job.f_is_initiator == True))  # noqa: E712
+    if job is None:
+        return result(retmsg=f"job {job_id} is unknown to its initiator", retcode=RetCode.DATA_ERROR)
+    return result({"status": job.f_status, "error": job.f_error})

@@ -24,6 +24,7 @@ from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
 from fate_flow.scheduler import dsl_parser
 from fate_flow.scheduler.federated_scheduler import job_command, task_command
+from fate_flow.scheduler.status_collector import StatusCollector
 
 # a party answering one of these to resource/apply is short of cores: the job waits and retries
 RESOURCE_SHORTAGE = {int(RetCode.OPERATING_ERROR)}
@@ -43,6 +44,9 @@ def multi_party_task_status(party_statuses: list[str]) -> JobStatus:
 class DAGScheduler:
     def __init__(self, rt: Runtime):
         self.rt = rt
+        job = rt.settings.job
+        self.collector = (StatusCollector(rt.federation, job.status_pull_after, job.party_unreachable_after)
+                          if rt.federation is not None else None)
 
     # -- submit -------------------------------------------------------------------------------------------------
     def submit(self, dsl: dict, conf: dict, job_id: str | None = None) -> dict:
@@ -140,6 +144,12 @@ class DAGScheduler:
     def advance(self, job: Job) -> None:
         """Derive task statuses, start what is ready, derive the job's status."""
         rows = self._task_rows(job)
+        unreachable = self.collector.collect(job, rows) if self.collector else None
+        if unreachable:
+            self.end_job(job, JobStatus.FAILED, unreachable)
+            return
+        if self.collector and any(not t.f_run_on_this_party for tasks in rows.values() for t in tasks):
+            rows = self._task_rows(job)  # what the collection refreshed
         statuses: dict[str, str] = {}
         for name, tasks in rows.items():
             federated = multi_party_task_status([t.f_party_status for t in tasks])
@@ -214,6 +224,8 @@ class DAGScheduler:
                                                 status, failures(answers))
         # the initiator's own row is local: make sure it ends even if a party is unreachable
         party_controller.update_job_status(self.rt, job.f_job_id, job.f_role, job.f_party_id, status, reason)
+        if self.collector:
+            self.collector.forget(job.f_job_id)
 
     def rerun(self, job_id: str, component: str | None = None, force: bool = False) -> dict:
         """Rerun an ended job in place: same job id, new versions of the chosen tasks on every party."""

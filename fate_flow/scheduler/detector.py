@@ -3,9 +3,13 @@ no ended job keeps its cores."""
 
 from __future__ import annotations
 
-from fate_flow.controller import task_controller
+import time
+
+from fate_flow.controller import party_controller, task_controller
 from fate_flow.db.models import Job, Task
-from fate_flow.entity.status import JobStatus
+from fate_flow.entity.status import END_STATUSES, JobStatus
+from fate_flow.errors import RetCode
+from fate_flow.federation.client import PartyCall
 from fate_flow.log import schedule_logger
 from fate_flow.manager import resource_manager
 from fate_flow.operation import job_saver
@@ -13,15 +17,21 @@ from fate_flow.runtime import Runtime
 from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.utils.timeutil import now_ms
 
+ASK_INITIATOR_EVERY_S = 10.0
+INITIATOR_UNREACHABLE_S = 60.0
+
 
 class Detector:
     def __init__(self, rt: Runtime):
         self.rt = rt
+        self._asked: dict[str, float] = {}
+        self._initiator_failing_since: dict[str, float] = {}
 
     def run_pass(self) -> None:
         self.rt.launcher.reap()
         changed = self.fail_orphaned_tasks()
         changed |= self.stop_timed_out_jobs()
+        self.reconcile_with_initiators()
         resource_manager.reconcile(self.rt.settings.computing_engine)
         if changed:
             self.rt.wake_scheduler()
@@ -60,3 +70,35 @@ class Detector:
                 DAGScheduler(self.rt).stop_job(job.f_job_id, JobStatus.TIMEOUT)
                 changed = True
         return changed
+
+    def reconcile_with_initiators(self) -> None:
+        """A party's unfinished job follows its (remote) initiator: after a restart, or when the end
+        status never arrived, the initiator's word ends it here too."""
+        now = time.monotonic()
+        for job in Job.select().where((Job.f_is_initiator == False)  # noqa: E712
+                                      & Job.f_status.in_(["waiting", "running"])):
+            if self.rt.is_local_party(job.f_initiator_role, job.f_initiator_party_id):
+                continue
+            if now - self._asked.get(job.f_job_id, 0) < ASK_INITIATOR_EVERY_S:
+                continue
+            self._asked[job.f_job_id] = now
+            self._follow_initiator(job, now)
+
+    def _follow_initiator(self, job: Job, now: float) -> None:
+        path = f"/v1/initiator/{job.f_job_id}/{job.f_initiator_role}/{job.f_initiator_party_id}/query"
+        answer = self.rt.federation.call(PartyCall(job.f_initiator_role, job.f_initiator_party_id, path, {}))
+        status, reason = None, ""
+        if answer.get("retcode") == 0:
+            self._initiator_failing_since.pop(job.f_job_id, None)
+            initiator_status = JobStatus((answer.get("data") or {}).get("status", "running"))
+            if initiator_status in END_STATUSES:
+                status, reason = initiator_status, (answer["data"].get("error") or "ended by its initiator")
+        elif answer.get("retcode") == int(RetCode.DATA_ERROR):
+            status, reason = JobStatus.FAILED, "the initiator does not know this job"
+        else:
+            since = self._initiator_failing_since.setdefault(job.f_job_id, now)
+            if now - since > max(INITIATOR_UNREACHABLE_S, 3 * self.rt.settings.job.party_unreachable_after):
+                status, reason = JobStatus.FAILED, f"initiator unreachable for {now - since:.0f} s"
+        if status is not None:
+            schedule_logger(job.f_job_id).info("job %s follows its initiator: %s (%s)", job.f_job_id, status, reason)
+            party_controller.update_job_status(self.rt, job.f_job_id, job.f_role, job.f_party_id, status, reason)

@@ -1,0 +1,174 @@
+"""What a component talks to other parties through: ``remote(obj, name, tag, parties)`` / ``get(...)``.
+
+The default backend: ``remote`` encodes the object once (typed codec, never pickle) and pushes it over
+gRPC to every destination party's server in parallel, into that server's per-job Mailbox. ``get`` waits
+for each source party's object through this party's own server (``POST /v1/mailbox/<job_id>/wait``,
+long poll), then reads the file the server names (same machine), removes it and decodes it.
+
+An object is keyed by (session, name, tag, source role, source party, destination role, destination
+party) inside its job's mailbox, so two parties sending the same name and tag never collide, and a
+task rerun (a new session: task id + version) never reads what an earlier attempt left behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+from fate_flow.engine import codec
+from fate_flow.federation import transfer
+
+Party = tuple[str, "str | int"]
+POLL_SECONDS = 20.0  # one long poll; the server caps it too (apps.mailbox_app.MAX_WAIT)
+RETCODE_NOT_YET = 106
+LOCAL_TOKEN_HEADER = "X-Flow-Local-Token"
+
+
+class FederationError(RuntimeError):
+    """An object could not be sent or received."""
+
+
+class FederationTimeout(FederationError, TimeoutError):
+    """An awaited object did not arrive in time."""
+
+
+class Federation:
+    def __init__(self, job_id: str, role: str, party_id: str | int, routes: Mapping[str | int, str],
+                 server_url: str, session_id: str | None = None, send_timeout: float = 600.0,
+                 get_timeout: float = 3600.0, local_token: str = "", chunk_size: int = transfer.CHUNK_SIZE,
+                 max_workers: int = 8):
+        self.job_id = job_id
+        self.role = role
+        self.party_id = str(party_id)
+        self.routes = {str(party): target for party, target in routes.items()}
+        self.server_url = server_url.rstrip("/")
+        self.session_id = session_id or job_id
+        self.send_timeout = send_timeout
+        self.get_timeout = get_timeout
+        self.local_token = local_token
+        self.chunk_size = chunk_size
+        self.max_workers = max_workers
+        self._pool: ThreadPoolExecutor | None = None
+        self._pool_lock = threading.Lock()
+
+    @classmethod
+    def from_config(cls, config: Mapping[str, Any]) -> Federation:
+        """From a task config: job_id, role, party_id, server_url, local_token, task_id, task_version, and
+        ``federation`` = {"routes": {party_id: "host:grpc_port"}, "send_timeout": s, "get_timeout": s}."""
+        fed = config["federation"]
+        session = f"{config['task_id']}_{config['task_version']}" if "task_id" in config else None
+        return cls(config["job_id"], config["role"], config["party_id"], fed["routes"], config["server_url"],
+                   session_id=fed.get("session_id", session), send_timeout=float(fed.get("send_timeout", 600)),
+                   get_timeout=float(fed.get("get_timeout", 3600)), local_token=config.get("local_token", ""))
+
+    def object_key(self, name: str, tag: str, src: Party, dst: Party) -> str:
+        # JSON, not a joined string: no separator inside a name or tag can make two keys equal
+        return json.dumps([self.session_id, name, tag, src[0], str(src[1]), dst[0], str(dst[1])])
+
+    # ------------------------------------------------------------------------------------------ remote
+
+    def remote(self, obj: Any, name: str, tag: str, parties: Sequence[Party]) -> None:
+        """Send ``obj`` to every party of ``parties`` ((role, party_id) pairs), in parallel."""
+        data = codec.encode(obj)
+        if len(parties) == 1:
+            self._send(data, name, tag, parties[0])
+            return
+        futures = [(party, self._executor().submit(self._send, data, name, tag, party)) for party in parties]
+        errors = []
+        for party, future in futures:
+            try:
+                future.result()
+            except FederationError as exc:
+                errors.append(f"{party[0]} {party[1]}: {exc}")
+        if errors:
+            raise FederationError(f"remote {name!r} tag {tag!r} failed for " + "; ".join(errors))
+
+    def _send(self, data: bytes, name: str, tag: str, party: Party) -> None:
+        role, party_id = party[0], str(party[1])
+        target = self.routes.get(party_id)
+        if target is None:
+            raise FederationError(f"no route to party {party_id} (role {role}) for {name!r} tag {tag!r}")
+        key = self.object_key(name, tag, (self.role, self.party_id), (role, party_id))
+        try:
+            transfer.send_object(target, self.job_id, self.role, self.party_id, role, party_id, key, data,
+                                 timeout=self.send_timeout, chunk_size=self.chunk_size)
+        except transfer.TransferError as exc:
+            raise FederationError(f"cannot send {name!r} tag {tag!r} to {role} {party_id}: {exc}") from exc
+
+    def _executor(self) -> ThreadPoolExecutor:
+        with self._pool_lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(self.max_workers, thread_name_prefix="federation")
+            return self._pool
+
+    # ------------------------------------------------------------------------------------------ get
+
+    def get(self, name: str, tag: str, parties: Sequence[Party], timeout: float | None = None) -> list[Any]:
+        """One object from each of ``parties``, in their order; waits at most ``timeout`` seconds in all
+        (``get_timeout`` by default). Waits one party at a time: one server thread per waiting task."""
+        deadline = time.monotonic() + (self.get_timeout if timeout is None else timeout)
+        me = (self.role, self.party_id)
+        keys = [self.object_key(name, tag, (party[0], str(party[1])), me) for party in parties]
+        paths: list[str] = []
+        for index, key in enumerate(keys):
+            path = self._wait(key, deadline)
+            if path is None:
+                missing = [parties[index]] + [p for p, k in zip(parties[index + 1:], keys[index + 1:], strict=True)
+                                              if self._wait(k, time.monotonic()) is None]
+                who = ", ".join(f"{role} {party_id}" for role, party_id in missing)
+                raise FederationTimeout(f"timed out waiting for {name!r} tag {tag!r} from {who} "
+                                        f"(job {self.job_id}, {self.role} {self.party_id})")
+            paths.append(path)
+        return [self._read(path, name, tag, party) for path, party in zip(paths, parties, strict=True)]
+
+    def _wait(self, key: str, deadline: float) -> str | None:
+        """The object's file path from this party's server, or None at the deadline."""
+        while True:
+            remaining = deadline - time.monotonic()
+            answer = self._call_wait(key, max(0.0, min(remaining, POLL_SECONDS)))
+            if answer is not None and answer.get("retcode") == 0:
+                return answer["data"]["path"]
+            if answer is not None and answer.get("retcode") != RETCODE_NOT_YET:
+                raise FederationError(f"mailbox wait failed: {answer.get('retmsg')}")
+            if remaining <= 0:
+                return None
+            if answer is None:
+                time.sleep(min(0.5, max(remaining, 0)))  # the server is unreachable (restarting?)
+
+    def _call_wait(self, key: str, seconds: float) -> dict | None:
+        request = urllib.request.Request(
+            f"{self.server_url}/v1/mailbox/{self.job_id}/wait", method="POST",
+            data=json.dumps({"key": key, "timeout": seconds}).encode(),
+            headers={"Content-Type": "application/json", LOCAL_TOKEN_HEADER: self.local_token},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=seconds + 30) as response:
+                return json.loads(response.read() or b"{}")
+        except (urllib.error.URLError, OSError, json.JSONDecodeError):
+            return None
+
+    @staticmethod
+    def _read(path: str, name: str, tag: str, party: Party) -> Any:
+        # a bytearray, so decoded arrays are writable and share its memory (no second copy)
+        with open(path, "rb") as file:
+            data = bytearray(os.fstat(file.fileno()).st_size)
+            file.readinto(data)
+        Path(path).unlink(missing_ok=True)
+        try:
+            return codec.decode(data)
+        except codec.CodecError as exc:
+            raise FederationError(f"{name!r} tag {tag!r} from {party[0]} {party[1]}: {exc}") from exc
+
+    def close(self) -> None:
+        with self._pool_lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False)
+                self._pool = None
