@@ -165,3 +165,21 @@ class FlowCLI:
 
     def init(self, server: ServerProcess) -> None:
         assert self.run("init", "--ip", "127.0.0.1", "--port", str(server.http_port))["retcode"] == 0
+
+
+def start_parties(factory, party_ids: list[str], protocol: str = "http", engines: dict[str, str] | None = None,
+                  env: dict[str, str] | None = None, keys: dict[str, dict[str, str]] | None = None) -> dict:
+    """One real server per party (``factory`` is the server_factory fixture), each with the route table of
+    all of them. ``engines`` maps a party id to its database engine; ``keys`` a party id to its site keys."""
+    ports = {p: (free_port(), free_port()) for p in party_ids}
+    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g} for p, (h, g) in ports.items()})
+    servers = {}
+    for party_id, (http_port, grpc_port) in ports.items():
+        party_env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
+                     "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol, **(env or {})}
+        if keys and party_id in keys:
+            party_env["FATE_FLOW_AUTHENTICATION__SITE__SWITCH"] = "true"
+            party_env["FATE_FLOW_AUTHENTICATION__SITE__KEYS"] = json.dumps(keys[party_id])
+        servers[party_id] = factory((engines or {}).get(party_id, "sqlite"), name=f"party-{party_id}",
+                                    env=party_env, http_port=http_port, grpc_port=grpc_port)
+    return servers

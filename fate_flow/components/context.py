@@ -41,6 +41,8 @@ class ComponentContext:
     table_version_dir: Path
     tables_dir: Path
     module: str = ""
+    # the output data names its DSL declares (output.data), in order
+    output_data_names: list[str] = field(default_factory=list)
     # input name ("data", "train_data", "table" ...) -> metas of the tables bound to it
     input_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fate_flow.component"))

@@ -42,12 +42,20 @@ def get_task(job_id: str, task_id: str, task_version: int, role: str, party_id: 
     return task
 
 
-def _party_job_parameters(rt: Runtime, spec: dsl_parser.JobSpec, role: str, party_id: str) -> dict:
+def model_id(roles: dict[str, list[str]]) -> str:
+    """FATE's model id: ``role-<sorted ids>`` per role, sorted by role, joined by '#', plus '#model'."""
+    parts = [f"{role}-{'_'.join(sorted({str(p) for p in ids}))}" for role, ids in sorted(roles.items())]
+    return "#".join(parts) + "#model"
+
+
+def _party_job_parameters(rt: Runtime, job_id: str, spec: dsl_parser.JobSpec, role: str, party_id: str) -> dict:
     defaults = rt.settings.job
     params = {"task_cores": defaults.task_cores, "task_parallelism": defaults.task_parallelism,
               "auto_retries": defaults.auto_retries, "federated_status_collect_type": "PUSH",
               "computing_engine": rt.settings.computing_engine.upper(), "job_type": spec.job_type}
     params.update(dsl_parser.party_job_parameters(spec, role, party_id))
+    params.setdefault("model_id", model_id(spec.roles))
+    params.setdefault("model_version", job_id)
     params["federated_mode"] = "SINGLE" if all(rt.is_local_party(r, p) for r, ids in spec.roles.items()
                                                for p in ids) else "MULTIPLE"
     return params
@@ -70,7 +78,7 @@ def _cores(rt: Runtime, role: str, params: dict) -> int:
 def create_job(rt: Runtime, job_id: str, role: str, party_id: str, body: dict) -> dict:
     """Create this party's job row and its task rows (idempotent: a repeated create changes nothing)."""
     spec = dsl_parser.parse_job(body["dsl"], body["runtime_conf"], components.has_module)
-    params = _party_job_parameters(rt, spec, role, party_id)
+    params = _party_job_parameters(rt, job_id, spec, role, party_id)
     cores = _cores(rt, role, params)
     component_params = dsl_parser.party_component_parameters(spec, role, party_id)
     need_run = dsl_parser.party_need_run(spec, role, party_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import psutil
 
+from fate_flow.components.writer import destination as writer_destination
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.status import JobStatus
 from fate_flow.log import schedule_logger
@@ -31,11 +32,15 @@ def _table_meta(rt: Runtime, namespace: str | None, name: str | None) -> list[di
              "have_head": meta.f_have_head, "extend_sid": meta.f_extend_sid}]
 
 
-def _upstream_tables(rt: Runtime, task: Task) -> dict[str, list[dict]]:
-    """Each data input of the component bound to the tables its upstream components output here."""
+def _dsl_component(task: Task) -> dict:
     job = Job.get_or_none((Job.f_job_id == task.f_job_id) & (Job.f_role == task.f_role)
                           & (Job.f_party_id == task.f_party_id))
-    inputs = ((job.f_dsl if job else {}) or {}).get("components", {}).get(task.f_component_name, {}).get("input", {})
+    return ((job.f_dsl if job else {}) or {}).get("components", {}).get(task.f_component_name, {})
+
+
+def _upstream_tables(rt: Runtime, task: Task) -> dict[str, list[dict]]:
+    """Each data input of the component bound to the tables its upstream components output here."""
+    inputs = _dsl_component(task).get("input", {})
     bound: dict[str, list[dict]] = {}
     for key, refs in (inputs.get("data") or {}).items():
         for ref in refs if isinstance(refs, list) else [refs]:
@@ -51,19 +56,23 @@ def _bindings(rt: Runtime, task: Task) -> dict:
     params = _task_parameters(task)
     module = task.f_component_module
     bindings: dict = {"table_version_dir": "", "tables_dir": str(rt.settings.tables_dir),
-                      "input_tables": _upstream_tables(rt, task)}
+                      "input_tables": _upstream_tables(rt, task),
+                      "output_data_names": list(_dsl_component(task).get("output", {}).get("data", []))}
     if module == "Upload":
         bindings["table_version_dir"] = str(rt.storage.version_dir(params["namespace"], params["name"], task.f_job_id))
     elif module == "Writer":
-        namespace = params.get("output_namespace") or params.get("namespace")
-        name = params.get("output_name") or params.get("table_name") or params.get("name")
+        namespace, name = writer_destination(params)
         if namespace and name:
             bindings["table_version_dir"] = str(rt.storage.version_dir(str(namespace), str(name), task.f_job_id))
+        if not bindings["input_tables"]:
+            bindings["input_tables"]["table"] = _table_meta(rt, params.get("namespace"),
+                                                            params.get("table_name") or params.get("name"))
     elif module == "Reader":
         table = params.get("table") or {}
         bindings["input_tables"]["table"] = _table_meta(rt, table.get("namespace"), table.get("name"))
     elif module == "Download":
-        bindings["input_tables"]["table"] = _table_meta(rt, params.get("namespace"), params.get("name"))
+        bindings["input_tables"]["table"] = _table_meta(rt, params.get("namespace"),
+                                                        params.get("name") or params.get("table_name"))
         output = Path(str(params.get("output_path", "")))
         if not output.is_absolute() or not within_any(output, rt.data_access_dirs):
             raise ValueError(f"output_path {output} is not in a directory this server writes downloads to "
@@ -220,8 +229,7 @@ def discard_outputs(rt: Runtime, task: Task) -> None:
     if task.f_component_module == "Upload":
         rt.storage.discard_version(params["namespace"], params["name"], task.f_job_id)
     elif task.f_component_module == "Writer":
-        namespace = params.get("output_namespace") or params.get("namespace")
-        name = params.get("output_name") or params.get("table_name") or params.get("name")
+        namespace, name = writer_destination(params)
         if namespace and name:
             rt.storage.discard_version(str(namespace), str(name), task.f_job_id)
 

@@ -47,9 +47,18 @@ class CodecError(ValueError):
 
 def encode(obj: Any) -> bytes:
     """Encode ``obj`` (see the module doc for the supported types)."""
+    return b"".join(encode_parts(obj))
+
+
+def encode_parts(obj: Any) -> list[bytes | memoryview | np.ndarray]:
+    """The encoding of ``obj`` as buffers whose concatenation is ``encode(obj)``.
+
+    Array data is not copied: the parts reference the arrays, which must not change until the parts are
+    consumed (a sender streams them without building one big bytes object).
+    """
     encoder = _Encoder()
     encoder.value(obj, 0)
-    return b"".join(encoder.parts)
+    return encoder.parts
 
 
 def decode(data: bytes | bytearray | memoryview) -> Any:

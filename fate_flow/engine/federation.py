@@ -3,7 +3,7 @@
 The default backend: ``remote`` encodes the object once (typed codec, never pickle) and pushes it over
 gRPC to every destination party's server in parallel, into that server's per-job Mailbox. ``get`` waits
 for each source party's object through this party's own server (``POST /v1/mailbox/<job_id>/wait``,
-long poll), then reads the file the server names (same machine), removes it and decodes it.
+long poll), then maps the file the server names (same machine), removes it and decodes it.
 
 An object is keyed by (session, name, tag, source role, source party, destination role, destination
 party) inside its job's mailbox, so two parties sending the same name and tag never collide, and a
@@ -13,6 +13,7 @@ task rerun (a new session: task id + version) never reads what an earlier attemp
 from __future__ import annotations
 
 import json
+import mmap
 import os
 import threading
 import time
@@ -26,7 +27,7 @@ from typing import Any
 from fate_flow.engine import codec
 from fate_flow.federation import transfer
 
-Party = tuple[str, "str | int"]
+Party = tuple[str, str | int]
 POLL_SECONDS = 20.0  # one long poll; the server caps it too (apps.mailbox_app.MAX_WAIT)
 RETCODE_NOT_YET = 106
 LOCAL_TOKEN_HEADER = "X-Flow-Local-Token"
@@ -77,7 +78,7 @@ class Federation:
 
     def remote(self, obj: Any, name: str, tag: str, parties: Sequence[Party]) -> None:
         """Send ``obj`` to every party of ``parties`` ((role, party_id) pairs), in parallel."""
-        data = codec.encode(obj)
+        data = codec.encode_parts(obj)  # encoded once; array data is streamed from the arrays, not copied
         if len(parties) == 1:
             self._send(data, name, tag, parties[0])
             return
@@ -91,7 +92,7 @@ class Federation:
         if errors:
             raise FederationError(f"remote {name!r} tag {tag!r} failed for " + "; ".join(errors))
 
-    def _send(self, data: bytes, name: str, tag: str, party: Party) -> None:
+    def _send(self, data: transfer.Payload, name: str, tag: str, party: Party) -> None:
         role, party_id = party[0], str(party[1])
         target = self.routes.get(party_id)
         if target is None:
@@ -139,6 +140,8 @@ class Federation:
             if answer is not None and answer.get("retcode") != RETCODE_NOT_YET:
                 raise FederationError(f"mailbox wait failed: {answer.get('retmsg')}")
             if remaining <= 0:
+                if answer is None:
+                    raise FederationError(f"cannot reach this party's server at {self.server_url}")
                 return None
             if answer is None:
                 time.sleep(min(0.5, max(remaining, 0)))  # the server is unreachable (restarting?)
@@ -157,10 +160,11 @@ class Federation:
 
     @staticmethod
     def _read(path: str, name: str, tag: str, party: Party) -> Any:
-        # a bytearray, so decoded arrays are writable and share its memory (no second copy)
         with open(path, "rb") as file:
-            data = bytearray(os.fstat(file.fileno()).st_size)
-            file.readinto(data)
+            size = os.fstat(file.fileno()).st_size
+            # a private copy-on-write mapping: decoded arrays use the page cache directly (no read copy)
+            # and stay writable without touching the file; the mapping outlives the unlink below
+            data = mmap.mmap(file.fileno(), 0, access=mmap.ACCESS_COPY) if size else b""
         Path(path).unlink(missing_ok=True)
         try:
             return codec.decode(data)

@@ -19,8 +19,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import grpc
 
@@ -156,58 +157,122 @@ class MailboxPushService(MailboxPushMixin, proxy_pb2_grpc.DataTransferServiceSer
 
 # ------------------------------------------------------------------------------------------- sender
 
-_channels: dict[str, grpc.Channel] = {}
+# the object to send: bytes, or buffers whose concatenation is the object (codec.encode_parts)
+Payload = bytes | bytearray | memoryview | Sequence[Any]
+_PUSH_METHOD = f"/{proxy_pb2.DESCRIPTOR.services_by_name['DataTransferService'].full_name}/push"
+_channels: dict[str, tuple[grpc.Channel, grpc.StreamUnaryMultiCallable]] = {}
 _channels_lock = threading.Lock()
 
 
-def _stub(target: str) -> proxy_pb2_grpc.DataTransferServiceStub:
-    # one channel per target for the process: HTTP/2 multiplexes the parallel pushes over it
+def _push_call(target: str) -> grpc.StreamUnaryMultiCallable:
+    # one channel per target for the process: HTTP/2 multiplexes parallel pushes over it. Requests go out
+    # pre-serialized (push_frames), so the serializer is the identity.
     with _channels_lock:
-        channel = _channels.get(target)
-        if channel is None:
-            channel = _channels[target] = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
-    return proxy_pb2_grpc.DataTransferServiceStub(channel)
+        entry = _channels.get(target)
+        if entry is None:
+            channel = grpc.insecure_channel(target, options=CHANNEL_OPTIONS)
+            call = channel.stream_unary(_PUSH_METHOD, request_serializer=_identity,
+                                        response_deserializer=proxy_pb2.Metadata.FromString)
+            entry = _channels[target] = (channel, call)
+    return entry[1]
+
+
+def _identity(frame: bytes) -> bytes:
+    return frame
 
 
 def close_channels() -> None:
     with _channels_lock:
-        channels = list(_channels.values())
+        entries = list(_channels.values())
         _channels.clear()
-    for channel in channels:
+    for channel, _call in entries:
         channel.close()
 
 
-def push_packets(job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str, key: str,
-                 data: bytes, chunk_size: int = CHUNK_SIZE) -> Iterator[proxy_pb2.Packet]:
-    """The packets of one object, as ``send_object`` streams them."""
-    view = memoryview(data).cast("B")
-    header = proxy_pb2.Metadata(
-        task=proxy_pb2.Task(taskId=job_id), src=proxy_pb2.Topic(role=src_role, partyId=str(src_party)),
-        dst=proxy_pb2.Topic(role=dst_role, partyId=str(dst_party)), command=proxy_pb2.Command(name=PUSH_COMMAND),
-        seq=0, ext=json.dumps({"size": view.nbytes}).encode(),
-    )
-    yield proxy_pb2.Packet(header=header, body=proxy_pb2.Data(key=key, value=bytes(view[:chunk_size])))
-    for seq, start in enumerate(range(chunk_size, view.nbytes, chunk_size), start=1):
-        yield proxy_pb2.Packet(header=proxy_pb2.Metadata(seq=seq),
-                               body=proxy_pb2.Data(value=bytes(view[start:start + chunk_size])))
+def payload_size(data: Payload) -> int:
+    return sum(view.nbytes for view in _views(data))
+
+
+def push_frames(job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str, key: str,
+                data: Payload, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
+    """The serialized Packets of one object, as ``send_object`` streams them.
+
+    Built by hand (protobuf wire format of Packet{header=1, body=2{key=1, value=2}}) so that each byte of
+    the object is copied once, into its frame, instead of into a message and again into its serialization.
+    """
+    views = _views(data)
+    size = sum(view.nbytes for view in views)
+    for seq, pieces in enumerate(_chunks(views, chunk_size)):
+        length = sum(piece.nbytes for piece in pieces)
+        if seq == 0:
+            header = proxy_pb2.Metadata(
+                task=proxy_pb2.Task(taskId=job_id), src=proxy_pb2.Topic(role=src_role, partyId=str(src_party)),
+                dst=proxy_pb2.Topic(role=dst_role, partyId=str(dst_party)),
+                command=proxy_pb2.Command(name=PUSH_COMMAND), ext=json.dumps({"size": size}).encode())
+            key_bytes = key.encode()
+            body_head = _field(1, len(key_bytes)) + key_bytes + _field(2, length)
+        else:
+            header = proxy_pb2.Metadata(seq=seq)
+            body_head = _field(2, length)
+        header_bytes = header.SerializeToString()
+        yield b"".join([_field(1, len(header_bytes)), header_bytes, _field(2, len(body_head) + length), body_head,
+                        *pieces])
+
+
+def _views(data: Payload) -> list[memoryview]:
+    parts = [data] if isinstance(data, bytes | bytearray | memoryview) else data
+    return [memoryview(part).cast("B") for part in parts]
+
+
+def _chunks(views: list[memoryview], chunk_size: int) -> Iterator[list[memoryview]]:
+    """Slices of ``views`` grouped into chunks of ``chunk_size`` bytes (the last may be shorter; at least
+    one chunk, empty for an empty object)."""
+    current: list[memoryview] = []
+    room = chunk_size
+    emitted = False
+    for view in views:
+        while view.nbytes:
+            piece, view = view[:room], view[room:]
+            current.append(piece)
+            room -= piece.nbytes
+            if room == 0:
+                yield current
+                current, room, emitted = [], chunk_size, True
+    if current or not emitted:
+        yield current
+
+
+def _field(number: int, length: int) -> bytes:
+    """A length-delimited field's key and length (protobuf varints)."""
+    return _varint(number << 3 | 2) + _varint(length)
+
+
+def _varint(n: int) -> bytes:
+    out = bytearray()
+    while n > 0x7F:
+        out.append(n & 0x7F | 0x80)
+        n >>= 7
+    out.append(n)
+    return bytes(out)
 
 
 def send_object(grpc_target: str, job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str,
-                key: str, data: bytes, timeout: float, chunk_size: int = CHUNK_SIZE) -> proxy_pb2.Metadata:
+                key: str, data: Payload, timeout: float, chunk_size: int = CHUNK_SIZE) -> proxy_pb2.Metadata:
     """Push ``data`` as object ``key`` to the party served at ``grpc_target``; returns the receiver's ack.
 
     Retries while the receiver is unavailable (starting, restarting) until ``timeout`` seconds have passed.
     """
     if chunk_size <= 0:
         raise ValueError("chunk_size must be positive")
+    size = payload_size(data)
     deadline = time.monotonic() + timeout
-    stub = _stub(grpc_target)
+    push = _push_call(grpc_target)
     what = f"object {key!r} of job {job_id} to {dst_role} {dst_party} at {grpc_target}"
     for attempt in range(1_000_000):
         remaining = deadline - time.monotonic()
+        frames = push_frames(job_id, src_role, src_party, dst_role, dst_party, key, data, chunk_size)
         try:
-            ack = stub.push(push_packets(job_id, src_role, src_party, dst_role, dst_party, key, data, chunk_size),
-                            timeout=max(remaining, 0.001))
+            ack = push(frames, timeout=max(remaining, 0.001))
             break
         except grpc.RpcError as exc:
             code = exc.code() if isinstance(exc, grpc.Call) else None
@@ -216,6 +281,6 @@ def send_object(grpc_target: str, job_id: str, src_role: str, src_party: str, ds
                 raise TransferError(f"cannot send {what}: {code.name if code else 'error'}: "
                                     f"{exc.details() if isinstance(exc, grpc.Call) else exc}") from exc
             time.sleep(pause)
-    if ack.ack != len(data):
-        raise TransferError(f"{what}: the receiver acknowledged {ack.ack} of {len(data)} bytes")
+    if ack.ack != size:
+        raise TransferError(f"{what}: the receiver acknowledged {ack.ack} of {size} bytes")
     return ack

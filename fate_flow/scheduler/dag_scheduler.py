@@ -72,7 +72,7 @@ class DAGScheduler:
         self._create_holder_rows(job_id, spec)
         self.rt.wake_scheduler()
         params = dsl_parser.party_job_parameters(spec, spec.initiator_role, spec.initiator_party_id)
-        model_info = {"model_id": params.get("model_id") or _model_id(spec.roles),
+        model_info = {"model_id": params.get("model_id") or party_controller.model_id(spec.roles),
                       "model_version": params.get("model_version") or job_id}
         return job_controller.job_submit_data(self.rt, job_id, spec.initiator_role, spec.initiator_party_id,
                                               model_info)
@@ -218,7 +218,10 @@ class DAGScheduler:
     # -- end, stop ----------------------------------------------------------------------------------------------
     def end_job(self, job: Job, status: JobStatus, reason: str = "") -> None:
         """Every party's job row to ``status``; each party stops what still runs and returns its cores."""
-        answers = job_command(self.rt.federation, job, f"status/{status}", {"reason": reason})
+        # the other parties first: when the initiator's row shows the end, every party has it too
+        others = [(role, str(p)) for role, ids in (job.f_roles or {}).items() for p in ids
+                  if (role, str(p)) != (job.f_role, str(job.f_party_id))]
+        answers = job_command(self.rt.federation, job, f"status/{status}", {"reason": reason}, parties=others)
         if not all_succeeded(answers):
             schedule_logger(job.f_job_id).error("job %s end status %s not taken everywhere: %s", job.f_job_id,
                                                 status, failures(answers))
@@ -312,9 +315,3 @@ def dsl_parser_upstream(dsl: dict) -> dict[str, list[str]]:
 
     return {name: [r for r in dict.fromkeys(refs(c.get("input", {}))) if r in names]
             for name, c in dsl.get("components", {}).items()}
-
-
-def _model_id(roles: dict[str, list[str]]) -> str:
-    """FATE's model id: ``role-<sorted ids>`` per role, sorted by role, joined by '#', plus '#model'."""
-    parts = [f"{role}-{'_'.join(sorted({str(p) for p in ids}))}" for role, ids in sorted(roles.items())]
-    return "#".join(parts) + "#model"

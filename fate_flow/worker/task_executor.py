@@ -45,6 +45,7 @@ def _context(config: dict, client: ServerClient) -> ComponentContext:
         tables_dir=Path(config["tables_dir"]),
         module=config["module"],
         input_tables=config.get("input_tables", {}),
+        output_data_names=config.get("output_data_names", []),
         logger=logging.getLogger(f"fate_flow.component.{config['component_name']}"),
     )
 
