@@ -1,8 +1,10 @@
-"""`make demo`: start one party on embedded defaults, upload breast_hetero_guest through the API,
-print the job's status and the table's info, and leave the server running.
+"""`make demo`: two parties (guest 9999, host 10000) on loopback, each its own server on embedded
+defaults (SQLite under demo-home/). Uploads breast_hetero_guest at the guest and breast_hetero_host
+at the host through the API, runs FATE's toy job (SecureAddExample) and a two-party DAG, prints what
+happened, and leaves both servers running.
 
-    python demo/demo.py          # start (or reuse) the demo server and run the upload job
-    python demo/demo.py --stop   # stop the demo server
+    python demo/demo.py          # start (or reuse) the two servers and run the jobs
+    python demo/demo.py --stop   # stop them
 """
 
 from __future__ import annotations
@@ -21,94 +23,163 @@ import requests
 
 REPO = Path(__file__).resolve().parent.parent
 HOME = REPO / "demo-home"
-PID_FILE = HOME / "server.pid"
-DATA = REPO / "examples" / "data" / "breast_hetero_guest.csv"
-URL = "http://127.0.0.1:9380"
+DATA = REPO / "examples" / "data"
+PARTIES = {"guest": ("9999", 9380), "host": ("10000", 9390)}
+ENDED = ("success", "failed", "canceled", "timeout")
 
 
-def _running_pid() -> int | None:
+def _url(role: str) -> str:
+    return f"http://127.0.0.1:{PARTIES[role][1]}"
+
+
+def _pid_file(role: str) -> Path:
+    return HOME / role / "server.pid"
+
+
+def _running_pid(role: str) -> int | None:
     try:
-        pid = int(PID_FILE.read_text())
+        pid = int(_pid_file(role).read_text())
         os.kill(pid, 0)
         return pid
     except (OSError, ValueError):
         return None
 
 
-def _answers() -> bool:
+def _answers(role: str) -> bool:
     try:
-        return requests.post(f"{URL}/v1/version/get", json={}, timeout=1).json()["retcode"] == 0
+        return requests.post(f"{_url(role)}/v1/version/get", json={}, timeout=1).json()["retcode"] == 0
     except (requests.RequestException, ValueError, KeyError):
         return False
 
 
-def start_server() -> int:
-    pid = _running_pid()
-    if pid and _answers():
-        print(f"demo server already running (pid {pid})")
+def start_server(role: str) -> int:
+    pid = _running_pid(role)
+    if pid and _answers(role):
+        print(f"{role} server already running (pid {pid})")
         return pid
-    if _answers():
-        sys.exit(f"another server already answers at {URL}; stop it first")
-    HOME.mkdir(parents=True, exist_ok=True)
-    with open(HOME / "server.out", "ab") as out:
-        process = subprocess.Popen([sys.executable, "-m", "fate_flow", "server", "--home", str(HOME)], cwd=REPO,
+    if _answers(role):
+        sys.exit(f"another server already answers at {_url(role)}; stop it first")
+    home = HOME / role
+    home.mkdir(parents=True, exist_ok=True)
+    with open(home / "server.out", "ab") as out:
+        process = subprocess.Popen([sys.executable, "-m", "fate_flow", "server", "--home", str(home), "--config",
+                                    str(REPO / "demo" / "conf" / f"{role}_service_conf.yaml")], cwd=REPO,
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-    PID_FILE.write_text(str(process.pid))
+    _pid_file(role).write_text(str(process.pid))
     deadline = time.time() + 30
     while time.time() < deadline:
         if process.poll() is not None:
-            sys.exit(f"the server exited; see {HOME / 'server.out'}")
-        if _answers():
-            print(f"server started (pid {process.pid}) at {URL}, home {HOME}")
+            sys.exit(f"the {role} server exited; see {home / 'server.out'}")
+        if _answers(role):
+            print(f"{role} server {PARTIES[role][0]} started (pid {process.pid}) at {_url(role)}, home {home}")
             return process.pid
         time.sleep(0.1)
-    sys.exit("the server did not answer within 30 s")
+    sys.exit(f"the {role} server did not answer within 30 s")
 
 
-def upload() -> str:
-    conf = {"file": str(DATA), "id_delimiter": ",", "head": 1, "partition": 4, "namespace": "experiment",
-            "table_name": "breast_hetero_guest", "drop": 1}
-    with DATA.open("rb") as stream:
-        answer = requests.post(f"{URL}/v1/data/upload?{quote(json.dumps(conf))}",
-                               files={"file": (DATA.name, stream, "application/octet-stream")}, timeout=60).json()
+def post(role: str, path: str, body: dict) -> dict:
+    return requests.post(f"{_url(role)}/v1/{path}", json=body, timeout=60).json()
+
+
+def wait(role: str, job_id: str) -> dict:
+    started = time.time()
+    while time.time() - started < 120:
+        rows = post(role, "job/query", {"job_id": job_id})["data"]
+        if rows and rows[0]["f_status"] in ENDED:
+            return rows[0]
+        time.sleep(0.05)
+    sys.exit(f"job {job_id} did not finish in 120 s")
+
+
+def upload(role: str, table: str) -> None:
+    conf = {"file": str(DATA / f"{table}.csv"), "head": 1, "partition": 4, "namespace": "experiment",
+            "table_name": table, "drop": 1}
+    with (DATA / f"{table}.csv").open("rb") as stream:
+        answer = requests.post(f"{_url(role)}/v1/data/upload?{quote(json.dumps(conf))}",
+                               files={"file": (f"{table}.csv", stream, "application/octet-stream")},
+                               timeout=60).json()
     if answer["retcode"] != 0:
         sys.exit(f"upload refused: {answer}")
-    print(f"upload job submitted: {answer['jobId']}")
+    job = wait(role, answer["jobId"])
+    info = post(role, "table/table_info", {"namespace": "experiment", "table_name": table})["data"]
+    print(f"  {role}: upload job {answer['jobId']} {job['f_status']} in {job['f_elapsed']} ms -> "
+          f"experiment.{table}: {info['count']} rows, header {info['schema'].get('header')}")
+
+
+def submit(dsl: dict, conf: dict, title: str) -> str:
+    answer = post("guest", "job/submit", {"job_dsl": dsl, "job_runtime_conf": conf})
+    if answer["retcode"] != 0:
+        sys.exit(f"{title} refused: {answer['retmsg']}")
+    started = time.time()
+    job = wait("guest", answer["jobId"])
+    host = wait("host", answer["jobId"])
+    print(f"  {title}: job {answer['jobId']} guest {job['f_status']}, host {host['f_status']} "
+          f"({time.time() - started:.2f} s from submit)")
     return answer["jobId"]
 
 
-def wait(job_id: str) -> dict:
-    started = time.time()
-    while time.time() - started < 60:
-        job = requests.post(f"{URL}/v1/job/query", json={"job_id": job_id}, timeout=10).json()["data"][0]
-        if job["f_status"] in ("success", "failed", "canceled", "timeout"):
-            return job
-        time.sleep(0.05)
-    sys.exit(f"job {job_id} did not finish in 60 s")
+def toy_job() -> None:
+    dsl = {"components": {"secure_add_example_0": {"module": "SecureAddExample"}}}
+    conf = {"dsl_version": 2, "initiator": {"role": "guest", "party_id": 9999},
+            "role": {"guest": [9999], "host": [10000]}, "job_parameters": {"common": {"task_cores": 2}},
+            "component_parameters": {"common": {"secure_add_example_0": {"partition": 4, "data_num": 1000}},
+                                     "role": {"guest": {"0": {"secure_add_example_0": {"seed": 123}}},
+                                              "host": {"0": {"secure_add_example_0": {"seed": 321}}}}}}
+    job_id = submit(dsl, conf, "toy job (SecureAddExample)")
+    lines = post("guest", "log/cat", {"job_id": job_id, "log_type": "partyInfo", "role": "guest",
+                                      "party_id": "9999"})["data"]
+    for line in lines:
+        if "secure_add_guest" in line["content"]:
+            print("    " + line["content"].split(": ", 1)[-1])
+
+
+def two_party_dag() -> None:
+    dsl = {"components": {
+        "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
+        "stats_0": {"module": "TestModule", "input": {"data": {"data": ["reader_0.data"]}},
+                    "output": {"data": ["data"], "model": ["model"]}}}}
+    conf = {"dsl_version": 2, "initiator": {"role": "guest", "party_id": 9999},
+            "role": {"guest": [9999], "host": [10000]}, "job_parameters": {"common": {"task_cores": 2}},
+            "component_parameters": {
+                "common": {"stats_0": {"pass_through": True, "metrics": True}},
+                "role": {"guest": {"0": {"reader_0": {"table": {"name": "breast_hetero_guest",
+                                                                 "namespace": "experiment"}}}},
+                         "host": {"0": {"reader_0": {"table": {"name": "breast_hetero_host",
+                                                                "namespace": "experiment"}}}}}}}
+    job_id = submit(dsl, conf, "two-party DAG (reader -> test module)")
+    for role, party in (("guest", 9999), ("host", 10000)):
+        meta = post(role, "tracking/component/output/data", {"job_id": job_id, "role": role, "party_id": party,
+                                                              "component_name": "stats_0"}).get("meta", {})
+        columns = (meta.get("header") or [[]])[0][:4]
+        print(f"    {role} {party}: stats_0 output {meta.get('total')} rows, columns {columns}...")
+
+
+def stop() -> None:
+    for role in PARTIES:
+        pid = _running_pid(role)
+        if pid:
+            os.kill(pid, signal.SIGTERM)
+            print(f"stopped the {role} server (pid {pid})")
+        else:
+            print(f"no {role} server running")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--stop", action="store_true", help="stop the demo server")
+    parser.add_argument("--stop", action="store_true", help="stop the demo servers")
     if parser.parse_args().stop:
-        pid = _running_pid()
-        if pid:
-            os.kill(pid, signal.SIGTERM)
-            print(f"stopped the demo server (pid {pid})")
-        else:
-            print("no demo server running")
+        stop()
         return
-    pid = start_server()
-    job_id = upload()
-    job = wait(job_id)
-    print(f"job {job_id}: {job['f_status']} in {job['f_elapsed']} ms")
-    info = requests.post(f"{URL}/v1/table/table_info",
-                         json={"namespace": "experiment", "table_name": "breast_hetero_guest"}, timeout=10).json()
-    print("table info:", json.dumps(info["data"], indent=2))
-    print(f"\nThe server keeps running (pid {pid}, {URL}). Stop it with: make demo-stop  (or kill {pid})")
-    print(f"Try the FATE client: flow init --ip 127.0.0.1 --port 9380 && flow job query -j {job_id}")
-    if job["f_status"] != "success":
-        sys.exit(1)
+    pids = {role: start_server(role) for role in PARTIES}
+    print("uploads:")
+    upload("guest", "breast_hetero_guest")
+    upload("host", "breast_hetero_host")
+    print("jobs:")
+    toy_job()
+    two_party_dag()
+    print(f"\nBoth servers keep running (guest pid {pids['guest']} at {_url('guest')}, host pid {pids['host']} "
+          f"at {_url('host')}). Stop them with: make demo-stop")
+    print("Try the FATE client: flow init --ip 127.0.0.1 --port 9380 && flow test toy -gid 9999 -hid 10000")
 
 
 if __name__ == "__main__":

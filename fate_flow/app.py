@@ -14,6 +14,7 @@ from fate_flow.apps import (
     initiator_app,
     job_app,
     log_app,
+    mailbox_app,
     party_app,
     pipeline_app,
     server_app,
@@ -57,6 +58,7 @@ BLUEPRINTS = (
     tracker_app.tracker_app,
     tracking_app.tracking_app,
     pipeline_app.pipeline_app,
+    mailbox_app.mailbox_app,
 )
 
 
@@ -97,6 +99,7 @@ def create_app(rt: Runtime) -> Flask:
     app.url_map.strict_slashes = False
     app.json.sort_keys = False
     app.extensions["fate_flow_runtime"] = rt
+    app.extensions["fate_flow_mailbox"] = rt.mailbox
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from fate_flow.federation.signing import NonceCache
 from fate_flow.manager.job_paths import JobPaths
+from fate_flow.manager.mailbox import Mailbox
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.settings import Settings
 from fate_flow.worker.launcher import ExecutorLauncher
@@ -41,6 +42,7 @@ class Runtime:
         self.storage = TableStorage(self.settings.tables_dir)
         self.launcher = ExecutorLauncher(use_fork_server=self.settings.executor_fork_server)
         self.local_token = _local_token(self.settings.home)
+        self.mailbox = Mailbox(self.settings.home / "mailbox")
         skew = self.settings.federation.max_clock_skew
         self.site_nonces, self.client_nonces = NonceCache(2 * skew), NonceCache(2 * skew)
 

@@ -9,6 +9,7 @@ import time
 from cheroot import wsgi
 
 from fate_flow.app import create_app
+from fate_flow.controller import party_controller
 from fate_flow.db import migrations
 from fate_flow.db.connection import close_database, connection, open_database
 from fate_flow.federation.client import FederatedClient, LocalTransport
@@ -54,7 +55,8 @@ class Server:
         self.http_server = wsgi.Server((s.host, s.http_port), app, numthreads=s.http_threads,
                                        server_name="fate_flow", timeout=60, shutdown_timeout=3)
         self.http_server.prepare()
-        self.grpc_server, grpc_port = start_grpc_server(app, s.host, s.grpc_port)
+        self.grpc_server, grpc_port = start_grpc_server(app, s.host, s.grpc_port, rt.mailbox,
+                                                        party_controller.push_authorizer(rt))
         self.settings = rt.settings = s = s.with_ports(self.http_server.bind_addr[1], grpc_port)
         rt.federation = FederatedClient(rt.is_local_party, LocalTransport(app),
                                         timeout=s.job.remote_request_timeout / 1000,

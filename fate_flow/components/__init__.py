@@ -12,6 +12,7 @@ BUILTIN_MODULES: dict[str, str] = {
     "Reader": "fate_flow.components.reader:run",
     "Writer": "fate_flow.components.writer:run",
     "TestModule": "fate_flow.components.testing:run",
+    "SecureAddExample": "fate_flow.components.toy:run",
 }
 
 

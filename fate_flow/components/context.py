@@ -41,8 +41,15 @@ class ComponentContext:
     table_version_dir: Path
     tables_dir: Path
     module: str = ""
+    roles: dict[str, list[str]] = field(default_factory=dict)
     # the output data names its DSL declares (output.data), in order
     output_data_names: list[str] = field(default_factory=list)
     # input name ("data", "train_data", "table" ...) -> metas of the tables bound to it
     input_tables: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fate_flow.component"))
+    # remote(obj, name, tag, parties) / get(name, tag, parties) with the same job's tasks at other parties
+    federation: Any = None
+
+    def parties(self, role: str) -> list[tuple[str, str]]:
+        """(role, party id) of every party of ``role`` in the job."""
+        return [(role, str(p)) for p in self.roles.get(role, [])]

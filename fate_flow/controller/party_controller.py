@@ -151,8 +151,24 @@ def update_job_status(rt: Runtime, job_id: str, role: str, party_id: str, status
     return effective
 
 
+def push_authorizer(rt: Runtime):
+    """The data plane accepts objects only for a job that runs here, from a party of that job."""
+    from fate_flow.db.connection import connection
+
+    def authorize(header: Any) -> bool:
+        with connection():
+            job = Job.get_or_none((Job.f_job_id == header.job_id) & (Job.f_role == header.dst_role)
+                                  & (Job.f_party_id == str(header.dst_party)))
+        if job is None or JobStatus(job.f_status) in END_STATUSES:
+            return False
+        return str(header.src_party) in {str(p) for p in (job.f_roles or {}).get(header.src_role, [])}
+
+    return authorize
+
+
 def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
-    """Stop this party's unfinished tasks, drop unpublished outputs, give the cores back."""
+    """Stop this party's unfinished tasks, drop unpublished outputs, give the cores back; once every row
+    of the job on this server has ended, drop what its tasks received from other parties."""
     for task in task_controller.tasks_of(job):
         # tasks that never started stay waiting (as in FATE): a rerun picks them up
         if JobStatus.RUNNING.value in (task.f_party_status, task.f_status):
@@ -160,6 +176,10 @@ def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
         if task.f_party_status not in ("success", "pass"):
             task_controller.discard_outputs(rt, task)
     resource_manager.return_for_job(job)
+    others_running = Job.select().where((Job.f_job_id == job.f_job_id) & (Job.f_status.not_in(
+        [str(s) for s in END_STATUSES])) & ~((Job.f_role == job.f_role) & (Job.f_party_id == job.f_party_id)))
+    if not others_running.exists():
+        rt.mailbox.clean(job.f_job_id)
 
 
 def stop_job(rt: Runtime, job_id: str, role: str, party_id: str, stop_status: JobStatus) -> bool:

@@ -80,6 +80,22 @@ def _bindings(rt: Runtime, task: Task) -> dict:
     return bindings
 
 
+def _federation_config(rt: Runtime, task: Task) -> dict:
+    """Where the task's peers receive objects: each party's gRPC server (this one for local parties)."""
+    job = Job.get_or_none((Job.f_job_id == task.f_job_id) & (Job.f_role == task.f_role)
+                          & (Job.f_party_id == task.f_party_id))
+    s = rt.settings
+    own = f"{'127.0.0.1' if s.host in ('0.0.0.0', '::') else s.host}:{s.grpc_port}"
+    routes = {}
+    for role, ids in ((job.f_roles if job else {}) or {}).items():
+        for party_id in map(str, ids):
+            route = None if rt.is_local_party(role, party_id) else s.federation.route(party_id)
+            routes[party_id] = f"{route.host}:{route.grpc_port}" if route else own
+    timeout = int((job.f_runtime_conf_on_party or {}).get("job_parameters", {}).get("timeout") or s.job.job_timeout)
+    return {"routes": routes, "send_timeout": 600, "get_timeout": timeout,
+            "roles": {role: list(map(str, ids)) for role, ids in ((job.f_roles if job else {}) or {}).items()}}
+
+
 def _write_config(rt: Runtime, task: Task) -> Path:
     task_dir = rt.paths.task_dir(task.f_job_id, task.f_role, task.f_party_id, task.f_component_name,
                                  task.f_task_version)
@@ -98,6 +114,7 @@ def _write_config(rt: Runtime, task: Task) -> Path:
         "party_log_dir": str(rt.paths.party_log_dir(task.f_job_id, task.f_role, task.f_party_id)),
         "component_log_dir": str(rt.paths.component_log_dir(task.f_job_id, task.f_role, task.f_party_id,
                                                             task.f_component_name)),
+        "federation": _federation_config(rt, task),
         **_bindings(rt, task),
     }
     path = task_dir / "task_config.json"

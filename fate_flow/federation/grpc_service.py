@@ -1,6 +1,8 @@
 """The gRPC side of a party: FATE's proxy ``DataTransferService.unaryCall``.
 
-A packet carries a scheduling API call (body.key = path, body.value = JSON); it is dispatched to
+``push`` streams carry objects that other parties' tasks send to ours (the data plane, into the
+mailbox). A packet of ``unaryCall`` carries a scheduling API call (body.key = path, body.value = JSON);
+it is dispatched to
 this server's own WSGI application in-process (FATE replays it over HTTP to itself) and the JSON
 answer is returned in a packet with source and destination swapped.
 """
@@ -15,15 +17,21 @@ import grpc
 from werkzeug.test import Client
 
 from fate_flow.federation.proto import proxy_pb2, proxy_pb2_grpc
+from fate_flow.federation.transfer import MailboxPushMixin, PushAuthorizer
+from fate_flow.manager.mailbox import Mailbox
 
 logger = logging.getLogger("fate_flow.grpc")
 # only the party-to-party APIs may arrive over the proxy channel
 ALLOWED_PREFIXES = ("/v1/party/", "/v1/initiator/")
 
 
-class UnaryService(proxy_pb2_grpc.DataTransferServiceServicer):
-    def __init__(self, wsgi_app):
+class UnaryService(MailboxPushMixin, proxy_pb2_grpc.DataTransferServiceServicer):
+    """unaryCall: scheduling commands; push: objects sent by other parties' tasks into our mailbox."""
+
+    def __init__(self, wsgi_app, mailbox: Mailbox, authorize_push: PushAuthorizer | None = None):
         self.client = Client(wsgi_app)
+        self.mailbox = mailbox
+        self.authorize_push = authorize_push
 
     def unaryCall(self, request: proxy_pb2.Packet, context: grpc.ServicerContext) -> proxy_pb2.Packet:  # noqa: N802
         path = request.body.key
@@ -57,13 +65,14 @@ def _packet_headers(packet: proxy_pb2.Packet) -> dict[str, str]:
     return headers
 
 
-def start_grpc_server(wsgi_app, host: str, port: int, max_workers: int = 16) -> tuple[grpc.Server, int]:
+def start_grpc_server(wsgi_app, host: str, port: int, mailbox: Mailbox, authorize_push: PushAuthorizer | None = None,
+                      max_workers: int = 32) -> tuple[grpc.Server, int]:
     """Start the server; returns it and the bound port (``port`` 0 picks a free one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
     )
-    proxy_pb2_grpc.add_DataTransferServiceServicer_to_server(UnaryService(wsgi_app), server)
+    proxy_pb2_grpc.add_DataTransferServiceServicer_to_server(UnaryService(wsgi_app, mailbox, authorize_push), server)
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind the gRPC server to {host}:{port}")

@@ -26,8 +26,11 @@ def _preload() -> None:
     import fate_flow.components.download  # noqa: F401
     import fate_flow.components.reader  # noqa: F401
     import fate_flow.components.testing  # noqa: F401
+    import fate_flow.components.toy.secure_add_guest  # noqa: F401
+    import fate_flow.components.toy.secure_add_host  # noqa: F401
     import fate_flow.components.upload  # noqa: F401
     import fate_flow.components.writer  # noqa: F401
+    import fate_flow.engine.federation  # noqa: F401
     import fate_flow.worker.task_executor  # noqa: F401
 
 

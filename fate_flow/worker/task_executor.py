@@ -18,6 +18,7 @@ from pathlib import Path
 
 from fate_flow import components
 from fate_flow.components.context import ComponentContext, ComponentError
+from fate_flow.engine.federation import Federation
 from fate_flow.log import setup_executor_logging
 from fate_flow.worker.server_client import ServerCallError, ServerClient
 
@@ -46,6 +47,8 @@ def _context(config: dict, client: ServerClient) -> ComponentContext:
         module=config["module"],
         input_tables=config.get("input_tables", {}),
         output_data_names=config.get("output_data_names", []),
+        roles=(config.get("federation") or {}).get("roles", {}),
+        federation=Federation.from_config(config) if config.get("federation") else None,
         logger=logging.getLogger(f"fate_flow.component.{config['component_name']}"),
     )
 
@@ -54,8 +57,10 @@ def execute(config: dict) -> int:
     client = _client(config)
     start = time.time()
     client.report(party_status="running", run_pid=os.getpid())
+    context = None
     try:
-        components.load(config["module"])(_context(config, client))
+        context = _context(config, client)
+        components.load(config["module"])(context)
     except (ComponentError, ServerCallError, ValueError) as exc:
         logger.error("component %s failed: %s", config["component_name"], exc)
         _report_end(client, "failed", start, str(exc))
@@ -64,6 +69,9 @@ def execute(config: dict) -> int:
         logger.error("component %s failed:\n%s", config["component_name"], traceback.format_exc())
         _report_end(client, "failed", start, f"{type(exc).__name__}: {exc}")
         return 1
+    finally:
+        if context is not None and context.federation is not None:
+            context.federation.close()
     logger.info("component %s finished in %.3f s", config["component_name"], time.time() - start)
     _report_end(client, "success", start, None)
     return 0
