@@ -6,6 +6,8 @@ Parameters:
   ``output_rows``  write an output table ``data`` of that many generated rows (id, x0, x1)
   ``pass_through`` output its input data unchanged as ``data``
   ``metrics``      record a loss curve metric, a summary and a model
+  ``exchange_mb``  the guest sends a float64 array of that many MB to every host through the data plane
+                   and each host sends back its sum; both record the transfer as metric data_plane/transfer
 """
 
 from __future__ import annotations
@@ -39,6 +41,26 @@ def _record_metrics(ctx: ComponentContext) -> None:
                            {"module": ctx.module, "max_iter": 3})
 
 
+def _exchange(ctx: ComponentContext, megabytes: float) -> None:
+    import numpy as np
+
+    if ctx.role == "guest":
+        array = np.random.default_rng(0).random(int(megabytes * (1 << 20) / 8))
+        started = time.perf_counter()
+        ctx.federation.remote(array, "array", "exchange", ctx.parties("host"))
+        sums = ctx.federation.get("sum", "exchange", ctx.parties("host"))
+        if any(abs(float(s) - float(array.sum())) > 1e-6 * abs(float(array.sum())) for s in sums):
+            raise ComponentError(f"a host received a different array: sums {sums}")
+    else:
+        started = time.perf_counter()  # includes waiting for the guest to start sending
+        array = ctx.federation.get("array", "exchange", ctx.parties("guest"))[0]
+        ctx.federation.remote(float(array.sum()), "sum", "exchange", ctx.parties("guest"))
+    seconds = time.perf_counter() - started
+    ctx.logger.info("exchanged %.1f MB in %.3f s (%.0f MB/s)", array.nbytes / 1e6, seconds,
+                    array.nbytes / 1e6 / seconds)
+    ctx.tracker.save_metric_data("data_plane", "transfer", [["bytes", int(array.nbytes)], ["seconds", seconds]])
+
+
 def run(ctx: ComponentContext) -> None:
     params = ctx.parameters
     ctx.logger.info("test module %s: %s", ctx.component_name, params)
@@ -52,3 +74,5 @@ def run(ctx: ComponentContext) -> None:
         pass_through(ctx, single_input(ctx, "data", "train_data"))
     if params.get("metrics"):
         _record_metrics(ctx)
+    if params.get("exchange_mb"):
+        _exchange(ctx, float(params["exchange_mb"]))
