@@ -24,12 +24,12 @@ from fate_flow.apps import (
 )
 from fate_flow.apps.util import error_response, result
 from fate_flow.db.connection import DB, is_mysql
+from fate_flow.dsl import DSLError
 from fate_flow.errors import AuthenticationError, FlowError, RetCode
 from fate_flow.federation.client import LOCAL_CALL
 from fate_flow.federation.signing import verify_client, verify_site
 from fate_flow.log import audit_logger
 from fate_flow.runtime import Runtime
-from fate_flow.scheduler.dsl_parser import DSLError
 from fate_flow.utils.paths import UnsafePathError
 
 logger = logging.getLogger("fate_flow.api")

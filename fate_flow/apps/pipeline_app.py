@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint
 
 from fate_flow import components
+from fate_flow import dsl as dsl_parser
 from fate_flow.apps.util import body, result
 from fate_flow.controller import tracking_controller
 from fate_flow.db.models import Job
 from fate_flow.errors import NotFoundError
-from fate_flow.scheduler import dsl_parser
 
 pipeline_app = Blueprint("pipeline", __name__, url_prefix="/v1/pipeline")
 

@@ -7,12 +7,12 @@ from typing import Any
 
 import peewee
 
+from fate_flow import dsl as dsl_parser
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.status import client_status
 from fate_flow.errors import ArgumentError, NoDataError, NotFoundError
 from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
-from fate_flow.scheduler import dsl_parser
 
 JOB_FILTERS = ("job_id", "role", "party_id", "status", "initiator_role", "initiator_party_id", "tag",
                "is_initiator", "name")

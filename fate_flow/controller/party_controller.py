@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 from fate_flow import components
+from fate_flow import dsl as dsl_parser
 from fate_flow.controller import task_controller
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
@@ -20,7 +21,6 @@ from fate_flow.log import schedule_logger
 from fate_flow.manager import resource_manager
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
-from fate_flow.scheduler import dsl_parser
 
 # roles that compute nothing heavy: FATE charges them no cores (IGNORE_RESOURCE_ROLES)
 NO_RESOURCE_ROLES = {"arbiter"}

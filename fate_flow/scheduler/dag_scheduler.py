@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 
 from fate_flow import components
+from fate_flow import dsl as dsl_parser
 from fate_flow.controller import job_controller, party_controller
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
@@ -22,7 +23,6 @@ from fate_flow.federation.client import all_succeeded, failures
 from fate_flow.log import schedule_logger
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
-from fate_flow.scheduler import dsl_parser
 from fate_flow.scheduler.federated_scheduler import job_command, task_command
 from fate_flow.scheduler.status_collector import StatusCollector
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from fate_flow.scheduler.dsl_parser import (
+from fate_flow.dsl import (
     DSLError,
     JobSpec,
     dag_dependencies,

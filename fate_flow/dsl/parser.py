@@ -5,10 +5,10 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable
 
-from fate_flow.scheduler.dsl import conf as conf_rules
-from fate_flow.scheduler.dsl import v1
-from fate_flow.scheduler.dsl.graph import Graph, is_pipeline_ref, parse_graph, topological_order
-from fate_flow.scheduler.dsl.spec import ComponentSpec, DSLError, JobSpec, as_dict, component_error, conf_error
+from fate_flow.dsl import conf as conf_rules
+from fate_flow.dsl import v1
+from fate_flow.dsl.graph import Graph, is_pipeline_ref, parse_graph, topological_order
+from fate_flow.dsl.spec import ComponentSpec, DSLError, JobSpec, as_dict, component_error, conf_error
 
 # FATE's component-constraint check: these modules need hosts == the guest/arbiter overlap when there is one.
 GLM_MODULES = ("heterolr", "heterolinr", "heteropoisson")

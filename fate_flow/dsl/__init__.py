@@ -1,7 +1,7 @@
 """Pure DSL / runtime-conf handling (no DB, no Flask): validation at submit, per-party resolution,
-the DAG dependency document and predict-DSL generation. ``fate_flow.scheduler.dsl_parser`` re-exports it."""
+the DAG dependency document and predict-DSL generation. ``fate_flow.dsl`` re-exports it."""
 
-from fate_flow.scheduler.dsl.parser import (
+from fate_flow.dsl.parser import (
     dag_dependencies,
     glm_role_conflict,
     parse_job,
@@ -9,8 +9,8 @@ from fate_flow.scheduler.dsl.parser import (
     party_job_parameters,
     party_need_run,
 )
-from fate_flow.scheduler.dsl.predict import generate_predict_dsl
-from fate_flow.scheduler.dsl.spec import ComponentSpec, DSLError, JobSpec, deep_merge
+from fate_flow.dsl.predict import generate_predict_dsl
+from fate_flow.dsl.spec import ComponentSpec, DSLError, JobSpec, deep_merge
 
 __all__ = [
     "ComponentSpec",

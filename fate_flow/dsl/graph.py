@@ -6,7 +6,7 @@ import heapq
 import re
 from dataclasses import dataclass
 
-from fate_flow.scheduler.dsl.spec import (
+from fate_flow.dsl.spec import (
     CACHE_INPUT_KEYS,
     KNOWN_DATA_KEYS,
     MODEL_INPUT_KEYS,

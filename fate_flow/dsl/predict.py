@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import copy
 
-from fate_flow.scheduler.dsl.graph import parse_graph, topological_order
-from fate_flow.scheduler.dsl.spec import PREDICT_MODEL_PREFIX, DSLError, as_dict, component_error
+from fate_flow.dsl.graph import parse_graph, topological_order
+from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX, DSLError, as_dict, component_error
 
 # Train data key -> predict data key, in the priority FATE gives them (only the first present key is kept).
 PREDICT_DATA_KEYS = (("data", "data"), ("train_data", "test_data"), ("validate_data", "test_data"),

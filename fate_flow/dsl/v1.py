@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 
-from fate_flow.scheduler.dsl.spec import DSLError, as_dict, conf_error
+from fate_flow.dsl.spec import DSLError, as_dict, conf_error
 
 ARGS = "args"
 V1_ONLY_KEYS = ("algorithm_parameters", "role_parameters", "job_parameters")

@@ -6,7 +6,7 @@ import copy
 import re
 from collections.abc import Iterator
 
-from fate_flow.scheduler.dsl.spec import DSLError, as_dict, component_error, conf_error, deep_merge
+from fate_flow.dsl.spec import DSLError, as_dict, component_error, conf_error, deep_merge
 
 # "0", "1", "0|1" ... ; "all" is handled apart. Anything else is not a party selector and FATE never matches it.
 PARTY_INDEX = re.compile(r"^\d+(\|\d+)*$")
