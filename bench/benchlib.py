@@ -65,10 +65,17 @@ class Server:
         raise TimeoutError(f"job {job_id} did not end within {timeout_s} s")
 
 
-def start_server(timeout_s: float = 60.0) -> Server:
-    """Start a server in a fresh temp home; time from spawning it until HTTP answers."""
-    home = Path(tempfile.mkdtemp(prefix="ffbench-home-"))
-    env = dict(os.environ, FATE_FLOW_FATEFLOW__HTTP_PORT="0", FATE_FLOW_FATEFLOW__GRPC_PORT="0")
+def new_home() -> Path:
+    return Path(tempfile.mkdtemp(prefix="ffbench-home-"))
+
+
+def start_server(timeout_s: float = 60.0, home: Path | None = None, env: dict[str, str] | None = None) -> Server:
+    """Start a server in ``home`` (default: a fresh temp home); time from spawning it until HTTP answers.
+
+    ``env``: extra environment (settings overrides such as ``FATE_FLOW_PARTY_ID``).
+    """
+    home = home or new_home()
+    env = dict(os.environ, FATE_FLOW_FATEFLOW__HTTP_PORT="0", FATE_FLOW_FATEFLOW__GRPC_PORT="0", **(env or {}))
     stderr_path = home / "server.stderr"
     t0 = time.perf_counter()
     with stderr_path.open("wb") as stderr:

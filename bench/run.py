@@ -2,7 +2,8 @@
 
     .venv/bin/python bench/run.py [--quick]
 
-Results: bench/results/<name>.json (git-ignored), as well as the generated 1M-row CSV.
+Results: bench/results/<name>.json (git-ignored), as well as the generated 1M-row CSV. The full run
+takes ~10 min (the 1,000-job queue waits up to 5 min; list_jobs and queue_drain insert 100,000 jobs).
 """
 
 from __future__ import annotations
@@ -11,7 +12,10 @@ import argparse
 import os
 import platform
 
+import dag_overhead
+import list_jobs
 import psutil
+import queue_drain
 import server_start
 import upload_1m
 import upload_small
@@ -27,6 +31,10 @@ def main(argv: list[str] | None = None) -> None:
     start = server_start.main(["--runs", "3" if quick else "10"])
     small = upload_small.main(["--runs", "3" if quick else "10"])
     big = upload_1m.main(["--runs", "1" if quick else "5", "--http"])
+    dag = dag_overhead.main(["--runs", "3" if quick else "5"])
+    drain = queue_drain.main(["--jobs", "100", "--finished", "10000", "--passes", "100", "--timeout", "120"]
+                             if quick else ["--timeout", "300"])
+    lists = list_jobs.main(["--jobs", "10000", "--calls", "50"] if quick else [])
     print()
     print(f"server start->HTTP      median {start['start_to_http_s']['median']:.3f} s   (FATE-Flow 2.2: 1.25 s)")
     for mode in ("http", "cli"):
@@ -36,6 +44,18 @@ def main(argv: list[str] | None = None) -> None:
         m = big[mode]
         print(f"1M-row upload ({mode:4})  median {m['total_s']['median']:.3f} s = {m['rows_per_s_median']:,.0f} "
               f"rows/s (target >= 500,000), peak RSS median {m['peak_rss_mb_median']:.0f} MB (target < 500)")
+    for shape in ("chain", "fanout"):
+        d = dag[shape]
+        print(f"DAG {shape:6} of 20      median wall {d['wall_s']['median']:.3f} s, scheduling overhead "
+              f"{d['overhead_per_task_ms']['median']:.0f} ms per task (target <= 100 ms)")
+    d, p = drain["drain"], drain["pass"]
+    print(f"queue of {d['jobs']} jobs      {d['submit_per_s']:.0f} submits/s; {d['ended']} ended at "
+          f"{d['jobs_per_s']:.2f} jobs/s; resources clean: {d['clean']}")
+    print(f"scheduler pass          median {p['empty_ms']['median']:.2f} ms empty, "
+          f"{p['full_ms']['median']:.2f} ms with {p['finished_jobs']:,} finished jobs "
+          f"(ratio {p['ratio_full_to_empty']:.2f}, target 1)")
+    for name in ("list", "list_failed", "query"):
+        print(f"{name:13} ({lists['jobs_in_db']:,} jobs) median {lists[name]['median']:.1f} ms (target <= 20 ms)")
 
 
 if __name__ == "__main__":
