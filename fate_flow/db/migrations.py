@@ -38,11 +38,23 @@ def _add_component_elapsed() -> None:
         migrate(migrator.add_column(Task._meta.table_name, "f_component_elapsed", Task.f_component_elapsed))
 
 
+def _add_job_list_indexes() -> None:
+    from fate_flow.db.models import Job
+
+    existing = {index.name for index in DB.get_indexes(Job._meta.table_name)}
+    for fields in (("f_tag",), ("f_status", "f_create_time")):
+        name = "_".join((Job._meta.table_name, *fields))
+        if name not in existing:
+            columns = ", ".join(f'"{f}"' if not is_mysql() else f"`{f}`" for f in fields)
+            DB.execute_sql(f"CREATE INDEX {name} ON {Job._meta.table_name} ({columns})")
+
+
 # (version, description, step). Append new steps; never edit an applied one.
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "jobs, tasks, table meta, engine registry", _create_base_tables),
     (2, "tracking: metrics, output data info, summaries, component models", _create_tracking_tables),
     (3, "task: the component's own run time", _add_component_elapsed),
+    (4, "job: indexes for the Board's job list", _add_job_list_indexes),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

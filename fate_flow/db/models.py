@@ -92,7 +92,12 @@ class Job(BaseModel):
     class Meta:
         table_name = "t_job"
         primary_key = peewee.CompositeKey("f_job_id", "f_role", "f_party_id")
-        indexes = ((("f_is_initiator", "f_status", "f_create_time"), False),)
+        indexes = (
+            (("f_is_initiator", "f_status", "f_create_time"), False),
+            # the Board's job list: count without submit_failed rows, pages by status and time
+            (("f_tag",), False),
+            (("f_status", "f_create_time"), False),
+        )
 
 
 class Task(BaseModel):

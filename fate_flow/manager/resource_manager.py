@@ -73,7 +73,7 @@ def return_for_job(job: Job) -> bool:
 def reconcile(engine_name: str) -> int:
     """Release cores held by ended jobs and recompute the pool; returns the remaining cores."""
     ended = [str(s) for s in END_STATUSES]
-    for job in Job.select().where((Job.f_resource_in_use == True) & Job.f_status.in_(ended)):  # noqa: E712
+    for job in list(Job.select().where((Job.f_resource_in_use == True) & Job.f_status.in_(ended))):  # noqa: E712
         return_for_job(job)
     with write_transaction():
         engine = EngineRegistry.get(

@@ -21,6 +21,7 @@ from fate_flow.entity.status import END_STATUSES, INTERRUPT_STATUSES, LEVEL, Job
 from fate_flow.errors import OperatingError, RetCode
 from fate_flow.federation.client import all_succeeded, failures
 from fate_flow.log import schedule_logger
+from fate_flow.manager import resource_manager
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
 from fate_flow.scheduler.federated_scheduler import job_command, task_command
@@ -91,16 +92,27 @@ class DAGScheduler:
     # -- one pass ----------------------------------------------------------------------------------------------
     def run_pass(self) -> None:
         self.rt.launcher.reap()
-        waiting = Job.select().where((Job.f_is_initiator == True)  # noqa: E712
-                                     & (Job.f_status == "waiting")).order_by(Job.f_create_time)
+        # read each selection whole before writing: an open SQLite cursor holds a read snapshot, and a
+        # write from the same connection would then fail at once with 'database is locked'
+        waiting = list(Job.select().where((Job.f_is_initiator == True)  # noqa: E712
+                                          & (Job.f_status == "waiting")).order_by(Job.f_create_time))
+        free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
         for job in waiting:
             if job.f_cancel_signal:
                 self.end_job(job, JobStatus.CANCELED, "canceled before it started")
-            else:
-                self.try_start(job)
-        running = Job.select().where((Job.f_is_initiator == True) & (Job.f_status == "running"))  # noqa: E712
+            elif self._may_fit(job, free_cores) and self.try_start(job):
+                free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
+        running = list(Job.select().where((Job.f_is_initiator == True) & (Job.f_status == "running")))  # noqa: E712
         for job in running:
             self.advance(job)
+
+    def _may_fit(self, job: Job, free_cores: int) -> bool:
+        """A cheap local pre-check before asking every party for cores: a job whose every party is served
+        here and needs more than is free now would be refused anyway (it stays queued, others go on)."""
+        if not all(self.rt.is_local_party(role, p) for role, ids in (job.f_roles or {}).items() for p in ids):
+            return True
+        needed = sum(j.f_cores for j in Job.select(Job.f_cores).where(Job.f_job_id == job.f_job_id))
+        return needed <= free_cores
 
     def try_start(self, job: Job) -> bool:
         log = schedule_logger(job.f_job_id)

@@ -39,8 +39,8 @@ class Detector:
     def fail_orphaned_tasks(self) -> bool:
         """A task running here whose executor process is gone (or was replaced) has failed."""
         changed = False
-        running = Task.select().where((Task.f_party_status == "running")
-                                      & (Task.f_run_on_this_party == True))  # noqa: E712
+        running = list(Task.select().where((Task.f_party_status == "running")
+                                           & (Task.f_run_on_this_party == True)))  # noqa: E712
         for task in running:
             if task_controller.process_alive(task.f_run_pid, task.f_run_pid_create_time):
                 continue
@@ -61,7 +61,7 @@ class Detector:
     def stop_timed_out_jobs(self) -> bool:
         changed = False
         now = now_ms()
-        for job in Job.select().where((Job.f_status == "running") & (Job.f_is_initiator == True)):  # noqa: E712
+        for job in list(Job.select().where((Job.f_status == "running") & (Job.f_is_initiator == True))):  # noqa: E712
             params = (job.f_runtime_conf_on_party or {}).get("job_parameters", {})
             timeout_s = int(params.get("timeout") or self.rt.settings.job.job_timeout)
             if job.f_start_time and now - job.f_start_time > timeout_s * 1000:
@@ -75,8 +75,8 @@ class Detector:
         """A party's unfinished job follows its (remote) initiator: after a restart, or when the end
         status never arrived, the initiator's word ends it here too."""
         now = time.monotonic()
-        for job in Job.select().where((Job.f_is_initiator == False)  # noqa: E712
-                                      & Job.f_status.in_(["waiting", "running"])):
+        for job in list(Job.select().where((Job.f_is_initiator == False)  # noqa: E712
+                                           & Job.f_status.in_(["waiting", "running"]))):
             if self.rt.is_local_party(job.f_initiator_role, job.f_initiator_party_id):
                 continue
             if now - self._asked.get(job.f_job_id, 0) < ASK_INITIATOR_EVERY_S:

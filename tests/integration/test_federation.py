@@ -151,3 +151,29 @@ def test_party_killed_mid_job_fails_the_job_everywhere(server_factory):
     host.start()  # the host comes back: its dead task fails, its job follows the initiator
     assert _wait(host, job_id, timeout=30)["f_status"] == "failed"
     _assert_cores_back(host)
+
+
+def test_rerun_and_timeout_reach_every_party(server_factory):
+    parties = start_parties(server_factory, ["9999", "10000"], protocol="grpc")
+    guest, host = parties["9999"], parties["10000"]
+    conf = _conf({"guest": [9999], "host": [10000]}, CHAIN_PARAMS)
+    conf["component_parameters"]["role"] = {"host": {"0": {"b": {"fail": "the host's b broke"}}}}
+    job_id = guest.post("/v1/job/submit", {"job_dsl": CHAIN, "job_runtime_conf": conf})["jobId"]
+    job = _wait(guest, job_id)
+    assert job["f_status"] == "failed" and "the host's b broke" in job["f_error"]
+    assert _wait(host, job_id)["f_status"] == "failed"
+    updated = guest.post("/v1/job/parameter/update", {"job_id": job_id, "component_parameters": {
+        "role": {"host": {"0": {"b": {"fail": False}}}}}})
+    assert updated["retcode"] == 0, updated
+    rerun = host.post("/v1/job/rerun", {"job_id": job_id, "component_name": "b"})  # asked at the host
+    assert rerun["retcode"] == 0 and rerun["data"]["components"] == ["b"], rerun
+    assert _wait(guest, job_id)["f_status"] == "success"
+    assert _wait(host, job_id)["f_status"] == "success"
+    tasks = host.post("/v1/job/task/query", {"job_id": job_id, "component_name": "b"})["data"]
+    assert tasks[0]["f_task_version"] == 1 and tasks[0]["f_status"] == "success"
+    slow = guest.post("/v1/job/submit", {"job_dsl": {"components": {"slow": {"module": "TestModule"}}},
+                                         "job_runtime_conf": _conf({"guest": [9999], "host": [10000]},
+                                                                   {"slow": {"sleep": 60}}, timeout=2)})["jobId"]
+    assert _wait(guest, slow)["f_status"] == "timeout"
+    assert _wait(host, slow)["f_status"] == "timeout"
+    _assert_cores_back(guest, host)
