@@ -139,13 +139,7 @@ def job_log(call: Call) -> dict:
     """job/log/download: the gzip tar is extracted, safely, under ``<output_path>/job_<id>_log/``."""
     require(call.conf, call.function, "job_id", "output_path")
     directory = Path(call.conf["output_path"]) / f"job_{call.conf['job_id']}_log"
-    with call.server.send("job/log/download", json=call.conf, stream=True) as response:
-        if response.status_code != 200 or "json" in response.headers.get("Content-Type", ""):
-            return envelope(response)
-        with save_stream(response.iter_content(chunk_size=1 << 20)) as archive:
-            safe_extract(archive, directory)
-    return {"retcode": 0, "directory": str(directory),
-            "retmsg": f"download successfully, please check {directory} directory"}
+    return _download_archive(call, "job/log/download", directory)
 
 
 def submit_job(call: Call) -> dict:

@@ -47,6 +47,12 @@ def _running_pids(server: ServerProcess, job_id: str) -> list[int]:
     return [t["f_run_pid"] for t in tasks if t["f_run_on_this_party"] and t["f_run_pid"]]
 
 
+def _wait_executors(guest: ServerProcess, host: ServerProcess, job_id: str) -> None:
+    deadline = time.time() + 20
+    while time.time() < deadline and not (_running_pids(guest, job_id) and _running_pids(host, job_id)):
+        time.sleep(0.1)
+
+
 def _gone(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
@@ -99,9 +105,7 @@ def test_stop_reaches_every_party(server_factory, stop_at: str):
     job_id = guest.post("/v1/job/submit", {"job_dsl": {"components": {"slow": {"module": "TestModule"}}},
                                            "job_runtime_conf": _conf({"guest": [9999], "host": [10000]},
                                                                      {"slow": {"sleep": 60}})})["jobId"]
-    deadline = time.time() + 20
-    while time.time() < deadline and not (_running_pids(guest, job_id) and _running_pids(host, job_id)):
-        time.sleep(0.1)
+    _wait_executors(guest, host, job_id)
     pids = _running_pids(guest, job_id) + _running_pids(host, job_id)
     assert len(pids) == 2
     answer = parties[stop_at].post("/v1/job/stop", {"job_id": job_id})
@@ -138,9 +142,7 @@ def test_party_killed_mid_job_fails_the_job_everywhere(server_factory):
     job_id = guest.post("/v1/job/submit", {"job_dsl": {"components": {"slow": {"module": "TestModule"}}},
                                            "job_runtime_conf": _conf({"guest": [9999], "host": [10000]},
                                                                      {"slow": {"sleep": 60}})})["jobId"]
-    deadline = time.time() + 20
-    while time.time() < deadline and not (_running_pids(guest, job_id) and _running_pids(host, job_id)):
-        time.sleep(0.1)
+    _wait_executors(guest, host, job_id)
     host_pids = _running_pids(host, job_id)
     host.kill()  # the host's server dies; its executor is killed too (as a machine crash would)
     for pid in host_pids:
