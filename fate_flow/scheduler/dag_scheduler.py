@@ -100,7 +100,7 @@ class DAGScheduler:
         for job in waiting:
             if job.f_cancel_signal:
                 self.end_job(job, JobStatus.CANCELED, "canceled before it started")
-            elif self._may_fit(job, free_cores) and self.try_start(job):
+            elif free_cores > 0 and self._may_fit(job, free_cores) and self.try_start(job):
                 free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
         running = list(Job.select().where((Job.f_is_initiator == True) & (Job.f_status == "running")))  # noqa: E712
         for job in running:
