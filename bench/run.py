@@ -56,6 +56,31 @@ def main(argv: list[str] | None = None) -> None:
           f"(ratio {p['ratio_full_to_empty']:.2f}, target 1)")
     for name in ("list", "list_failed", "query"):
         print(f"{name:13} ({lists['jobs_in_db']:,} jobs) median {lists[name]['median']:.1f} ms (target <= 20 ms)")
+    federation(quick)
+
+
+def federation(quick: bool) -> None:
+    """The two-party benchmarks (BENCHMARKS.md, "Federation (two parties)")."""
+    import concurrent_two_party
+    import data_plane
+    import toy_job
+    import two_party_overhead
+
+    toy = toy_job.main(["--runs", "3" if quick else "10"])
+    over = two_party_overhead.main(["--runs", "3" if quick else "5"])
+    conc = concurrent_two_party.main(["--runs", "1"])
+    plane = data_plane.main(["--runs", "3" if quick else "5"])
+    for name in ("two servers, http", "two servers, grpc", "one standalone server"):
+        print(f"toy job ({name:21}) median {toy[name]['wall_s']['median']:.3f} s (target <= 1.5 s)")
+    for shape in ("chain", "fanout"):
+        print(f"two-party {shape:6} of 10 overhead {over[shape]['overhead_per_task_ms']['median']:.0f} ms per task "
+              f"(target <= 150 ms)")
+    for r in conc["runs"]:
+        print(f"20 concurrent 2-party jobs {r['wall_s']:.2f} s = {r['jobs_per_s']:.2f} jobs/s; all success: "
+              f"{r['all_success']}; resources clean: {r['clean']}")
+    print(f"data plane 100 MB       guest {plane['guest_mb_s']['median']:.0f} MB/s, job wall "
+          f"{plane['job_mb_s']['median']:.0f} MB/s, in-process {plane['raw']['mb_s']['median']:.0f} MB/s "
+          f"(target >= 100 MB/s)")
 
 
 if __name__ == "__main__":
