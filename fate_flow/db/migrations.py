@@ -42,7 +42,7 @@ def _add_job_list_indexes() -> None:
     from fate_flow.db.models import Job
 
     existing = {index.name for index in DB.get_indexes(Job._meta.table_name)}
-    for fields in (("f_tag",), ("f_status", "f_create_time")):
+    for fields in (("f_tag",), ("f_status", "f_create_time"), ("f_create_time", "f_tag")):
         name = "_".join((Job._meta.table_name, *fields))
         if name not in existing:
             columns = ", ".join(f'"{f}"' if not is_mysql() else f"`{f}`" for f in fields)

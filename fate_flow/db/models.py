@@ -97,6 +97,7 @@ class Job(BaseModel):
             # the Board's job list: count without submit_failed rows, pages by status and time
             (("f_tag",), False),
             (("f_status", "f_create_time"), False),
+            (("f_create_time", "f_tag"), False),
         )
 
 
