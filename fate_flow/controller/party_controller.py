@@ -223,6 +223,18 @@ def create_task_version(job_id: str, task_id: str, task_version: int, role: str,
     return version
 
 
+def create_holder_version(holder: Task) -> bool:
+    """The initiator's row following a remote party's next version of a task (rerun)."""
+    return job_saver.create_task(
+        f_job_id=holder.f_job_id, f_role=holder.f_role, f_party_id=holder.f_party_id,
+        f_initiator_role=holder.f_initiator_role, f_initiator_party_id=holder.f_initiator_party_id,
+        f_component_name=holder.f_component_name, f_component_module=holder.f_component_module,
+        f_task_id=holder.f_task_id, f_task_version=holder.f_task_version + 1, f_status=JobStatus.WAITING.value,
+        f_party_status=JobStatus.WAITING.value, f_run_on_this_party=False,
+        f_component_parameters=holder.f_component_parameters, f_federated_mode=holder.f_federated_mode,
+    )
+
+
 def update_parameters(job_id: str, role: str, party_id: str, updates: dict) -> dict:
     """Merge new job/component parameters into this party's conf; tasks not run yet take them."""
     job = get_job(job_id, role, party_id)
@@ -255,10 +267,15 @@ def update_job_fields(job_id: str, role: str, party_id: str, fields: dict[str, A
 
 def start_task(rt: Runtime, job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> bool:
     task = get_task(job_id, task_id, task_version, role, party_id)
+    if task.f_party_status != JobStatus.WAITING.value:
+        return False  # already started (a repeated start): nothing to spawn
     if not task.f_component_parameters.get("need_run", True):
         return job_saver.update_task_status(job_id, task_id, task_version, role, party_id,
                                             party_status=JobStatus.PASS)
-    return task_controller.start_task(rt, task)
+    started = task_controller.start_task(rt, task)
+    if started:  # the initiator starts a task only once it decided it runs: our copy of its status says so
+        job_saver.update_task_status(job_id, task_id, task_version, role, party_id, status=JobStatus.RUNNING)
+    return started
 
 
 def update_task_status(rt: Runtime, job_id: str, task_id: str, task_version: int, role: str, party_id: str,

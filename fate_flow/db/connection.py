@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Iterator
+from typing import Any
 
 import peewee
 from playhouse.pool import PooledMySQLDatabase
@@ -24,6 +25,45 @@ logger = logging.getLogger("fate_flow.db")
 
 class ReconnectingPooledMySQL(ReconnectMixin, PooledMySQLDatabase):
     """A pooled MySQL database that reconnects when the server went away (restart, timeout)."""
+
+
+class _FetchedCursor:
+    """A statement's whole result, read at once; the SQLite statement is finished before we go on."""
+
+    def __init__(self, cursor: Any):
+        self.description = cursor.description
+        self.rowcount = cursor.rowcount
+        self.lastrowid = cursor.lastrowid
+        self._rows = cursor.fetchall() if cursor.description else []
+        self._next = 0
+        cursor.close()
+
+    def fetchone(self) -> Any:
+        if self._next >= len(self._rows):
+            return None
+        self._next += 1
+        return self._rows[self._next - 1]
+
+    def fetchall(self) -> list:
+        rows, self._next = self._rows[self._next:], len(self._rows)
+        return rows
+
+    def close(self) -> None:
+        self._rows = []
+
+
+class FetchingSqliteDatabase(peewee.SqliteDatabase):
+    """SQLite whose SELECTs are read to the end at once.
+
+    A statement that is only partly read (a loop over a query, a ``get`` that stops at the first row)
+    keeps its connection's read snapshot open; the next write on that connection then fails at once
+    with 'database is locked' if another thread committed meanwhile (no busy timeout applies to a
+    stale snapshot). Reading every result whole closes that trap for all code. Our queries are bounded
+    (pages, one job's tasks), so memory is not a concern.
+    """
+
+    def execute_sql(self, sql: str, params: Any = None) -> _FetchedCursor:
+        return _FetchedCursor(super().execute_sql(sql, params))
 
 
 def _create_mysql_database(conf: DatabaseSettings) -> None:
@@ -55,7 +95,7 @@ def open_database(conf: DatabaseSettings) -> peewee.Database:
         )
     else:
         conf.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-        database = peewee.SqliteDatabase(
+        database = FetchingSqliteDatabase(
             str(conf.sqlite_path),
             pragmas={
                 "journal_mode": "wal",

@@ -194,18 +194,22 @@ class DAGScheduler:
         return started or bool(ready)
 
     def _start_task(self, job: Job, tasks: list[Task]) -> bool:
-        log = schedule_logger(job.f_job_id)
-        own = [t for t in tasks if t.f_role == job.f_role and t.f_party_id == job.f_party_id] or tasks[:1]
-        # the initiator's own row is the lock: only one pass can move it waiting -> running
-        if not job_saver.update_task_status(job.f_job_id, own[0].f_task_id, own[0].f_task_version, own[0].f_role,
-                                            own[0].f_party_id, status=JobStatus.RUNNING):
-            return False
+        """Start a component on every party. Idempotent: if a pass dies half-way, the task is still
+        'waiting' by its parties' statuses and the next pass sends the start again (a party that has
+        already started it answers 'not effective', which is fine)."""
         for t in tasks:
             job_saver.update_task_status(t.f_job_id, t.f_task_id, t.f_task_version, t.f_role, t.f_party_id,
                                          status=JobStatus.RUNNING)
         answers = task_command(self.rt.federation, tasks, "start")
-        if not all_succeeded(answers):
-            log.error("task %s could not start: %s", tasks[0].f_task_id, failures(answers))
+        started = [(c, a) for c, a in answers if a.get("retcode") in (0, int(RetCode.NOT_EFFECTIVE))]
+        for call, _ in started:  # the party said so: its holder row here need not wait for the push
+            task = next(t for t in tasks if t.f_role == call.role and str(t.f_party_id) == call.party_id)
+            if not task.f_run_on_this_party:
+                job_saver.update_task_status(task.f_job_id, task.f_task_id, task.f_task_version, task.f_role,
+                                             task.f_party_id, party_status=JobStatus.RUNNING)
+        if len(started) < len(answers):
+            schedule_logger(job.f_job_id).error("task %s could not start: %s", tasks[0].f_task_id, failures(
+                [(c, a) for c, a in answers if (c, a) not in started]))
             self._sync_task_status(job, tasks, JobStatus.FAILED)
             return False
         return True
@@ -257,9 +261,13 @@ class DAGScheduler:
             raise OperatingError(f"job {job_id}: nothing to rerun (every component succeeded; use force)")
         log = schedule_logger(job_id)
         for name in chosen:
-            answers = task_command(self.rt.federation, rows[name], "create")
+            remote = [t for t in rows[name] if not self.rt.is_local_party(t.f_role, t.f_party_id)]
+            answers = task_command(self.rt.federation, [t for t in rows[name] if t not in remote], "create")
+            answers += task_command(self.rt.federation, remote, "create")
             if not all_succeeded(answers):
                 raise OperatingError(f"rerun of {name} could not be prepared: {failures(answers)}")
+            for holder in remote:  # the initiator's copy of each remote party's new version
+                party_controller.create_holder_version(holder)
         answers = job_command(self.rt.federation, job, "rerun")
         if not all_succeeded(answers):
             raise OperatingError(f"rerun of job {job_id} could not be prepared: {failures(answers)}")
