@@ -91,7 +91,9 @@ def create_job(rt: Runtime, job_id: str, role: str, party_id: str, body: dict) -
             f_initiator_party_id=spec.initiator_party_id, f_dsl=spec.dsl, f_runtime_conf=spec.conf,
             f_runtime_conf_on_party=conf_on_party, f_train_runtime_conf=body.get("train_runtime_conf") or {},
             f_roles={r: [int(p) if p.isdigit() else p for p in ids] for r, ids in spec.roles.items()},
-            f_status=JobStatus.WAITING.value, f_is_initiator=is_initiator, f_engine_name=rt.settings.computing_engine,
+            # the initiator's row stays 'ready' (not schedulable) until submit has created everything
+            f_status=(JobStatus.READY if is_initiator else JobStatus.WAITING).value, f_is_initiator=is_initiator,
+            f_engine_name=rt.settings.computing_engine,
             f_cores=cores, f_user_id=str(params.get("user", "") or ""),
         )
         for name, component in spec.components.items():

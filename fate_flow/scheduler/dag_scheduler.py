@@ -71,6 +71,7 @@ class DAGScheduler:
                     job_saver.update_job(job_id, role, party_id, f_tag="submit_failed")
             raise OperatingError(f"job {job_id} could not be created: {reason}", data={"job_id": job_id})
         self._create_holder_rows(job_id, spec)
+        job_saver.update_job_status(job_id, spec.initiator_role, spec.initiator_party_id, JobStatus.WAITING)
         self.rt.wake_scheduler()
         params = dsl_parser.party_job_parameters(spec, spec.initiator_role, spec.initiator_party_id)
         model_info = {"model_id": params.get("model_id") or party_controller.model_id(spec.roles),

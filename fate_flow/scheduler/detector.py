@@ -18,6 +18,7 @@ from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.utils.timeutil import now_ms
 
 ASK_INITIATOR_EVERY_S = 10.0
+SUBMIT_DEADLINE_S = 120
 INITIATOR_UNREACHABLE_S = 60.0
 
 
@@ -31,6 +32,7 @@ class Detector:
         self.rt.launcher.reap()
         changed = self.fail_orphaned_tasks()
         changed |= self.stop_timed_out_jobs()
+        changed |= self.fail_unfinished_submits()
         self.reconcile_with_initiators()
         resource_manager.reconcile(self.rt.settings.computing_engine)
         if changed:
@@ -70,6 +72,14 @@ class Detector:
                 DAGScheduler(self.rt).stop_job(job.f_job_id, JobStatus.TIMEOUT)
                 changed = True
         return changed
+
+    def fail_unfinished_submits(self) -> bool:
+        """A job left 'ready' (its submit never completed: the server stopped half-way) is failed."""
+        stale = list(Job.select().where((Job.f_status == "ready") & (Job.f_is_initiator == True)  # noqa: E712
+                                        & (Job.f_create_time < now_ms() - SUBMIT_DEADLINE_S * 1000)))
+        for job in stale:
+            DAGScheduler(self.rt).end_job(job, JobStatus.FAILED, "its submit did not complete")
+        return bool(stale)
 
     def reconcile_with_initiators(self) -> None:
         """A party's unfinished job follows its (remote) initiator: after a restart, or when the end
