@@ -9,9 +9,6 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
-
 from fate_flow.db.models import Job, Task
 from fate_flow.errors import ArgumentError, NoDataError, NotFoundError, require
 from fate_flow.manager.table_storage import TableStorage
@@ -73,7 +70,9 @@ def output_tables(job_id: str, component: str, role: str, party_id: str) -> list
             for i in infos]
 
 
-def _parquet(meta: Any) -> pq.ParquetFile:
+def _parquet(meta: Any) -> Any:
+    import pyarrow.parquet as pq  # imported when output data is read, not by every server at start
+
     return pq.ParquetFile(Path(meta.f_address["path"]) / "data.parquet")
 
 
@@ -97,6 +96,8 @@ def output_data_tar(storage: TableStorage, job_id: str, component: str, role: st
     tables = _tables(storage, job_id, component, role, party_id)
     if not tables:
         raise NoDataError(f"no output data for component {component} of {role} {party_id} in job {job_id}")
+    import pyarrow.csv as pacsv
+
     archive = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 (returned, closed by the sender)
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
         for data_name, meta in tables:
