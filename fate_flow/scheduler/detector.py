@@ -91,6 +91,8 @@ class Detector:
                 continue
             if now - self._asked.get(job.f_job_id, 0) < ASK_INITIATOR_EVERY_S:
                 continue
+            if now_ms() - (job.f_create_time or 0) < ASK_INITIATOR_EVERY_S * 1000:
+                continue  # just created: the initiator may still be creating it on the other parties
             self._asked[job.f_job_id] = now
             self._follow_initiator(job, now)
 
@@ -104,7 +106,10 @@ class Detector:
             if initiator_status in END_STATUSES:
                 status, reason = initiator_status, (answer["data"].get("error") or "ended by its initiator")
         elif answer.get("retcode") == int(RetCode.DATA_ERROR):
-            status, reason = JobStatus.FAILED, "the initiator does not know this job"
+            # unknown to its initiator: its submit failed, or never completed (the initiator gives a
+            # submit SUBMIT_DEADLINE_S before failing it)
+            if now_ms() - (job.f_create_time or 0) > SUBMIT_DEADLINE_S * 1000:
+                status, reason = JobStatus.FAILED, "the initiator does not know this job"
         else:
             since = self._initiator_failing_since.setdefault(job.f_job_id, now)
             if now - since > max(INITIATOR_UNREACHABLE_S, 3 * self.rt.settings.job.party_unreachable_after):
