@@ -162,8 +162,10 @@ def run(ctx: ComponentContext) -> None:
             if extend_sid:
                 batch = _with_sid(batch, count, sid_prefix)
             if writer is None:
+                # no column statistics: min/max of text columns cost ~20 % of the write, and nothing here
+                # filters row groups by them (components read whole tables)
                 writer = pq.ParquetWriter(target, batch.schema, compression="snappy",
-                                          use_dictionary=_dictionary_columns(batch))
+                                          use_dictionary=_dictionary_columns(batch), write_statistics=False)
             writer.write_batch(batch)
             if len(preview) < PREVIEW_ROWS:
                 preview.extend(batch.slice(0, PREVIEW_ROWS - len(preview)).to_pylist())
