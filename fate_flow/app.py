@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Flask, Request, request
 from werkzeug.exceptions import HTTPException
+from werkzeug.formparser import FormDataParser
 
 from fate_flow.apps import (
     data_access_app,
@@ -44,6 +45,14 @@ class FlowRequest(Request):
         if target is not None:
             return target
         return super()._get_file_stream(total_content_length, content_type, filename, content_length)
+
+    def make_form_data_parser(self) -> FormDataParser:
+        """Not silent: a body that breaks off must be an error, not an empty form (an upload job may
+        already be converting the part that arrived)."""
+        return self.form_data_parser_class(
+            stream_factory=self._get_file_stream, max_form_memory_size=self.max_form_memory_size,
+            max_content_length=self.max_content_length, max_form_parts=self.max_form_parts,
+            cls=self.parameter_storage_class, silent=False)
 
 
 BLUEPRINTS = (

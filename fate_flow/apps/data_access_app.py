@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from flask import Blueprint, request
@@ -10,9 +11,12 @@ from flask import Blueprint, request
 from fate_flow.apps.util import body, query_conf, result, runtime
 from fate_flow.controller import data_controller
 from fate_flow.errors import ArgumentError
+from fate_flow.utils.growing_file import mark_complete, mark_failed
 
 data_access_app = Blueprint("data_access", __name__, url_prefix="/v1/data")
 UPLOAD_DIR_KEY = "fate_flow.upload_dir"
+UPLOAD_OPENED_KEY = "fate_flow.upload_opened"
+UPLOAD_FILES_KEY = "fate_flow.upload_files"
 
 
 def _upload_conf() -> tuple[dict, bool]:
@@ -28,15 +32,26 @@ def _upload_conf() -> tuple[dict, bool]:
     return query_conf(), True
 
 
-def _save_client_file(directory: Path) -> Path:
-    """Stream the multipart part ``file`` straight into ``directory`` (see FlowRequest)."""
+def _receive_client_file(directory: Path, on_open: Callable[[Path], None]) -> Path:
+    """Stream the multipart part ``file`` straight into ``directory`` (see FlowRequest). ``on_open(path)``
+    runs as soon as the part begins, so the upload job can start converting while the rest arrives; the
+    file ends with a marker that tells that job it is complete, or why it never will be."""
     directory.mkdir(parents=True, exist_ok=True)
     request.environ[UPLOAD_DIR_KEY] = directory
-    part = request.files.get("file")
+    request.environ[UPLOAD_OPENED_KEY] = on_open
+    try:
+        part = request.files.get("file")
+    except Exception as exc:
+        for opened in request.environ.get(UPLOAD_FILES_KEY, []):
+            mark_failed(opened, f"the client's upload broke off: {type(exc).__name__}: {exc}")
+        raise
     if part is None:
+        for opened in request.environ.get(UPLOAD_FILES_KEY, []):
+            mark_failed(opened, "the request has no part named 'file'")
         raise ArgumentError("no file in the request: send the CSV as the multipart part 'file'")
     path = Path(part.stream.name)
     part.stream.close()
+    mark_complete(path)
     return path
 
 
@@ -46,7 +61,7 @@ def upload():
     if client_file and request.mimetype != "multipart/form-data":
         raise ArgumentError("no file in the request: send the CSV as the multipart part 'file', "
                             "or set use_local_data to 0 and name a file on the server")
-    data = data_controller.submit_upload(runtime(), conf, _save_client_file if client_file else None)
+    data = data_controller.submit_upload(runtime(), conf, _receive_client_file if client_file else None)
     return result(data, jobId=data["job_id"])
 
 
@@ -68,4 +83,10 @@ def open_upload_target(environ: dict, filename: str | None):
         return None
     suffix = Path(filename or "").suffix
     safe_suffix = suffix if suffix.replace(".", "").isalnum() and len(suffix) <= 10 else ""
-    return open(Path(directory) / f"{uuid.uuid4().hex}{safe_suffix}", "wb+")  # noqa: SIM115
+    path = Path(directory) / f"{uuid.uuid4().hex}{safe_suffix}"
+    stream = open(path, "wb+")  # noqa: SIM115 (werkzeug writes and closes it)
+    environ.setdefault(UPLOAD_FILES_KEY, []).append(path)
+    on_open = environ.pop(UPLOAD_OPENED_KEY, None)  # only the first part starts the job
+    if on_open is not None:
+        on_open(path)
+    return stream

@@ -8,18 +8,20 @@ storage does; components that compute parse the columns they use.
 
 from __future__ import annotations
 
+import io
 import queue
 import threading
 import uuid
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fate_flow.components.context import ComponentContext, ComponentError
+from fate_flow.utils.growing_file import open_growing
 
 BLOCK_SIZE = 4 << 20
 PREVIEW_ROWS = 100
@@ -28,8 +30,13 @@ READ_AHEAD_BLOCKS = 2
 SID_COLUMN = "sid"
 
 
-def _header(path: Path, delimiter: str, has_head: bool) -> list[str]:
-    with path.open("rb") as stream:
+def _open(path: Path, growing: bool) -> BinaryIO:
+    """The file, or (while the server still receives it) a reader that waits for it to grow."""
+    return open_growing(path) if growing else path.open("rb")
+
+
+def _header(path: Path, delimiter: str, has_head: bool, growing: bool = False) -> list[str]:
+    with _open(path, growing) as stream:
         first = stream.readline().decode("utf-8-sig").rstrip("\r\n")
     if not first:
         raise ComponentError(f"the uploaded file is empty: {path.name}")
@@ -44,9 +51,9 @@ def _header(path: Path, delimiter: str, has_head: bool) -> list[str]:
     return fields
 
 
-def _first_ragged_line(path: Path, delimiter: str, expected: int) -> tuple[int, int]:
+def _first_ragged_line(path: Path, delimiter: str, expected: int, growing: bool = False) -> tuple[int, int]:
     """Line number and field count of the first row whose field count differs (error path only)."""
-    with path.open("r", encoding="utf-8-sig", newline="") as stream:
+    with io.TextIOWrapper(_open(path, growing), encoding="utf-8-sig", newline="") as stream:
         for number, line in enumerate(stream, start=1):
             stripped = line.rstrip("\r\n")
             if stripped and stripped.count(delimiter) + 1 != expected:
@@ -54,9 +61,9 @@ def _first_ragged_line(path: Path, delimiter: str, expected: int) -> tuple[int, 
     return 0, 0
 
 
-def _reader(path: Path, names: list[str], delimiter: str, skip: int) -> pacsv.CSVStreamingReader:
+def _reader(source: Path | BinaryIO, names: list[str], delimiter: str, skip: int) -> pacsv.CSVStreamingReader:
     return pacsv.open_csv(
-        path,
+        source,
         # single-threaded parsing: the read-ahead thread already overlaps it with writing, and Arrow's
         # own parsing threads only added memory (and time, on 2 cores)
         read_options=pacsv.ReadOptions(column_names=names, skip_rows=skip, block_size=BLOCK_SIZE, use_threads=False),
@@ -148,17 +155,27 @@ def run(ctx: ComponentContext) -> None:
     has_head = int(params.get("head", 1)) == 1
     extend_sid = bool(int(params.get("extend_sid", 0) or 0))
     auto_increasing = bool(int(params.get("auto_increasing_sid", 0) or 0))
+    growing = bool(params.get("file_in_progress"))  # the server is still receiving it
     if not path.is_file():
         raise ComponentError(f"the file to upload does not exist: {path}")
+    try:
+        _convert(ctx, path, delimiter, has_head, extend_sid, auto_increasing, growing)
+    except OSError as exc:  # UploadInterrupted, also when pyarrow hands it back as its own IO error
+        raise ComponentError(f"the upload of the file did not complete: {exc}") from exc
 
-    names = _header(path, delimiter, has_head)
+
+def _convert(ctx: ComponentContext, path: Path, delimiter: str, has_head: bool, extend_sid: bool,
+             auto_increasing: bool, growing: bool) -> None:
+    params = ctx.parameters
+    names = _header(path, delimiter, has_head, growing)
     sid_prefix = None if auto_increasing else uuid.uuid4().hex[:16] + "_"
     out_dir = ctx.table_version_dir
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "data.parquet"
     count, preview, writer = 0, [], None
+    source = _open(path, growing) if growing else path
     try:
-        for batch in _read_ahead(_reader(path, names, delimiter, 1 if has_head else 0)):
+        for batch in _read_ahead(_reader(source, names, delimiter, 1 if has_head else 0)):
             if extend_sid:
                 batch = _with_sid(batch, count, sid_prefix)
             if writer is None:
@@ -171,7 +188,7 @@ def run(ctx: ComponentContext) -> None:
                 preview.extend(batch.slice(0, PREVIEW_ROWS - len(preview)).to_pylist())
             count += batch.num_rows
     except pa.ArrowInvalid as exc:
-        line, fields = _first_ragged_line(path, delimiter, len(names))
+        line, fields = _first_ragged_line(path, delimiter, len(names), growing)
         if line:
             raise ComponentError(
                 f"line {line} of {path.name} has {fields} fields but the header has {len(names)}"
@@ -180,6 +197,8 @@ def run(ctx: ComponentContext) -> None:
     finally:
         if writer is not None:
             writer.close()
+        if source is not path:
+            source.close()
     if writer is None:  # header only: an empty table still has its columns
         columns = [SID_COLUMN, *names] if extend_sid else names
         pq.write_table(pa.table({n: pa.array([], pa.string()) for n in columns}), target)

@@ -74,24 +74,34 @@ def validate_upload(rt: Runtime, conf: dict, client_file: bool) -> dict:
     return params
 
 
-def submit_upload(rt: Runtime, conf: dict, save_client_file: Callable[[Path], Path] | None) -> dict:
-    """Create the upload job. ``save_client_file(dir)`` streams the client's file into ``dir``."""
-    params = validate_upload(rt, conf, client_file=save_client_file is not None)
+def submit_upload(rt: Runtime, conf: dict,
+                  receive_client_file: Callable[[Path, Callable[[Path], None]], Path] | None) -> dict:
+    """Create the upload job. ``receive_client_file(dir, on_open)`` streams the client's file into ``dir``
+    and calls ``on_open(path)`` when it begins: the job is created then, and converts while it arrives."""
+    params = validate_upload(rt, conf, client_file=receive_client_file is not None)
+    job_parameters = {"task_cores": _int(conf, "task_cores", rt.settings.job.task_cores,
+                                         range(1, rt.settings.total_cores + 1))}
+    party_id = str(conf.get("party_id", 0))
+    check_name("party_id", party_id)
     job_id = new_job_id()
     job_dir = rt.paths.job_dir(job_id)
+    created: dict = {}
+
+    def create(file: Path, in_progress: bool) -> None:
+        job_params = {**params, "file": str(file), **({"file_in_progress": True} if in_progress else {})}
+        dsl, job_conf = job_controller.local_job_conf("upload_0", "Upload", job_params, party_id, job_parameters)
+        created.update(rt.submit_job(dsl, job_conf, job_id))
+
     try:
-        if save_client_file is not None:
-            params["file"] = str(save_client_file(rt.paths.upload_tmp_dir(job_id)))
-        job_parameters = {"task_cores": _int(conf, "task_cores", rt.settings.job.task_cores,
-                                             range(1, rt.settings.total_cores + 1))}
-        party_id = str(conf.get("party_id", 0))
-        check_name("party_id", party_id)
-        dsl, job_conf = job_controller.local_job_conf("upload_0", "Upload", params, party_id, job_parameters)
-        data = rt.submit_job(dsl, job_conf, job_id)
+        if receive_client_file is None:
+            create(Path(params["file"]), in_progress=False)
+        else:
+            receive_client_file(rt.paths.upload_tmp_dir(job_id), lambda path: create(path, in_progress=True))
     except BaseException:
-        shutil.rmtree(job_dir, ignore_errors=True)
+        if not created:  # nothing may be left of a request that created no job
+            shutil.rmtree(job_dir, ignore_errors=True)
         raise
-    return {"table_name": params["name"], "namespace": params["namespace"], **data}
+    return {"table_name": params["name"], "namespace": params["namespace"], **created}
 
 
 def submit_download(rt: Runtime, conf: dict) -> dict:

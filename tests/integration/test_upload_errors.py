@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import requests
@@ -157,3 +158,28 @@ def test_query_string_conf_is_json(server: ServerProcess):
     job_conf = server.post("/v1/job/config", {"job_id": answer["jobId"]})["data"]
     params = job_conf["runtime_conf"]["component_parameters"]["role"]["local"]["0"]["upload_0"]
     assert params["file"].startswith(str(server.home)), json.dumps(params)
+
+
+def test_interrupted_upload_fails_its_job_and_creates_no_table(server: ServerProcess):
+    """The job starts converting while the file arrives; a client that breaks off fails it cleanly."""
+    import socket
+    from urllib.parse import quote
+
+    boundary = "b0undary"
+    head = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"cut.csv\"\r\n"
+            "Content-Type: application/octet-stream\r\n\r\n").encode()
+    rows = b"id,x0,x1\n" + b"".join(f"{i},{i}.5,{i % 7}\n".encode() for i in range(20000))
+    request = (f"POST /v1/data/upload?{quote(json.dumps({**CONF, 'table_name': 'cut'}))} HTTP/1.1\r\n"
+               f"Host: 127.0.0.1\r\nContent-Type: multipart/form-data; boundary={boundary}\r\n"
+               f"Content-Length: {len(head) + len(rows) * 10}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.http_port)) as sock:
+        sock.sendall(request + head + rows)  # a tenth of what was announced, then the client is gone
+    deadline = time.time() + 20
+    jobs = []
+    while time.time() < deadline and not jobs:
+        jobs = server.post("/v1/job/list/job", {})["data"]["jobs"]
+    assert len(jobs) == 1, jobs
+    job = server.wait_job(jobs[0]["job_id"])
+    assert job["f_status"] == "failed" and "did not complete" in job["f_error"], job
+    assert server.post("/v1/table/table_info", {"namespace": "experiment", "table_name": "cut"})["data"]["exist"] == 0
+    assert not (server.home / "data" / "tables" / "experiment" / "cut").exists()
