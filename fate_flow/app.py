@@ -18,6 +18,7 @@ from fate_flow.apps import (
     mailbox_app,
     party_app,
     pipeline_app,
+    resource_app,
     server_app,
     table_app,
     tracker_app,
@@ -68,6 +69,7 @@ BLUEPRINTS = (
     tracking_app.tracking_app,
     pipeline_app.pipeline_app,
     mailbox_app.mailbox_app,
+    resource_app.resource_app,
 )
 
 

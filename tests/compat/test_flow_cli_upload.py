@@ -80,3 +80,14 @@ def test_job_query_unknown_id(server: ServerProcess, flow_cli: FlowCLI):
     flow_cli.init(server)
     answer = flow_cli.run("job", "query", "-j", "20990101000000000000")
     assert answer["retcode"] == 0 and answer["data"] == [] and "no job" in answer["retmsg"]
+
+
+def test_resource_query_and_return(server: ServerProcess, flow_cli: FlowCLI):
+    flow_cli.init(server)
+    answer = flow_cli.run("resource", "query")
+    assert answer["retcode"] == 0, answer
+    engine = answer["data"]["computing_engine_resource"]
+    assert engine["f_cores"] == 20 and engine["f_remaining_cores"] == 20
+    assert answer["data"]["use_resource_job"] == []
+    unknown = flow_cli.run("resource", "return", "-j", "20990101000000000000")
+    assert unknown["retcode"] == 102 and "20990101000000000000" in unknown["retmsg"]
