@@ -40,13 +40,7 @@ class Server:
     session: requests.Session = field(default_factory=requests.Session)
 
     def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
         self.session.close()
 
     def job_status(self, job_id: str) -> str | None:
@@ -63,6 +57,17 @@ class Server:
                 return status
             time.sleep(POLL_S)
         raise TimeoutError(f"job {job_id} did not end within {timeout_s} s")
+
+
+def stop_process(proc: subprocess.Popen, grace_s: float = 30) -> None:
+    """SIGTERM, then SIGKILL if the server has not exited within ``grace_s``."""
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=grace_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def new_home() -> Path:
