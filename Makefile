@@ -29,10 +29,12 @@ demo-stop: venv
 
 test: venv fate-client
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q
 
 lint: venv
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/lint-imports
 
 bench: venv fate-client
 	$(PY) bench/run.py

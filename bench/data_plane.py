@@ -21,6 +21,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import fedlib
 from benchlib import save_result, summary
@@ -67,10 +68,11 @@ def raw(megabytes: float, runs: int) -> dict:
     from werkzeug.serving import make_server
 
     from fate_flow.apps.mailbox_app import mailbox_app
+    from fate_flow.apps.util import RUNTIME_KEY
     from fate_flow.engine.federation import Federation
     from fate_flow.federation import transfer
-    from fate_flow.federation.proto import proxy_pb2_grpc
     from fate_flow.manager.mailbox import Mailbox
+    from fate_flow.proto import proxy_pb2_grpc
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
     job = "202406010000000000042"
@@ -81,7 +83,7 @@ def raw(megabytes: float, runs: int) -> dict:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     app = Flask("dataplane-bench")
-    app.extensions["fate_flow_mailbox"] = mailbox
+    app.extensions[RUNTIME_KEY] = SimpleNamespace(mailbox=mailbox)  # the only part of a Runtime mailbox_app uses
     app.register_blueprint(mailbox_app)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)

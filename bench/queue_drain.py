@@ -16,6 +16,7 @@ pass: in-process, the server's own code on a fresh home: DAGScheduler(rt).run_pa
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import shutil
 import sqlite3
 import statistics
@@ -101,15 +102,17 @@ def time_passes(scheduler, passes: int) -> list[float]:
 
 
 def pass_cost(finished: int, passes: int) -> dict:
+    from fate_flow.app import create_app
     from fate_flow.db.connection import close_database
+    from fate_flow.manager.mailbox import Mailbox
     from fate_flow.runtime import Runtime
     from fate_flow.scheduler.dag_scheduler import DAGScheduler
 
     home = new_home()
     try:
         settings = jobrows.open_home(home)
-        rt = Runtime(settings)
-        rt.federation = NoFederation()
+        rt = dataclasses.replace(Runtime.build(settings, create_app(), Mailbox(settings.home / "mailbox")),
+                                 federation=NoFederation())
         scheduler = DAGScheduler(rt)
         time_passes(scheduler, 10)  # warm-up
         empty = time_passes(scheduler, passes)

@@ -24,15 +24,13 @@ from fate_flow.apps import (
     tracker_app,
     tracking_app,
 )
-from fate_flow.apps.util import error_response, result
+from fate_flow.apps.util import RUNTIME_KEY, error_response, result, runtime
 from fate_flow.db.connection import DB, is_mysql
-from fate_flow.dsl import DSLError
 from fate_flow.errors import AuthenticationError, FlowError, RetCode
 from fate_flow.federation.client import LOCAL_CALL
 from fate_flow.federation.signing import verify_client, verify_site
 from fate_flow.log import audit_logger
 from fate_flow.runtime import Runtime
-from fate_flow.utils.paths import UnsafePathError
 
 logger = logging.getLogger("fate_flow.api")
 
@@ -104,19 +102,19 @@ def authenticate(rt: Runtime) -> None:
                       {}, federation.client_keys, federation.max_clock_skew, rt.client_nonces)
 
 
-def create_app(rt: Runtime) -> Flask:
+def create_app() -> Flask:
+    """The Flask application: blueprints and the one error map. It serves once ``bind_runtime`` gave it
+    the server's Runtime (which itself needs the application, for calls to parties served here)."""
     app = Flask("fate_flow")
     app.request_class = FlowRequest
     app.url_map.strict_slashes = False
     app.json.sort_keys = False
-    app.extensions["fate_flow_runtime"] = rt
-    app.extensions["fate_flow_mailbox"] = rt.mailbox
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
 
     @app.before_request
     def _authenticate() -> None:
-        authenticate(rt)
+        authenticate(runtime())
 
     @app.before_request
     def _open_db() -> None:
@@ -133,14 +131,6 @@ def create_app(rt: Runtime) -> Flask:
             return error_response(exc.http_status, exc.message)
         return result(exc.data, retmsg=exc.message, retcode=exc.retcode)
 
-    @app.errorhandler(DSLError)
-    def _dsl(exc: DSLError):
-        return result(retmsg=str(exc), retcode=RetCode.OPERATING_ERROR)
-
-    @app.errorhandler(UnsafePathError)
-    def _unsafe(exc: UnsafePathError):
-        return result(retmsg=str(exc), retcode=RetCode.ARGUMENT_ERROR)
-
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
         return error_response(exc.code or 500, f"{exc.name}: {exc.description}")
@@ -151,3 +141,10 @@ def create_app(rt: Runtime) -> Flask:
         return result(retmsg=f"{type(exc).__name__}: {exc}", retcode=RetCode.EXCEPTION_ERROR)
 
     return app
+
+
+def bind_runtime(app: Flask, rt: Runtime) -> None:
+    """Give the application the server's Runtime (once, before it serves)."""
+    if RUNTIME_KEY in app.extensions:
+        raise RuntimeError("the application already has a runtime")
+    app.extensions[RUNTIME_KEY] = rt

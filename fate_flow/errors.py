@@ -1,4 +1,10 @@
-"""FATE's retcodes and the exceptions that carry them: one place maps an error to a response."""
+"""FATE's retcodes and the one error hierarchy that carries them.
+
+Every domain error is a :class:`FlowError` subclass whose class fixes the retcode FATE answers with;
+the application has one handler that turns any of them into FATE's envelope. Lower layers that must
+stay free of the server (the DSL parser, path checks) raise these same classes, so there is no
+second map from exception types to retcodes anywhere.
+"""
 
 from __future__ import annotations
 
@@ -32,30 +38,57 @@ class FlowError(Exception):
     retcode: RetCode = RetCode.EXCEPTION_ERROR
     http_status: int = 200
 
-    def __init__(self, message: str, *, data: Any = None, http_status: int | None = None):
+    def __init__(self, message: str, *, data: Any = None, http_status: int | None = None,
+                 retcode: int | None = None):
         super().__init__(message)
         self.message = message
         self.data = data
         if http_status is not None:
             self.http_status = http_status
+        if retcode is not None:  # an answer forwarded from another party keeps that party's retcode
+            self.retcode = retcode  # type: ignore[assignment]
 
 
 class ArgumentError(FlowError):
-    """A request field is missing or malformed."""
+    """A request field is missing or malformed (101)."""
+
+    retcode = RetCode.ARGUMENT_ERROR
+
+
+class UnsafePathError(ArgumentError, ValueError):
+    """A request field would point outside its directory, or holds characters a name may not (101)."""
+
+
+class FindFailedError(FlowError):
+    """Answers FATE's 101 "find ... failed": an id the client gave matches nothing on this party."""
 
     retcode = RetCode.ARGUMENT_ERROR
 
 
 class DataError(FlowError):
-    """The request names something that does not exist or is in the wrong state."""
+    """Answers 102: the request names a job, task or table that this party does not hold, or holds in a
+    state that does not allow the request."""
 
     retcode = RetCode.DATA_ERROR
 
 
+class NoDataError(FlowError):
+    """Answers FATE's pseudo HTTP status 210 "no data" of the download-style endpoints."""
+
+    retcode = RetCode.EXCEPTION_ERROR
+    http_status = 210
+
+
 class OperatingError(FlowError):
-    """An operation could not be carried out (submit failed, DSL invalid ...)."""
+    """An operation could not be carried out: submit failed, a party refused, nothing to rerun (103)."""
 
     retcode = RetCode.OPERATING_ERROR
+
+
+class NotEffectiveError(FlowError):
+    """The request was valid but changed nothing (10), e.g. a status that was already reached."""
+
+    retcode = RetCode.NOT_EFFECTIVE
 
 
 class AlreadyExistsError(FlowError):
@@ -64,21 +97,16 @@ class AlreadyExistsError(FlowError):
     retcode = RetCode.EXCEPTION_ERROR
 
 
-class NotFoundError(FlowError):
-    """Something looked up by id does not exist (FATE uses 101 'find ... failed' for most)."""
-
-    retcode = RetCode.ARGUMENT_ERROR
-
-
 class AuthenticationError(FlowError):
+    """A signature is missing, wrong, stale or replayed (109)."""
+
     retcode = RetCode.AUTHENTICATION_ERROR
 
 
-class NoDataError(FlowError):
-    """FATE's pseudo HTTP status 210 'no data' for download-style endpoints."""
+class PermissionDeniedError(FlowError):
+    """The caller is known but may not do this (108)."""
 
-    retcode = RetCode(100)
-    http_status = 210
+    retcode = RetCode.PERMISSION_ERROR
 
 
 def require(body: dict, *keys: str) -> None:
@@ -86,3 +114,19 @@ def require(body: dict, *keys: str) -> None:
     missing = [key for key in keys if body.get(key) in (None, "")]
     if missing:
         raise ArgumentError(f"required argument are missing: {','.join(missing)}; ")
+
+
+class ComponentError(Exception):
+    """A component failed for a reason the user can act on; the message is shown as is. Raised in the
+    executor (by components and the framework); anything else a component raises is a bug and is
+    logged with its traceback."""
+
+
+class ParamError(ComponentError, ValueError):
+    """A component parameter is missing or invalid; ``field`` is its dotted path (``encrypt_param.key_length``)."""
+
+    def __init__(self, module: str, field: str, problem: str):
+        super().__init__(f"{module}: parameter {field}: {problem}")
+        self.module = module
+        self.field = field
+        self.problem = problem

@@ -67,6 +67,8 @@ class JobScheduleHandler(logging.Handler):
             stream.flush()
 
     def emit(self, record: logging.LogRecord) -> None:
+        """Append the record to its job's schedule log (and error log from ERROR up); records without a
+        ``job_id`` are dropped."""
         job_id = getattr(record, "job_id", None)
         if not job_id:
             return
@@ -80,6 +82,7 @@ class JobScheduleHandler(logging.Handler):
             self.handleError(record)
 
     def close(self) -> None:
+        """Close every job log file kept open, then the handler."""
         with self._files_lock:
             for stream in self._files.values():
                 stream.close()

@@ -1,21 +1,28 @@
-"""What the layers below the apps share in one server: settings, paths, storage, the wake-ups.
+"""What the layers below the apps share in one server, built once and complete.
 
-Built once by the Server and handed down explicitly (no module-level state besides the DB proxy).
+``Runtime.build`` is called by the Server after its ports are bound and its WSGI application exists;
+every field is set then and never replaced (the dataclass is frozen). Objects that hold state shared
+across threads (the scheduler's wake-up, what the initiator knows of its parties' reachability, the
+nonce caches) live here exactly once, so a stop over HTTP and the scheduler loop see the same state.
 """
 
 from __future__ import annotations
 
 import os
 import secrets
-from collections.abc import Callable
-from dataclasses import dataclass, field
+import threading
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from fate_flow.federation.client import FederatedClient, LocalTransport
 from fate_flow.federation.signing import NonceCache
+from fate_flow.federation.transports import RemoteTransport
+from fate_flow.framework.registry import Registry, load_registry
 from fate_flow.manager.job_paths import JobPaths
 from fate_flow.manager.mailbox import Mailbox
 from fate_flow.manager.table_storage import TableStorage
+from fate_flow.operation.party_contact import PartyContact
 from fate_flow.settings import Settings
 from fate_flow.worker.launcher import ExecutorLauncher
 
@@ -32,32 +39,82 @@ def _local_token(home: Path) -> str:
     return path.read_text().strip()
 
 
-@dataclass
+class Waker:
+    """Wakes a loop for a pass as soon as possible (an executor reported, a job was submitted)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+
+    def wake(self) -> None:
+        """Make the current or next ``wait`` return at once."""
+        self._event.set()
+
+    def wait(self, timeout: float) -> None:
+        """Block until woken or ``timeout`` seconds passed, then clear."""
+        self._event.wait(timeout)
+        self._event.clear()
+
+
+@dataclass(frozen=True)
 class Runtime:
     settings: Settings
-    wake_scheduler: Callable[[], None] = field(default=lambda: None)
+    paths: JobPaths
+    storage: TableStorage
+    mailbox: Mailbox
+    launcher: ExecutorLauncher
+    registry: Registry
+    federation: FederatedClient
+    local_token: str
+    site_nonces: NonceCache
+    client_nonces: NonceCache
+    scheduler_waker: Waker
+    party_contact: PartyContact
 
-    def __post_init__(self) -> None:
-        self.paths = JobPaths(self.settings.jobs_dir, self.settings.logs_dir)
-        self.storage = TableStorage(self.settings.tables_dir)
-        self.launcher = ExecutorLauncher(use_fork_server=self.settings.executor_fork_server)
-        self.local_token = _local_token(self.settings.home)
-        self.mailbox = Mailbox(self.settings.home / "mailbox")
-        skew = self.settings.federation.max_clock_skew
-        self.site_nonces, self.client_nonces = NonceCache(2 * skew), NonceCache(2 * skew)
+    @classmethod
+    def build(cls, settings: Settings, wsgi_app: Any, mailbox: Mailbox) -> Runtime:
+        """Everything one server shares, for ``settings`` whose ports are final; ``wsgi_app`` serves the
+        calls to parties that this very server plays."""
+        registry = load_registry(tuple(settings.component_modules))
+        skew = settings.federation.max_clock_skew
 
-    federation: Any = None  # FederatedClient, set by the Server once the app exists
-    # DAGScheduler.submit(dsl, conf, job_id) -> submit data; set by the Server (controllers submit through it)
-    submit_job: Callable[..., dict] = field(default=lambda *a, **k: {})
+        def is_local(role: str, party_id: str | int) -> bool:
+            return is_local_party(settings, role, party_id)
+
+        federation = FederatedClient(is_local, LocalTransport(wsgi_app), timeout=settings.job.remote_request_timeout
+                                     / 1000, remote=RemoteTransport(settings.federation, settings.party_id,
+                                                                    settings.host, settings.grpc_port))
+        return cls(
+            settings=settings,
+            paths=JobPaths(settings.jobs_dir, settings.logs_dir),
+            storage=TableStorage(settings.tables_dir),
+            mailbox=mailbox,
+            launcher=ExecutorLauncher(settings.executor_fork_server, registry.preload_modules()),
+            registry=registry,
+            federation=federation,
+            local_token=_local_token(settings.home),
+            site_nonces=NonceCache(2 * skew),
+            client_nonces=NonceCache(2 * skew),
+            scheduler_waker=Waker(),
+            party_contact=PartyContact(),
+        )
+
+    def wake_scheduler(self) -> None:
+        """Ask the scheduler for a pass now."""
+        self.scheduler_waker.wake()
 
     def is_local_party(self, role: str, party_id: str | int) -> bool:
         """Is this (role, party) served by this very server? Standalone federation: every party is."""
-        if str(party_id) == "0" or str(party_id) == self.settings.party_id:
-            return True
-        return self.settings.federation_engine == "standalone"
+        return is_local_party(self.settings, role, party_id)
 
     @property
     def data_access_dirs(self) -> list[Path]:
         """Directories from which server-side files may be uploaded and to which downloads may write."""
         configured = self.settings.raw.get("data_access", {}).get("allowed_dirs") or []
         return [self.settings.home, *[Path(p) for p in configured]]
+
+
+def is_local_party(settings: Settings, role: str, party_id: str | int) -> bool:
+    """Party 0, this server's party id, and every party in standalone federation are served here."""
+    if str(party_id) == "0" or str(party_id) == settings.party_id:
+        return True
+    return settings.federation_engine == "standalone"

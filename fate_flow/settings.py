@@ -34,6 +34,8 @@ DEFAULTS: dict[str, Any] = {
     "default_engines": {"computing": "standalone", "federation": "standalone", "storage": "standalone"},
     "fate_on_standalone": {"standalone": {"cores_per_node": 20, "nodes": 1}},
     "fateboard": {"host": "127.0.0.1", "port": 8080},
+    # Python modules declaring extra components (a SPEC each), besides the built-in fate_flow.components
+    "components": {"modules": []},
     "job_default": {
         "task_parallelism": 1,
         "task_cores": 4,
@@ -104,6 +106,7 @@ class Federation:
     client_keys: dict[str, str]  # app key -> secret key
 
     def route(self, party_id: str) -> Route | None:
+        """The route to ``party_id``'s server, else the ``default`` route; None when neither is configured."""
         return self.routes.get(str(party_id)) or self.routes.get("default")
 
 
@@ -124,31 +127,38 @@ class Settings:
     federation: Federation
     fateboard_host: str
     fateboard_port: int
+    component_modules: tuple[str, ...] = ()
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     # Directories under the home directory (FATE's layout, relative to one root).
     @property
     def jobs_dir(self) -> Path:
+        """``<home>/jobs``: job confs and task working directories."""
         return self.home / "jobs"
 
     @property
     def logs_dir(self) -> Path:
+        """``<home>/logs``: job logs, and the server's own under ``fate_flow``."""
         return self.home / "logs"
 
     @property
     def tables_dir(self) -> Path:
+        """``<home>/data/tables``: the stored tables' files."""
         return self.home / "data" / "tables"
 
     @property
     def server_log_dir(self) -> Path:
+        """``<home>/logs/fate_flow``: the server's own log files."""
         return self.logs_dir / "fate_flow"
 
     @property
     def instance_id(self) -> str:
+        """``flow-<host>-<http_port>``: how logs and server/fateflow/info name this server."""
         return f"flow-{self.host}-{self.http_port}"
 
     @property
     def base_url(self) -> str:
+        """This server's HTTP root ``http://host:http_port`` (without ``/v1``), as its executors call it."""
         return f"http://{self.host}:{self.http_port}"
 
     def with_ports(self, http_port: int, grpc_port: int) -> Settings:
@@ -228,6 +238,15 @@ def _federation(raw: dict) -> Federation:
     )
 
 
+def _module_list(section: dict) -> tuple[str, ...]:
+    modules = section.get("modules") or []
+    if isinstance(modules, str):
+        modules = [m for m in modules.split(",") if m.strip()]
+    if not isinstance(modules, list) or not all(isinstance(m, str) and m.strip() for m in modules):
+        raise SettingsError(f"setting components.modules must be a list of Python module names, got {modules!r}")
+    return tuple(m.strip() for m in modules)
+
+
 def load_raw(config_path: Path | None = None, environ: dict[str, str] | None = None) -> dict:
     """The merged settings tree, before typing."""
     environ = dict(os.environ if environ is None else environ)
@@ -286,6 +305,7 @@ def load_settings(
         federation=_federation(raw),
         fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
         fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
+        component_modules=_module_list(raw.get("components") or {}),
         raw=raw,
     )
     if database.engine not in ("sqlite", "mysql"):

@@ -5,30 +5,34 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from fate_flow.controller import job_controller
+from fate_flow.controller import initiator_controller, job_controller
 from fate_flow.db.connection import connection
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.status import JobStatus
 from fate_flow.manager import resource_manager
-from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.server import Server
 from fate_flow.settings import load_settings
 from tests.support import free_port
 
 
 class InProcessParty:
-    def __init__(self, home: Path, run_loops: bool = True, party_id: str = "9999"):
+    def __init__(self, home: Path, run_loops: bool = True, party_id: str = "9999", grpc_port: int = 0,
+                 env: dict[str, str] | None = None):
+        """``env``: settings overrides (e.g. a route table to parties on other servers)."""
         self.home = home
         self.http_port = free_port()
+        self.grpc_port = grpc_port
         self.run_loops = run_loops
         self.party_id = party_id
+        self.extra_env = dict(env or {})
         self.server: Server | None = None
 
     def start(self) -> InProcessParty:
-        env = {"FATE_FLOW_FATEFLOW__HTTP_PORT": str(self.http_port), "FATE_FLOW_FATEFLOW__GRPC_PORT": "0",
+        env = {"FATE_FLOW_FATEFLOW__HTTP_PORT": str(self.http_port),
+               "FATE_FLOW_FATEFLOW__GRPC_PORT": str(self.grpc_port),
                "FATE_FLOW_JOB_DEFAULT__DETECTOR_INTERVAL": "0.3", "FATE_FLOW_JOB_DEFAULT__SCHEDULER_INTERVAL": "1",
-               "FATE_FLOW_PARTY_ID": self.party_id}
+               "FATE_FLOW_PARTY_ID": self.party_id, **self.extra_env}
         self.server = Server(load_settings(home=self.home, environ=env), run_loops=self.run_loops).start()
         return self
 
@@ -43,12 +47,12 @@ class InProcessParty:
         dsl, conf = job_controller.local_job_conf("test_0", "TestModule", params,
                                                   job_parameters={"timeout": timeout} if timeout else None)
         with connection():
-            self.server.runtime.submit_job(dsl, conf, job_id)
+            initiator_controller.submit_job(self.server.runtime, dsl, conf, job_id)
         return job_id
 
     def submit_dag(self, dsl: dict, conf: dict) -> str:
         with connection():
-            return self.server.runtime.submit_job(dsl, conf)["job_id"]
+            return initiator_controller.submit_job(self.server.runtime, dsl, conf)["job_id"]
 
     def scheduler_pass(self) -> None:
         with connection():
@@ -68,7 +72,7 @@ class InProcessParty:
 
     def stop_job(self, job_id: str) -> None:
         with connection():
-            DAGScheduler(self.server.runtime).stop_job(job_id, JobStatus.CANCELED)
+            initiator_controller.stop_job(self.server.runtime, job_id, JobStatus.CANCELED)
 
     def job(self, job_id: str) -> Job:
         with connection():

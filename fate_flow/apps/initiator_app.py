@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint
 
 from fate_flow.apps.util import body, result, runtime
+from fate_flow.controller import initiator_controller
 from fate_flow.db.models import Job
+from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.errors import ArgumentError, RetCode
 from fate_flow.operation import job_saver
-from fate_flow.scheduler.dag_scheduler import DAGScheduler
 
 initiator_app = Blueprint("initiator", __name__, url_prefix="/v1/initiator")
 
@@ -21,8 +22,8 @@ def report_task(job_id: str, component_name: str, task_id: str, task_version: in
     report = body()
     fields = {f"f_{k}": report[k] for k in ("start_time", "end_time", "elapsed", "error_report") if report.get(k)}
     if report.get("party_status"):
-        job_saver.update_task_status(job_id, task_id, task_version, role, party_id,
-                                     party_status=JobStatus(report["party_status"]), **fields)
+        key = TaskKey(job_id, component_name, task_id, task_version, role, party_id)
+        job_saver.update_task_status(key, party_status=JobStatus(report["party_status"]), **fields)
     runtime().wake_scheduler()
     return result()
 
@@ -33,19 +34,19 @@ def stop_job(job_id: str, role: str, party_id: str, stop_status: str):
         status = JobStatus(stop_status)
     except ValueError:
         raise ArgumentError(f"unknown stop status {stop_status!r}") from None
-    return result(DAGScheduler(runtime()).stop_job(job_id, status))
+    return result(initiator_controller.stop_job(runtime(), job_id, status))
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/rerun", methods=["POST"])
 def rerun_job(job_id: str, role: str, party_id: str):
     request_body = body()
-    return result(DAGScheduler(runtime()).rerun(job_id, request_body.get("component_name"),
-                                                bool(request_body.get("force"))))
+    return result(initiator_controller.rerun_job(runtime(), job_id, request_body.get("component_name"),
+                                                 bool(request_body.get("force"))))
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/parameter/update", methods=["POST"])
 def update_parameters(job_id: str, role: str, party_id: str):
-    return result(DAGScheduler(runtime()).update_parameters(job_id, body()))
+    return result(initiator_controller.update_parameters(runtime(), job_id, body()))
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/query", methods=["POST"])

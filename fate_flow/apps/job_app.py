@@ -10,12 +10,12 @@ import tempfile
 from flask import Blueprint, send_file
 
 from fate_flow.apps.util import body, error_response, result, runtime
-from fate_flow.controller import job_controller
-from fate_flow.entity.status import JobStatus, client_status, is_end
-from fate_flow.errors import ArgumentError, DataError, FlowError, NotFoundError, RetCode, require
-from fate_flow.federation.client import PartyCall
+from fate_flow.controller import initiator_controller, job_controller
+from fate_flow.entity.keys import JobKey
+from fate_flow.entity.status import client_status, is_end
+from fate_flow.errors import ArgumentError, DataError, FindFailedError, require
+from fate_flow.federation.client import PartyAnswer, PartyCall
 from fate_flow.operation import job_saver
-from fate_flow.scheduler.dag_scheduler import DAGScheduler
 
 job_app = Blueprint("job", __name__, url_prefix="/v1/job")
 
@@ -50,11 +50,11 @@ def submit_job():
     conf = request_body.get("job_runtime_conf") or request_body.get("runtime_conf")
     if not isinstance(conf, dict) or not conf:
         raise ArgumentError("required argument are missing: job_runtime_conf; ")
-    data = DAGScheduler(runtime()).submit(dsl, conf)
+    data = initiator_controller.submit_job(runtime(), dsl, conf)
     return result(data, jobId=data["job_id"])
 
 
-def _to_initiator(job_id: str, command: str, request: dict) -> dict:
+def _to_initiator(job_id: str, command: str, request: dict) -> PartyAnswer:
     """Route a job command to the job's initiator (this server or another party's)."""
     jobs = job_controller.find_jobs(job_id)
     if not jobs:
@@ -65,10 +65,11 @@ def _to_initiator(job_id: str, command: str, request: dict) -> dict:
         f"/v1/initiator/{job_id}/{job.f_initiator_role}/{job.f_initiator_party_id}/{command}", request))
 
 
-def _forwarded(answer: dict, success_message: str):
-    if answer.get("retcode") != 0:
-        return result(answer.get("data"), retmsg=str(answer.get("retmsg")), retcode=RetCode.OPERATING_ERROR)
-    return result(answer.get("data"), retmsg=success_message)
+def _forwarded(answer: PartyAnswer, success_message: str):
+    """The initiator's answer, with its own retcode (a refusal there is the same refusal here)."""
+    if not answer.ok:
+        return result(answer.data, retmsg=answer.message, retcode=answer.retcode)
+    return result(answer.data, retmsg=success_message)
 
 
 @job_app.route("/stop", methods=["POST"])
@@ -118,21 +119,13 @@ def data_view_query():
     require(request_body, "job_id")
     rows = job_controller.output_data_rows(request_body)
     if not rows:
-        raise NotFoundError(f"no output data of job {request_body['job_id']}")
+        raise FindFailedError(f"no output data of job {request_body['job_id']}")
     return result(rows)
 
 
 @job_app.route("/clean/queue", methods=["POST"])
 def clean_queue():
-    scheduler = DAGScheduler(runtime())
-    canceled = {}
-    for job_id in job_controller.waiting_initiated_jobs():
-        try:
-            scheduler.stop_job(job_id, JobStatus.CANCELED)
-            canceled[job_id] = 0
-        except FlowError as exc:
-            canceled[job_id] = int(exc.retcode)
-    return result(canceled)
+    return result(initiator_controller.cancel_waiting_jobs(runtime()))
 
 
 @job_app.route("/config", methods=["POST"])
@@ -144,10 +137,10 @@ def job_config():
 def update_job():
     request_body = body()
     require(request_body, "job_id", "role", "party_id")
-    updated = job_saver.update_job(str(request_body["job_id"]), str(request_body["role"]),
-                                   str(request_body["party_id"]), f_description=str(request_body.get("notes", "")))
+    key = JobKey(str(request_body["job_id"]), str(request_body["role"]), str(request_body["party_id"]))
+    updated = job_saver.update_job(key, f_description=str(request_body.get("notes", "")))
     if not updated:
-        raise NotFoundError("find job failed")
+        raise FindFailedError("find job failed")
     return result()
 
 

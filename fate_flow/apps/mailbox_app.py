@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import math
 
-from flask import Blueprint, current_app
+from flask import Blueprint
 from flask.wrappers import Response
 
-from fate_flow.apps.util import body, result
-from fate_flow.errors import RetCode
-from fate_flow.manager.mailbox import Mailbox, MailboxError
-from fate_flow.utils.paths import UnsafePathError
+from fate_flow.apps.util import body, result, runtime
+from fate_flow.errors import RetCode, UnsafePathError
+from fate_flow.manager.mailbox import MailboxError
 
 MAX_WAIT = 20.0
 
 mailbox_app = Blueprint("mailbox", __name__, url_prefix="/v1/mailbox")
-
-
-def _mailbox() -> Mailbox:
-    return current_app.extensions["fate_flow_mailbox"]
 
 
 def _timeout(value: object) -> float:
@@ -40,7 +35,7 @@ def wait(job_id: str) -> Response:
     request_body = body()
     key = request_body.get("key")
     try:
-        path = _mailbox().wait(job_id, key, _timeout(request_body.get("timeout")))
+        path = runtime().mailbox.wait(job_id, key, _timeout(request_body.get("timeout")))
     except (MailboxError, UnsafePathError) as exc:
         return result(retcode=RetCode.ARGUMENT_ERROR, retmsg=str(exc))
     if path is None:

@@ -12,9 +12,12 @@ from flask.wrappers import Response
 from fate_flow.errors import RetCode
 from fate_flow.runtime import Runtime
 
+RUNTIME_KEY = "fate_flow_runtime"
+
 
 def runtime() -> Runtime:
-    return current_app.extensions["fate_flow_runtime"]
+    """The server's Runtime (bound to the application at start)."""
+    return current_app.extensions[RUNTIME_KEY]
 
 
 def body() -> dict:

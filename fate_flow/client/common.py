@@ -34,6 +34,7 @@ class ClientError(Exception):
         self.retcode = retcode
 
     def envelope(self) -> dict:
+        """The JSON answer the client prints for this error: ``{"retcode": ..., "retmsg": message}``."""
         return {"retcode": self.retcode, "retmsg": self.message}
 
 
@@ -61,6 +62,7 @@ def require(conf: dict, function: str, *keys: str) -> None:
 
 
 def base_url(host: str, port: int | str) -> str:
+    """The API root ``http://host:port/v1`` (an IPv6 host is put in brackets)."""
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"  # IPv6 literal
     return f"http://{host}:{port}/v1"
@@ -74,6 +76,7 @@ class FlowServer:
         self.timeout = timeout
 
     def url(self, path: str) -> str:
+        """The full URL of API ``path`` (given from after ``/v1/``, e.g. ``job/submit``)."""
         return f"{self.base_url}/{path}"
 
     def send(self, path: str, **kwargs: Any) -> requests.Response:

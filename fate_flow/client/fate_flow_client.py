@@ -31,6 +31,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
+    """FATE 1.5's client options; a usage error raises ClientError instead of exiting."""
     parser = _Parser(prog="fate_flow_client", allow_abbrev=False,
                      description="FATE-Flow 1.5 style client; prints the server's JSON answer.")
     parser.add_argument("-f", "--function", required=True, choices=sorted(FUNCTIONS), metavar="FUNCTION",
@@ -91,6 +92,7 @@ def run(argv: Sequence[str] | None = None) -> dict:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """The console entry point: prints the answer as JSON; exit status 0 only when its retcode is 0."""
     response = run(argv)
     try:
         print(json.dumps(response, indent=4, ensure_ascii=False), flush=True)

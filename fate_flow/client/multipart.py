@@ -31,12 +31,14 @@ class MultipartFile:
 
     @property
     def content_type(self) -> str:
+        """The request's Content-Type header, naming this body's boundary."""
         return f"multipart/form-data; boundary={self.boundary}"
 
     def __len__(self) -> int:
         return self._length
 
     def read(self, size: int = -1) -> bytes:
+        """Up to ``size`` more bytes of the body (the rest when negative or None); empty once it is all read."""
         wanted = self._length if size is None or size < 0 else size
         pieces: list[bytes] = []
         while wanted > 0 and self._parts:
@@ -53,6 +55,7 @@ class MultipartFile:
             yield chunk
 
     def close(self) -> None:
+        """Close the streamed file (a ``with`` block does it on leaving)."""
         self._file.close()
 
     def __enter__(self) -> MultipartFile:

@@ -4,28 +4,52 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
+from pydantic import Field
 
-from fate_flow.components.context import ComponentContext, ComponentError
-from fate_flow.components.tables import data_file, single_input
+from fate_flow.entity.table_meta import TableRef
+from fate_flow.framework import ComponentError, ComponentSpec, Context, Inputs, Params
 
 
-def run(ctx: ComponentContext) -> None:
-    params = ctx.parameters
-    if not (ctx.input_tables.get("data") or ctx.input_tables.get("table")):
-        raise ComponentError(f"table {params.get('namespace')}.{params.get('name')} does not exist")
-    meta = single_input(ctx, "data", "table")
-    source = data_file(meta)
-    output = Path(params["output_path"])
+class DownloadParams(Params):
+    """FATE's DownloadParam (``table_name`` is accepted for ``name``, as the data/download API sends it)."""
+
+    output_path: str = Field(min_length=1)
+    delimiter: str | None = Field(None, min_length=1, max_length=1)
+    namespace: str | None = None
+    name: str | None = None
+    table_name: str | None = None
+
+    def tables_read(self) -> dict[str, TableRef]:
+        """The table named by ``namespace`` and ``name`` (or ``table_name``) when both are given; else the
+        upstream ``data`` is downloaded."""
+        name = self.name or self.table_name
+        return {"table": TableRef(self.namespace, name)} if self.namespace and name else {}
+
+    def file_written(self) -> str | None:
+        """``output_path``, where the CSV file is written on this server."""
+        return self.output_path
+
+
+def run(ctx: Context) -> None:
+    """Write the upstream data (or the named table) as CSV, header first when the table had one."""
+    params = ctx.params
+    table = ctx.inputs.get("data") or ctx.inputs.get("table")
+    if table is None:
+        raise ComponentError(f"table {params.namespace}.{params.name or params.table_name} does not exist")
+    source = table.source
+    output = Path(params.output_path)
     output.parent.mkdir(parents=True, exist_ok=True)
-    delimiter = params.get("delimiter") or meta.get("id_delimiter") or ","
-    parquet = pq.ParquetFile(source)
-    count = 0
-    options = pacsv.WriteOptions(include_header=bool(meta.get("have_head", True)), delimiter=delimiter,
-                                 quoting_style="none", quoting_header="none")
-    with pacsv.CSVWriter(output, parquet.schema_arrow, write_options=options) as writer:
-        for batch in parquet.iter_batches(batch_size=65536):
-            writer.write_batch(batch)
-            count += batch.num_rows
-    ctx.logger.info("download: %s rows of %s.%s to %s", count, params.get("namespace"), params.get("name"), output)
+    delimiter = params.delimiter or (source.id_delimiter if source else ",")
+    header = source.have_head if source else True
+    count = ctx.computing.write_csv(table, output, delimiter=delimiter, header=header)
+    ctx.logger.info("download: %s rows of %s.%s to %s", count, params.namespace, params.name, output)
+
+
+SPEC = ComponentSpec(
+    module="Download",
+    params=DownloadParams,
+    runners={role: f"{__name__}:run" for role in ("local", "guest", "host")},
+    inputs=Inputs(data=("data",)),
+    preload=("pyarrow.csv",),
+    description="a table as a CSV file on this server",
+)

@@ -7,29 +7,59 @@ else ``namespace`` + ``table_name``. The written table is also the component's o
 
 from __future__ import annotations
 
-from fate_flow.components.context import ComponentContext, ComponentError
-from fate_flow.components.tables import DATA_FILE, data_file, link_or_copy, single_input
+from fate_flow.entity.table_meta import TableRef
+from fate_flow.framework import ComponentError, ComponentSpec, Context, Inputs, Outputs, Params
 
 
-def destination(params: dict) -> tuple[str | None, str | None]:
-    if params.get("output_namespace") and (params.get("output_table_name") or params.get("output_name")):
-        return params["output_namespace"], params.get("output_table_name") or params.get("output_name")
-    return params.get("namespace"), params.get("table_name") or params.get("name")
+class WriterParams(Params):
+    """FATE's WriterParam, plus the data-access form (namespace and table name of the source)."""
+
+    output_namespace: str | None = None
+    output_table_name: str | None = None
+    output_name: str | None = None
+    namespace: str | None = None
+    table_name: str | None = None
+    name: str | None = None
+    storage_engine: str | None = None
+    address: dict | None = None
+
+    def destination(self) -> TableRef | None:
+        """``output_namespace`` + ``output_table_name``/``output_name`` when given, else ``namespace`` +
+        ``table_name``/``name``; None when neither names a table."""
+        if self.output_namespace and (self.output_table_name or self.output_name):
+            return TableRef(self.output_namespace, self.output_table_name or self.output_name)
+        name = self.table_name or self.name
+        return TableRef(self.namespace, name) if self.namespace and name else None
+
+    def table_written(self) -> TableRef | None:
+        """The destination: the table this writer publishes."""
+        return self.destination()
+
+    def tables_read(self) -> dict[str, TableRef]:
+        """The stored table named by ``namespace`` + ``table_name``/``name`` (the data-access form's source),
+        if any; a DSL job's source is its upstream data."""
+        # a data-access writer copies a stored table; in a DSL job the source is the upstream data
+        name = self.table_name or self.name
+        return {"table": TableRef(self.namespace, name)} if self.namespace and name else {}
 
 
-def run(ctx: ComponentContext) -> None:
-    namespace, name = destination(ctx.parameters)
-    if not namespace or not name:
-        raise ComponentError(f"{ctx.component_name}: give output_namespace and output_table_name (or namespace and "
-                             "table_name) for the table to write")
-    source = single_input(ctx, "data", "table")
-    directory = ctx.table_version_dir
-    link_or_copy(data_file(source), directory / DATA_FILE)
-    ctx.tracker.save_table_meta({
-        "namespace": namespace, "name": name, "address": {"path": str(directory)},
-        "partitions": source.get("partitions", 1), "count": source.get("count", 0), "schema": source.get("schema", {}),
-        "id_delimiter": source.get("id_delimiter", ","), "have_head": source.get("have_head", True),
-        "origin": "writer", "replace": True,
-    })
-    ctx.tracker.save_output_data_info(ctx.output_data_names[0] if ctx.output_data_names else "data", namespace, name)
-    ctx.logger.info("writer: %s rows to %s.%s", source.get("count"), namespace, name)
+def run(ctx: Context) -> None:
+    """Store the input under the destination name and record it as the output data."""
+    target = ctx.named_table
+    if target is None:
+        raise ComponentError(f"{ctx.component_name}: give output_namespace and output_table_name (or namespace "
+                             "and table_name) for the table to write")
+    source = ctx.inputs.get("data") or ctx.inputs.first("table")
+    meta = target.write(source, origin="writer")
+    ctx.outputs.tracker.save_output_data_info(ctx.outputs.names[0], meta.namespace, meta.name)
+    ctx.logger.info("writer: %s rows to %s.%s", meta.count, meta.namespace, meta.name)
+
+
+SPEC = ComponentSpec(
+    module="Writer",
+    params=WriterParams,
+    runners={role: f"{__name__}:run" for role in ("local", "guest", "host")},
+    inputs=Inputs(data=("data",)),
+    outputs=Outputs(data=True),
+    description="a table stored under a name of the user's choosing",
+)

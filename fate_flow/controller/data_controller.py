@@ -7,7 +7,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from fate_flow.controller import job_controller
+from fate_flow.controller import initiator_controller, job_controller
 from fate_flow.db.models import StorageTableMeta, Task
 from fate_flow.entity.ids import new_job_id
 from fate_flow.errors import AlreadyExistsError, ArgumentError, DataError, require
@@ -90,7 +90,7 @@ def submit_upload(rt: Runtime, conf: dict,
     def create(file: Path, in_progress: bool) -> None:
         job_params = {**params, "file": str(file), **({"file_in_progress": True} if in_progress else {})}
         dsl, job_conf = job_controller.local_job_conf("upload_0", "Upload", job_params, party_id, job_parameters)
-        created.update(rt.submit_job(dsl, job_conf, job_id))
+        created.update(initiator_controller.submit_job(rt, dsl, job_conf, job_id))
 
     try:
         if receive_client_file is None:
@@ -105,6 +105,8 @@ def submit_upload(rt: Runtime, conf: dict,
 
 
 def submit_download(rt: Runtime, conf: dict) -> dict:
+    """Submit a Download job of a stored table (DataError if it does not exist); ``output_path`` must be
+    absolute and inside ``data_access.allowed_dirs`` (else ArgumentError)."""
     require(conf, "namespace", "table_name", "output_path")
     namespace, name = str(conf["namespace"]), str(conf["table_name"])
     if rt.storage.get_meta(namespace, name) is None:
@@ -119,7 +121,7 @@ def submit_download(rt: Runtime, conf: dict) -> dict:
     if conf.get("delimiter"):
         params["delimiter"] = str(conf["delimiter"])
     dsl, job_conf = job_controller.local_job_conf("download_0", "Download", params)
-    data = rt.submit_job(dsl, job_conf, new_job_id())
+    data = initiator_controller.submit_job(rt, dsl, job_conf, new_job_id())
     return {"table_name": name, "namespace": namespace, **data}
 
 

@@ -10,7 +10,7 @@ import peewee
 from fate_flow import dsl as dsl_parser
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.status import client_status
-from fate_flow.errors import ArgumentError, NoDataError, NotFoundError
+from fate_flow.errors import ArgumentError, FindFailedError, NoDataError
 from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
 
@@ -174,12 +174,14 @@ def latest_tasks(conditions: list) -> list[Task]:
 
 
 def query_tasks(body: dict) -> list[dict]:
+    """task/query: raw rows of the newest version of each matching task; FindFailedError when no filter
+    is given or nothing matches."""
     conditions = _where(Task, body, TASK_FILTERS)
     if not conditions:
-        raise NotFoundError("find task failed: give at least one of " + ", ".join(TASK_FILTERS))
+        raise FindFailedError("find task failed: give at least one of " + ", ".join(TASK_FILTERS))
     tasks = latest_tasks(conditions)
     if not tasks:
-        raise NotFoundError("find task failed")
+        raise FindFailedError("find task failed")
     rows = []
     for task in tasks:
         row = task.to_dict()
@@ -189,6 +191,7 @@ def query_tasks(body: dict) -> list[dict]:
 
 
 def list_tasks(body: dict) -> dict:
+    """job/list/task as FATE-Board pages it: exact filters, paging, ordering; every task version is a row."""
     limit, page = _positive_int(body, "limit", 0), max(_positive_int(body, "page", 1), 1)
     query = Task.select().where(*(_where(Task, body, ("job_id", "role", "party_id", "component_name")) or [True]))
     count = query.count()
@@ -204,6 +207,8 @@ def list_tasks(body: dict) -> dict:
 
 
 def find_jobs(job_id: str, role: str | None = None, party_id: str | None = None) -> list[Job]:
+    """The job's rows on this server (one per role and party it serves), narrowed to ``role`` and
+    ``party_id`` when given."""
     conditions = [Job.f_job_id == job_id]
     if role:
         conditions.append(Job.f_role == role)
@@ -213,9 +218,11 @@ def find_jobs(job_id: str, role: str | None = None, party_id: str | None = None)
 
 
 def job_config(body: dict) -> dict:
+    """job/config: the job's DSL, confs and model id/version (from its first row here); FindFailedError
+    when this party holds no such job."""
     jobs = find_jobs(str(body.get("job_id") or ""), body.get("role"), body.get("party_id"))
     if not jobs:
-        raise NotFoundError(f"find job failed: no job {body.get('job_id')!r} on this party")
+        raise FindFailedError(f"find job failed: no job {body.get('job_id')!r} on this party")
     job = jobs[0]
     conf = job.f_runtime_conf_on_party or {}
     params = conf.get("job_parameters", {})
@@ -243,6 +250,8 @@ def predict_dsl(train_dsl: Any, cpn_str: Any) -> dict:
 
 
 def output_data_rows(body: dict) -> list[dict]:
+    """job/data/view/query: the job's output data infos (every task version), narrowed by role, party
+    and component when given."""
     infos = job_tracker.job_output_data_infos(str(body["job_id"]), role=body.get("role"),
                                               party_id=body.get("party_id"),
                                               component_name=body.get("component_name"))
@@ -250,5 +259,6 @@ def output_data_rows(body: dict) -> list[dict]:
 
 
 def waiting_initiated_jobs() -> list[str]:
+    """Ids of the jobs this server initiated that are still waiting."""
     return [job.f_job_id for job in Job.select(Job.f_job_id).where(
         (Job.f_is_initiator == True) & (Job.f_status == "waiting"))]  # noqa: E712

@@ -9,12 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from fate_flow import components
 from fate_flow import dsl as dsl_parser
 from fate_flow.controller import task_controller
+from fate_flow.controller.component_check import check_components
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.ids import task_id as make_task_id
+from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import END_STATUSES, JobStatus
 from fate_flow.errors import DataError, OperatingError
 from fate_flow.log import schedule_logger
@@ -26,19 +27,20 @@ from fate_flow.runtime import Runtime
 NO_RESOURCE_ROLES = {"arbiter"}
 
 
-def get_job(job_id: str, role: str, party_id: str) -> Job:
-    job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id)))
+def get_job(key: JobKey) -> Job:
+    """This party's row of the job; DataError (102) when this server holds none."""
+    job = Job.find(key)
     if job is None:
-        raise DataError(f"no job {job_id} for {role} {party_id} on this server")
+        raise DataError(f"no job {key.job_id} for {key.role} {key.party_id} on this server")
     return job
 
 
-def get_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> Task:
-    task = Task.get_or_none((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
-                            & (Task.f_task_version == int(task_version)) & (Task.f_role == role)
-                            & (Task.f_party_id == str(party_id)))
+def get_task(key: TaskKey) -> Task:
+    """This party's row of the task version; DataError (102) when this server holds none."""
+    task = Task.find(key)
     if task is None:
-        raise DataError(f"no task {task_id} version {task_version} for {role} {party_id} on this server")
+        raise DataError(f"no task {key.task_id} version {key.task_version} for {key.role} {key.party_id} "
+                        "on this server")
     return task
 
 
@@ -75,19 +77,49 @@ def _cores(rt: Runtime, role: str, params: dict) -> int:
     return cores
 
 
-def create_job(rt: Runtime, job_id: str, role: str, party_id: str, body: dict) -> dict:
-    """Create this party's job row and its task rows (idempotent: a repeated create changes nothing)."""
-    spec = dsl_parser.parse_job(body["dsl"], body["runtime_conf"], components.has_module)
-    params = _party_job_parameters(rt, job_id, spec, role, party_id)
-    cores = _cores(rt, role, params)
-    component_params = dsl_parser.party_component_parameters(spec, role, party_id)
-    need_run = dsl_parser.party_need_run(spec, role, party_id)
+def parse_job(rt: Runtime, dsl: dict, conf: dict, parties: list[tuple[str, str]] | None = None,
+              **options: Any) -> dsl_parser.JobSpec:
+    """Parse a job and check its components against this server's registry (for ``parties`` only, when
+    given). Raises DSLError (103) naming the component and field."""
+    spec = dsl_parser.parse_job(dsl, conf, rt.registry.has, **options)
+    check_components(spec, rt.registry, parties)
+    return spec
+
+
+def runs_here(rt: Runtime, module: str, role: str) -> bool:
+    """Whether a component's tasks exist at ``role`` (its spec declares a runner there)."""
+    spec = rt.registry.find(module)
+    return spec is not None and spec.runs_at(role)
+
+
+def dag_dependencies(rt: Runtime, spec: dsl_parser.JobSpec, role: str | None, party_id: str | None) -> dict:
+    """FATE-Board's DAG document; at a given role, a component whose spec does not run there does not run."""
+    document = dsl_parser.dag_dependencies(spec, role, party_id)
+    if role:
+        modules = document["component_module"]
+        document["component_need_run"] = {name: need and runs_here(rt, modules[name], role)
+                                          for name, need in document["component_need_run"].items()}
+    return document
+
+
+def create_job(rt: Runtime, key: JobKey, body: dict) -> dict:
+    """Create this party's job row and its task rows (idempotent: a repeated create changes nothing).
+
+    A component gets a task here only if its spec runs at this role (FATE: no Reader at the arbiter);
+    the answer tells the initiator which components run here (``need_run``).
+    """
+    spec = parse_job(rt, body["dsl"], body["runtime_conf"], [(key.role, key.party_id)])
+    params = _party_job_parameters(rt, key.job_id, spec, key.role, key.party_id)
+    cores = _cores(rt, key.role, params)
+    component_params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
+    need_run = dsl_parser.party_need_run(spec, key.role, key.party_id)
+    present = {name for name, c in spec.components.items() if runs_here(rt, c.module, key.role)}
     conf_on_party = {**spec.conf, "job_parameters": params}
-    is_initiator = role == spec.initiator_role and str(party_id) == spec.initiator_party_id
-    _write_conf_files(rt, job_id, role, party_id, spec, conf_on_party)
+    is_initiator = key.role == spec.initiator_role and key.party_id == spec.initiator_party_id
+    _write_conf_files(rt, key, spec, conf_on_party)
     with write_transaction():
         job_saver.create_job(
-            f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=spec.initiator_role,
+            f_job_id=key.job_id, f_role=key.role, f_party_id=key.party_id, f_initiator_role=spec.initiator_role,
             f_initiator_party_id=spec.initiator_party_id, f_dsl=spec.dsl, f_runtime_conf=spec.conf,
             f_runtime_conf_on_party=conf_on_party, f_train_runtime_conf=body.get("train_runtime_conf") or {},
             f_roles={r: [int(p) if p.isdigit() else p for p in ids] for r, ids in spec.roles.items()},
@@ -97,15 +129,19 @@ def create_job(rt: Runtime, job_id: str, role: str, party_id: str, body: dict) -
             f_cores=cores, f_user_id=str(params.get("user", "") or ""),
         )
         for name, component in spec.components.items():
-            create_task_row(job_id, name, component.module, 0, role, party_id, spec, run_here=True,
-                            parameters=component_params.get(name, {}), need_run=need_run.get(name, True))
-    schedule_logger(job_id).info("job %s created on %s %s (%s cores)", job_id, role, party_id, cores)
-    return {"components": {name: {"need_run": need_run.get(name, True)} for name in spec.components}}
+            if name in present:
+                create_task_row(key.job_id, name, component.module, 0, key.role, key.party_id, spec, run_here=True,
+                                parameters=component_params.get(name, {}), need_run=need_run.get(name, True))
+    schedule_logger(key.job_id).info("job %s created on %s %s (%s cores)", key.job_id, key.role, key.party_id,
+                                     cores)
+    return {"components": {name: {"need_run": name in present and need_run.get(name, True)}
+                           for name in spec.components}}
 
 
 def create_task_row(job_id: str, component: str, module: str, version: int, role: str, party_id: str,
                     spec: dsl_parser.JobSpec, run_here: bool, parameters: dict | None = None,
                     need_run: bool = True) -> bool:
+    """Insert a task row (a party's own, or the initiator's holder row of a remote party's)."""
     return job_saver.create_task(
         f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=spec.initiator_role,
         f_initiator_party_id=spec.initiator_party_id, f_component_name=component,
@@ -116,51 +152,50 @@ def create_task_row(job_id: str, component: str, module: str, version: int, role
     )
 
 
-def _write_conf_files(rt: Runtime, job_id: str, role: str, party_id: str, spec: dsl_parser.JobSpec,
-                      conf_on_party: dict) -> None:
-    job_dir = rt.paths.job_dir(job_id)
-    party_dir = rt.paths.task_dir(job_id, role, party_id, "_", 0).parent.parent
+def _write_conf_files(rt: Runtime, key: JobKey, spec: dsl_parser.JobSpec, conf_on_party: dict) -> None:
+    job_dir = rt.paths.job_dir(key.job_id)
+    party_dir = rt.paths.task_dir(key.job_id, key.role, key.party_id, "_", 0).parent.parent
     party_dir.mkdir(parents=True, exist_ok=True)
     for path, content in ((job_dir / "job_dsl.json", spec.dsl), (job_dir / "job_runtime_conf.json", spec.conf),
                           (party_dir / "job_runtime_on_party_conf.json", conf_on_party)):
         path.write_text(json.dumps(content, indent=2))
 
 
-def apply_resource(job_id: str, role: str, party_id: str) -> None:
-    job = get_job(job_id, role, party_id)
+def apply_resource(key: JobKey) -> None:
+    """Take the job's cores here (once); OperatingError when this party lacks them."""
+    job = get_job(key)
     if job.f_resource_in_use:
         return
     if not resource_manager.apply_for_job(job):
-        raise OperatingError(f"not enough cores on {role} {party_id}: the job needs {job.f_cores}, "
+        raise OperatingError(f"not enough cores on {key.role} {key.party_id}: the job needs {job.f_cores}, "
                              f"{resource_manager.remaining_cores(job.f_engine_name)} free")
 
 
-def return_resource(job_id: str, role: str, party_id: str) -> bool:
-    return resource_manager.return_for_job(get_job(job_id, role, party_id))
+def return_resource(key: JobKey) -> bool:
+    """Give the job's cores back here (once); False if they were not held."""
+    return resource_manager.return_for_job(get_job(key))
 
 
-def update_job_status(rt: Runtime, job_id: str, role: str, party_id: str, status: JobStatus,
-                      reason: str = "") -> bool:
+def update_job_status(rt: Runtime, key: JobKey, status: JobStatus, reason: str = "") -> bool:
     """The initiator's decision for this party's job row; an end status also ends what runs here."""
-    job = get_job(job_id, role, party_id)
+    job = get_job(key)
     if JobStatus(status) in END_STATUSES and JobStatus(job.f_status) not in END_STATUSES:
         # clean up first: once a job shows an end status, its executors are gone and its cores back
         finish_job_here(rt, job, JobStatus(status))
-    effective = job_saver.update_job_status(job_id, role, party_id, status, **({"f_error": reason} if reason else {}))
+    effective = job_saver.update_job_status(key, status, **({"f_error": reason} if reason else {}))
     if effective:
-        schedule_logger(job_id).info("job %s on %s %s: %s%s", job_id, role, party_id, status,
-                                     f" ({reason})" if reason else "")
+        schedule_logger(key.job_id).info("job %s on %s %s: %s%s", key.job_id, key.role, key.party_id, status,
+                                         f" ({reason})" if reason else "")
     return effective
 
 
-def push_authorizer(rt: Runtime):
+def push_authorizer(rt: Runtime | None = None):
     """The data plane accepts objects only for a job that runs here, from a party of that job."""
     from fate_flow.db.connection import connection
 
     def authorize(header: Any) -> bool:
         with connection():
-            job = Job.get_or_none((Job.f_job_id == header.job_id) & (Job.f_role == header.dst_role)
-                                  & (Job.f_party_id == str(header.dst_party)))
+            job = Job.find(JobKey(header.job_id, header.dst_role, str(header.dst_party)))
         if job is None or JobStatus(job.f_status) in END_STATUSES:
             return False
         return str(header.src_party) in {str(p) for p in (job.f_roles or {}).get(header.src_role, [])}
@@ -184,40 +219,41 @@ def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
         rt.mailbox.clean(job.f_job_id)
 
 
-def stop_job(rt: Runtime, job_id: str, role: str, party_id: str, stop_status: JobStatus) -> bool:
-    job_saver.update_job(job_id, role, party_id, f_cancel_signal=True)
-    return update_job_status(rt, job_id, role, party_id, stop_status, reason=f"stopped ({stop_status})")
+def stop_job(rt: Runtime, key: JobKey, stop_status: JobStatus) -> bool:
+    """Stop this party's job: cancel signal, then the end status (which stops what runs)."""
+    job_saver.update_job(key, f_cancel_signal=True)
+    return update_job_status(rt, key, stop_status, reason=f"stopped ({stop_status})")
 
 
-def rerun_job(job_id: str, role: str, party_id: str) -> bool:
+def rerun_job(key: JobKey) -> bool:
     """Back to waiting (same job id): clear what the previous run left on the job row."""
-    job = get_job(job_id, role, party_id)
-    if not job_saver.update_job_status(job_id, role, party_id, JobStatus.WAITING):
+    job = get_job(key)
+    if not job_saver.update_job_status(key, JobStatus.WAITING):
         return JobStatus(job.f_status) == JobStatus.WAITING
     Job.update(f_cancel_signal=False, f_end_time=None, f_elapsed=None, f_tag="", f_error=None, f_progress=0).where(
-        (Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id))).execute()
-    schedule_logger(job_id).info("job %s on %s %s is waiting again (rerun)", job_id, role, party_id)
+        Job.matches(key)).execute()
+    schedule_logger(key.job_id).info("job %s on %s %s is waiting again (rerun)", key.job_id, key.role, key.party_id)
     return True
 
 
-def create_task_version(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> int:
-    """A rerun's next version of a task, copied from ``task_version`` (idempotent)."""
-    task = get_task(job_id, task_id, task_version, role, party_id)
-    latest = (Task.select(Task.f_task_version).where((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
-                                                     & (Task.f_role == role) & (Task.f_party_id == str(party_id)))
+def create_task_version(key: TaskKey) -> int:
+    """A rerun's next version of a task, copied from ``key``'s version (idempotent)."""
+    task = get_task(key)
+    latest = (Task.select(Task.f_task_version).where((Task.f_job_id == key.job_id) & (Task.f_task_id == key.task_id)
+                                                     & (Task.f_role == key.role) & (Task.f_party_id == key.party_id))
               .order_by(Task.f_task_version.desc()).first())
     if latest.f_task_version != task.f_task_version:
         return latest.f_task_version  # already created by a repeated call
     version = task.f_task_version + 1
     # the new version takes the job's current parameters (parameter/update may have changed them)
-    job = get_job(job_id, role, party_id)
+    job = get_job(key.job)
     spec = dsl_parser.parse_job(job.f_dsl, job.f_runtime_conf)
     parameters = {**task.f_component_parameters, "ComponentParam": dsl_parser.party_component_parameters(
-        spec, role, party_id).get(task.f_component_name, {})}
+        spec, key.role, key.party_id).get(task.f_component_name, {})}
     job_saver.create_task(
-        f_job_id=job_id, f_role=role, f_party_id=str(party_id), f_initiator_role=task.f_initiator_role,
+        f_job_id=key.job_id, f_role=key.role, f_party_id=key.party_id, f_initiator_role=task.f_initiator_role,
         f_initiator_party_id=task.f_initiator_party_id, f_component_name=task.f_component_name,
-        f_component_module=task.f_component_module, f_task_id=task_id, f_task_version=version,
+        f_component_module=task.f_component_module, f_task_id=key.task_id, f_task_version=version,
         f_status=JobStatus.WAITING.value, f_party_status=JobStatus.WAITING.value,
         f_run_on_this_party=task.f_run_on_this_party, f_component_parameters=parameters,
         f_provider_info=task.f_provider_info, f_federated_mode=task.f_federated_mode,
@@ -237,65 +273,66 @@ def create_holder_version(holder: Task) -> bool:
     )
 
 
-def update_parameters(job_id: str, role: str, party_id: str, updates: dict) -> dict:
+def update_parameters(rt: Runtime, key: JobKey, updates: dict) -> dict:
     """Merge new job/component parameters into this party's conf; tasks not run yet take them."""
-    job = get_job(job_id, role, party_id)
+    job = get_job(key)
     if JobStatus(job.f_status) == JobStatus.RUNNING:
-        raise OperatingError(f"job {job_id} is running: stop it or wait for it to end before updating parameters")
+        raise OperatingError(f"job {key.job_id} is running: stop it or wait for it to end before updating "
+                             "parameters")
     conf = dsl_parser.deep_merge(job.f_runtime_conf, {k: v for k, v in updates.items()
                                                       if k in ("job_parameters", "component_parameters")})
-    spec = dsl_parser.parse_job(job.f_dsl, conf, components.has_module)
-    params = dsl_parser.party_component_parameters(spec, role, party_id)
+    spec = parse_job(rt, job.f_dsl, conf, [(key.role, key.party_id)])
+    params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
     conf_on_party = {**conf, "job_parameters": {**job.f_runtime_conf_on_party.get("job_parameters", {}),
-                                                **dsl_parser.party_job_parameters(spec, role, party_id)}}
+                                                **dsl_parser.party_job_parameters(spec, key.role, key.party_id)}}
     with write_transaction():
-        Job.update(f_runtime_conf=conf, f_runtime_conf_on_party=conf_on_party).where(
-            (Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id))).execute()
+        Job.update(f_runtime_conf=conf, f_runtime_conf_on_party=conf_on_party).where(Job.matches(key)).execute()
         for task in task_controller.tasks_of(job):
             if task.f_status == JobStatus.WAITING.value:
                 task.f_component_parameters["ComponentParam"] = params.get(task.f_component_name, {})
                 Task.update(f_component_parameters=task.f_component_parameters).where(
-                    (Task.f_job_id == job_id) & (Task.f_task_id == task.f_task_id)
-                    & (Task.f_task_version == task.f_task_version) & (Task.f_role == role)
-                    & (Task.f_party_id == str(party_id))).execute()
+                    Task.matches(task.key)).execute()
     return {"job_parameters": conf.get("job_parameters", {}), "component_parameters": conf.get(
         "component_parameters", {}), "components": list(spec.components)}
 
 
-def update_job_fields(job_id: str, role: str, party_id: str, fields: dict[str, Any]) -> int:
+def update_job_fields(key: JobKey, fields: dict[str, Any]) -> int:
+    """The initiator's progress (or description) for this party's row."""
     allowed = {"progress", "description"}
-    return job_saver.update_job(job_id, role, party_id, **{f"f_{k}": v for k, v in fields.items() if k in allowed})
+    return job_saver.update_job(key, **{f"f_{k}": v for k, v in fields.items() if k in allowed})
 
 
-def start_task(rt: Runtime, job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> bool:
-    task = get_task(job_id, task_id, task_version, role, party_id)
+def start_task(rt: Runtime, key: TaskKey) -> bool:
+    """Start this party's task (spawn its executor), or pass it when it need not run here."""
+    task = get_task(key)
     if task.f_party_status != JobStatus.WAITING.value:
         return False  # already started (a repeated start): nothing to spawn
     if not task.f_component_parameters.get("need_run", True):
-        return job_saver.update_task_status(job_id, task_id, task_version, role, party_id,
-                                            party_status=JobStatus.PASS)
+        return job_saver.update_task_status(key, party_status=JobStatus.PASS)
     started = task_controller.start_task(rt, task)
     if started:  # the initiator starts a task only once it decided it runs: our copy of its status says so
-        job_saver.update_task_status(job_id, task_id, task_version, role, party_id, status=JobStatus.RUNNING)
+        job_saver.update_task_status(key, status=JobStatus.RUNNING)
     return started
 
 
-def update_task_status(rt: Runtime, job_id: str, task_id: str, task_version: int, role: str, party_id: str,
-                       status: JobStatus) -> bool:
-    effective = job_saver.update_task_status(job_id, task_id, task_version, role, party_id, status=status)
+def update_task_status(rt: Runtime, key: TaskKey, status: JobStatus) -> bool:
+    """The initiator's federated status of the task; an end status stops it here if it still runs."""
+    effective = job_saver.update_task_status(key, status=status)
     if JobStatus(status) in END_STATUSES:
-        task = get_task(job_id, task_id, task_version, role, party_id)
+        task = get_task(key)
         if task.f_run_on_this_party and JobStatus(task.f_party_status) not in END_STATUSES:
             task_controller.stop_task(task, JobStatus(status))
     return effective
 
 
-def stop_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str, status: JobStatus) -> bool:
-    return task_controller.stop_task(get_task(job_id, task_id, task_version, role, party_id), status)
+def stop_task(key: TaskKey, status: JobStatus) -> bool:
+    """Kill the task's executor here and record ``status``."""
+    return task_controller.stop_task(get_task(key), status)
 
 
-def collect_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> dict:
-    task = get_task(job_id, task_id, task_version, role, party_id)
-    return {key: getattr(task, f"f_{key}") for key in (
+def collect_task(key: TaskKey) -> dict:
+    """This party's row of the task, for the initiator's PULL."""
+    task = get_task(key)
+    return {name: getattr(task, f"f_{name}") for name in (
         "job_id", "task_id", "task_version", "role", "party_id", "status", "party_status", "start_time",
         "update_time", "end_time", "elapsed", "error_report")}

@@ -1,124 +1,153 @@
-"""A task on this party: start its executor, take its reports, stop it."""
+"""A task on this party: write its config from the component's spec, start its executor, take its
+reports, stop it. Nothing here knows a component by name: what a component reads and writes comes
+from its spec and its typed parameters."""
 
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import uuid
 from pathlib import Path
 
 import psutil
 
-from fate_flow.components.writer import destination as writer_destination
 from fate_flow.db.models import Job, Task
+from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
+from fate_flow.entity.table_meta import TableMeta, TableRef
+from fate_flow.entity.task_config import FederationConfig, ModelRef, NamedTable, TaskConfig
+from fate_flow.errors import ParamError
+from fate_flow.framework.params import Params
+from fate_flow.framework.spec import ComponentSpec, stage_of
 from fate_flow.log import schedule_logger
 from fate_flow.operation import job_saver, job_tracker
 from fate_flow.runtime import Runtime
 from fate_flow.utils.paths import within_any
 
 logger = logging.getLogger("fate_flow.task")
-def _task_parameters(task: Task) -> dict:
+
+
+class TaskSetupError(ValueError):
+    """The task cannot be started as configured (bad parameters, a path it may not use); the message says why."""
+
+
+def task_parameters(task: Task) -> dict:
+    """This party's parameters of the task, as resolved from the job's conf."""
     return task.f_component_parameters.get("ComponentParam", {})
 
 
-def _table_meta(rt: Runtime, namespace: str | None, name: str | None) -> list[dict]:
-    meta = rt.storage.get_meta(str(namespace), str(name)) if namespace and name else None
-    if meta is None:
-        return []
-    return [{"namespace": meta.f_namespace, "name": meta.f_name, "address": meta.f_address, "count": meta.f_count,
-             "schema": meta.f_schema, "partitions": meta.f_partitions, "id_delimiter": meta.f_id_delimiter,
-             "have_head": meta.f_have_head, "extend_sid": meta.f_extend_sid}]
+def typed_parameters(rt: Runtime, task: Task) -> tuple[ComponentSpec, Params]:
+    """The task's component spec and its parameters parsed by it (TaskSetupError when they are invalid)."""
+    try:
+        spec = rt.registry.get(task.f_component_module)
+        return spec, spec.parse_params(task_parameters(task))
+    except (LookupError, ParamError) as exc:
+        raise TaskSetupError(str(exc)) from None
 
 
-def _dsl_component(task: Task) -> dict:
-    job = Job.get_or_none((Job.f_job_id == task.f_job_id) & (Job.f_role == task.f_role)
-                          & (Job.f_party_id == task.f_party_id))
-    return ((job.f_dsl if job else {}) or {}).get("components", {}).get(task.f_component_name, {})
+def _table_metas(rt: Runtime, ref: TableRef) -> list[TableMeta]:
+    row = rt.storage.get_meta(ref.namespace, ref.name)
+    return [row.to_meta()] if row is not None else []
 
 
-def _upstream_tables(rt: Runtime, task: Task) -> dict[str, list[dict]]:
-    """Each data input of the component bound to the tables its upstream components output here."""
-    inputs = _dsl_component(task).get("input", {})
-    bound: dict[str, list[dict]] = {}
-    for key, refs in (inputs.get("data") or {}).items():
+def _upstream_tables(rt: Runtime, task: Task, data_inputs: dict) -> dict[str, list[TableMeta]]:
+    """Each data input key bound to the tables its upstream components output at this party."""
+    bound: dict[str, list[TableMeta]] = {}
+    for key, refs in (data_inputs or {}).items():
         for ref in refs if isinstance(refs, list) else [refs]:
             component, _, data_name = str(ref).partition(".")
             for info in job_tracker.output_data_infos(task.f_job_id, component, task.f_role, task.f_party_id):
                 if info.f_data_name == (data_name or "data"):
-                    bound.setdefault(key, []).extend(_table_meta(rt, info.f_table_namespace, info.f_table_name))
+                    bound.setdefault(key, []).extend(
+                        _table_metas(rt, TableRef(info.f_table_namespace, info.f_table_name)))
     return bound
 
 
-def _bindings(rt: Runtime, task: Task) -> dict:
-    """Where the component reads and writes tables; raises ValueError for a place it may not write."""
-    params = _task_parameters(task)
-    module = task.f_component_module
-    bindings: dict = {"table_version_dir": "", "tables_dir": str(rt.settings.tables_dir),
-                      "input_tables": _upstream_tables(rt, task),
-                      "output_data_names": list(_dsl_component(task).get("output", {}).get("data", []))}
-    if module == "Upload":
-        bindings["table_version_dir"] = str(rt.storage.version_dir(params["namespace"], params["name"], task.f_job_id))
-    elif module == "Writer":
-        namespace, name = writer_destination(params)
-        if namespace and name:
-            bindings["table_version_dir"] = str(rt.storage.version_dir(str(namespace), str(name), task.f_job_id))
-        if not bindings["input_tables"]:
-            bindings["input_tables"]["table"] = _table_meta(rt, params.get("namespace"),
-                                                            params.get("table_name") or params.get("name"))
-    elif module == "Reader":
-        table = params.get("table") or {}
-        bindings["input_tables"]["table"] = _table_meta(rt, table.get("namespace"), table.get("name"))
-    elif module == "Download":
-        bindings["input_tables"]["table"] = _table_meta(rt, params.get("namespace"),
-                                                        params.get("name") or params.get("table_name"))
-        output = Path(str(params.get("output_path", "")))
-        if not output.is_absolute() or not within_any(output, rt.data_access_dirs):
-            raise ValueError(f"output_path {output} is not in a directory this server writes downloads to "
-                             f"(data_access.allowed_dirs)")
-    return bindings
+def _upstream_models(task: Task, inputs: dict) -> dict[str, list[ModelRef]]:
+    """Each model input key bound to the models its upstream components registered at this party."""
+    bound: dict[str, list[ModelRef]] = {}
+    for key in ("model", "isometric_model"):
+        for ref in inputs.get(key) or []:
+            component = str(ref).split(".", 1)[0]
+            if component == "pipeline":
+                continue  # a deployed model: predict jobs (the models issue)
+            for row in job_tracker.models(task.f_job_id, component, task.f_role, task.f_party_id):
+                if row.f_directory:
+                    bound.setdefault(key, []).append(ModelRef(component, row.f_model_alias, row.f_module_name,
+                                                              row.f_directory))
+    return bound
 
 
-def _federation_config(rt: Runtime, task: Task) -> dict:
+def _confined_file(rt: Runtime, path: str, what: str) -> None:
+    file = Path(path)
+    if not file.is_absolute() or not within_any(file, rt.data_access_dirs):
+        raise TaskSetupError(f"{what} {file} is not in a directory this server allows (data_access.allowed_dirs)")
+
+
+def _federation_config(rt: Runtime, job: Job) -> FederationConfig:
     """Where the task's peers receive objects: each party's gRPC server (this one for local parties)."""
-    job = Job.get_or_none((Job.f_job_id == task.f_job_id) & (Job.f_role == task.f_role)
-                          & (Job.f_party_id == task.f_party_id))
     s = rt.settings
     own = f"{'127.0.0.1' if s.host in ('0.0.0.0', '::') else s.host}:{s.grpc_port}"
     routes = {}
-    for role, ids in ((job.f_roles if job else {}) or {}).items():
+    for role, ids in (job.f_roles or {}).items():
         for party_id in map(str, ids):
             route = None if rt.is_local_party(role, party_id) else s.federation.route(party_id)
             routes[party_id] = f"{route.host}:{route.grpc_port}" if route else own
-    timeout = int((job.f_runtime_conf_on_party or {}).get("job_parameters", {}).get("timeout") or s.job.job_timeout)
-    return {"routes": routes, "send_timeout": 600, "get_timeout": timeout,
-            "roles": {role: list(map(str, ids)) for role, ids in ((job.f_roles if job else {}) or {}).items()}}
+    timeout = int(_job_parameters(job).get("timeout") or s.job.job_timeout)
+    return FederationConfig(routes=routes, send_timeout=600.0, get_timeout=float(timeout))
+
+
+def _job_parameters(job: Job) -> dict:
+    return (job.f_runtime_conf_on_party or {}).get("job_parameters", {})
+
+
+def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
+    """Everything the executor needs, bound from the spec, the parameters and what upstream produced."""
+    job = Job.find(task.key.job)
+    if job is None:
+        raise TaskSetupError(f"no job row for task {task.f_task_id} on {task.f_role} {task.f_party_id}")
+    spec, params = typed_parameters(rt, task)
+    dsl_component = (job.f_dsl or {}).get("components", {}).get(task.f_component_name, {})
+    inputs, outputs = dsl_component.get("input") or {}, dsl_component.get("output") or {}
+    input_tables = _upstream_tables(rt, task, inputs.get("data") or {})
+    for key, ref in params.tables_read().items():
+        input_tables.setdefault(key, []).extend(_table_metas(rt, ref))
+    named_ref = params.table_written()
+    named = (NamedTable(named_ref.namespace, named_ref.name,
+                        str(rt.storage.version_dir(named_ref.namespace, named_ref.name, task.f_job_id)))
+             if named_ref else None)
+    for path, what in ((params.file_written(), "output_path"), (params.file_read(), "file")):
+        if path:
+            _confined_file(rt, path, what)
+    models = _upstream_models(task, inputs)
+    job_params = _job_parameters(job)
+    stage = stage_of(str(job_params.get("job_type") or "train"), list((inputs.get("data") or {}).keys()),
+                     bool(models) or bool(inputs.get("model") or inputs.get("isometric_model")))
+    if stage not in spec.stages:
+        raise TaskSetupError(f"{spec.module} has no {stage} stage (it has {', '.join(spec.stages)})")
+    key, paths = task.key, rt.paths
+    task_dir = paths.task_dir(key.job_id, key.role, key.party_id, key.component_name, key.task_version)
+    return TaskConfig(
+        server_url=rt.settings.base_url, local_token=rt.local_token, task=key, module=spec.module,
+        spec_source=rt.registry.source(spec.module), stage=stage, parameters=task_parameters(task),
+        cores=max(int(job_params.get("task_cores") or 1), 1),
+        computing_engine=str(job_params.get("computing_engine") or rt.settings.computing_engine).lower(),
+        roles={role: [str(p) for p in ids] for role, ids in (job.f_roles or {}).items()},
+        party_log_dir=str(paths.party_log_dir(key.job_id, key.role, key.party_id)),
+        component_log_dir=str(paths.component_log_dir(key.job_id, key.role, key.party_id, key.component_name)),
+        model_dir=str(task_dir / "model"), tables_dir=str(rt.settings.tables_dir),
+        federation=_federation_config(rt, job), input_tables=input_tables, input_models=models,
+        output_data_names=list(outputs.get("data") or []), output_model_names=list(outputs.get("model") or []),
+        named_table=named,
+    )
 
 
 def _write_config(rt: Runtime, task: Task) -> Path:
-    task_dir = rt.paths.task_dir(task.f_job_id, task.f_role, task.f_party_id, task.f_component_name,
-                                 task.f_task_version)
+    key = task.key
+    task_dir = rt.paths.task_dir(key.job_id, key.role, key.party_id, key.component_name, key.task_version)
     task_dir.mkdir(parents=True, exist_ok=True)
-    config = {
-        "server_url": rt.settings.base_url,
-        "local_token": rt.local_token,
-        "job_id": task.f_job_id,
-        "role": task.f_role,
-        "party_id": task.f_party_id,
-        "component_name": task.f_component_name,
-        "module": task.f_component_module,
-        "task_id": task.f_task_id,
-        "task_version": task.f_task_version,
-        "parameters": _task_parameters(task),
-        "party_log_dir": str(rt.paths.party_log_dir(task.f_job_id, task.f_role, task.f_party_id)),
-        "component_log_dir": str(rt.paths.component_log_dir(task.f_job_id, task.f_role, task.f_party_id,
-                                                            task.f_component_name)),
-        "federation": _federation_config(rt, task),
-        **_bindings(rt, task),
-    }
     path = task_dir / "task_config.json"
-    path.write_text(json.dumps(config, indent=1))
+    build_task_config(rt, task).write(path)
     return path
 
 
@@ -131,18 +160,17 @@ def _spawn(rt: Runtime, task: Task, config_path: Path) -> tuple[int, list[str]]:
 def start_task(rt: Runtime, task: Task) -> bool:
     """Spawn the executor and mark this party's task running; False if it was no longer startable."""
     log = schedule_logger(task.f_job_id)
-    key = (task.f_job_id, task.f_task_id, task.f_task_version, task.f_role, task.f_party_id)
     try:
         pid, cmd = _spawn(rt, task, _write_config(rt, task))
         create_time = psutil.Process(pid).create_time()
     except (OSError, ValueError, psutil.Error) as exc:
         log.error("cannot start task %s: %s", task.f_task_id, exc)
-        job_saver.update_task_status(*key, party_status=JobStatus.FAILED,
+        job_saver.update_task_status(task.key, party_status=JobStatus.FAILED,
                                      f_error_report=f"executor could not start: {exc}")
         push_to_initiator(rt, task)
         return False
     started = job_saver.update_task_status(
-        *key, party_status=JobStatus.RUNNING, f_run_pid=pid, f_run_pid_create_time=create_time,
+        task.key, party_status=JobStatus.RUNNING, f_run_pid=pid, f_run_pid_create_time=create_time,
         f_run_ip=rt.settings.host, f_run_port=rt.settings.http_port, f_worker_id=uuid.uuid4().hex, f_cmd=cmd,
     )
     if not started:
@@ -154,8 +182,7 @@ def start_task(rt: Runtime, task: Task) -> bool:
     return True
 
 
-def report_task(rt: Runtime, job_id: str, component: str, task_id: str, task_version: int, role: str,
-                party_id: str, report: dict) -> bool:
+def report_task(rt: Runtime, key: TaskKey, report: dict) -> bool:
     """An executor's report of its own status, passed on to the initiator."""
     status = JobStatus(report["party_status"])
     if status == JobStatus.RUNNING:
@@ -167,15 +194,12 @@ def report_task(rt: Runtime, job_id: str, component: str, task_id: str, task_ver
         extra["f_component_elapsed"] = int(report["run_elapsed_ms"])
     if report.get("error_report"):
         extra["f_error_report"] = str(report["error_report"])[:8000]
-    effective = job_saver.update_task_status(job_id, task_id, task_version, role, party_id, party_status=status,
-                                             **extra)
-    log = schedule_logger(job_id)
-    log.info("task %s of %s %s reported %s (effective: %s)", task_id, role, party_id, status, effective)
+    effective = job_saver.update_task_status(key, party_status=status, **extra)
+    log = schedule_logger(key.job_id)
+    log.info("task %s of %s %s reported %s (effective: %s)", key.task_id, key.role, key.party_id, status, effective)
     if "f_error_report" in extra:
-        log.error("task %s on %s %s failed: %s", task_id, role, party_id, extra["f_error_report"])
-    task = Task.get_or_none((Task.f_job_id == job_id) & (Task.f_task_id == task_id)
-                            & (Task.f_task_version == int(task_version)) & (Task.f_role == role)
-                            & (Task.f_party_id == str(party_id)))
+        log.error("task %s on %s %s failed: %s", key.task_id, key.role, key.party_id, extra["f_error_report"])
+    task = Task.find(key)
     if task is not None:
         push_to_initiator(rt, task)
     return effective
@@ -188,13 +212,10 @@ def push_to_initiator(rt: Runtime, task: Task) -> None:
         return
     from fate_flow.federation.client import PartyCall
 
-    fresh = Task.get_or_none((Task.f_job_id == task.f_job_id) & (Task.f_task_id == task.f_task_id)
-                             & (Task.f_task_version == task.f_task_version) & (Task.f_role == task.f_role)
-                             & (Task.f_party_id == task.f_party_id)) or task
+    fresh = Task.find(task.key) or task
     body = {key: getattr(fresh, f"f_{key}") for key in ("party_status", "start_time", "end_time", "elapsed",
                                                          "error_report")}
-    path = (f"/v1/initiator/{task.f_job_id}/{task.f_component_name}/{task.f_task_id}/{task.f_task_version}/"
-            f"{task.f_role}/{task.f_party_id}/report")
+    path = f"/v1/initiator/{task.key.path}/report"
     rt.federation.pool.submit(rt.federation.call, PartyCall(task.f_initiator_role, task.f_initiator_party_id,
                                                             path, body))
 
@@ -235,22 +256,20 @@ def stop_task(task: Task, stop_status: JobStatus) -> bool:
     """Kill the task's executor (if it runs here) and move the task to ``stop_status``."""
     if task.f_run_on_this_party:
         kill_process(task.f_run_pid, task.f_run_pid_create_time)
-    return job_saver.update_task_status(task.f_job_id, task.f_task_id, task.f_task_version, task.f_role,
-                                        task.f_party_id, status=stop_status, party_status=stop_status,
-                                        f_kill_status=True)
+    return job_saver.update_task_status(task.key, status=stop_status, party_status=stop_status, f_kill_status=True)
 
 
 def discard_outputs(rt: Runtime, task: Task) -> None:
-    """Remove what an unsuccessful task wrote but never published (a failed or killed upload or writer)."""
-    params = _task_parameters(task)
-    if task.f_component_module == "Upload":
-        rt.storage.discard_version(params["namespace"], params["name"], task.f_job_id)
-    elif task.f_component_module == "Writer":
-        namespace, name = writer_destination(params)
-        if namespace and name:
-            rt.storage.discard_version(str(namespace), str(name), task.f_job_id)
+    """Remove the named table an unsuccessful task wrote but never published (a failed upload or writer)."""
+    try:
+        _, params = typed_parameters(rt, task)
+    except TaskSetupError:
+        return  # it never started: nothing was written
+    ref = params.table_written()
+    if ref is not None:
+        rt.storage.discard_version(ref.namespace, ref.name, task.f_job_id)
 
 
 def tasks_of(job: Job) -> list[Task]:
-    return list(Task.select().where((Task.f_job_id == job.f_job_id) & (Task.f_role == job.f_role)
-                                    & (Task.f_party_id == job.f_party_id)))
+    """Every task row (all versions) of this party's job."""
+    return list(Task.of_job(job.key))

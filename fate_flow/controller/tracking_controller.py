@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 from fate_flow.db.models import Job, Task
-from fate_flow.errors import ArgumentError, NoDataError, NotFoundError, require
+from fate_flow.engine.model_files import ModelFileError, read_param_and_meta
+from fate_flow.errors import ArgumentError, DataError, FindFailedError, NoDataError, require
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.operation import job_tracker
 
@@ -25,34 +26,44 @@ def locate(body: dict, need_component: bool = True) -> tuple[str, str, str, str]
     if not role or party_id in (None, ""):
         job = Job.get_or_none(Job.f_job_id == job_id)
         if job is None:
-            raise NotFoundError(f"no job {job_id} on this party")
+            raise FindFailedError(f"no job {job_id} on this party")
         role, party_id = job.f_initiator_role, job.f_initiator_party_id
     return job_id, str(body.get("component_name") or ""), str(role), str(party_id)
 
 
 def component_list(job_id: str) -> list[str]:
+    """The component names of the job's DSL; FindFailedError when this party holds no such job."""
     job = Job.get_or_none(Job.f_job_id == job_id)
     if job is None:
-        raise NotFoundError(f"no job {job_id} on this party")
+        raise FindFailedError(f"no job {job_id} on this party")
     return list((job.f_dsl or {}).get("components", {}))
 
 
 def parameters(job_id: str, component: str, role: str, party_id: str) -> dict:
+    """The newest task version's component parameters as FATE-Board reads them (``module`` and
+    ``<module>Param``); FindFailedError when the party has no such task."""
     task = (Task.select().where((Task.f_job_id == job_id) & (Task.f_component_name == component)
                                 & (Task.f_role == role) & (Task.f_party_id == party_id))
             .order_by(Task.f_task_version.desc()).first())
     if task is None:
-        raise NotFoundError(f"no task of component {component} for {role} {party_id} in job {job_id}")
+        raise FindFailedError(f"no task of component {component} for {role} {party_id} in job {job_id}")
     module = task.f_component_module
     return {"module": module, f"{module}Param": task.f_component_parameters.get("ComponentParam", {})}
 
 
 def output_model(job_id: str, component: str, role: str, party_id: str) -> tuple[dict, dict]:
+    """A component's model as FATE-Board reads it: its parameters, and {meta_data, module_name, model_alias}."""
     model = job_tracker.model(job_id, component, role, party_id)
     if model is None:
         return {}, {}
-    return model.f_param, {"meta_data": model.f_meta, "module_name": model.f_module_name,
-                           "model_alias": model.f_model_alias}
+    if model.f_directory:
+        try:
+            param, meta = read_param_and_meta(Path(model.f_directory))
+        except ModelFileError as exc:
+            raise DataError(f"the model of {component} cannot be read: {exc}") from None
+    else:  # registered before schema 5, as JSON
+        param, meta = model.f_param, model.f_meta
+    return param, {"meta_data": meta, "module_name": model.f_module_name, "model_alias": model.f_model_alias}
 
 
 def _tables(storage: TableStorage, job_id: str, component: str, role: str, party_id: str) -> list[tuple[str, Any]]:
@@ -65,6 +76,8 @@ def _tables(storage: TableStorage, job_id: str, component: str, role: str, party
 
 
 def output_tables(job_id: str, component: str, role: str, party_id: str) -> list[dict]:
+    """The name, namespace and data name of each output table of the component's latest task version
+    (whether or not the table still exists)."""
     infos = job_tracker.output_data_infos(job_id, component, role, party_id)
     return [{"table_name": i.f_table_name, "table_namespace": i.f_table_namespace, "data_name": i.f_data_name}
             for i in infos]
@@ -126,9 +139,11 @@ def _add(tar: tarfile.TarFile, name: str, content: bytes) -> None:
 
 
 def job_data_view(job_id: str, role: str, party_id: str) -> dict:
+    """FATE-Board's job data view: the roles, this party's partners and the table each party's components
+    read by name; FindFailedError when this party holds no such job."""
     job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == party_id))
     if job is None:
-        raise NotFoundError(f"no job {job_id} for {role} {party_id} on this party")
+        raise FindFailedError(f"no job {job_id} for {role} {party_id} on this party")
     roles = {r: [int(p) if str(p).isdigit() else p for p in ids] for r, ids in (job.f_roles or {}).items()}
     partner = {r: [p for p in ids if not (r == role and str(p) == party_id)] for r, ids in roles.items()}
     dataset: dict = {}
@@ -145,6 +160,7 @@ def job_data_view(job_id: str, role: str, party_id: str) -> dict:
 
 
 def limit_of(body: dict) -> int:
+    """The body's ``limit`` as an int (-1, no limit, when absent); ArgumentError when it is not a number."""
     try:
         return int(body.get("limit", -1))
     except (TypeError, ValueError):

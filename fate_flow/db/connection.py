@@ -63,6 +63,7 @@ class FetchingSqliteDatabase(peewee.SqliteDatabase):
     """
 
     def execute_sql(self, sql: str, params: Any = None) -> _FetchedCursor:
+        """Run ``sql`` and read its whole result before returning, so no statement stays open."""
         return _FetchedCursor(super().execute_sql(sql, params))
 
 
@@ -110,6 +111,7 @@ def open_database(conf: DatabaseSettings) -> peewee.Database:
 
 
 def is_mysql() -> bool:
+    """Whether the bound database is MySQL/MariaDB (else SQLite)."""
     return isinstance(DB.obj, peewee.MySQLDatabase)
 
 
@@ -133,6 +135,7 @@ def connection() -> Iterator[None]:
 
 
 def close_database() -> None:
+    """Close the bound database's connections (the whole pool with MySQL); nothing to do before ``open_database``."""
     if DB.obj is None:
         return
     if isinstance(DB.obj, PooledMySQLDatabase):

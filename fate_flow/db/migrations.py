@@ -49,12 +49,25 @@ def _add_job_list_indexes() -> None:
             DB.execute_sql(f"CREATE INDEX {name} ON {Job._meta.table_name} ({columns})")
 
 
+def _add_model_files() -> None:
+    from playhouse.migrate import MySQLMigrator, SqliteMigrator, migrate
+
+    from fate_flow.db.models import ComponentModel
+
+    columns = {c.name for c in DB.get_columns(ComponentModel._meta.table_name)}
+    migrator = MySQLMigrator(DB) if is_mysql() else SqliteMigrator(DB)
+    for name in ("f_directory", "f_manifest"):
+        if name not in columns:
+            migrate(migrator.add_column(ComponentModel._meta.table_name, name, ComponentModel._meta.fields[name]))
+
+
 # (version, description, step). Append new steps; never edit an applied one.
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "jobs, tasks, table meta, engine registry", _create_base_tables),
     (2, "tracking: metrics, output data info, summaries, component models", _create_tracking_tables),
     (3, "task: the component's own run time", _add_component_elapsed),
     (4, "job: indexes for the Board's job list", _add_job_list_indexes),
+    (5, "component model: the directory of its files and their manifest", _add_model_files),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 
@@ -72,6 +85,7 @@ def _migration_lock() -> Iterator[None]:
 
 
 def current_version() -> int:
+    """The newest schema version applied to the bound database; 0 for a new one."""
     if not DB.table_exists(SchemaVersion._meta.table_name):
         return 0
     row = SchemaVersion.select().order_by(SchemaVersion.f_version.desc()).first()

@@ -8,6 +8,8 @@ from typing import Any
 import peewee
 
 from fate_flow.db.connection import DB
+from fate_flow.entity.keys import JobKey, TaskKey
+from fate_flow.entity.table_meta import TableMeta
 from fate_flow.utils.timeutil import now_ms
 
 
@@ -24,9 +26,11 @@ class JSONField(LongTextField):
         self._default_factory = default_factory
 
     def db_value(self, value: Any) -> str | None:
+        """Compact JSON text; None stays NULL."""
         return None if value is None else json.dumps(value, separators=(",", ":"))
 
     def python_value(self, value: str | None) -> Any:
+        """The parsed JSON; NULL reads as a fresh ``default_factory()`` value (None without a factory)."""
         if value is None:
             return self._default_factory() if self._default_factory else None
         return json.loads(value)
@@ -50,6 +54,7 @@ class BaseModel(peewee.Model):
 
     @classmethod
     def insert_row(cls, **fields: Any) -> peewee.ModelInsert:
+        """An INSERT of ``fields`` (not executed yet) with the create and update times set to now unless given."""
         now = now_ms()
         fields.setdefault("f_create_time", now)
         fields.setdefault("f_update_time", now)
@@ -88,6 +93,21 @@ class Job(BaseModel):
     f_start_time = peewee.BigIntegerField(null=True)
     f_end_time = peewee.BigIntegerField(null=True)
     f_elapsed = peewee.BigIntegerField(null=True)
+
+    @property
+    def key(self) -> JobKey:
+        """The row's (job id, role, party id)."""
+        return JobKey(self.f_job_id, self.f_role, self.f_party_id)
+
+    @classmethod
+    def matches(cls, key: JobKey) -> peewee.Expression:
+        """The WHERE clause selecting the row of ``key``."""
+        return (cls.f_job_id == key.job_id) & (cls.f_role == key.role) & (cls.f_party_id == key.party_id)
+
+    @classmethod
+    def find(cls, key: JobKey) -> Job | None:
+        """The party's row of job ``key``, or None when this server holds none."""
+        return cls.get_or_none(cls.matches(key))
 
     class Meta:
         table_name = "t_job"
@@ -136,6 +156,30 @@ class Task(BaseModel):
     # milliseconds the component itself ran, measured inside the executor (elapsed minus this = overhead)
     f_component_elapsed = peewee.BigIntegerField(null=True)
 
+    @property
+    def key(self) -> TaskKey:
+        """The row's (job, component, task id, version, role, party): one task version at one party."""
+        return TaskKey(self.f_job_id, self.f_component_name, self.f_task_id, self.f_task_version, self.f_role,
+                       self.f_party_id)
+
+    @classmethod
+    def matches(cls, key: TaskKey) -> peewee.Expression:
+        """The WHERE clause selecting the row of ``key`` (its primary key)."""
+        return ((cls.f_job_id == key.job_id) & (cls.f_task_id == key.task_id)
+                & (cls.f_task_version == key.task_version) & (cls.f_role == key.role)
+                & (cls.f_party_id == key.party_id))
+
+    @classmethod
+    def find(cls, key: TaskKey) -> Task | None:
+        """The row of task version ``key`` at its party, or None when this server holds none."""
+        return cls.get_or_none(cls.matches(key))
+
+    @classmethod
+    def of_job(cls, key: JobKey) -> peewee.ModelSelect:
+        """Every task row (all versions) of one party's job."""
+        return cls.select().where((cls.f_job_id == key.job_id) & (cls.f_role == key.role)
+                                  & (cls.f_party_id == key.party_id))
+
     class Meta:
         table_name = "t_task"
         primary_key = peewee.CompositeKey("f_job_id", "f_task_id", "f_task_version", "f_role", "f_party_id")
@@ -161,6 +205,14 @@ class StorageTableMeta(BaseModel):
     f_disable = peewee.BooleanField(default=False)
     f_description = peewee.TextField(default="")
     f_job_id = peewee.CharField(max_length=25, null=True)
+
+    def to_meta(self) -> TableMeta:
+        """The typed table meta (what components and executors get)."""
+        return TableMeta(namespace=self.f_namespace, name=self.f_name, path=str(self.f_address.get("path", "")),
+                         count=self.f_count, schema=self.f_schema or {}, partitions=self.f_partitions,
+                         id_delimiter=self.f_id_delimiter, have_head=self.f_have_head, extend_sid=self.f_extend_sid,
+                         auto_increasing_sid=self.f_auto_increasing_sid, part_of_data=self.f_part_of_data or [],
+                         origin=self.f_origin, job_id=self.f_job_id)
 
     class Meta:
         table_name = "t_storage_table_meta"
@@ -235,7 +287,9 @@ class ComponentSummary(BaseModel):
 
 
 class ComponentModel(BaseModel):
-    """A component's output model: its parameters and meta as JSON (FATE keeps protobuf buffers)."""
+    """A component's output model, registered by its task: the directory holding its files (see
+    ``engine.model_files``) and their manifest. ``f_param``/``f_meta`` are left from schema 4, when
+    executors pushed the model as JSON."""
 
     f_id = peewee.BigAutoField(primary_key=True)
     f_job_id = peewee.CharField(max_length=25, index=True)
@@ -248,6 +302,8 @@ class ComponentModel(BaseModel):
     f_module_name = peewee.CharField(max_length=200, default="")
     f_param = JSONField()
     f_meta = JSONField()
+    f_directory = peewee.TextField(null=True)
+    f_manifest = JSONField()
 
     class Meta:
         table_name = "t_component_model"

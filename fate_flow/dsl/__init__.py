@@ -10,10 +10,10 @@ from fate_flow.dsl.parser import (
     party_need_run,
 )
 from fate_flow.dsl.predict import generate_predict_dsl
-from fate_flow.dsl.spec import ComponentSpec, DSLError, JobSpec, deep_merge
+from fate_flow.dsl.spec import DSLComponent, DSLError, JobSpec, deep_merge
 
 __all__ = [
-    "ComponentSpec",
+    "DSLComponent",
     "DSLError",
     "JobSpec",
     "dag_dependencies",

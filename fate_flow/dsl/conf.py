@@ -27,6 +27,7 @@ def party_id_str(value: object, field_name: str) -> str:
 
 
 def parse_roles(conf: dict) -> dict[str, list[str]]:
+    """The conf's ``role`` as role -> party ids (canonical strings); DSLError naming the bad field."""
     roles = conf.get("role")
     if not isinstance(roles, dict) or not roles:
         raise conf_error("role", "is required: an object of role -> list of party ids")
@@ -39,6 +40,7 @@ def parse_roles(conf: dict) -> dict[str, list[str]]:
 
 
 def parse_initiator(conf: dict, roles: dict[str, list[str]]) -> tuple[str, str]:
+    """The conf's initiator as (role, party id); DSLError unless it is one of the job's parties."""
     initiator = conf.get("initiator")
     if not isinstance(initiator, dict) or "role" not in initiator or "party_id" not in initiator:
         raise conf_error("initiator", "is required: {\"role\": ..., \"party_id\": ...}")
@@ -60,6 +62,7 @@ def normalized_conf(conf: dict, roles: dict[str, list[str]], initiator: tuple[st
 
 
 def common_job_parameters(conf: dict) -> dict:
+    """``job_parameters.common`` ({} when absent); DSLError when a section is not an object."""
     section = conf.get("job_parameters", {})
     if section is None:
         section = {}
@@ -74,6 +77,7 @@ def common_job_parameters(conf: dict) -> dict:
 
 
 def job_type(conf: dict) -> str:
+    """``train`` (the default) or ``predict``, from the common job parameters; DSLError for anything else."""
     value = common_job_parameters(conf).get("job_type", "train") or "train"
     if value not in JOB_TYPES:
         raise conf_error("job_parameters.common.job_type", f"{value!r} must be one of {list(JOB_TYPES)}")
@@ -161,6 +165,8 @@ def _matching(by_key: dict, index: int) -> Iterator[dict]:
 
 
 def party_index(roles: dict[str, list[str]], role: str, party_id: object) -> int:
+    """The party's position among its role's parties, as conf selectors count (the first when listed
+    twice); DSLError when it is not a party of that role."""
     if role not in roles:
         raise DSLError(f"conf: role {role!r} is not one of the job's roles {list(roles)}", field="role")
     party = party_id_str(party_id, "party_id")
@@ -171,6 +177,8 @@ def party_index(roles: dict[str, list[str]], role: str, party_id: object) -> int
 
 
 def resolve_job_parameters(conf: dict, role: str, index: int) -> dict:
+    """The job parameters of party ``index`` of ``role``: ``common`` with every matching ``role``
+    selector merged on top, in the conf's order."""
     resolved = copy.deepcopy(common_job_parameters(conf))
     by_key = as_dict(as_dict(as_dict(conf.get("job_parameters")).get("role")).get(role))
     for override in _matching(by_key, index):
@@ -179,6 +187,8 @@ def resolve_job_parameters(conf: dict, role: str, index: int) -> dict:
 
 
 def resolve_component_parameters(conf: dict, component: str, role: str, index: int) -> dict:
+    """A component's parameters at party ``index`` of ``role``: ``common`` with every matching
+    ``role`` selector's merged on top, in the conf's order."""
     params = as_dict(conf.get("component_parameters"))
     resolved = copy.deepcopy(as_dict(as_dict(params.get("common")).get(component)))
     by_key = as_dict(as_dict(params.get("role")).get(role))

@@ -12,7 +12,7 @@ from fate_flow.dsl.spec import (
     MODEL_INPUT_KEYS,
     OUTPUT_KINDS,
     PREDICT_MODEL_PREFIX,
-    ComponentSpec,
+    DSLComponent,
     DSLError,
     component_error,
 )
@@ -31,7 +31,7 @@ class Edge:
 
 @dataclass
 class Graph:
-    components: dict[str, ComponentSpec]  # DSL order
+    components: dict[str, DSLComponent]  # DSL order
     edges: list[Edge]
     warnings: list[str]
 
@@ -44,7 +44,7 @@ def parse_graph(dsl: dict, *, predict: bool = False) -> Graph:
     """
     bodies = _component_bodies(dsl)
     outputs = {name: _outputs(name, body) for name, body in bodies.items()}
-    components: dict[str, ComponentSpec] = {}
+    components: dict[str, DSLComponent] = {}
     edges: list[Edge] = []
     warnings: list[str] = []
     for name, body in bodies.items():
@@ -95,7 +95,7 @@ def _outputs(name: str, body: dict) -> dict[str, list[str]]:
 
 
 def _component(name: str, body: dict, outputs: dict[str, dict[str, list[str]]], predict: bool,
-               warnings: list[str], dsl_provider: str | None) -> tuple[ComponentSpec, list[Edge]]:
+               warnings: list[str], dsl_provider: str | None) -> tuple[DSLComponent, list[Edge]]:
     inputs = body.get("input", {})
     if inputs is None:
         inputs = {}
@@ -121,7 +121,7 @@ def _component(name: str, body: dict, outputs: dict[str, dict[str, list[str]]], 
         if key not in ("data", *MODEL_INPUT_KEYS, *CACHE_INPUT_KEYS):
             warnings.append(f"component {name}: input.{key} is not an input FATE knows; ignored")
     own = outputs[name]
-    spec = ComponentSpec(
+    spec = DSLComponent(
         name=name, module=body["module"], provider=_component_provider(name, body, dsl_provider),
         upstream=_unique(edge.upstream for edge in edges), data_inputs=data_inputs, model_inputs=model_inputs,
         cache_inputs=cache_inputs, data_outputs=own.get("data", []), model_outputs=own.get("model", []),
@@ -192,7 +192,7 @@ def _unique(names) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def topological_order(components: dict[str, ComponentSpec], edges: list[Edge]) -> list[str]:
+def topological_order(components: dict[str, DSLComponent], edges: list[Edge]) -> list[str]:
     """Kahn's algorithm; among the components ready at the same time the one earlier in the DSL goes first.
 
     FATE pops ready components from a stack (and from sets, so its sibling order varies between runs); a
@@ -220,7 +220,7 @@ def topological_order(components: dict[str, ComponentSpec], edges: list[Edge]) -
     return order
 
 
-def _cycle_error(components: dict[str, ComponentSpec], edges: list[Edge], stuck: set[str]) -> DSLError:
+def _cycle_error(components: dict[str, DSLComponent], edges: list[Edge], stuck: set[str]) -> DSLError:
     """Name one loop. Every stuck component waits on another stuck one, so walking upstream must repeat."""
     start = next(name for name in components if name in stuck)
     path = [start]
@@ -237,4 +237,6 @@ def _cycle_error(components: dict[str, ComponentSpec], edges: list[Edge], stuck:
 
 
 def is_pipeline_ref(ref: str) -> bool:
+    """Whether an input reference names a deployed model (``pipeline.<component>.<model>``), not a
+    component of this DSL."""
     return ref.split(".", 1)[0] == PREDICT_MODEL_PREFIX

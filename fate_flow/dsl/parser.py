@@ -8,7 +8,7 @@ from collections.abc import Callable
 from fate_flow.dsl import conf as conf_rules
 from fate_flow.dsl import v1
 from fate_flow.dsl.graph import Graph, is_pipeline_ref, parse_graph, topological_order
-from fate_flow.dsl.spec import ComponentSpec, DSLError, JobSpec, as_dict, component_error, conf_error
+from fate_flow.dsl.spec import DSLComponent, DSLError, JobSpec, as_dict, component_error, conf_error
 
 # FATE's component-constraint check: these modules need hosts == the guest/arbiter overlap when there is one.
 GLM_MODULES = ("heterolr", "heterolinr", "heteropoisson")
@@ -81,7 +81,7 @@ def glm_role_conflict(spec: JobSpec) -> DSLError | None:
     return _glm_role_conflict(spec.components, spec.roles)
 
 
-def _glm_role_conflict(components: dict[str, ComponentSpec], roles: dict[str, list[str]]) -> DSLError | None:
+def _glm_role_conflict(components: dict[str, DSLComponent], roles: dict[str, list[str]]) -> DSLError | None:
     """With guest, host and arbiter, a party that is both guest and arbiter must be the (only) host set."""
     if not all(role in roles for role in ("guest", "host", "arbiter")):
         return None
@@ -162,6 +162,8 @@ def party_component_parameters(spec: JobSpec, role: str, party_id: str) -> dict[
 
 
 def party_need_run(spec: JobSpec, role: str, party_id: str) -> dict[str, bool]:
+    """Whether each component runs at this party: its ``need_run`` there, or that of the component whose
+    model or cache it loads."""
     parameters = party_component_parameters(spec, role, party_id)
     return {name: _need_run(spec, name, lambda cpn: parameters[cpn]) for name in spec.components}
 
@@ -185,7 +187,7 @@ def dag_dependencies(spec: JobSpec, role: str | None = None, party_id: str | Non
     }
 
 
-def _dependency_entries(spec: JobSpec, component: ComponentSpec) -> list[dict]:
+def _dependency_entries(spec: JobSpec, component: DSLComponent) -> list[dict]:
     entries = []
     for data_key, refs in component.data_inputs.items():
         # The Board only knows these two names; FATE reports every other data key as validate_data.

@@ -23,6 +23,8 @@ PASS_THROUGH_KEYS = ("train_data", "eval_data", "test_data", "data")
 
 
 def generate_predict_dsl(train_dsl: dict, cpn_list: list[str]) -> dict:
+    """The predict DSL deploying ``cpn_list`` from the train DSL (rules above); DSLError naming any
+    component that is not in it."""
     graph = parse_graph(train_dsl)
     unknown = [name for name in cpn_list if name not in graph.components]
     if unknown:

@@ -1,4 +1,4 @@
-"""The parsed shapes of a job (JobSpec, ComponentSpec) and the one error type of the DSL package."""
+"""The parsed shapes of a job (JobSpec; DSLComponent, one node of the DSL) and the DSL package's error type."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import copy
 from dataclasses import dataclass, field
 from typing import Any
 
-from fate_flow.errors import FlowError
+from fate_flow.errors import OperatingError
 
 # Data keys FATE's components understand; others only earn a warning (FATE logs one too).
 KNOWN_DATA_KEYS = ("data", "train_data", "validate_data", "test_data", "eval_data")
@@ -17,30 +17,31 @@ OUTPUT_KINDS = ("data", "model", "cache")
 PREDICT_MODEL_PREFIX = "pipeline"
 
 
-class DSLError(ValueError, FlowError):
-    """A DSL or runtime conf that FATE would refuse at submit.
+class DSLError(ValueError, OperatingError):
+    """A DSL or runtime conf that FATE would refuse at submit (103).
 
     The message names where the problem is (``component hetero_lr_0: input.data.train_data ...`` or
-    ``conf: role.guest ...``); ``component`` and ``field`` carry the same for callers. It is a
-    ``FlowError`` with FATE's generic retcode (100) so the HTTP layer can answer with it directly.
+    ``conf: role.guest ...``); ``component`` and ``field`` carry the same for callers.
     """
 
     def __init__(self, message: str, *, component: str | None = None, field: str | None = None):
-        FlowError.__init__(self, message)
+        OperatingError.__init__(self, message)
         self.component = component
         self.field = field
 
 
 def component_error(component: str, field_name: str, problem: str) -> DSLError:
+    """A DSLError located at a component's field: ``component <name>: <field> <problem>``."""
     return DSLError(f"component {component}: {field_name} {problem}", component=component, field=field_name)
 
 
 def conf_error(field_name: str, problem: str) -> DSLError:
+    """A DSLError located at a conf field: ``conf: <field> <problem>``."""
     return DSLError(f"conf: {field_name} {problem}", field=field_name)
 
 
 @dataclass
-class ComponentSpec:
+class DSLComponent:
     name: str
     module: str
     provider: str | None
@@ -64,7 +65,7 @@ class JobSpec:
     initiator_role: str
     initiator_party_id: str
     roles: dict[str, list[str]]
-    components: dict[str, ComponentSpec]
+    components: dict[str, DSLComponent]
     job_type: str
     # Things FATE tolerates silently (unknown data keys, parameters for absent components ...).
     warnings: list[str] = field(default_factory=list)
@@ -93,4 +94,5 @@ def deep_merge(base: dict, override: dict) -> dict:
 
 
 def as_dict(value: Any) -> dict:
+    """``value`` itself when it is a dict, else a new empty one (absent or malformed sections read as empty)."""
     return value if isinstance(value, dict) else {}

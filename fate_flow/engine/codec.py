@@ -1,9 +1,9 @@
 """A typed, non-executable codec for the objects tasks exchange with other parties.
 
 Peers are not trusted: decoding only ever builds plain values (None, bool, int, float, complex, str,
-bytes, list, tuple, set, frozenset, dict, numeric numpy arrays and scalars) from tagged, length-prefixed
-fields. There is no pickle, no ``np.load(allow_pickle=True)``, no class lookup by name; anything malformed
-raises :class:`CodecError`.
+bytes, list, tuple, set, frozenset, dict, numeric numpy arrays and scalars, and ``BigIntVector``: many
+big integers of one width in one buffer) from tagged, length-prefixed fields. There is no pickle, no
+``np.load(allow_pickle=True)``, no class lookup by name; anything malformed raises :class:`CodecError`.
 
 Layout: ``MAGIC`` then one value. A value is a one-byte tag followed by its payload (integers are
 little-endian). Array data is written raw, padded so that it starts at a multiple of ``ALIGN`` bytes
@@ -20,6 +20,8 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
+
+from fate_flow.engine.bigint import BigIntVector
 
 MAGIC = b"FFC\x01"
 ALIGN = 16
@@ -38,7 +40,8 @@ _C128 = struct.Struct("<dd")
 T_NONE, T_TRUE, T_FALSE = b"N", b"T", b"F"
 T_INT, T_FLOAT, T_COMPLEX, T_STR, T_BYTES = b"i", b"f", b"c", b"s", b"b"
 T_LIST, T_TUPLE, T_SET, T_FROZENSET, T_DICT = b"l", b"t", b"S", b"Z", b"d"
-T_ARRAY, T_NPSCALAR = b"a", b"g"
+T_ARRAY, T_NPSCALAR, T_BIGVEC = b"a", b"g", b"V"
+MAX_BIGINT_WIDTH = 1 << 16  # bytes per integer: far beyond any key length
 
 
 class CodecError(ValueError):
@@ -102,6 +105,8 @@ class _Encoder:
             self.array(obj)
         elif isinstance(obj, np.generic):
             self.np_scalar(obj)
+        elif isinstance(obj, BigIntVector):
+            self.bigint_vector(obj)
         elif obj is None:
             self.put(T_NONE)
         elif obj is True or obj is False:
@@ -163,6 +168,11 @@ class _Encoder:
         self.put(b"\0" * (-self.size % ALIGN))
         if arr.nbytes:
             self.put(raw.reshape(-1).view(np.uint8), arr.nbytes)
+
+    def bigint_vector(self, vector: BigIntVector) -> None:
+        self.put(T_BIGVEC + _U32.pack(vector.width) + _U64.pack(len(vector)))
+        self.put(b"\0" * (-self.size % ALIGN))
+        self.put(vector.buffer)
 
     def np_scalar(self, value: np.generic) -> None:
         dtype_text = _dtype_text(value.dtype)
@@ -287,6 +297,14 @@ class _Decoder:
             flat = flat.copy()  # numpy works on unaligned data, but slowly: pay one copy instead
         return flat.reshape(shape) if order == b"C" else flat.reshape(shape[::-1]).T
 
+    def bigint_vector(self, _depth: int) -> BigIntVector:
+        width = self.unpack(_U32)
+        if not 0 < width <= MAX_BIGINT_WIDTH:
+            raise CodecError(f"big integer width {width} out of range (1..{MAX_BIGINT_WIDTH} bytes)")
+        count = self.unpack(_U64)
+        self.take(-self.pos % ALIGN)
+        return BigIntVector(self.take(count * width), width, count)
+
     def np_scalar(self, _depth: int) -> np.generic:
         dtype = self.dtype()
         return np.frombuffer(bytes(self.take(dtype.itemsize)), dtype=dtype, count=1)[0]
@@ -312,4 +330,5 @@ _READERS: dict[bytes, Callable[[_Decoder, int], Any]] = {
     T_DICT: _Decoder.mapping,
     T_ARRAY: _Decoder.array,
     T_NPSCALAR: _Decoder.np_scalar,
+    T_BIGVEC: _Decoder.bigint_vector,
 }

@@ -25,7 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from fate_flow.engine import codec
-from fate_flow.federation import transfer
+from fate_flow.engine import push as transfer
+from fate_flow.entity.task_config import TaskConfig
 
 Party = tuple[str, str | int]
 POLL_SECONDS = 20.0  # one long poll; the server caps it too (apps.mailbox_app.MAX_WAIT)
@@ -61,16 +62,16 @@ class Federation:
         self._pool_lock = threading.Lock()
 
     @classmethod
-    def from_config(cls, config: Mapping[str, Any]) -> Federation:
-        """From a task config: job_id, role, party_id, server_url, local_token, task_id, task_version, and
-        ``federation`` = {"routes": {party_id: "host:grpc_port"}, "send_timeout": s, "get_timeout": s}."""
-        fed = config["federation"]
-        session = f"{config['task_id']}_{config['task_version']}" if "task_id" in config else None
-        return cls(config["job_id"], config["role"], config["party_id"], fed["routes"], config["server_url"],
-                   session_id=fed.get("session_id", session), send_timeout=float(fed.get("send_timeout", 600)),
-                   get_timeout=float(fed.get("get_timeout", 3600)), local_token=config.get("local_token", ""))
+    def for_task(cls, config: TaskConfig) -> Federation:
+        """The data plane of one task version (its session: task id + version) from its task config."""
+        task = config.task
+        return cls(task.job_id, task.role, task.party_id, config.federation.routes, config.server_url,
+                   session_id=f"{task.task_id}_{task.task_version}", send_timeout=config.federation.send_timeout,
+                   get_timeout=config.federation.get_timeout, local_token=config.local_token)
 
     def object_key(self, name: str, tag: str, src: Party, dst: Party) -> str:
+        """The object's mailbox key: session, name, tag and both parties as a JSON list, so distinct objects
+        never share one."""
         # JSON, not a joined string: no separator inside a name or tag can make two keys equal
         return json.dumps([self.session_id, name, tag, src[0], str(src[1]), dst[0], str(dst[1])])
 
@@ -172,6 +173,7 @@ class Federation:
             raise FederationError(f"{name!r} tag {tag!r} from {party[0]} {party[1]}: {exc}") from exc
 
     def close(self) -> None:
+        """Shut down the send pool (pushes under way still finish); a later ``remote`` starts a new one."""
         with self._pool_lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)

@@ -23,4 +23,5 @@ def new_job_id() -> str:
 
 
 def task_id(job_id: str, component_name: str) -> str:
+    """FATE's task id ``<job_id>_<component_name>``: the same at every party and task version."""
     return f"{job_id}_{component_name}"

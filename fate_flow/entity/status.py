@@ -71,6 +71,7 @@ def client_status(status: str) -> str:
 
 
 def is_end(status: str) -> bool:
+    """Whether ``status`` is an end status; ValueError for a string that is no JobStatus."""
     return JobStatus(status) in END_STATUSES
 
 

@@ -31,6 +31,32 @@ class PartyCall:
     body: dict
 
 
+@dataclass(frozen=True)
+class PartyAnswer:
+    """What a party answered (FATE's envelope), or what its failure to answer amounts to (retcode 104)."""
+
+    retcode: int
+    message: str = ""
+    data: Any = None
+
+    @property
+    def ok(self) -> bool:
+        """Whether the party answered retcode 0."""
+        return self.retcode == 0
+
+    @classmethod
+    def of(cls, envelope: Any) -> PartyAnswer:
+        """From a decoded response body; anything that is not FATE's envelope is a federated error."""
+        if not isinstance(envelope, dict) or not isinstance(envelope.get("retcode"), int):
+            return cls(int(RetCode.FEDERATED_ERROR), f"not a FATE answer: {str(envelope)[:200]}")
+        return cls(envelope["retcode"], str(envelope.get("retmsg") or ""), envelope.get("data"))
+
+    @classmethod
+    def failed(cls, message: str) -> PartyAnswer:
+        """The answer of a party that could not be reached or gave no usable answer (retcode 104)."""
+        return cls(int(RetCode.FEDERATED_ERROR), message)
+
+
 class LocalTransport:
     """Into this server's own WSGI application, in-process."""
 
@@ -38,6 +64,7 @@ class LocalTransport:
         self.client = Client(wsgi_app)
 
     def send(self, call: PartyCall, timeout: float) -> dict:
+        """The call's answer envelope (``timeout`` does not apply: it runs in this thread)."""
         # marked local: a call this server makes to itself needs no signature
         response = self.client.post(call.path, data=json.dumps(call.body), headers={"Content-Type": "application/json"},
                                     environ_overrides={LOCAL_CALL: True})
@@ -48,6 +75,8 @@ class LocalTransport:
 
 
 class FederatedClient:
+    """Calls to parties by (role, party id): local ones in-process, the others through ``remote``."""
+
     def __init__(self, is_local: Callable[[str, str], bool], local: LocalTransport, timeout: float = 30.0,
                  remote: Any = None, max_workers: int = 32):
         self.is_local = is_local
@@ -56,42 +85,51 @@ class FederatedClient:
         self.timeout = timeout
         self.pool = futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="fanout")
 
-    def call(self, call: PartyCall) -> dict:
+    def call(self, call: PartyCall) -> PartyAnswer:
+        """One call; a party that cannot be reached answers retcode 104 with the reason."""
         try:
             if self.is_local(call.role, call.party_id):
-                return self.local.send(call, self.timeout)
+                return PartyAnswer.of(self.local.send(call, self.timeout))
             if self.remote is None:
-                return {"retcode": int(RetCode.FEDERATED_ERROR),
-                        "retmsg": f"no route to party {call.party_id} (role {call.role})"}
-            return self.remote.send(call, self.timeout)
+                return PartyAnswer.failed(f"no route to party {call.party_id} (role {call.role})")
+            return PartyAnswer.of(self.remote.send(call, self.timeout))
         except Exception as exc:  # noqa: BLE001 (a failed call is an answer, not a crash of the scheduler)
             logger.exception("call %s to %s %s failed", call.path, call.role, call.party_id)
-            return {"retcode": int(RetCode.FEDERATED_ERROR),
-                    "retmsg": f"call to party {call.party_id} ({call.role}) failed: {exc}"}
+            return PartyAnswer.failed(f"call to party {call.party_id} ({call.role}) failed: {exc}")
 
-    def fan_out(self, calls: Iterable[PartyCall]) -> list[tuple[PartyCall, dict]]:
+    def fan_out(self, calls: Iterable[PartyCall]) -> list[tuple[PartyCall, PartyAnswer]]:
         """All calls in parallel, each in its own thread (so a nested local call gets its own DB connection)."""
         calls = list(calls)
         pending = {self.pool.submit(self.call, call): call for call in calls}
-        results: dict[PartyCall, dict] = {}
+        results: dict[PartyCall, PartyAnswer] = {}
         try:
             for future in futures.as_completed(pending, timeout=self.timeout * 3 + 5):
                 results[pending[future]] = future.result()
         except futures.TimeoutError:
             logger.error("fan-out timed out waiting for %d of %d calls", len(calls) - len(results), len(calls))
-        timed_out = {"retcode": int(RetCode.FEDERATED_ERROR), "retmsg": "no answer in time"}
+        timed_out = PartyAnswer.failed("no answer in time")
         return [(call, results.get(call, timed_out)) for call in calls]
 
     def close(self) -> None:
+        """Stop the fan-out threads and the remote transport's connections."""
         self.pool.shutdown(wait=False, cancel_futures=True)
         if self.remote is not None:
             self.remote.close()
 
 
-def all_succeeded(results: list[tuple[PartyCall, dict]]) -> bool:
-    return all(answer.get("retcode") == 0 for _, answer in results)
+Answers = list[tuple[PartyCall, PartyAnswer]]
 
 
-def failures(results: list[tuple[PartyCall, dict]]) -> str:
-    return "; ".join(f"{call.role} {call.party_id}: {answer.get('retmsg')}"
-                     for call, answer in results if answer.get("retcode") != 0)
+def all_succeeded(results: Answers) -> bool:
+    """Every party answered retcode 0."""
+    return all(answer.ok for _, answer in results)
+
+
+def failures(results: Answers) -> str:
+    """The parties that did not answer 0, and what they said."""
+    return "; ".join(f"{call.role} {call.party_id}: {answer.message}" for call, answer in results if not answer.ok)
+
+
+def succeeded(results: Answers) -> list[tuple[str, str]]:
+    """(role, party id) of the parties that answered 0."""
+    return [(call.role, call.party_id) for call, answer in results if answer.ok]

@@ -16,9 +16,9 @@ from concurrent import futures
 import grpc
 from werkzeug.test import Client
 
-from fate_flow.federation.proto import proxy_pb2, proxy_pb2_grpc
 from fate_flow.federation.transfer import MailboxPushMixin, PushAuthorizer
 from fate_flow.manager.mailbox import Mailbox
+from fate_flow.proto import proxy_pb2, proxy_pb2_grpc
 
 logger = logging.getLogger("fate_flow.grpc")
 # only the party-to-party APIs may arrive over the proxy channel
@@ -34,6 +34,8 @@ class UnaryService(MailboxPushMixin, proxy_pb2_grpc.DataTransferServiceServicer)
         self.authorize_push = authorize_push
 
     def unaryCall(self, request: proxy_pb2.Packet, context: grpc.ServicerContext) -> proxy_pb2.Packet:  # noqa: N802
+        """Run the packet's scheduling call through this server's own API (party and initiator paths only);
+        the JSON answer comes back in a packet with source and destination swapped."""
         path = request.body.key
         method = (request.header.operator or "POST").upper()
         if not path.startswith(ALLOWED_PREFIXES):
@@ -65,9 +67,10 @@ def _packet_headers(packet: proxy_pb2.Packet) -> dict[str, str]:
     return headers
 
 
-def start_grpc_server(wsgi_app, host: str, port: int, mailbox: Mailbox, authorize_push: PushAuthorizer | None = None,
-                      max_workers: int = 32) -> tuple[grpc.Server, int]:
-    """Start the server; returns it and the bound port (``port`` 0 picks a free one)."""
+def bind_grpc_server(wsgi_app, host: str, port: int, mailbox: Mailbox, authorize_push: PushAuthorizer | None = None,
+                     max_workers: int = 32) -> tuple[grpc.Server, int]:
+    """The server bound to its port but not serving yet (``start()`` it); returns it and the bound port
+    (``port`` 0 picks a free one)."""
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="grpc"),
         options=[("grpc.max_send_message_length", -1), ("grpc.max_receive_message_length", -1)],
@@ -76,5 +79,4 @@ def start_grpc_server(wsgi_app, host: str, port: int, mailbox: Mailbox, authoriz
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         raise OSError(f"cannot bind the gRPC server to {host}:{port}")
-    server.start()
     return server, bound

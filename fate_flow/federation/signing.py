@@ -29,6 +29,7 @@ def _site_message(method: str, path: str, body: bytes, timestamp: str, nonce: st
 
 
 def site_key(keys: Mapping[str, str], party_id: str) -> str | None:
+    """The secret shared with ``party_id``, else the ``default`` one; None when neither is configured."""
     return keys.get(str(party_id)) or keys.get("default")
 
 
@@ -49,6 +50,7 @@ class NonceCache:
         self._lock = threading.Lock()
 
     def first_use(self, nonce: str) -> bool:
+        """True, recording it, the first time ``nonce`` is seen within the TTL; False for a replay."""
         now = time.time()
         with self._lock:
             if len(self._seen) > 10_000:

@@ -13,9 +13,9 @@ import requests
 
 from fate_flow.errors import RetCode
 from fate_flow.federation.client import PartyCall
-from fate_flow.federation.proto import proxy_pb2, proxy_pb2_grpc
 from fate_flow.federation.signing import sign_site, site_key
 from fate_flow.log import audit_logger
+from fate_flow.proto import proxy_pb2, proxy_pb2_grpc
 from fate_flow.settings import Federation
 
 CONNECT_TRIES = 3
@@ -52,6 +52,8 @@ class RemoteTransport:
         return headers
 
     def send(self, call: PartyCall, timeout: float) -> dict:
+        """The party's answer envelope, over HTTP or gRPC as configured and signed when site auth is on;
+        every failure comes back as an error envelope, never raised. Each call is audited."""
         route = self.federation.route(call.party_id)
         if route is None:
             return _error(RetCode.FEDERATED_ERROR, f"no route to party {call.party_id} ({call.role}): "
@@ -125,6 +127,7 @@ class RemoteTransport:
         return _error(RetCode.CONNECTION_ERROR, error)
 
     def close(self) -> None:
+        """Close the HTTP session and every gRPC channel to other parties."""
         self.session.close()
         with self._lock:
             for channel in self._channels.values():

@@ -46,6 +46,7 @@ class IncomingObject:
         self.done = False
 
     def write(self, chunk: bytes | memoryview) -> None:
+        """Append a chunk to the temp file; MailboxError once more bytes arrived than announced."""
         self.size += len(chunk)
         if self.expected_size is not None and self.size > self.expected_size:
             raise MailboxError(f"object {self.key!r} of job {self.job_id}: more than the announced "
@@ -53,6 +54,8 @@ class IncomingObject:
         self._file.write(chunk)
 
     def commit(self) -> Path:
+        """Publish the object by an atomic rename and wake its waiters; returns its path. MailboxError (and
+        nothing kept) when its size is not the announced one."""
         if self.expected_size is not None and self.size != self.expected_size:
             self.abort()
             raise MailboxError(f"object {self.key!r} of job {self.job_id}: {self.size} bytes received, "
@@ -64,6 +67,7 @@ class IncomingObject:
         return self.final
 
     def abort(self) -> None:
+        """Drop the temp file; nothing happens once committed or aborted."""
         if self.done:
             return
         self.done = True
@@ -129,6 +133,7 @@ class Mailbox:
         return data
 
     def remove(self, job_id: str, key: str) -> bool:
+        """Delete a complete object; False when it was not there."""
         path = self.path_of(job_id, key)
         try:
             path.unlink()

@@ -96,6 +96,7 @@ def reconcile(engine_name: str) -> int:
 
 
 def remaining_cores(engine_name: str) -> int:
+    """The engine pool's free cores as recorded (no reconciling); 0 for an engine never registered."""
     row = EngineRegistry.get_or_none(
         (EngineRegistry.f_engine_name == engine_name) & (EngineRegistry.f_engine_type == ENGINE_TYPE)
     )

@@ -8,13 +8,14 @@ damages the table it would have replaced. The previous version's files are remov
 from __future__ import annotations
 
 import shutil
+from dataclasses import replace as copy_with
 from pathlib import Path
-from typing import Any
 
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import StorageTableMeta
-from fate_flow.errors import AlreadyExistsError, NotFoundError
-from fate_flow.utils.paths import check_name, confine
+from fate_flow.entity.table_meta import TableMeta
+from fate_flow.errors import AlreadyExistsError, FindFailedError
+from fate_flow.utils.paths import UnsafePathError, check_name, confine, within_any
 from fate_flow.utils.timeutil import now_ms
 
 STORAGE_ENGINE = "STANDALONE"
@@ -22,41 +23,48 @@ STORE_TYPE = "PARQUET"
 
 
 class TableStorage:
+    """This party's tables: meta rows, and the Parquet files under ``tables_dir``."""
+
     def __init__(self, tables_dir: Path):
         self.tables_dir = tables_dir
 
     def version_dir(self, namespace: str, name: str, version: str) -> Path:
+        """Where version ``version`` (a job id) of a table is written, every part checked."""
         parts = (check_name("namespace", namespace), check_name("table_name", name), check_name("version", version))
         return confine(self.tables_dir, *parts)
 
     @staticmethod
     def get_meta(namespace: str, name: str) -> StorageTableMeta | None:
+        """The table's meta row, or None."""
         return StorageTableMeta.get_or_none(
             (StorageTableMeta.f_namespace == namespace) & (StorageTableMeta.f_name == name)
         )
 
     def exists(self, namespace: str, name: str) -> bool:
+        """Whether the table exists."""
         return self.get_meta(namespace, name) is not None
 
-    def publish(self, meta: dict[str, Any], replace: bool) -> None:
+    def publish(self, meta: TableMeta, job_id: str | None, replace: bool) -> None:
         """Make a completely written version the table's current one (create or replace)."""
-        namespace, name = meta["namespace"], meta["name"]
-        new_path = Path(meta["address"]["path"])
-        confine(self.tables_dir, str(new_path.relative_to(self.tables_dir.resolve())))
+        meta = copy_with(meta, job_id=job_id or meta.job_id)
+        namespace, name = meta.namespace, meta.name
+        new_path = Path(meta.path)
+        if not within_any(new_path, [self.tables_dir]) or new_path.resolve() == self.tables_dir.resolve():
+            raise UnsafePathError(f"table {namespace}.{name}: its files must be under {self.tables_dir}")
         row = {
-            "f_address": meta["address"],
+            "f_address": {"path": meta.path},
             "f_engine": STORAGE_ENGINE,
             "f_store_type": STORE_TYPE,
-            "f_partitions": int(meta.get("partitions", 1)),
-            "f_id_delimiter": meta.get("id_delimiter", ","),
-            "f_have_head": bool(meta.get("have_head", True)),
-            "f_extend_sid": bool(meta.get("extend_sid", False)),
-            "f_auto_increasing_sid": bool(meta.get("auto_increasing_sid", False)),
-            "f_schema": meta.get("schema", {}),
-            "f_count": int(meta.get("count", 0)),
-            "f_part_of_data": meta.get("part_of_data", []),
-            "f_origin": meta.get("origin", ""),
-            "f_job_id": meta.get("job_id"),
+            "f_partitions": meta.partitions,
+            "f_id_delimiter": meta.id_delimiter,
+            "f_have_head": meta.have_head,
+            "f_extend_sid": meta.extend_sid,
+            "f_auto_increasing_sid": meta.auto_increasing_sid,
+            "f_schema": meta.schema,
+            "f_count": meta.count,
+            "f_part_of_data": meta.part_of_data,
+            "f_origin": meta.origin,
+            "f_job_id": meta.job_id,
             "f_in_serialized": True,
             "f_update_time": now_ms(),
         }
@@ -78,9 +86,10 @@ class TableStorage:
             self._remove_dir(old_path)
 
     def delete(self, namespace: str, name: str) -> StorageTableMeta:
+        """Remove a table (row and files); FindFailedError when there is none."""
         meta = self.get_meta(namespace, name)
         if meta is None:
-            raise NotFoundError(f"no table found: namespace {namespace}, table_name {name}")
+            raise FindFailedError(f"no table found: namespace {namespace}, table_name {name}")
         StorageTableMeta.delete().where(
             (StorageTableMeta.f_namespace == namespace) & (StorageTableMeta.f_name == name)
         ).execute()

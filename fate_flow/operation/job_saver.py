@@ -12,6 +12,7 @@ from typing import Any
 import peewee
 
 from fate_flow.db.models import Job, Task
+from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import (
     END_STATUSES,
     JOB_TRANSITIONS,
@@ -41,10 +42,11 @@ def create_job(**fields: Any) -> bool:
 
 
 def create_task(**fields: Any) -> bool:
+    """Insert a task row; a duplicate (same key) is ignored and reported as False."""
     return Task.insert_row(**fields).on_conflict_ignore().execute() not in (None, 0)
 
 
-def update_job_status(job_id: str, role: str, party_id: str, status: JobStatus, **extra: Any) -> bool:
+def update_job_status(key: JobKey, status: JobStatus, **extra: Any) -> bool:
     """Move one job row to ``status`` if its current status allows it; True if it took effect.
 
     A pending rerun blocks failing the job (FATE's rule), so a rerun is never lost to a late report.
@@ -55,33 +57,14 @@ def update_job_status(job_id: str, role: str, party_id: str, status: JobStatus, 
     if status in END_STATUSES:
         fields[Job.f_tag] = extra.pop("tag", "job_end")
     fields.update({getattr(Job, name): value for name, value in extra.items()})
-    where = (
-        (Job.f_job_id == job_id)
-        & (Job.f_role == role)
-        & (Job.f_party_id == str(party_id))
-        & (Job.f_status.in_(predecessors(JOB_TRANSITIONS, status)))
-    )
+    where = Job.matches(key) & Job.f_status.in_(predecessors(JOB_TRANSITIONS, status))
     if status in (JobStatus.FAILED, JobStatus.TIMEOUT):
         where &= Job.f_rerun_signal == False  # noqa: E712 (peewee expression)
     return Job.update(fields).where(where).execute() > 0
 
 
-def _task_key(job_id: str, task_id: str, task_version: int, role: str, party_id: str) -> peewee.Expression:
-    return (
-        (Task.f_job_id == job_id)
-        & (Task.f_task_id == task_id)
-        & (Task.f_task_version == int(task_version))
-        & (Task.f_role == role)
-        & (Task.f_party_id == str(party_id))
-    )
-
-
 def update_task_status(
-    job_id: str,
-    task_id: str,
-    task_version: int,
-    role: str,
-    party_id: str,
+    key: TaskKey,
     *,
     status: JobStatus | None = None,
     party_status: JobStatus | None = None,
@@ -92,7 +75,7 @@ def update_task_status(
     When both are given, both guards must hold (one UPDATE), so they move together or not at all.
     """
     now = now_ms()
-    where = _task_key(job_id, task_id, task_version, role, party_id)
+    where = Task.matches(key)
     fields: dict = {getattr(Task, name): value for name, value in extra.items()}
     moving = status or party_status
     if moving is None:
@@ -106,20 +89,21 @@ def update_task_status(
     return Task.update(fields).where(where).execute() > 0
 
 
-def update_job(job_id: str, role: str, party_id: str, **fields: Any) -> int:
+def update_job(key: JobKey, **fields: Any) -> int:
     """Write non-status fields of a job row; progress only ever grows."""
     if STATUS_FIELDS & fields.keys():
         raise ValueError("statuses are written with update_job_status")
-    where = (Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == str(party_id))
+    where = Job.matches(key)
     if "f_progress" in fields:
         where &= Job.f_progress <= fields["f_progress"]
     fields["f_update_time"] = now_ms()
     return Job.update({getattr(Job, k): v for k, v in fields.items()}).where(where).execute()
 
 
-def update_task(job_id: str, task_id: str, task_version: int, role: str, party_id: str, **fields: Any) -> int:
+def update_task(key: TaskKey, **fields: Any) -> int:
+    """Write non-status fields of a task row (the update time always moves)."""
     if STATUS_FIELDS & fields.keys():
         raise ValueError("statuses are written with update_task_status")
     fields["f_update_time"] = now_ms()
-    where = _task_key(job_id, task_id, task_version, role, party_id)
+    where = Task.matches(key)
     return Task.update({getattr(Task, k): v for k, v in fields.items()}).where(where).execute()

@@ -12,20 +12,15 @@ import peewee
 
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import ComponentModel, ComponentSummary, TrackingMetric, TrackingOutputDataInfo
+from fate_flow.entity.keys import TaskKey
 
 METRIC_META, METRIC_DATA, JOB_VIEW = 0, 1, 2
 
 
-class TaskRef:
-    """Who produced something: a task version of one party."""
-
-    def __init__(self, job_id: str, component_name: str, task_id: str, task_version: int, role: str, party_id: str):
-        self.job_id, self.component_name, self.task_id = job_id, component_name, task_id
-        self.task_version, self.role, self.party_id = int(task_version), role, str(party_id)
-
-    def fields(self) -> dict:
-        return {"f_job_id": self.job_id, "f_component_name": self.component_name, "f_task_id": self.task_id,
-                "f_task_version": self.task_version, "f_role": self.role, "f_party_id": self.party_id}
+def _fields(key: TaskKey) -> dict:
+    """The columns naming the task version that produced a row."""
+    return {"f_job_id": key.job_id, "f_component_name": key.component_name, "f_task_id": key.task_id,
+            "f_task_version": key.task_version, "f_role": key.role, "f_party_id": key.party_id}
 
 
 def _of(model: type[peewee.Model], job_id: str, component_name: str, role: str, party_id: str) -> peewee.Expression:
@@ -33,15 +28,17 @@ def _of(model: type[peewee.Model], job_id: str, component_name: str, role: str, 
             & (model.f_party_id == str(party_id)))
 
 
-def save_metric_data(ref: TaskRef, namespace: str, name: str, points: list[list[Any]]) -> None:
+def save_metric_data(key: TaskKey, namespace: str, name: str, points: list[list[Any]]) -> None:
+    """Append data points ``[key, value]`` to a metric of the task."""
     with write_transaction():
-        for key, value in points:
-            TrackingMetric.insert_row(**ref.fields(), f_metric_namespace=namespace, f_metric_name=name, f_key=key,
-                                      f_value=value, f_type=METRIC_DATA).execute()
+        for point_key, value in points:
+            TrackingMetric.insert_row(**_fields(key), f_metric_namespace=namespace, f_metric_name=name,
+                                      f_key=point_key, f_value=value, f_type=METRIC_DATA).execute()
 
 
-def save_metric_meta(ref: TaskRef, namespace: str, name: str, meta: dict) -> None:
-    TrackingMetric.insert_row(**ref.fields(), f_metric_namespace=namespace, f_metric_name=name, f_key=None,
+def save_metric_meta(key: TaskKey, namespace: str, name: str, meta: dict) -> None:
+    """Add meta to a metric of the task; reads merge every meta row of the latest version."""
+    TrackingMetric.insert_row(**_fields(key), f_metric_namespace=namespace, f_metric_name=name, f_key=None,
                               f_value=meta, f_type=METRIC_META).execute()
 
 
@@ -56,6 +53,7 @@ def _metric_rows(job_id: str, component_name: str, role: str, party_id: str, **f
 
 
 def metric_names(job_id: str, component_name: str, role: str, party_id: str) -> dict[str, list[str]]:
+    """Metric names by namespace, of the component's latest task version (the job view excluded)."""
     names: dict[str, list[str]] = {}
     for row in _metric_rows(job_id, component_name, role, party_id).where(TrackingMetric.f_type != JOB_VIEW):
         bucket = names.setdefault(row.f_metric_namespace, [])
@@ -81,6 +79,7 @@ def _sort_key(key: Any) -> tuple:
 
 
 def all_metrics(job_id: str, component_name: str, role: str, party_id: str) -> dict:
+    """Every metric of the component's latest task version: namespace -> name -> {data, meta}."""
     result: dict = {}
     for namespace, names in metric_names(job_id, component_name, role, party_id).items():
         for name in names:
@@ -90,24 +89,28 @@ def all_metrics(job_id: str, component_name: str, role: str, party_id: str) -> d
 
 
 def delete_metrics(job_id: str) -> int:
+    """Delete every metric row of the job (its job views too); returns how many."""
     return TrackingMetric.delete().where(TrackingMetric.f_job_id == job_id).execute()
 
 
 def save_job_view(job_id: str, role: str, party_id: str, view: dict) -> None:
+    """Record a party's view of the job (FATE-Board's); the newest one saved is the one read."""
     TrackingMetric.insert_row(f_job_id=job_id, f_component_name="pipeline", f_role=role, f_party_id=str(party_id),
                               f_metric_namespace="job", f_metric_name="job_view", f_key=None, f_value=view,
                               f_type=JOB_VIEW).execute()
 
 
 def job_view(job_id: str, role: str, party_id: str) -> dict | None:
+    """The newest job view saved for the party, or None."""
     row = (TrackingMetric.select().where(_of(TrackingMetric, job_id, "pipeline", role, party_id)
                                          & (TrackingMetric.f_type == JOB_VIEW))
            .order_by(TrackingMetric.f_id.desc()).first())
     return row.f_value if row else None
 
 
-def save_output_data_info(ref: TaskRef, data_name: str, table_namespace: str, table_name: str) -> None:
-    TrackingOutputDataInfo.insert_row(**ref.fields(), f_data_name=data_name, f_table_namespace=table_namespace,
+def save_output_data_info(key: TaskKey, data_name: str, table_namespace: str, table_name: str) -> None:
+    """Record a table as the task version's output ``data_name``, replacing what that name recorded before."""
+    TrackingOutputDataInfo.insert_row(**_fields(key), f_data_name=data_name, f_table_namespace=table_namespace,
                                       f_table_name=table_name).on_conflict_replace().execute()
 
 
@@ -122,6 +125,8 @@ def output_data_infos(job_id: str, component_name: str, role: str, party_id: str
 
 
 def job_output_data_infos(job_id: str, **filters: Any) -> list[TrackingOutputDataInfo]:
+    """The job's output data infos of every task version, narrowed by the non-empty ``filters``
+    (column names without ``f_``)."""
     condition = TrackingOutputDataInfo.f_job_id == job_id
     for name, value in filters.items():
         if value not in (None, ""):
@@ -129,28 +134,43 @@ def job_output_data_infos(job_id: str, **filters: Any) -> list[TrackingOutputDat
     return list(TrackingOutputDataInfo.select().where(condition))
 
 
-def save_summary(ref: TaskRef, summary: dict) -> None:
+def save_summary(key: TaskKey, summary: dict) -> None:
+    """Set the task version's summary, replacing the one it saved before."""
     with write_transaction():
-        ComponentSummary.delete().where(_of(ComponentSummary, ref.job_id, ref.component_name, ref.role, ref.party_id)
-                                        & (ComponentSummary.f_task_version == ref.task_version)).execute()
-        ComponentSummary.insert_row(**ref.fields(), f_summary=summary).execute()
+        ComponentSummary.delete().where(_of(ComponentSummary, key.job_id, key.component_name, key.role, key.party_id)
+                                        & (ComponentSummary.f_task_version == key.task_version)).execute()
+        ComponentSummary.insert_row(**_fields(key), f_summary=summary).execute()
 
 
 def summary(job_id: str, component_name: str, role: str, party_id: str) -> dict | None:
+    """The summary of the component's newest task version that saved one, or None."""
     row = (ComponentSummary.select().where(_of(ComponentSummary, job_id, component_name, role, party_id))
            .order_by(ComponentSummary.f_task_version.desc()).first())
     return row.f_summary if row else None
 
 
-def save_model(ref: TaskRef, alias: str, module_name: str, param: dict, meta: dict) -> None:
+def register_model(key: TaskKey, alias: str, module_name: str, directory: str, manifest: dict) -> None:
+    """Record the model ``alias`` a task wrote into ``directory`` (a rerun's version replaces nothing of the
+    earlier one's; reads take the latest version)."""
     with write_transaction():
-        ComponentModel.delete().where(_of(ComponentModel, ref.job_id, ref.component_name, ref.role, ref.party_id)
-                                      & (ComponentModel.f_task_version == ref.task_version)
+        ComponentModel.delete().where(_of(ComponentModel, key.job_id, key.component_name, key.role, key.party_id)
+                                      & (ComponentModel.f_task_version == key.task_version)
                                       & (ComponentModel.f_model_alias == alias)).execute()
-        ComponentModel.insert_row(**ref.fields(), f_model_alias=alias, f_module_name=module_name, f_param=param,
-                                  f_meta=meta).execute()
+        ComponentModel.insert_row(**_fields(key), f_model_alias=alias, f_module_name=module_name,
+                                  f_directory=directory, f_manifest=manifest, f_param={}, f_meta={}).execute()
 
 
 def model(job_id: str, component_name: str, role: str, party_id: str) -> ComponentModel | None:
+    """The latest task version's model of a component (the first registered alias)."""
     return (ComponentModel.select().where(_of(ComponentModel, job_id, component_name, role, party_id))
             .order_by(ComponentModel.f_task_version.desc(), ComponentModel.f_id.desc()).first())
+
+
+def models(job_id: str, component_name: str, role: str, party_id: str) -> list[ComponentModel]:
+    """Every model (alias) of the latest task version of a component that registered any."""
+    rows = list(ComponentModel.select().where(_of(ComponentModel, job_id, component_name, role, party_id))
+                .order_by(ComponentModel.f_id))
+    if not rows:
+        return []
+    latest = max(r.f_task_version for r in rows)
+    return [r for r in rows if r.f_task_version == latest]

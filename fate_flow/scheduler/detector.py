@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import time
 
-from fate_flow.controller import party_controller, task_controller
+from fate_flow.controller import initiator_controller, party_controller, task_controller
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.status import END_STATUSES, JobStatus
 from fate_flow.errors import RetCode
@@ -14,7 +14,6 @@ from fate_flow.log import schedule_logger
 from fate_flow.manager import resource_manager
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
-from fate_flow.scheduler.dag_scheduler import DAGScheduler
 from fate_flow.utils.timeutil import now_ms
 
 ASK_INITIATOR_EVERY_S = 10.0
@@ -23,12 +22,15 @@ INITIATOR_UNREACHABLE_S = 60.0
 
 
 class Detector:
+    """The detector's passes; the Server owns exactly one (it remembers when it last asked initiators)."""
+
     def __init__(self, rt: Runtime):
         self.rt = rt
         self._asked: dict[str, float] = {}
         self._initiator_failing_since: dict[str, float] = {}
 
     def run_pass(self) -> None:
+        """Fail orphaned tasks, time jobs out, fail unfinished submits, follow initiators, fix the pool."""
         self.rt.launcher.reap()
         changed = self.fail_orphaned_tasks()
         changed |= self.stop_timed_out_jobs()
@@ -47,20 +49,18 @@ class Detector:
             if task_controller.process_alive(task.f_run_pid, task.f_run_pid_create_time):
                 continue
             # re-read: the executor may have reported its end just before it exited
-            fresh = Task.get_or_none((Task.f_job_id == task.f_job_id) & (Task.f_task_id == task.f_task_id)
-                                     & (Task.f_task_version == task.f_task_version)
-                                     & (Task.f_role == task.f_role) & (Task.f_party_id == task.f_party_id))
+            fresh = Task.find(task.key)
             if fresh is None or fresh.f_party_status != "running":
                 continue
             reason = f"executor process {task.f_run_pid} is gone without reporting an end status"
-            if job_saver.update_task_status(task.f_job_id, task.f_task_id, task.f_task_version, task.f_role,
-                                            task.f_party_id, party_status=JobStatus.FAILED, f_error_report=reason):
+            if job_saver.update_task_status(task.key, party_status=JobStatus.FAILED, f_error_report=reason):
                 schedule_logger(task.f_job_id).error("task %s failed: %s", task.f_task_id, reason)
                 task_controller.push_to_initiator(self.rt, task)
                 changed = True
         return changed
 
     def stop_timed_out_jobs(self) -> bool:
+        """Stop (as timeout) every job this server initiated that runs longer than its timeout."""
         changed = False
         now = now_ms()
         for job in list(Job.select().where((Job.f_status == "running") & (Job.f_is_initiator == True))):  # noqa: E712
@@ -69,7 +69,7 @@ class Detector:
             if job.f_start_time and now - job.f_start_time > timeout_s * 1000:
                 schedule_logger(job.f_job_id).error("job %s runs longer than its timeout of %s s", job.f_job_id,
                                                     timeout_s)
-                DAGScheduler(self.rt).stop_job(job.f_job_id, JobStatus.TIMEOUT)
+                initiator_controller.stop_job(self.rt, job.f_job_id, JobStatus.TIMEOUT)
                 changed = True
         return changed
 
@@ -78,7 +78,7 @@ class Detector:
         stale = list(Job.select().where((Job.f_status == "ready") & (Job.f_is_initiator == True)  # noqa: E712
                                         & (Job.f_create_time < now_ms() - SUBMIT_DEADLINE_S * 1000)))
         for job in stale:
-            DAGScheduler(self.rt).end_job(job, JobStatus.FAILED, "its submit did not complete")
+            initiator_controller.end_job(self.rt, job, JobStatus.FAILED, "its submit did not complete")
         return bool(stale)
 
     def reconcile_with_initiators(self) -> None:
@@ -100,12 +100,13 @@ class Detector:
         path = f"/v1/initiator/{job.f_job_id}/{job.f_initiator_role}/{job.f_initiator_party_id}/query"
         answer = self.rt.federation.call(PartyCall(job.f_initiator_role, job.f_initiator_party_id, path, {}))
         status, reason = None, ""
-        if answer.get("retcode") == 0:
+        if answer.ok:
             self._initiator_failing_since.pop(job.f_job_id, None)
-            initiator_status = JobStatus((answer.get("data") or {}).get("status", "running"))
+            data = answer.data if isinstance(answer.data, dict) else {}
+            initiator_status = JobStatus(data.get("status", "running"))
             if initiator_status in END_STATUSES:
-                status, reason = initiator_status, (answer["data"].get("error") or "ended by its initiator")
-        elif answer.get("retcode") == int(RetCode.DATA_ERROR):
+                status, reason = initiator_status, (data.get("error") or "ended by its initiator")
+        elif answer.retcode == int(RetCode.DATA_ERROR):
             # unknown to its initiator: its submit failed, or never completed (the initiator gives a
             # submit SUBMIT_DEADLINE_S before failing it)
             if now_ms() - (job.f_create_time or 0) > SUBMIT_DEADLINE_S * 1000:
@@ -116,4 +117,4 @@ class Detector:
                 status, reason = JobStatus.FAILED, f"initiator unreachable for {now - since:.0f} s"
         if status is not None:
             schedule_logger(job.f_job_id).info("job %s follows its initiator: %s (%s)", job.f_job_id, status, reason)
-            party_controller.update_job_status(self.rt, job.f_job_id, job.f_role, job.f_party_id, status, reason)
+            party_controller.update_job_status(self.rt, job.key, status, reason)

@@ -20,18 +20,22 @@ class UploadInterrupted(IOError):
 
 
 def complete_marker(path: Path) -> Path:
+    """``<file>.complete``: the writer's mark that the file is whole."""
     return path.with_name(path.name + ".complete")
 
 
 def failed_marker(path: Path) -> Path:
+    """``<file>.failed``: the writer's mark that it gave up; it holds the reason."""
     return path.with_name(path.name + ".failed")
 
 
 def mark_complete(path: Path) -> None:
+    """Tell readers the file is whole: they read what is left, then reach its end."""
     complete_marker(path).touch()
 
 
 def mark_failed(path: Path, reason: str) -> None:
+    """Tell readers the file will not be completed: they raise UploadInterrupted with ``reason``."""
     failed_marker(path).write_text(reason)
 
 
@@ -42,9 +46,12 @@ class GrowingFile(io.RawIOBase):
         self._file = open(path, "rb", buffering=0)  # noqa: SIM115 (closed in close())
 
     def readable(self) -> bool:
+        """True: this stream is for reading only."""
         return True
 
     def readinto(self, buffer) -> int:  # noqa: ANN001 (a writable buffer)
+        """Read what is there into ``buffer``, waiting for more until a marker appears (0 only at the
+        complete end); UploadInterrupted on a failed marker or ``stall_timeout`` seconds without data."""
         waited_since = time.monotonic()
         while True:
             count = self._file.readinto(buffer)
@@ -60,9 +67,11 @@ class GrowingFile(io.RawIOBase):
             time.sleep(POLL_S)
 
     def close(self) -> None:
+        """Close the file (the writer is unaffected)."""
         self._file.close()
         super().close()
 
 
 def open_growing(path: Path, buffer_size: int = 1 << 20) -> io.BufferedReader:
+    """A buffered reader of a file still being written: it ends only at the complete marker."""
     return io.BufferedReader(GrowingFile(path), buffer_size=buffer_size)

@@ -5,13 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from fate_flow.errors import UnsafePathError
+
 # What FATE's clients and Board accept as ids and names (the Board checks ^[.0-9a-zA-Z_-]+$).
 SAFE_NAME = re.compile(r"^[0-9A-Za-z_.\-]{1,200}$")
 
 
-class UnsafePathError(ValueError):
-    """A request field would point outside its directory, or holds characters a name may not."""
-
+__all__ = ["SAFE_NAME", "UnsafePathError", "check_name", "confine", "within_any"]
 
 def check_name(field: str, value: object) -> str:
     """A request field used as a file or directory name: letters, digits, '_', '-', '.', no '..'."""
@@ -33,5 +33,6 @@ def confine(root: Path, *parts: str) -> Path:
 
 
 def within_any(path: Path, roots: list[Path]) -> bool:
+    """Whether ``path``, symlinks resolved, is one of ``roots`` or inside one."""
     resolved = path.resolve()
     return any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots)

@@ -4,4 +4,5 @@ import time
 
 
 def now_ms() -> int:
+    """Wall-clock time in epoch milliseconds."""
     return int(time.time() * 1000)

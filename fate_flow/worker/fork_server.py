@@ -16,22 +16,17 @@ import sys
 import traceback
 
 
-def _preload() -> None:
-    # what every executor imports anyway; the child inherits it already loaded
-    import psutil  # noqa: F401
-    import pyarrow  # noqa: F401
-    import pyarrow.csv  # noqa: F401
-    import pyarrow.parquet  # noqa: F401
+def _preload(modules: list[str]) -> None:
+    """Import what executors need (the components' runners and their libraries, from the registry);
+    the forked children inherit it already loaded. A module that fails to import is left to the
+    executor that needs it, which reports the error."""
+    import importlib
 
-    import fate_flow.components.download  # noqa: F401
-    import fate_flow.components.reader  # noqa: F401
-    import fate_flow.components.testing  # noqa: F401
-    import fate_flow.components.toy.secure_add_guest  # noqa: F401
-    import fate_flow.components.toy.secure_add_host  # noqa: F401
-    import fate_flow.components.upload  # noqa: F401
-    import fate_flow.components.writer  # noqa: F401
-    import fate_flow.engine.federation  # noqa: F401
-    import fate_flow.worker.task_executor  # noqa: F401
+    for module in ["psutil", "pyarrow", "fate_flow.engine.federation", "fate_flow.worker.task_executor", *modules]:
+        try:
+            importlib.import_module(module)
+        except Exception as exc:  # noqa: BLE001
+            print(f"fork server: cannot preload {module}: {exc}", file=sys.stderr)
 
 
 def _reap(_signum: int, _frame: object) -> None:
@@ -75,6 +70,7 @@ def _child(config: str, std_log: str) -> None:
 
 
 def serve(requests, answers) -> None:
+    """One JSON request per line: fork an executor for it and answer its pid."""
     for line in requests:
         try:
             request = json.loads(line)
@@ -89,9 +85,12 @@ def serve(requests, answers) -> None:
         answers.flush()
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """Preload, answer ready, then fork an executor per request until stdin closes."""
+    args = sys.argv[1:] if argv is None else argv
+    modules = args[args.index("--preload") + 1].split(",") if "--preload" in args else []
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the server decides when this process ends
-    _preload()
+    _preload([m for m in modules if m])
     signal.signal(signal.SIGCHLD, _reap)
     answers = os.fdopen(os.dup(1), "w")
     sys.stdout = sys.stderr

@@ -16,26 +16,32 @@ EXECUTOR_MODULE = "fate_flow.worker.task_executor"
 
 
 def executor_env() -> dict[str, str]:
+    """This process's environment with the project root first on PYTHONPATH, so executors import this ``fate_flow``."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(PROJECT_ROOT), env.get("PYTHONPATH")]))
     return env
 
 
 class ExecutorLauncher:
-    def __init__(self, use_fork_server: bool = True):
+    """Starts executors; ``preload`` names the modules the fork server imports ahead (the registry's)."""
+
+    def __init__(self, use_fork_server: bool = True, preload: list[str] | None = None):
         self.use_fork_server = use_fork_server
+        self.preload = list(preload or [])
         self._fork_server: subprocess.Popen | None = None
         self._lock = threading.Lock()
         self._children: dict[int, subprocess.Popen] = {}  # plain subprocesses not reaped yet
 
     def start(self) -> None:
+        """Start the fork server when wanted; if it cannot start, executors start as plain subprocesses."""
         if self.use_fork_server:
             with self._lock:
                 self._start_fork_server()
 
     def _start_fork_server(self) -> None:
         try:
-            process = subprocess.Popen([sys.executable, "-m", "fate_flow.worker.fork_server"], stdin=subprocess.PIPE,
+            command = [sys.executable, "-m", "fate_flow.worker.fork_server", "--preload", ",".join(self.preload)]
+            process = subprocess.Popen(command, stdin=subprocess.PIPE,
                                        stdout=subprocess.PIPE, env=executor_env(), text=True, bufsize=1,
                                        start_new_session=True)
             ready = json.loads(process.stdout.readline() or "{}")
@@ -95,5 +101,6 @@ class ExecutorLauncher:
         self._fork_server = None
 
     def stop(self) -> None:
+        """Stop the fork server (killed if it does not exit within 3 s); running executors live on."""
         with self._lock:
             self._stop_fork_server()

@@ -11,17 +11,21 @@ import urllib.error
 import urllib.request
 from typing import Any
 
+from fate_flow.entity.keys import TaskKey
+from fate_flow.entity.table_meta import TableMeta
+
 
 class ServerCallError(RuntimeError):
     pass
 
 
 class ServerClient:
-    def __init__(self, base_url: str, job_id: str, component: str, task_id: str, task_version: int,
-                 role: str, party_id: str, timeout: float = 30.0, retries: int = 5, local_token: str = ""):
+    """Implements the framework's ``Tracker`` for one task, plus the executor's status reports."""
+
+    def __init__(self, base_url: str, task: TaskKey, timeout: float = 30.0, retries: int = 5, local_token: str = ""):
         self.base_url = base_url.rstrip("/")
         self.local_token = local_token
-        self.task_path = f"{job_id}/{component}/{task_id}/{task_version}/{role}/{party_id}"
+        self.task_path = task.path
         self.timeout = timeout
         self.retries = retries
 
@@ -46,26 +50,34 @@ class ServerClient:
         raise ServerCallError(f"{path}: server unreachable: {last_error}")
 
     def report(self, **fields: Any) -> dict:
+        """The task's own status (running, success, failed) to this party's server."""
         return self._post(f"/v1/party/{self.task_path}/report", fields)
 
-    def save_table_meta(self, meta: dict[str, Any]) -> None:
-        self._post(f"/v1/tracker/{self.task_path}/table/meta", meta)
+    def save_table_meta(self, meta: TableMeta, replace: bool) -> None:
+        """Publish ``meta`` through the server (replacing a table of that name only when ``replace``);
+        ServerCallError, like every call here, when the server refuses or stays unreachable."""
+        self._post(f"/v1/tracker/{self.task_path}/table/meta", {**meta.to_dict(), "replace": replace})
 
     def save_output_data_info(self, data_name: str, namespace: str, name: str) -> None:
+        """Record the table as the task's output ``data_name``."""
         self._post(f"/v1/tracker/{self.task_path}/output_data_info/save",
                    {"data_name": data_name, "table_namespace": namespace, "table_name": name})
 
     def save_metric_data(self, namespace: str, name: str, points: list[list[Any]]) -> None:
+        """Append points ``[key, value]`` to the task's metric ``name`` in ``namespace``."""
         self._post(f"/v1/tracker/{self.task_path}/metric_data/save",
                    {"metric_namespace": namespace, "metric_name": name, "metrics": points})
 
     def save_metric_meta(self, namespace: str, name: str, meta: dict[str, Any]) -> None:
+        """Add to the meta of the task's metric ``name`` in ``namespace``."""
         self._post(f"/v1/tracker/{self.task_path}/metric_meta/save",
                    {"metric_namespace": namespace, "metric_name": name, "metric_meta": meta})
 
     def save_summary(self, summary: dict[str, Any]) -> None:
+        """Set the task's summary, replacing one saved before."""
         self._post(f"/v1/tracker/{self.task_path}/summary/save", {"summary": summary})
 
-    def save_model(self, alias: str, module_name: str, param: dict[str, Any], meta: dict[str, Any]) -> None:
-        self._post(f"/v1/tracker/{self.task_path}/model/save",
-                   {"model_alias": alias, "module_name": module_name, "param": param, "meta": meta})
+    def register_model(self, alias: str, module: str, directory: str) -> None:
+        """Register the model files written to ``directory`` under ``alias``."""
+        self._post(f"/v1/tracker/{self.task_path}/model/register",
+                   {"model_alias": alias, "module_name": module, "directory": directory})

@@ -1,14 +1,17 @@
 """A task's executor process: ``python -m fate_flow.worker.task_executor --config FILE``.
 
-The server writes the task's config file and spawns this process (no shell). It reports
-running, runs the component, and reports success or failed with the error. The database is never
+The server writes the task's config (``entity.task_config.TaskConfig``) and spawns this process (no
+shell). It reports running, builds the component's context from the config and the component's spec,
+runs the runner of its role, and reports success or failed with the error. The database is never
 touched here: every write goes through the server, which guards status transitions.
+
+Only ``ComponentError`` (and ``ParamError``) is the user's error, reported as its message; anything
+else is a bug or an outage and is logged with its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import os
 import sys
@@ -16,63 +19,71 @@ import time
 import traceback
 from pathlib import Path
 
-from fate_flow import components
-from fate_flow.components.context import ComponentContext, ComponentError
+from fate_flow.engine.computing import open_computing
 from fate_flow.engine.federation import Federation
+from fate_flow.entity.task_config import TaskConfig
+from fate_flow.errors import ComponentError
+from fate_flow.framework.context import Context
+from fate_flow.framework.federation import Exchange
+from fate_flow.framework.io import Inputs, NamedTableOutput, Outputs
+from fate_flow.framework.metrics import Metrics
+from fate_flow.framework.models import Models
+from fate_flow.framework.registry import spec_from_source
 from fate_flow.log import setup_executor_logging
 from fate_flow.worker.server_client import ServerCallError, ServerClient
 
 logger = logging.getLogger("fate_flow.executor")
 
 
-def _client(config: dict) -> ServerClient:
-    return ServerClient(
-        config["server_url"], config["job_id"], config["component_name"], config["task_id"],
-        config["task_version"], config["role"], config["party_id"], local_token=config.get("local_token", ""),
+def _has_peers(config: TaskConfig) -> bool:
+    me = (config.task.role, config.task.party_id)
+    return any((role, str(p)) != me for role, ids in config.roles.items() for p in ids)
+
+
+def build_context(config: TaskConfig, client: ServerClient) -> Context:
+    """The component's context: typed parameters, tables, peers, metrics and models of this task."""
+    spec = spec_from_source(config.spec_source, config.module)
+    task = config.task
+    computing = open_computing(config.computing_engine, config.cores)
+    federation = Federation.for_task(config) if _has_peers(config) else None
+    return Context(
+        task=task, module=spec.module, stage=config.stage, params=spec.parse_params(config.parameters),
+        cores=config.cores, computing=computing,
+        inputs=Inputs(computing, config.input_tables, task.component_name),
+        outputs=Outputs(computing, client, task, Path(config.tables_dir), config.output_data_names),
+        models=Models(spec.module, Path(config.model_dir), config.input_models, client),
+        metrics=Metrics(client),
+        exchange=Exchange(federation, (task.role, task.party_id), config.roles),
+        named_table=(NamedTableOutput(config.named_table, computing, client, task.job_id)
+                     if config.named_table else None),
+        logger=logging.getLogger(f"fate_flow.component.{task.component_name}"),
     )
 
 
-def _context(config: dict, client: ServerClient) -> ComponentContext:
-    return ComponentContext(
-        job_id=config["job_id"],
-        role=config["role"],
-        party_id=config["party_id"],
-        component_name=config["component_name"],
-        task_id=config["task_id"],
-        task_version=int(config["task_version"]),
-        parameters=config["parameters"],
-        tracker=client,
-        table_version_dir=Path(config["table_version_dir"]),
-        tables_dir=Path(config["tables_dir"]),
-        module=config["module"],
-        input_tables=config.get("input_tables", {}),
-        output_data_names=config.get("output_data_names", []),
-        roles=(config.get("federation") or {}).get("roles", {}),
-        federation=Federation.from_config(config) if config.get("federation") else None,
-        logger=logging.getLogger(f"fate_flow.component.{config['component_name']}"),
-    )
-
-
-def execute(config: dict) -> int:
-    client = _client(config)
+def execute(config: TaskConfig) -> int:
+    """Run the task and report its end; returns the process exit code."""
+    client = ServerClient(config.server_url, config.task, local_token=config.local_token)
+    name = config.task.component_name
     start = time.time()
     client.report(party_status="running", run_pid=os.getpid())
     context = None
     try:
-        context = _context(config, client)
-        components.load(config["module"])(context)
-    except (ComponentError, ServerCallError, ValueError) as exc:
-        logger.error("component %s failed: %s", config["component_name"], exc)
+        context = build_context(config, client)
+        runner = spec_from_source(config.spec_source, config.module).runner(config.task.role)
+        runner(context)
+    except ComponentError as exc:
+        logger.error("component %s failed: %s", name, exc)
         _report_end(client, "failed", start, str(exc))
         return 1
     except Exception as exc:  # noqa: BLE001 (any failure must reach the server)
-        logger.error("component %s failed:\n%s", config["component_name"], traceback.format_exc())
+        logger.error("component %s failed:\n%s", name, traceback.format_exc())
         _report_end(client, "failed", start, f"{type(exc).__name__}: {exc}")
         return 1
     finally:
-        if context is not None and context.federation is not None:
-            context.federation.close()
-    logger.info("component %s finished in %.3f s", config["component_name"], time.time() - start)
+        transport = context.exchange.transport if context is not None else None
+        if transport is not None:
+            transport.close()
+    logger.info("component %s finished in %.3f s", name, time.time() - start)
     _report_end(client, "success", start, None)
     return 0
 
@@ -85,12 +96,13 @@ def _report_end(client: ServerClient, status: str, start: float, error: str | No
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Entry point: read the config, set up logging, execute."""
     parser = argparse.ArgumentParser(prog="task_executor")
     parser.add_argument("--config", required=True, type=Path)
     args = parser.parse_args(argv)
-    config = json.loads(args.config.read_text())
-    setup_executor_logging(Path(config["party_log_dir"]), Path(config["component_log_dir"]), config["job_id"])
-    logger.info("executor pid %s starts %s (module %s)", os.getpid(), config["task_id"], config["module"])
+    config = TaskConfig.read(args.config)
+    setup_executor_logging(Path(config.party_log_dir), Path(config.component_log_dir), config.task.job_id)
+    logger.info("executor pid %s starts %s (module %s)", os.getpid(), config.task.task_id, config.module)
     try:
         return execute(config)
     except ServerCallError as exc:

@@ -10,6 +10,7 @@ from collections.abc import Iterator
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 
 import grpc
 import numpy as np
@@ -18,10 +19,11 @@ from flask import Flask
 from werkzeug.serving import make_server
 
 from fate_flow.apps.mailbox_app import mailbox_app
+from fate_flow.apps.util import RUNTIME_KEY
 from fate_flow.engine.federation import Federation, FederationError, FederationTimeout
 from fate_flow.federation import transfer
-from fate_flow.federation.proto import proxy_pb2, proxy_pb2_grpc
 from fate_flow.manager.mailbox import Mailbox
+from fate_flow.proto import proxy_pb2, proxy_pb2_grpc
 
 JOB = "202406010000000000042"
 GUEST, HOST = ("guest", "9999"), ("host", "10000")
@@ -47,7 +49,7 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     port = server.add_insecure_port("127.0.0.1:0")
     server.start()
     app = Flask("dataplane-test")
-    app.extensions["fate_flow_mailbox"] = mailbox
+    app.extensions[RUNTIME_KEY] = SimpleNamespace(mailbox=mailbox)  # the only part of a Runtime mailbox_app uses
     app.register_blueprint(mailbox_app)
     http = make_server("127.0.0.1", 0, app, threaded=True)
     thread = threading.Thread(target=http.serve_forever, daemon=True)

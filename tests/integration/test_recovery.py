@@ -15,7 +15,7 @@ from pathlib import Path
 import psutil
 import pytest
 
-from fate_flow.controller import job_controller
+from fate_flow.controller import initiator_controller, job_controller
 from fate_flow.db.connection import connection
 from fate_flow.entity.ids import new_job_id
 from tests.inprocess import InProcessParty
@@ -84,7 +84,7 @@ def test_fair_queue_small_jobs_pass_a_job_that_cannot_get_cores(party: InProcess
     big = new_job_id()
     dsl, conf = job_controller.local_job_conf("test_0", "TestModule", {"sleep": 0}, job_parameters={"task_cores": 20})
     with connection():
-        rt.submit_job(dsl, conf, big)
+        initiator_controller.submit_job(rt, dsl, conf, big)
     small = party.submit(sleep=0)  # submitted after the big one, fits in what is left
     party.wait(small, {"success"})
     assert party.job(big).f_status == "waiting"

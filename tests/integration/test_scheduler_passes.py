@@ -110,12 +110,13 @@ def test_rerun_from_the_failed_component_keeps_what_succeeded(party: InProcessPa
     assert party.job(job_id).f_status == "failed"
     a_before = party.tasks(job_id)["a"]
     rt = party.server.runtime
+    from fate_flow.controller import initiator_controller
     from fate_flow.db.connection import connection
 
     with connection():
-        party.server.dag_scheduler.update_parameters(job_id, {"component_parameters": {
+        initiator_controller.update_parameters(rt, job_id, {"component_parameters": {
             "common": {"b": {"fail": False}}}})
-        answer = party.server.dag_scheduler.rerun(job_id, "b")
+        answer = initiator_controller.rerun_job(rt, job_id, "b")
     assert answer["components"] == ["b", "c"]
     assert party.job(job_id).f_status == "waiting"
     tasks = _until(party, job_id, lambda t: t["c"].f_status == "success")

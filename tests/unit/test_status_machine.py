@@ -8,10 +8,13 @@ import pytest
 
 from fate_flow.db.connection import DB
 from fate_flow.db.models import Job, Task
+from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import JOB_TRANSITIONS, TASK_TRANSITIONS, JobStatus, job_status_from_tasks
 from fate_flow.operation import job_saver
 
 S = JobStatus
+J1 = JobKey("j1", "guest", "9999")
+T1 = TaskKey("j1", "c", "j1_c", 0, "guest", "9999")
 
 
 def _job(job_id: str = "j1", status: str = "waiting") -> None:
@@ -48,37 +51,37 @@ def test_job_status_from_tasks():
 
 def test_guarded_writes_report_effect(database: str):
     _job()
-    assert job_saver.update_job_status("j1", "guest", "9999", S.RUNNING)
+    assert job_saver.update_job_status(J1, S.RUNNING)
     assert _status() == "running"
-    assert not job_saver.update_job_status("j1", "guest", "9999", S.WAITING), "running -> waiting is not allowed"
-    assert job_saver.update_job_status("j1", "guest", "9999", S.SUCCESS)
-    assert not job_saver.update_job_status("j1", "guest", "9999", S.FAILED), "an end status is final"
+    assert not job_saver.update_job_status(J1, S.WAITING), "running -> waiting is not allowed"
+    assert job_saver.update_job_status(J1, S.SUCCESS)
+    assert not job_saver.update_job_status(J1, S.FAILED), "an end status is final"
     job = Job.get(Job.f_job_id == "j1")
     assert job.f_status == "success" and job.f_tag == "job_end"
     assert job.f_start_time and job.f_end_time and job.f_elapsed == job.f_end_time - job.f_start_time
-    assert not job_saver.update_job_status("missing", "guest", "9999", S.RUNNING)
+    assert not job_saver.update_job_status(JobKey("missing", "guest", "9999"), S.RUNNING)
 
 
 def test_pending_rerun_blocks_failing(database: str):
     _job(status="running")
-    job_saver.update_job("j1", "guest", "9999", f_rerun_signal=True)
-    assert not job_saver.update_job_status("j1", "guest", "9999", S.FAILED)
-    assert job_saver.update_job_status("j1", "guest", "9999", S.CANCELED)
+    job_saver.update_job(J1, f_rerun_signal=True)
+    assert not job_saver.update_job_status(J1, S.FAILED)
+    assert job_saver.update_job_status(J1, S.CANCELED)
 
 
 def test_progress_only_grows(database: str):
     _job()
-    job_saver.update_job("j1", "guest", "9999", f_progress=50)
-    job_saver.update_job("j1", "guest", "9999", f_progress=20)
+    job_saver.update_job(J1, f_progress=50)
+    job_saver.update_job(J1, f_progress=20)
     assert Job.get(Job.f_job_id == "j1").f_progress == 50
     with pytest.raises(ValueError):
-        job_saver.update_job("j1", "guest", "9999", f_status="success")
+        job_saver.update_job(J1, f_status="success")
 
 
 def test_task_status_and_party_status_move_together(database: str):
     _task()
-    assert job_saver.update_task_status("j1", "j1_c", 0, "guest", "9999", status=S.RUNNING, party_status=S.RUNNING)
-    assert not job_saver.update_task_status("j1", "j1_c", 0, "guest", "9999", status=S.WAITING,
+    assert job_saver.update_task_status(T1, status=S.RUNNING, party_status=S.RUNNING)
+    assert not job_saver.update_task_status(T1, status=S.WAITING,
                                             party_status=S.SUCCESS)
     task = Task.get(Task.f_task_id == "j1_c")
     assert (task.f_status, task.f_party_status) == ("running", "running")
@@ -110,7 +113,7 @@ def test_racing_writers_exactly_one_end_status_wins(database: str):
         _task(job_id, status="running")
         statuses = [S.SUCCESS, S.FAILED, S.CANCELED, S.TIMEOUT] * 3
         effects = _race(statuses, lambda status, j=job_id: job_saver.update_task_status(
-            j, f"{j}_c", 0, "guest", "9999", status=status, party_status=status))
+            TaskKey(j, "c", f"{j}_c", 0, "guest", "9999"), status=status, party_status=status))
         winners = [status for status, effective in zip(statuses, effects, strict=True) if effective]
         final = Task.get(Task.f_task_id == f"{job_id}_c").f_status
         assert len(winners) == 1 or (len(winners) == 2 and S.TIMEOUT in winners), winners
@@ -119,5 +122,5 @@ def test_racing_writers_exactly_one_end_status_wins(database: str):
 
 def test_racing_job_starts_exactly_one_wins(database: str):
     _job()
-    results = _race([S.RUNNING] * 10, lambda status: job_saver.update_job_status("j1", "guest", "9999", status))
+    results = _race([S.RUNNING] * 10, lambda status: job_saver.update_job_status(J1, status))
     assert results.count(True) == 1

@@ -8,19 +8,24 @@ adds its partial sum to the host's to get the total. Logged by ``secure_add_gues
 
 from __future__ import annotations
 
-from fate_flow.components.context import ComponentContext, ComponentError
+from pydantic import Field
+
+from fate_flow.framework import ComponentSpec, Params
 
 
-def run(ctx: ComponentContext) -> None:
-    if ctx.federation is None:
-        raise ComponentError("SecureAddExample needs a guest and a host")
-    if ctx.role == "guest":
-        from fate_flow.components.toy import secure_add_guest
+class SecureAddExampleParams(Params):
+    """FATE's SecureAddExampleParam."""
 
-        secure_add_guest.run(ctx)
-    elif ctx.role == "host":
-        from fate_flow.components.toy import secure_add_host
+    seed: int | None = None
+    partition: int = Field(1, ge=1)
+    data_num: int = Field(1000, ge=1, le=100_000_000)
 
-        secure_add_host.run(ctx)
-    else:
-        raise ComponentError(f"SecureAddExample has no role {ctx.role}")
+
+SPEC = ComponentSpec(
+    module="SecureAddExample",
+    params=SecureAddExampleParams,
+    runners={"guest": "fate_flow.components.toy.secure_add_guest:run",
+             "host": "fate_flow.components.toy.secure_add_host:run"},
+    preload=("numpy",),
+    description="FATE's toy job: a secure sum of two parties' random numbers",
+)

@@ -6,25 +6,27 @@ import logging
 
 import numpy as np
 
-from fate_flow.components.context import ComponentContext
-from fate_flow.components.toy.shares import TAG, data, peer, split
+from fate_flow.components.toy.shares import draw, split
+from fate_flow.framework import Context
 
 LOGGER = logging.getLogger("fate_flow.component.secure_add_host")
 
 
-def run(ctx: ComponentContext) -> None:
-    LOGGER.info("begin to init parameters of secure add example host: %s", ctx.parameters)
-    values = data(ctx)
+def run(ctx: Context) -> None:
+    """Share with the guest, add, send the partial sum, and receive the total."""
+    params = ctx.params
+    LOGGER.info("begin to init parameters of secure add example host: %s", params.model_dump())
+    values = draw(params.seed, params.data_num)
     LOGGER.info("host data made: %s numbers", values.size)
-    kept, shared = split(values, int(ctx.parameters.get("seed", 0)))
+    kept, shared = split(values, params.seed)
     LOGGER.info("split data into two random parts")
-    guest = peer(ctx, "guest")
-    ctx.federation.remote(shared, "host_share", TAG, guest)
+    guest = ctx.guest
+    guest.put("host_share", shared)
     LOGGER.info("share one random part data to guest")
-    guest_share = ctx.federation.get("guest_share", TAG, guest)[0]
+    guest_share = guest.get("guest_share")
     LOGGER.info("get share of one random part data from guest")
     host_sum = float(np.sum(kept + guest_share))
-    ctx.federation.remote(host_sum, "host_sum", TAG, guest)
+    guest.put("host_sum", host_sum)
     LOGGER.info("send host sum to guest")
-    total = ctx.federation.get("secure_sum", TAG, guest)[0]
+    total = guest.get("secure_sum")
     LOGGER.info("secure_sum received from guest: %.6f", total)

@@ -3,7 +3,7 @@
 import grpc
 import warnings
 
-from fate_flow.federation.proto import proxy_pb2 as proxy__pb2
+from fate_flow.proto import proxy_pb2 as proxy__pb2
 
 GRPC_GENERATED_VERSION = '1.85.1'
 GRPC_VERSION = grpc.__version__

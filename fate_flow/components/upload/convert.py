@@ -1,4 +1,4 @@
-"""Upload: a CSV file becomes a table (Parquet, every column kept as the text the user wrote).
+"""Upload's conversion: a CSV file becomes a table (Parquet, every column kept as the text the user wrote).
 
 The file is read in blocks by pyarrow's streaming CSV reader and written block by block, so a
 multi-GB file never sits in memory. Values stay strings: the table holds exactly what the file
@@ -20,7 +20,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from fate_flow.components.context import ComponentContext, ComponentError
+from fate_flow.entity.table_meta import TableMeta
+from fate_flow.framework import ComponentError, Context
 from fate_flow.utils.growing_file import open_growing
 
 BLOCK_SIZE = 4 << 20
@@ -148,28 +149,25 @@ def _schema(names: list[str], delimiter: str, has_head: bool, meta: dict) -> dic
     return schema
 
 
-def run(ctx: ComponentContext) -> None:
-    params = ctx.parameters
-    path = Path(params["file"])
-    delimiter = params.get("id_delimiter") or ","
-    has_head = int(params.get("head", 1)) == 1
-    extend_sid = bool(int(params.get("extend_sid", 0) or 0))
-    auto_increasing = bool(int(params.get("auto_increasing_sid", 0) or 0))
-    growing = bool(params.get("file_in_progress"))  # the server is still receiving it
+def run(ctx: Context) -> None:
+    """Convert the CSV file into the table the parameters name, publishing it once complete."""
+    params = ctx.params
+    path = Path(params.file)
     if not path.is_file():
         raise ComponentError(f"the file to upload does not exist: {path}")
     try:
-        _convert(ctx, path, delimiter, has_head, extend_sid, auto_increasing, growing)
+        _convert(ctx, path, params.file_in_progress)
     except OSError as exc:  # UploadInterrupted, also when pyarrow hands it back as its own IO error
         raise ComponentError(f"the upload of the file did not complete: {exc}") from exc
 
 
-def _convert(ctx: ComponentContext, path: Path, delimiter: str, has_head: bool, extend_sid: bool,
-             auto_increasing: bool, growing: bool) -> None:
-    params = ctx.parameters
+def _convert(ctx: Context, path: Path, growing: bool) -> None:
+    params = ctx.params
+    delimiter, has_head, extend_sid = params.id_delimiter, params.head == 1, params.extend_sid
+    auto_increasing = params.auto_increasing_sid
     names = _header(path, delimiter, has_head, growing)
     sid_prefix = None if auto_increasing else uuid.uuid4().hex[:16] + "_"
-    out_dir = ctx.table_version_dir
+    out_dir = ctx.named_table.directory
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / "data.parquet"
     count, preview, writer = 0, [], None
@@ -204,20 +202,10 @@ def _convert(ctx: ComponentContext, path: Path, delimiter: str, has_head: bool, 
         pq.write_table(pa.table({n: pa.array([], pa.string()) for n in columns}), target)
     stored_names = [SID_COLUMN, *names] if extend_sid else names
     ctx.logger.info("upload of %s: %s rows into %s", path.name, count, target)
-    ctx.tracker.save_table_meta(
-        {
-            "namespace": params["namespace"],
-            "name": params["name"],
-            "address": {"path": str(out_dir)},
-            "partitions": int(params.get("partition", 1)),
-            "count": count,
-            "schema": _schema(stored_names, delimiter, has_head or extend_sid, params.get("meta") or {}),
-            "part_of_data": [list(row.values()) for row in preview],
-            "id_delimiter": delimiter,
-            "have_head": has_head,
-            "extend_sid": extend_sid,
-            "auto_increasing_sid": auto_increasing,
-            "origin": "upload",
-            "replace": bool(int(params.get("destroy", 0) or 0)),
-        }
-    )
+    ctx.named_table.publish(TableMeta(
+        namespace=params.namespace, name=params.name, path=str(out_dir), count=count,
+        schema=_schema(stored_names, delimiter, has_head or extend_sid, params.meta),
+        partitions=params.partition, id_delimiter=delimiter, have_head=has_head, extend_sid=extend_sid,
+        auto_increasing_sid=auto_increasing, part_of_data=[list(row.values()) for row in preview], origin="upload",
+    ), replace_existing=params.destroy)
+

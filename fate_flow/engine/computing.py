@@ -1,0 +1,53 @@
+"""The computing engine a task's tables live in: how they are read, built, written, and how work is
+spread over the cores the task was granted. ``standalone`` (pyarrow and numpy in the executor) is the
+only engine today; a Spark engine implements the same interface."""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fate_flow.engine.table import Schema, Table
+from fate_flow.entity.table_meta import TableMeta
+
+
+class Computing(ABC):
+    """One task's computing session."""
+
+    name: str
+    cores: int
+
+    @abstractmethod
+    def read(self, meta: TableMeta) -> Table:
+        """A stored table (read lazily: nothing is loaded until the rows are used)."""
+
+    @abstractmethod
+    def write(self, table: Table, directory: Path) -> int:
+        """Store ``table`` in ``directory`` (which must not hold a table yet); returns the row count."""
+
+    @abstractmethod
+    def from_numpy(self, schema: Schema, sids: Sequence[str] | np.ndarray, features: np.ndarray,
+                   labels: np.ndarray | None = None, weights: np.ndarray | None = None) -> Table:
+        """A table from arrays: ``features`` is rows x len(schema.header)."""
+
+    @abstractmethod
+    def write_csv(self, table: Table, path: Path, delimiter: str = ",", header: bool = True) -> int:
+        """Write the table as CSV text at ``path`` (stored column order); returns the row count."""
+
+    @abstractmethod
+    def parallel_map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
+        """``[function(item) for item in items]`` over the task's cores; ``function`` must be a
+        module-level function (it runs in worker processes of this executor)."""
+
+
+def open_computing(name: str, cores: int) -> Computing:
+    """The computing session for engine ``name`` (the job's ``computing_engine``)."""
+    if name.lower() in ("standalone", "eggroll"):
+        from fate_flow.engine.standalone import StandaloneComputing
+
+        return StandaloneComputing(cores)
+    raise ValueError(f"computing engine {name!r} is not provided by this server (standalone only)")

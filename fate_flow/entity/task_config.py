@@ -1,0 +1,98 @@
+"""The task config: everything the server tells an executor, as one typed value written to a JSON file.
+
+The server (``controller.task_controller``) builds it from the task row, the component's spec and what
+upstream components produced; the executor (``worker.task_executor``) reads it back and builds the
+component's context from it. Nothing else passes between them before the task runs.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from fate_flow.entity.keys import TaskKey
+from fate_flow.entity.table_meta import TableMeta
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model an upstream component registered: the directory its files are in."""
+
+    component_name: str
+    alias: str
+    module: str
+    directory: str
+
+
+@dataclass(frozen=True)
+class NamedTable:
+    """The table a data-access component writes under a name its parameters give (Upload, Writer):
+    the server chose the version directory; the table is published once complete."""
+
+    namespace: str
+    name: str
+    directory: str
+
+
+@dataclass(frozen=True)
+class FederationConfig:
+    """Where the job's parties receive objects (party id -> ``host:grpc_port``) and how long to wait."""
+
+    routes: dict[str, str]
+    send_timeout: float = 600.0
+    get_timeout: float = 3600.0
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    server_url: str
+    local_token: str
+    task: TaskKey
+    module: str  # the spec's canonical module name
+    spec_source: str  # the Python module that declares the component's spec
+    stage: str  # "train" or "predict"
+    parameters: dict[str, Any]  # this party's parameters, validated again into the spec's typed Params
+    cores: int
+    computing_engine: str
+    roles: dict[str, list[str]]
+    party_log_dir: str
+    component_log_dir: str
+    model_dir: str
+    tables_dir: str
+    federation: FederationConfig
+    input_tables: dict[str, list[TableMeta]] = field(default_factory=dict)
+    input_models: dict[str, list[ModelRef]] = field(default_factory=dict)
+    output_data_names: list[str] = field(default_factory=list)
+    output_model_names: list[str] = field(default_factory=list)
+    named_table: NamedTable | None = None
+
+    def to_json(self) -> str:
+        """The config as JSON text (``from_dict`` reads it back)."""
+        return json.dumps(asdict(self), indent=1)
+
+    def write(self, path: Path) -> None:
+        """Write where the executor will read it; the file is private to this server's user."""
+        path.write_text(self.to_json())
+        path.chmod(0o600)
+
+    @classmethod
+    def read(cls, path: Path) -> TaskConfig:
+        """The config in the JSON file ``path``, as ``write`` left it."""
+        return cls.from_dict(json.loads(path.read_text()))
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TaskConfig:
+        """The config from its parsed JSON, nested values typed again; TypeError or KeyError when a field is
+        missing or unknown."""
+        values = dict(data)
+        values["task"] = TaskKey(**values["task"])
+        values["federation"] = FederationConfig(**values["federation"])
+        values["input_tables"] = {key: [TableMeta.from_dict(m) for m in metas]
+                                  for key, metas in (values.get("input_tables") or {}).items()}
+        values["input_models"] = {key: [ModelRef(**m) for m in refs]
+                                  for key, refs in (values.get("input_models") or {}).items()}
+        if values.get("named_table"):
+            values["named_table"] = NamedTable(**values["named_table"])
+        return cls(**values)

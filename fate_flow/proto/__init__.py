@@ -1,0 +1,1 @@
+"""FATE's proxy messages and service (``proxy.proto``): the wire format between parties, generated code."""

@@ -1,0 +1,1 @@
+"""Components that exist only for the tests: registered through the setting ``components.modules``."""
