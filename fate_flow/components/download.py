@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
 from fate_flow.entity.table_meta import TableRef
-from fate_flow.framework import ComponentError, ComponentSpec, Context, Inputs, Params
+from fate_flow.framework import ComponentError, ComponentSpec, Inputs, Params
+
+if TYPE_CHECKING:  # the context (numpy, the table engine) is the executor's, not the server's
+    from fate_flow.framework import Context
 
 
 class DownloadParams(Params):

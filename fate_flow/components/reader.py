@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from pydantic import BaseModel, ConfigDict
 
 from fate_flow.entity.table_meta import TableRef
-from fate_flow.framework import ComponentError, ComponentSpec, Context, Outputs, Params
+from fate_flow.framework import ComponentError, ComponentSpec, Outputs, Params
+
+if TYPE_CHECKING:  # the context (numpy, the table engine) is the executor's, not the server's
+    from fate_flow.framework import Context
 
 
 class TableName(BaseModel):

@@ -16,10 +16,14 @@ its summary, what it loaded.
 from __future__ import annotations
 
 import time
+from typing import TYPE_CHECKING
 
 from pydantic import Field
 
-from fate_flow.framework import PREDICT, TRAIN, ComponentError, ComponentSpec, Context, Inputs, Outputs, Params, Schema
+from fate_flow.framework import PREDICT, TRAIN, ComponentError, ComponentSpec, Inputs, Outputs, Params
+
+if TYPE_CHECKING:  # the context (numpy, the table engine) is the executor's, not the server's
+    from fate_flow.framework import Context
 
 
 class TestModuleParams(Params):
@@ -34,6 +38,8 @@ class TestModuleParams(Params):
 def _generate(ctx: Context, rows: int) -> None:
     """Rows (i, i/2, i mod 7) kept as the text FATE would store after an upload."""
     import numpy as np
+
+    from fate_flow.framework import Schema
 
     schema = Schema(sid="id", header=("x0", "x1"))
     features = np.array([[f"{i * 0.5:.1f}", str(i % 7)] for i in range(rows)], dtype=str).reshape(rows, 2)

@@ -7,8 +7,13 @@ else ``namespace`` + ``table_name``. The written table is also the component's o
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from fate_flow.entity.table_meta import TableRef
-from fate_flow.framework import ComponentError, ComponentSpec, Context, Inputs, Outputs, Params
+from fate_flow.framework import ComponentError, ComponentSpec, Inputs, Outputs, Params
+
+if TYPE_CHECKING:  # the context (numpy, the table engine) is the executor's, not the server's
+    from fate_flow.framework import Context
 
 
 class WriterParams(Params):

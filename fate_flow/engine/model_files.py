@@ -22,9 +22,10 @@ import shutil
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:  # numpy is imported where arrays are written or read: the server only reads manifests
+    import numpy as np
 
 FORMAT = 1
 MANIFEST = "manifest.json"
@@ -66,6 +67,8 @@ def _dump_json(path: Path, value: Any) -> None:
 def save_model(directory: Path, module: str, alias: str, param: dict[str, Any], meta: dict[str, Any],
                arrays: dict[str, np.ndarray] | None = None) -> dict[str, Any]:
     """Write a model into ``directory`` (replaced if it exists) atomically; returns its manifest."""
+    import numpy as np
+
     arrays = arrays or {}
     if len(arrays) > MAX_ARRAYS:
         raise ModelFileError(f"a model holds at most {MAX_ARRAYS} arrays, got {len(arrays)}")
@@ -120,6 +123,8 @@ def read_manifest(directory: Path) -> dict[str, Any]:
 
 def load_model(directory: Path) -> Model:
     """Read and verify the model in ``directory``."""
+    import numpy as np
+
     manifest = read_manifest(directory)
     arrays = {}
     for name in manifest["files"]:

@@ -33,10 +33,19 @@ class ExecutorLauncher:
         self._children: dict[int, subprocess.Popen] = {}  # plain subprocesses not reaped yet
 
     def start(self) -> None:
-        """Start the fork server when wanted; if it cannot start, executors start as plain subprocesses."""
-        if self.use_fork_server:
-            with self._lock:
+        """Start the fork server in the background when wanted (the server answers meanwhile; the first
+        spawn waits for it); if it cannot start, executors start as plain subprocesses."""
+        if not self.use_fork_server:
+            return
+        self._lock.acquire()  # held until the fork server is up: a spawn waits for it rather than forking cold
+
+        def start_then_release() -> None:
+            try:
                 self._start_fork_server()
+            finally:
+                self._lock.release()
+
+        threading.Thread(target=start_then_release, name="fork-server-start", daemon=True).start()
 
     def _start_fork_server(self) -> None:
         try:
