@@ -14,6 +14,8 @@ from typing import Any
 
 import yaml
 
+from fate_flow.settings_schema import known_keys, unknown_keys
+
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 ENV_PREFIX = "FATE_FLOW_"
 
@@ -36,6 +38,17 @@ DEFAULTS: dict[str, Any] = {
     "fateboard": {"host": "127.0.0.1", "port": 8080},
     # Python modules declaring extra components (a SPEC each), besides the built-in fate_flow.components
     "components": {"modules": []},
+    # bounds on what a client or a peer can make this server hold or wait for
+    "limits": {
+        "json_body_mb": 16,  # a JSON request body larger than this is refused with HTTP 413
+        "page_size": 1000,  # list and page sizes are capped to this
+        "http_timeout_s": 30,  # a connection that sends nothing for this long is closed
+        "http_backlog": 1024,  # connections the listen queue holds in a burst
+        "grpc_message_mb": 8,  # a gRPC message (a scheduling packet or one data chunk)
+        "object_mb": 4096,  # one object a task sends to another party
+        "stream_deadline_s": 3600,  # a data-plane push must complete within this
+        "peer_streams": 16,  # data-plane pushes one peer party may have open at once
+    },
     "job_default": {
         "task_parallelism": 1,
         "task_cores": 4,
@@ -85,6 +98,20 @@ class JobDefaults:
 
 
 @dataclass(frozen=True)
+class Limits:
+    """Bounds on what a client or a peer can make this server hold or wait for."""
+
+    json_body_mb: float
+    page_size: int
+    http_timeout_s: float
+    http_backlog: int
+    grpc_message_mb: float
+    object_mb: float
+    stream_deadline_s: float
+    peer_streams: int
+
+
+@dataclass(frozen=True)
 class Route:
     """Where a party's server listens."""
 
@@ -128,6 +155,7 @@ class Settings:
     fateboard_host: str
     fateboard_port: int
     component_modules: tuple[str, ...] = ()
+    limits: Limits = field(default_factory=lambda: _limits(DEFAULTS["limits"]))
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     # Directories under the home directory (FATE's layout, relative to one root).
@@ -192,17 +220,48 @@ def _read_yaml(path: Path) -> dict:
     return content
 
 
+# environment variables with this prefix that are not settings (FATE's own, and the home directory)
+NOT_SETTINGS = {"FATE_FLOW_HOME", "FATE_FLOW_BASE", "FATE_FLOW_SERVICE_NAME"}
+
+
+def _check_known(tree: dict, source: str, prefix: str = "") -> None:
+    """Refuse a key no setting has, naming it, where it was written, and what the section takes."""
+    unknown = unknown_keys({prefix: tree} if prefix else tree)
+    if unknown:
+        path = unknown[0]
+        known = known_keys(path)
+        hint = f" (known keys there: {', '.join(known)})" if known else ""
+        raise SettingsError(f"unknown setting {path} in {source}: check its spelling{hint}")
+
+
+def _checked_yaml(path: Path, section: str = "") -> dict:
+    content = _read_yaml(path)
+    _check_known(content, str(path), section)
+    return content
+
+
 def _env_overrides(environ: dict[str, str]) -> dict:
     overrides: dict = {}
     for name, text in environ.items():
-        if not name.startswith(ENV_PREFIX) or name == "FATE_FLOW_HOME":
+        if not name.startswith(ENV_PREFIX) or name in NOT_SETTINGS:
             continue
         path = [part.lower() for part in name[len(ENV_PREFIX):].split("__")]
         node = overrides
         for part in path[:-1]:
             node = node.setdefault(part, {})
-        node[path[-1]] = yaml.safe_load(text) if text else ""
+        node[path[-1]] = value = yaml.safe_load(text) if text else ""
+        _check_known(_nested(path, value), f"the environment variable {name}")
     return overrides
+
+
+def _nested(path: list[str], value: Any) -> dict:
+    """``{"a": {"b": value}}`` for the path ``["a", "b"]``."""
+    tree: dict = {}
+    node = tree
+    for part in path[:-1]:
+        node = node.setdefault(part, {})
+    node[path[-1]] = value
+    return tree
 
 
 def _get(section: dict, section_name: str, key: str, cast: type) -> Any:
@@ -225,9 +284,10 @@ def _federation(raw: dict) -> Federation:
                                       _get(route, name, "grpc_port", int))
     auth = raw.get("authentication") or {}
     site, client = auth.get("site") or {}, auth.get("client") or {}
-    protocol = str(raw["fateflow"].get("protocol", "http")).lower()
+    protocol = str(raw["fateflow"].get("protocol") or "http").lower()
+    protocol = "http" if protocol == "default" else protocol  # FATE's "default" is HTTP
     if protocol not in ("http", "grpc"):
-        raise SettingsError(f"setting fateflow.protocol must be http or grpc, not {protocol!r}")
+        raise SettingsError(f"setting fateflow.protocol must be http, grpc or default, not {protocol!r}")
     client_keys = {str(client["http_app_key"]): str(client.get("http_secret_key", ""))} if client.get(
         "http_app_key") else {}
     return Federation(
@@ -236,6 +296,17 @@ def _federation(raw: dict) -> Federation:
         max_clock_skew=int(site.get("max_clock_skew", 60)), client_auth=bool(client.get("switch", False)),
         client_keys=client_keys,
     )
+
+
+def _limits(section: dict) -> Limits:
+    values = {}
+    for name, kind in ((f.name, f.type) for f in Limits.__dataclass_fields__.values()):
+        cast = int if kind in ("int", int) else float
+        value = _get({**DEFAULTS["limits"], **section}, "limits", name, cast)
+        if value <= 0:
+            raise SettingsError(f"setting limits.{name} must be positive, got {value}")
+        values[name] = value
+    return Limits(**values)
 
 
 def _module_list(section: dict) -> tuple[str, ...]:
@@ -255,13 +326,13 @@ def load_raw(config_path: Path | None = None, environ: dict[str, str] | None = N
     if config_path is not None and not path.exists():
         raise SettingsError(f"config file {path} does not exist")
     if path.exists():
-        raw = _deep_merge(raw, _read_yaml(path))
+        raw = _deep_merge(raw, _checked_yaml(path))
         local = path.with_name("local." + path.name)
         if local.exists():
-            raw = _deep_merge(raw, _read_yaml(local))
+            raw = _deep_merge(raw, _checked_yaml(local))
         job_defaults = path.with_name("job_default_config.yaml")
         if job_defaults.exists():
-            raw["job_default"] = _deep_merge(raw["job_default"], _read_yaml(job_defaults))
+            raw["job_default"] = _deep_merge(raw["job_default"], _checked_yaml(job_defaults, "job_default"))
     return _deep_merge(raw, _env_overrides(environ))
 
 
@@ -306,6 +377,7 @@ def load_settings(
         fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
         fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
         component_modules=_module_list(raw.get("components") or {}),
+        limits=_limits(raw.get("limits") or {}),
         raw=raw,
     )
     if database.engine not in ("sqlite", "mysql"):

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from fate_flow import dsl as dsl_parser
-from fate_flow.controller import task_controller
+from fate_flow.controller import permission_controller, task_controller
 from fate_flow.controller.component_check import check_components
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
@@ -109,6 +109,7 @@ def create_job(rt: Runtime, key: JobKey, body: dict) -> dict:
     the answer tells the initiator which components run here (``need_run``).
     """
     spec = parse_job(rt, body["dsl"], body["runtime_conf"], [(key.role, key.party_id)])
+    permission_controller.check_partner_job(rt, key, spec)
     params = _party_job_parameters(rt, key.job_id, spec, key.role, key.party_id)
     cores = _cores(rt, key.role, params)
     component_params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
@@ -282,6 +283,7 @@ def update_parameters(rt: Runtime, key: JobKey, updates: dict) -> dict:
     conf = dsl_parser.deep_merge(job.f_runtime_conf, {k: v for k, v in updates.items()
                                                       if k in ("job_parameters", "component_parameters")})
     spec = parse_job(rt, job.f_dsl, conf, [(key.role, key.party_id)])
+    permission_controller.check_partner_job(rt, key, spec)
     params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
     conf_on_party = {**conf, "job_parameters": {**job.f_runtime_conf_on_party.get("job_parameters", {}),
                                                 **dsl_parser.party_job_parameters(spec, key.role, key.party_id)}}

@@ -309,6 +309,33 @@ class ComponentModel(BaseModel):
         table_name = "t_component_model"
 
 
+class SeenNonce(BaseModel):
+    """A nonce of a signed call already accepted, kept until it expires: a replay is refused, also after a
+    restart."""
+
+    f_nonce = peewee.CharField(max_length=128, primary_key=True)
+    f_party_id = peewee.CharField(max_length=50, default="")
+    f_expires = peewee.BigIntegerField(index=True)
+
+    class Meta:
+        table_name = "t_seen_nonce"
+
+
+class PartyPermission(BaseModel):
+    """What a partner party may make this party do in jobs it initiates (FATE's ``permission/grant``):
+    ``f_kind`` is ``component`` (a module name, lower case, or ``*``), ``dataset`` (``namespace/name`` or
+    ``*``) or ``role``."""
+
+    f_id = peewee.BigAutoField(primary_key=True)
+    f_party_id = peewee.CharField(max_length=50, index=True)
+    f_kind = peewee.CharField(max_length=20)
+    f_value = peewee.CharField(max_length=400)
+
+    class Meta:
+        table_name = "t_party_permission"
+        indexes = ((("f_party_id", "f_kind", "f_value"), True),)
+
+
 class SchemaVersion(peewee.Model):
     f_version = peewee.IntegerField(primary_key=True)
     f_applied_time = peewee.BigIntegerField()
@@ -320,3 +347,4 @@ class SchemaVersion(peewee.Model):
 
 ALL_MODELS: list[type[peewee.Model]] = [Job, Task, StorageTableMeta, EngineRegistry]
 TRACKING_MODELS: list[type[peewee.Model]] = [TrackingMetric, TrackingOutputDataInfo, ComponentSummary, ComponentModel]
+SECURITY_MODELS: list[type[peewee.Model]] = [SeenNonce, PartyPermission]

@@ -11,6 +11,21 @@ from fate_flow.dsl.spec import DSLError, as_dict, component_error, conf_error, d
 # "0", "1", "0|1" ... ; "all" is handled apart. Anything else is not a party selector and FATE never matches it.
 PARTY_INDEX = re.compile(r"^\d+(\|\d+)*$")
 JOB_TYPES = ("train", "predict")
+ROLES = ("guest", "host", "arbiter", "local")
+# the top-level keys of a v2 runtime conf (FATE's, and what fate-client's pipeline SDK sends)
+CONF_KEYS = ("dsl_version", "initiator", "role", "job_parameters", "component_parameters", "provider", "conf_version")
+# FATE's RunParameters (job_parameters.common / job_parameters.role.<role>.<index>), and the two it ignores
+JOB_PARAMETERS = frozenset({
+    "job_type", "inheritance_info", "computing_engine", "federation_engine", "storage_engine", "engines_address",
+    "federated_mode", "federation_info", "task_cores", "task_parallelism", "computing_partitions",
+    "federated_status_collect_type", "federated_data_exchange_type", "model_id", "model_version", "dsl_version",
+    "auto_retries", "auto_retry_delay", "timeout", "eggroll_run", "spark_run", "rabbitmq_run", "pulsar_run",
+    "adaptation_parameters", "assistant_role", "map_table_name", "map_namespace", "task_conf", "roles",
+    "role_parameters", "backend", "work_mode", "user", "task_memory", "task_nodes", "engine_conf", "component_provider",
+})
+# integer job parameters and their ranges: a negative task_cores would add cores to the pool
+JOB_PARAMETER_RANGES = {"task_cores": (1, 1024), "task_parallelism": (1, 1024), "computing_partitions": (1, 65536),
+                        "auto_retries": (0, 100), "auto_retry_delay": (0, 86400), "timeout": (1, 365 * 86400)}
 
 
 def party_id_str(value: object, field_name: str) -> str:
@@ -33,6 +48,8 @@ def parse_roles(conf: dict) -> dict[str, list[str]]:
         raise conf_error("role", "is required: an object of role -> list of party ids")
     parsed: dict[str, list[str]] = {}
     for role, parties in roles.items():
+        if role not in ROLES:
+            raise conf_error(f"role.{role}", f"is not a role: use {', '.join(ROLES)}")
         if not isinstance(parties, list) or not parties:
             raise conf_error(f"role.{role}", "must be a non-empty list of party ids")
         parsed[role] = [party_id_str(party, f"role.{role}[{index}]") for index, party in enumerate(parties)]
@@ -84,10 +101,37 @@ def job_type(conf: dict) -> str:
     return value
 
 
+def check_top_level(conf: dict) -> None:
+    """A v2 conf holds FATE's top-level keys only (a misspelt ``component_paramters`` would be ignored)."""
+    unknown = [key for key in conf if key not in CONF_KEYS]
+    if unknown:
+        raise conf_error(str(unknown[0]), f"is not a key of a runtime conf: use {', '.join(CONF_KEYS)}")
+    for section in ("job_parameters", "component_parameters"):
+        body = conf.get(section)
+        if isinstance(body, dict):
+            extra = [key for key in body if key not in ("common", "role")]
+            if extra:
+                raise conf_error(f"{section}.{extra[0]}", "is not allowed: use common and/or role")
+
+
+def check_job_parameters(values: dict, field_name: str) -> None:
+    """FATE's job parameters only, integers in range (``task_cores`` >= 1 ...); DSLError naming the field."""
+    for key, value in values.items():
+        if key not in JOB_PARAMETERS:
+            raise conf_error(f"{field_name}.{key}", "is not a job parameter")
+        if key in JOB_PARAMETER_RANGES and value is not None:
+            low, high = JOB_PARAMETER_RANGES[key]
+            if isinstance(value, bool) or not isinstance(value, int) and not (isinstance(value, str)
+                                                                              and value.strip().isdigit()):
+                raise conf_error(f"{field_name}.{key}", f"must be an integer, got {value!r}")
+            if not low <= int(value) <= high:
+                raise conf_error(f"{field_name}.{key}", f"must be between {low} and {high}, got {value!r}")
+
+
 def validate_party_sections(conf: dict, roles: dict[str, list[str]], components: set[str],
                             warnings: list[str]) -> None:
     """Check every per-party section; keys that are not party selectors are ignored (and reported as warnings)."""
-    common_job_parameters(conf)
+    check_job_parameters(common_job_parameters(conf), "job_parameters.common")
     params = conf.get("component_parameters", {}) or {}
     if not isinstance(params, dict):
         raise conf_error("component_parameters", "must be an object with 'common' and/or 'role'")
@@ -100,6 +144,7 @@ def validate_party_sections(conf: dict, roles: dict[str, list[str]], components:
             if section == "job_parameters":
                 if not isinstance(value, dict):
                     raise conf_error(field_name, "must be an object of job parameter -> value")
+                check_job_parameters(value, field_name)
             else:
                 _check_component_map(value, field_name, components, warnings,
                                      values_are_dicts=section == "component_parameters")

@@ -29,6 +29,8 @@ def parse_job(dsl: dict, conf: dict, has_module: Callable[[str], bool] | None = 
     if not isinstance(conf, dict):
         raise DSLError("conf: must be a JSON object", field="conf")
     version = _conf_version(conf)
+    if version == 2:
+        conf_rules.check_top_level(conf)
     if version == 1:
         dsl, readers = v1.convert_dsl(dsl)
         conf = v1.convert_conf(conf, readers)

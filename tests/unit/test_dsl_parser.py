@@ -550,3 +550,25 @@ def test_parse_job_does_not_mutate_its_inputs() -> None:
     spec.dsl["components"].clear()
     spec.conf["role"].clear()
     assert (json.dumps(dsl), json.dumps(conf)) == before
+
+
+def _v2(**extra) -> dict:
+    return {"dsl_version": 2, "initiator": {"role": "guest", "party_id": 9999}, "role": {"guest": [9999]}, **extra}
+
+
+@pytest.mark.parametrize(("conf", "field"), [
+    (_v2(component_paramters={}), "component_paramters"),
+    ({**_v2(), "role": {"guest": [9999], "hots": [10000]}}, "role.hots"),
+    (_v2(job_parameters={"comon": {}}), "job_parameters.comon"),
+    (_v2(job_parameters={"common": {"task_core": 2}}), "job_parameters.common.task_core"),
+    (_v2(job_parameters={"common": {"task_cores": -4}}), "job_parameters.common.task_cores"),
+    (_v2(job_parameters={"common": {"task_cores": "many"}}), "job_parameters.common.task_cores"),
+    (_v2(job_parameters={"role": {"guest": {"0": {"task_parallelism": 0}}}}),
+     "job_parameters.role.guest.0.task_parallelism"),
+    (_v2(job_parameters={"common": {"timeout": True}}), "job_parameters.common.timeout"),
+])
+def test_conf_typos_and_bad_job_parameters_are_refused_naming_the_key(conf: dict, field: str):
+    dsl = {"components": {"a_0": {"module": "TestModule"}}}
+    with pytest.raises(DSLError) as caught:
+        parse_job(dsl, conf)
+    assert caught.value.field == field and field in str(caught.value)
