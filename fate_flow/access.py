@@ -1,48 +1,239 @@
 """Who may call what on this server: the one gate every request passes before its view.
 
-This server itself (in-process calls) and its own executors (the local token) may call anything; other
-parties only the scheduling API (``/v1/party``, ``/v1/initiator``; signed when site authentication is
-on); clients the public API (signed when client authentication is on).
+- This server itself (in-process calls) and its own executors (the local token) may call anything; the
+  executors' paths (``/v1/tracker``, ``/v1/mailbox``, a task's ``/v1/party/.../report``) take nobody else.
+- Other parties call only the scheduling API, signed (``authentication.site``; on by default as soon as
+  the route table names other parties), and act only on jobs they belong to: the commands to a party
+  (``/v1/party/...``) come from the job's initiator only (a ``create`` from the party its runtime conf
+  names as initiator, a party of that job); requests to the initiator (``/v1/initiator/...``) from a
+  party of the job, and a task report only about the sender's own rows of a task the initiator started.
+  A job's cores are not returned while it runs. Refusals answer 108 naming the party and what it may not
+  do; a missing, wrong, stale or replayed signature answers 109.
+- Clients call the public API, signed as fate-client signs when client authentication is on.
+
+Every peer call is written to the audit log: the job's when the job exists here, else the server's.
 """
 
 from __future__ import annotations
 
 import hmac
+from urllib.parse import quote, urlencode
 
 from flask import request
 
-from fate_flow.errors import AuthenticationError
+from fate_flow.db.connection import connection
+from fate_flow.db.models import Job, Task
+from fate_flow.entity.keys import JobKey, TaskKey
+from fate_flow.entity.status import JobStatus
+from fate_flow.errors import AuthenticationError, DataError, PermissionDeniedError, UnsafePathError
 from fate_flow.federation.client import LOCAL_CALL
-from fate_flow.federation.signing import verify_client, verify_site
+from fate_flow.federation.signing import SRC_PARTY, verify_client
 from fate_flow.log import audit_logger
 from fate_flow.runtime import Runtime
+from fate_flow.utils.paths import check_name
 
 PEER_PREFIXES = ("/v1/party/", "/v1/initiator/")
 EXECUTOR_PREFIXES = ("/v1/tracker/", "/v1/mailbox/")
+EXECUTOR_ENDPOINTS = {"party.report_task"}  # an executor's report of its own task
 LOCAL_TOKEN_HEADER = "X-Flow-Local-Token"
+# what this party allows its partners: changed only by a signed client, or (client signing off) from this
+# machine, never by a partner who can reach the port
+ADMIN_PREFIXES = ("/v1/permission/",)
+LOOPBACK = ("127.0.0.1", "::1")
+# fate-client 1.11.3 sends multipart only for an upload, and signs none of its body
+CLIENT_MULTIPART_PATHS = {"/v1/data/upload"}
+# what a refused peer may not do, by view (the message names it)
+ACTIONS = {
+    "create_job": "create it", "apply_resource": "apply for its cores", "return_resource": "return its cores",
+    "start_job": "start it", "update_job": "update it", "job_status": "set its status", "stop_job": "stop it",
+    "rerun_job": "rerun it", "update_parameters": "update its parameters", "clean_job": "clean it",
+    "create_task_version": "create a task version", "start_task": "start a task", "task_status": "set a task status",
+    "stop_task": "stop a task", "collect_task": "collect a task", "report_task": "report on its tasks",
+    "query_job": "query it",
+}
 
 
 def authenticate(rt: Runtime) -> None:
-    """Who may call what: this server itself and its executors anything; other parties the scheduling
-    API (signed, when site authentication is on); clients the public API (signed, when client
-    authentication is on)."""
-    if request.environ.get(LOCAL_CALL) or hmac.compare_digest(
-            request.headers.get(LOCAL_TOKEN_HEADER, "").encode(), rt.local_token.encode()):
+    """Let the request through to its view, or raise AuthenticationError (109), PermissionDeniedError (108) or
+    DataError (102, a peer's command about a job this server does not hold)."""
+    if request.environ.get(LOCAL_CALL) or _has_local_token(rt):
         return
-    federation = rt.settings.federation
+    if request.path.startswith(EXECUTOR_PREFIXES) or request.endpoint in EXECUTOR_ENDPOINTS:
+        raise AuthenticationError(f"only this server's own executors (with its local token) may call {request.path}")
     if request.path.startswith(PEER_PREFIXES):
-        source = request.headers.get("SRC-PARTY-ID", "?")
-        if federation.site_auth:
-            source = verify_site(request.headers, request.method, request.path, request.get_data(cache=True),
-                                 federation.site_keys, federation.max_clock_skew, rt.site_nonces)
-        parts = request.path.split("/")
-        audit_logger(parts[3] if len(parts) > 3 else "").info("received %s %s from party %s (%s)", request.method,
-                                                              request.path, source, request.remote_addr)
-    elif request.path.startswith(EXECUTOR_PREFIXES):
-        if federation.site_auth or federation.client_auth:
-            raise AuthenticationError("only this server's own executors may call " + request.path)
-    elif federation.client_auth:
+        _admit_peer(rt)
+    elif request.path.startswith(ADMIN_PREFIXES) and not rt.settings.federation.client_auth:
+        _admit_administrator()
+    elif rt.settings.federation.client_auth:
+        federation = rt.settings.federation
         query = request.query_string.decode()
-        verify_client(request.headers, request.path + (f"?{query}" if query else ""),
-                      b"" if request.mimetype == "multipart/form-data" else request.get_data(cache=True),
-                      {}, federation.client_keys, federation.max_clock_skew, rt.client_nonces)
+        signed_body, signed_form = client_signed_parts()
+        verify_client(request.headers, request.path + (f"?{query}" if query else ""), signed_body, signed_form,
+                      federation.client_keys, federation.max_clock_skew, rt.client_nonces)
+
+
+def _admit_administrator() -> None:
+    if request.remote_addr not in LOOPBACK:
+        raise AuthenticationError(f"{request.path} is for this party's operators: call it from this machine, or "
+                                  "turn client signing on (authentication.client)")
+
+
+def _has_local_token(rt: Runtime) -> bool:
+    return hmac.compare_digest(request.headers.get(LOCAL_TOKEN_HEADER, "").encode(), rt.local_token.encode())
+
+
+# ------------------------------------------------------------------------------------------ peers
+
+
+def _admit_peer(rt: Runtime) -> None:
+    """Authenticate the calling party, then check that it may do this; audited either way."""
+    job_id = str((request.view_args or {}).get("job_id") or "")
+    with connection():
+        try:
+            source = peer_party(rt)
+            authorize_peer(rt, source)
+        except (AuthenticationError, PermissionDeniedError, DataError) as exc:
+            audit_logger("").warning("refused %s %s from %s: %s", request.method, request.path,
+                                     _claimed_party(), exc.message)
+            raise
+        audit_logger(job_id if _is_job_here(job_id) else "").info(
+            "received %s %s from party %s (%s)", request.method, request.path, source, request.remote_addr)
+
+
+def _claimed_party() -> str:
+    claimed = request.headers.get(SRC_PARTY) or request.headers.get("SRC-PARTY-ID") or "?"
+    return f"party {claimed[:50]!r} ({request.remote_addr})"
+
+
+def peer_party(rt: Runtime) -> str:
+    """The party calling: proven by its signature, or, where this party turned signing off, as it claims."""
+    federation = rt.settings.federation
+    if federation.site_auth:
+        return rt.key_ring.verify(request.headers, request.method, request.path, request.get_data(cache=True),
+                                   rt.site_nonces)
+    if rt.settings.federation_engine == "standalone":
+        # this server plays every party of its jobs itself: a call from outside is nobody's
+        raise AuthenticationError(f"this server runs standalone (default_engines.federation): it takes no calls "
+                                  f"from other parties ({request.path})")
+    return request.headers.get("SRC-PARTY-ID") or request.headers.get(SRC_PARTY) or "?"
+
+
+def _is_job_here(job_id: str) -> bool:
+    """Whether ``job_id`` is a safe directory name and a job of this server (its log directory may be used)."""
+    try:
+        check_name("job_id", job_id)
+    except UnsafePathError:
+        return False
+    return Job.select().where(Job.f_job_id == job_id).exists()
+
+
+def authorize_peer(rt: Runtime, source: str) -> None:
+    """What party ``source`` asks of this server must concern a job it belongs to, and only what its place
+    in that job allows; PermissionDeniedError (108) naming the party and what it may not do."""
+    if request.url_rule is None or not request.endpoint:
+        return  # no such route: the 404 says so
+    blueprint, view = request.endpoint.split(".", 1)
+    args = {k: str(v) for k, v in (request.view_args or {}).items()}
+    if blueprint == "party":
+        _authorize_party_command(rt, source, view, args)
+    elif blueprint == "initiator":
+        _authorize_initiator_request(source, view, args)
+    else:  # pragma: no cover (the peer prefixes are these two blueprints)
+        raise PermissionDeniedError(f"party {source} may not call {request.path}")
+
+
+def _action(view: str) -> str:
+    return ACTIONS.get(view, view.replace("_", " "))
+
+
+def _parties(roles: dict | None) -> set[str]:
+    return {str(p) for ids in (roles or {}).values() if isinstance(ids, list) for p in ids}
+
+
+def _authorize_party_command(rt: Runtime, source: str, view: str, args: dict[str, str]) -> None:
+    """``/v1/party/<job>/<role>/<party>/...``: the job's initiator's commands to one of this server's parties."""
+    job_id, role, party_id = args["job_id"], args["role"], args["party_id"]
+    if not rt.is_local_party(role, party_id):
+        raise PermissionDeniedError(f"party {source} addressed {role} {party_id} of job {job_id}, which this server "
+                                    "does not serve")
+    if view == "create_job":
+        _authorize_create(source, job_id, role, party_id)
+        return
+    job = Job.find(JobKey(job_id, role, party_id))
+    if job is None:
+        raise DataError(f"no job {job_id} for {role} {party_id} on this server")
+    if str(job.f_initiator_party_id) != source:
+        raise PermissionDeniedError(f"party {source} is not the initiator of job {job_id} (party "
+                                    f"{job.f_initiator_party_id} is): it may not {_action(view)} at {role} {party_id}")
+    if view == "return_resource" and job.f_status == JobStatus.RUNNING.value:
+        raise PermissionDeniedError(f"job {job_id} is running at {role} {party_id}: party {source} may not return "
+                                    "its cores while it runs")
+
+
+def _authorize_create(source: str, job_id: str, role: str, party_id: str) -> None:
+    """A create comes from the party its runtime conf names as initiator, itself a party of the job, for a
+    party the conf names; a job this server already holds only from that job's initiator."""
+    posted = request.get_json(force=True, silent=True)
+    conf = posted.get("runtime_conf") if isinstance(posted, dict) else None
+    conf = conf if isinstance(conf, dict) else {}
+    initiator = conf.get("initiator") if isinstance(conf.get("initiator"), dict) else {}
+    roles = conf.get("role") if isinstance(conf.get("role"), dict) else {}
+    named = str(initiator.get("party_id", ""))
+    if named != source:
+        raise PermissionDeniedError(f"party {source} may not create job {job_id}: its runtime conf names party "
+                                    f"{named or '?'} as initiator")
+    if source not in {str(p) for p in roles.get(str(initiator.get("role", "")), []) or []}:
+        raise PermissionDeniedError(f"party {source} may not create job {job_id}: as initiator "
+                                    f"{initiator.get('role')} it must be a party of the job's roles")
+    if party_id not in {str(p) for p in roles.get(role, []) or []}:
+        raise PermissionDeniedError(f"party {source} may not create job {job_id} at {role} {party_id}: its runtime "
+                                    "conf does not name that party")
+    held = Job.select(Job.f_initiator_party_id).where(Job.f_job_id == job_id).first()
+    if held is not None and str(held.f_initiator_party_id) != source:
+        raise PermissionDeniedError(f"party {source} may not create job {job_id}: this server holds that job from "
+                                    f"initiator {held.f_initiator_party_id}")
+
+
+def _authorize_initiator_request(source: str, view: str, args: dict[str, str]) -> None:
+    """``/v1/initiator/<job>/...``: a party of the job asks this server, its initiator; a report only about the
+    sender's own rows of a task that was started."""
+    job_id = args["job_id"]
+    job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_is_initiator == True))  # noqa: E712
+    if job is None:
+        raise DataError(f"job {job_id} is unknown to its initiator")
+    if source not in _parties(job.f_roles):
+        raise PermissionDeniedError(f"party {source} is not a party of job {job_id}: it may not {_action(view)}")
+    if view != "report_task":
+        return
+    role, party_id, component = args["role"], args["party_id"], args["component_name"]
+    if party_id != source:
+        raise PermissionDeniedError(f"party {source} may report only on its own tasks, not on {role} {party_id}'s "
+                                    f"(job {job_id}, component {component})")
+    task = Task.find(TaskKey(job_id, component, args["task_id"], int(args["task_version"]), role, party_id))
+    if task is None:
+        raise DataError(f"job {job_id} has no task {args['task_id']} version {args['task_version']} at {role} "
+                        f"{party_id}")
+    if task.f_status == JobStatus.WAITING.value:
+        raise PermissionDeniedError(f"component {component} of job {job_id} was not started: party {source} may not "
+                                    f"report on it")
+
+
+# ------------------------------------------------------------------------------------------ clients
+
+
+def client_signed_parts() -> tuple[bytes, bytes]:
+    """What fate-client 1.11.3 signs of this request (``flow_sdk/client/base.py``): ``(body, form)``.
+
+    It signs the JSON body it sends when it was given a non-empty ``json=`` and nothing for ``json={}`` (it
+    still sends ``{}``); a ``data=`` dict as its sorted, URL-encoded form; and nothing of a multipart body,
+    which it sends only for an upload (whose conf travels, signed, in the query string).
+    """
+    if request.mimetype == "multipart/form-data":
+        if request.path not in CLIENT_MULTIPART_PATHS:
+            raise AuthenticationError(f"bad request signature: fate-client sends no multipart body to {request.path}")
+        return b"", b""
+    if request.mimetype == "application/x-www-form-urlencoded":
+        form = sorted(request.form.items())
+        return b"", urlencode(form, quote_via=quote, safe="-._~").encode() if form else b""
+    body = request.get_data(cache=True)
+    return (b"" if body == b"{}" else body), b""

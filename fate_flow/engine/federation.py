@@ -12,6 +12,9 @@ task rerun (a new session: task id + version) never reads what an earlier attemp
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import hmac
 import json
 import mmap
 import os
@@ -26,7 +29,7 @@ from typing import Any
 
 from fate_flow.engine import codec
 from fate_flow.engine import push as transfer
-from fate_flow.entity.task_config import TaskConfig
+from fate_flow.entity.task_config import PushSigning, TaskConfig
 
 Party = tuple[str, str | int]
 POLL_SECONDS = 20.0  # one long poll; the server caps it too (apps.mailbox_app.MAX_WAIT)
@@ -42,11 +45,62 @@ class FederationTimeout(FederationError, TimeoutError):
     """An awaited object did not arrive in time."""
 
 
+class PushKeys:
+    """The executor's keys for signing its pushes (``transfer.PushSigner``): the server's local token for
+    parties served by that server, else this party's key for the other parties' servers. The private key
+    file is read at the first push to another server (a task that sends nothing never reads it)."""
+
+    def __init__(self, signing: PushSigning, local_token: str):
+        self.signing = signing
+        self.local_token = local_token
+        self.local_parties = {str(p) for p in signing.local_parties}
+        self._private_key: Any = None
+        self._lock = threading.Lock()
+
+    def __call__(self, dst_party: str, message: bytes) -> tuple[str, str] | None:
+        """(scheme, base64 signature) of ``message`` for ``dst_party``; None where signing is off."""
+        if dst_party in self.local_parties:
+            return transfer.SCHEME_LOCAL, _hmac(self.local_token, message)
+        if self.signing.mode == "ed25519":
+            return transfer.SCHEME_ED25519, base64.b64encode(self._key().sign(message)).decode()
+        if self.signing.mode == "hmac":
+            secret = self.signing.hmac_keys.get(dst_party) or self.signing.hmac_keys.get("default")
+            if not secret:
+                raise FederationError(f"no key to sign objects for party {dst_party}: add it to "
+                                      "authentication.site.keys")
+            return transfer.SCHEME_HMAC, _hmac(secret, message)
+        return None
+
+    def _key(self) -> Any:
+        with self._lock:
+            if self._private_key is None:
+                self._private_key = _load_private_key(self.signing.private_key_file)
+            return self._private_key
+
+
+def _hmac(secret: str, message: bytes) -> str:
+    return base64.b64encode(hmac.new(secret.encode(), message, hashlib.sha256).digest()).decode()
+
+
+def _load_private_key(path: str) -> Any:
+    # imported here: cryptography is needed only by a task that sends to another party's server
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    try:
+        key = serialization.load_pem_private_key(Path(path).read_bytes(), password=None)
+    except (OSError, ValueError, TypeError) as exc:
+        raise FederationError(f"cannot read this party's private key {path} to sign objects: {exc}") from exc
+    if not isinstance(key, Ed25519PrivateKey):
+        raise FederationError(f"{path} is not an Ed25519 private key: objects cannot be signed")
+    return key
+
+
 class Federation:
     def __init__(self, job_id: str, role: str, party_id: str | int, routes: Mapping[str | int, str],
                  server_url: str, session_id: str | None = None, send_timeout: float = 600.0,
                  get_timeout: float = 3600.0, local_token: str = "", chunk_size: int = transfer.CHUNK_SIZE,
-                 max_workers: int = 8):
+                 max_workers: int = 8, signer: transfer.PushSigner | None = None):
         self.job_id = job_id
         self.role = role
         self.party_id = str(party_id)
@@ -58,6 +112,7 @@ class Federation:
         self.local_token = local_token
         self.chunk_size = chunk_size
         self.max_workers = max_workers
+        self.signer = signer
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
 
@@ -67,13 +122,12 @@ class Federation:
         task = config.task
         return cls(task.job_id, task.role, task.party_id, config.federation.routes, config.server_url,
                    session_id=f"{task.task_id}_{task.task_version}", send_timeout=config.federation.send_timeout,
-                   get_timeout=config.federation.get_timeout, local_token=config.local_token)
+                   get_timeout=config.federation.get_timeout, local_token=config.local_token,
+                   signer=PushKeys(config.federation.signing, config.local_token))
 
     def object_key(self, name: str, tag: str, src: Party, dst: Party) -> str:
-        """The object's mailbox key: session, name, tag and both parties as a JSON list, so distinct objects
-        never share one."""
-        # JSON, not a joined string: no separator inside a name or tag can make two keys equal
-        return json.dumps([self.session_id, name, tag, src[0], str(src[1]), dst[0], str(dst[1])])
+        """The object's mailbox key (``push.object_key``: session, name, tag and both parties)."""
+        return transfer.object_key(self.session_id, name, tag, src, dst)
 
     # ------------------------------------------------------------------------------------------ remote
 
@@ -101,7 +155,7 @@ class Federation:
         key = self.object_key(name, tag, (self.role, self.party_id), (role, party_id))
         try:
             transfer.send_object(target, self.job_id, self.role, self.party_id, role, party_id, key, data,
-                                 timeout=self.send_timeout, chunk_size=self.chunk_size)
+                                 timeout=self.send_timeout, chunk_size=self.chunk_size, signer=self.signer)
         except transfer.TransferError as exc:
             raise FederationError(f"cannot send {name!r} tag {tag!r} to {role} {party_id}: {exc}") from exc
 

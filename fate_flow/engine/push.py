@@ -2,6 +2,9 @@
 (the protocol is described in ``fate_flow.federation.transfer``, which receives them).
 
 Executors send through this module; it needs only gRPC and FATE's proxy messages, nothing of the server.
+A push is signed: its first packet carries, in ``header.ext``, a signature over the object's identity
+(job, key, source and destination role and party), its size, a timestamp and a nonce (``push_message``),
+made fresh for every attempt; the receiver checks it before it stores anything.
 """
 
 from __future__ import annotations
@@ -9,7 +12,9 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Iterator, Sequence
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import grpc
@@ -26,6 +31,64 @@ _RETRY_CODES = (grpc.StatusCode.UNAVAILABLE,)
 
 class TransferError(RuntimeError):
     """A push failed (receiver unreachable, refused the object, or the deadline passed)."""
+
+
+# how a push is signed: with the sending party's Ed25519 key, with the secret it shares with the receiving
+# party (hmac mode), or, between two tasks served by one server, with that server's local token
+SCHEME_ED25519 = "ed25519"
+SCHEME_HMAC = "hmac-sha256"
+SCHEME_LOCAL = "local-token"
+
+
+@dataclass(frozen=True)
+class PushAuth:
+    """The signature of one push, as its first packet carries it (``header.ext`` JSON, key ``auth``)."""
+
+    scheme: str
+    timestamp: str  # milliseconds since the epoch
+    nonce: str
+    signature: str  # base64
+
+    @classmethod
+    def of(cls, value: Any) -> PushAuth:
+        """From the decoded ``auth`` object; ValueError when a field is missing or not a string."""
+        if not isinstance(value, dict) or not all(isinstance(value.get(f), str) and value.get(f)
+                                                  for f in ("scheme", "timestamp", "nonce", "signature")):
+            raise ValueError('the push signature (header.ext "auth") needs the strings scheme, timestamp, nonce '
+                             "and signature")
+        return cls(value["scheme"], value["timestamp"], value["nonce"], value["signature"])
+
+
+def push_message(job_id: str, key: str, src_role: str, src_party: str, dst_role: str, dst_party: str, size: int,
+                 timestamp: str, nonce: str) -> bytes:
+    """What a push signature covers: which object goes from whom to whom, its size, when, and once."""
+    # a JSON list: no separator inside a field can make two different pushes sign the same bytes
+    return json.dumps(["fate-flow-push-v1", job_id, key, src_role, str(src_party), dst_role, str(dst_party), size,
+                       timestamp, nonce], separators=(",", ":")).encode()
+
+
+def object_key(session: str, name: str, tag: str, src: tuple[str, str], dst: tuple[str, str]) -> str:
+    """An object's mailbox key: session, name, tag and both (role, party id) as a JSON list, so distinct
+    objects never share one, and the receiver can check that the key names the party that signed it."""
+    # JSON, not a joined string: no separator inside a name or tag can make two keys equal
+    return json.dumps([session, name, tag, src[0], str(src[1]), dst[0], str(dst[1])])
+
+
+def key_parties(key: str) -> tuple[str, str, str, str] | None:
+    """(source role, source party, destination role, destination party) named by an ``object_key``; None
+    for a key of another shape."""
+    try:
+        parts = json.loads(key)
+    except ValueError:
+        return None
+    if not (isinstance(parts, list) and len(parts) == 7 and all(isinstance(p, str) for p in parts)):
+        return None
+    return parts[3], parts[4], parts[5], parts[6]
+
+
+# (destination party id, message) -> (scheme, base64 signature) with the sender's key for that destination,
+# or None where signing is off
+PushSigner = Callable[[str, bytes], "tuple[str, str] | None"]
 
 
 # the object to send: bytes, or buffers whose concatenation is the object (codec.encode_parts)
@@ -66,9 +129,18 @@ def payload_size(data: Payload) -> int:
     return sum(view.nbytes for view in _views(data))
 
 
+def sign_push(signer: PushSigner, job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str,
+              key: str, size: int) -> PushAuth | None:
+    """A fresh signature (new timestamp and nonce) for one attempt at pushing an object; None unsigned."""
+    timestamp, nonce = str(int(time.time() * 1000)), uuid.uuid4().hex
+    message = push_message(job_id, key, src_role, str(src_party), dst_role, str(dst_party), size, timestamp, nonce)
+    signed = signer(str(dst_party), message)
+    return PushAuth(signed[0], timestamp, nonce, signed[1]) if signed else None
+
+
 def push_frames(job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str, key: str,
-                data: Payload, chunk_size: int = CHUNK_SIZE) -> Iterator[bytes]:
-    """The serialized Packets of one object, as ``send_object`` streams them.
+                data: Payload, chunk_size: int = CHUNK_SIZE, auth: PushAuth | None = None) -> Iterator[bytes]:
+    """The serialized Packets of one object, as ``send_object`` streams them (``auth`` in the first one).
 
     Built by hand (protobuf wire format of Packet{header=1, body=2{key=1, value=2}}) so that each byte of
     the object is copied once, into its frame, instead of into a message and again into its serialization.
@@ -81,7 +153,8 @@ def push_frames(job_id: str, src_role: str, src_party: str, dst_role: str, dst_p
             header = proxy_pb2.Metadata(
                 task=proxy_pb2.Task(taskId=job_id), src=proxy_pb2.Topic(role=src_role, partyId=str(src_party)),
                 dst=proxy_pb2.Topic(role=dst_role, partyId=str(dst_party)),
-                command=proxy_pb2.Command(name=PUSH_COMMAND), ext=json.dumps({"size": size}).encode())
+                command=proxy_pb2.Command(name=PUSH_COMMAND),
+                ext=json.dumps({"size": size, **({"auth": asdict(auth)} if auth else {})}).encode())
             key_bytes = key.encode()
             body_head = _field(1, len(key_bytes)) + key_bytes + _field(2, length)
         else:
@@ -130,9 +203,11 @@ def _varint(n: int) -> bytes:
 
 
 def send_object(grpc_target: str, job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str,
-                key: str, data: Payload, timeout: float, chunk_size: int = CHUNK_SIZE) -> proxy_pb2.Metadata:
+                key: str, data: Payload, timeout: float, chunk_size: int = CHUNK_SIZE,
+                signer: PushSigner | None = None) -> proxy_pb2.Metadata:
     """Push ``data`` as object ``key`` to the party served at ``grpc_target``; returns the receiver's ack.
 
+    Signed by ``signer`` (unsigned without one: only a receiver that authenticates nobody takes it).
     Retries while the receiver is unavailable (starting, restarting) until ``timeout`` seconds have passed.
     """
     if chunk_size <= 0:
@@ -143,7 +218,9 @@ def send_object(grpc_target: str, job_id: str, src_role: str, src_party: str, ds
     what = f"object {key!r} of job {job_id} to {dst_role} {dst_party} at {grpc_target}"
     for attempt in range(1_000_000):
         remaining = deadline - time.monotonic()
-        frames = push_frames(job_id, src_role, src_party, dst_role, dst_party, key, data, chunk_size)
+        # signed again for every attempt: the receiver may have spent the nonce of a push that broke off
+        auth = sign_push(signer, job_id, src_role, src_party, dst_role, dst_party, key, size) if signer else None
+        frames = push_frames(job_id, src_role, src_party, dst_role, dst_party, key, data, chunk_size, auth)
         try:
             ack = push(frames, timeout=max(remaining, 0.001))
             break

@@ -13,7 +13,7 @@ import requests
 
 from fate_flow.errors import RetCode
 from fate_flow.federation.client import PartyCall
-from fate_flow.federation.signing import sign_site, site_key
+from fate_flow.federation.signing import KeyRing
 from fate_flow.log import audit_logger
 from fate_flow.proto import proxy_pb2, proxy_pb2_grpc
 from fate_flow.settings import Federation
@@ -33,8 +33,11 @@ def _error(retcode: RetCode, message: str) -> dict:
 
 
 class RemoteTransport:
-    def __init__(self, federation: Federation, own_party_id: str, own_host: str, own_grpc_port: int):
+    def __init__(self, federation: Federation, own_party_id: str, own_host: str, own_grpc_port: int,
+                 keys: KeyRing | None = None):
+        """``keys`` sign the calls when site authentication is on (``federation.site_auth``)."""
         self.federation = federation
+        self.keys = keys
         self.own_party_id = own_party_id
         self.own_host, self.own_grpc_port = own_host, own_grpc_port
         self.session = requests.Session()
@@ -45,10 +48,10 @@ class RemoteTransport:
         headers = {"Content-Type": "application/json", "SRC-PARTY-ID": self.own_party_id,
                    "DEST-PARTY-ID": call.party_id, "DEST-ROLE": call.role, "SERVICE": "fateflow"}
         if self.federation.site_auth:
-            key = site_key(self.federation.site_keys, call.party_id)
-            if key is None:
+            signed = self.keys.sign("POST", call.path, body, call.party_id) if self.keys else None
+            if signed is None:
                 return {}
-            headers.update(sign_site(key, "POST", call.path, body, self.own_party_id))
+            headers.update(signed)
         return headers
 
     def send(self, call: PartyCall, timeout: float) -> dict:
