@@ -1,7 +1,8 @@
 """`make demo`: two parties (guest 9999, host 10000) on loopback, each its own server on embedded
-defaults (SQLite under demo-home/). Uploads breast_hetero_guest at the guest and breast_hetero_host
-at the host through the API, runs FATE's toy job (SecureAddExample) and a two-party DAG, prints what
-happened, and leaves both servers running.
+defaults (SQLite under demo-home/). Each party gets its signing key pair (``fate_flow keys init``) and
+the other's public key in its route table, so every call and every object between them is signed.
+Uploads breast_hetero_guest at the guest and breast_hetero_host at the host through the API, runs FATE's
+toy job (SecureAddExample) and a two-party DAG, prints what happened, and leaves both servers running.
 
     python demo/demo.py          # start (or reuse) the two servers and run the jobs
     python demo/demo.py --stop   # stop them
@@ -28,6 +29,28 @@ PARTIES = {"guest": ("9999", 9380), "host": ("10000", 9390)}
 ENDED = ("success", "failed", "canceled", "timeout")
 
 
+def _conf(role: str) -> Path:
+    return REPO / "demo" / "conf" / f"{role}_service_conf.yaml"
+
+
+def ensure_keys(role: str) -> str:
+    """The party's public key; its key pair is made the first time, as an operator makes it."""
+    public = HOME / role / "keys" / "site_ed25519.key.pub"
+    if not public.exists():
+        made = subprocess.run([sys.executable, "-m", "fate_flow", "keys", "init", "--home", str(HOME / role),
+                               "--config", str(_conf(role))], cwd=REPO, capture_output=True, text=True)
+        if made.returncode != 0:
+            sys.exit(f"fate_flow keys init failed for the {role}: {made.stderr.strip()}")
+        print(f"{role} {PARTIES[role][0]}: " + made.stdout.strip().replace("\n", "\n    "))
+    return public.read_text().strip()
+
+
+def _partner_keys_env(keys: dict[str, str], role: str) -> dict[str, str]:
+    """The other parties' public keys, added to this party's route table (demo/conf names their servers)."""
+    return {f"FATE_FLOW_ROUTE_TABLE__{PARTIES[other][0]}__PUBLIC_KEY": key
+            for other, key in keys.items() if other != role}
+
+
 def _url(role: str) -> str:
     return f"http://127.0.0.1:{PARTIES[role][1]}"
 
@@ -52,7 +75,7 @@ def _answers(role: str) -> bool:
         return False
 
 
-def start_server(role: str) -> int:
+def start_server(role: str, env: dict[str, str]) -> int:
     pid = _running_pid(role)
     if pid and _answers(role):
         print(f"{role} server already running (pid {pid})")
@@ -63,7 +86,7 @@ def start_server(role: str) -> int:
     home.mkdir(parents=True, exist_ok=True)
     with open(home / "server.out", "ab") as out:
         process = subprocess.Popen([sys.executable, "-m", "fate_flow", "server", "--home", str(home), "--config",
-                                    str(REPO / "demo" / "conf" / f"{role}_service_conf.yaml")], cwd=REPO,
+                                    str(_conf(role))], cwd=REPO, env={**os.environ, **env},
                                    stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
     _pid_file(role).write_text(str(process.pid))
     deadline = time.time() + 30
@@ -104,6 +127,15 @@ def upload(role: str, table: str) -> None:
     info = post(role, "table/table_info", {"namespace": "experiment", "table_name": table})["data"]
     print(f"  {role}: upload job {answer['jobId']} {job['f_status']} in {job['f_elapsed']} ms -> "
           f"experiment.{table}: {info['count']} rows, header {info['schema'].get('header')}")
+
+
+def grant_table(role: str, partner: str, table: str) -> None:
+    """Let ``partner``'s jobs read ``table`` at this party (as ``flow privilege grant`` does)."""
+    grant = {"party_id": int(partner), "dataset": [{"namespace": "experiment", "name": table}]}
+    answer = post(role, "permission/grant", grant)
+    if answer["retcode"] != 0:
+        sys.exit(f"grant refused: {answer}")
+    print(f"  {role} {PARTIES[role][0]}: party {partner} may read experiment.{table}")
 
 
 def submit(dsl: dict, conf: dict, title: str) -> str:
@@ -170,10 +202,13 @@ def main() -> None:
     if parser.parse_args().stop:
         stop()
         return
-    pids = {role: start_server(role) for role in PARTIES}
+    keys = {role: ensure_keys(role) for role in PARTIES}
+    pids = {role: start_server(role, _partner_keys_env(keys, role)) for role in PARTIES}
     print("uploads:")
     upload("guest", "breast_hetero_guest")
     upload("host", "breast_hetero_host")
+    print("permissions:")
+    grant_table("host", PARTIES["guest"][0], "breast_hetero_host")
     print("jobs:")
     toy_job()
     two_party_dag()

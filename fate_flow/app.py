@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import logging
+import uuid
 from typing import Any
 
-from flask import Flask, Request
+import peewee
+from flask import Flask, Request, request
 from werkzeug.exceptions import HTTPException
 from werkzeug.formparser import FormDataParser
 
@@ -16,6 +18,7 @@ from fate_flow.apps import (
     job_app,
     log_app,
     mailbox_app,
+    openapi,
     party_app,
     permission_app,
     pipeline_app,
@@ -52,6 +55,7 @@ class FlowRequest(Request):
             cls=self.parameter_storage_class, silent=False)
 
 
+UPLOAD_PATH = "/v1/data/upload"
 BLUEPRINTS = (
     job_app.job_app,
     data_access_app.data_access_app,
@@ -73,12 +77,20 @@ BLUEPRINTS = (
 def create_app() -> Flask:
     """The Flask application: blueprints and the one error map. It serves once ``bind_runtime`` gave it
     the server's Runtime (which itself needs the application, for calls to parties served here)."""
-    app = Flask("fate_flow")
+    app = Flask("fate_flow", static_folder=None)
     app.request_class = FlowRequest
     app.url_map.strict_slashes = False
     app.json.sort_keys = False
     for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
+    app.add_url_rule("/v1/openapi.json", "openapi", lambda: openapi.document(app))
+
+    @app.before_request
+    def _limit_body() -> None:
+        # before anything reads the body (the signature check does): only an upload's file part may be large,
+        # and it streams to disk
+        if not (request.path.startswith(UPLOAD_PATH) and request.mimetype == "multipart/form-data"):
+            request.max_content_length = int(runtime().settings.limits.json_body_mb * (1 << 20))
 
     @app.before_request
     def _authenticate() -> None:
@@ -101,12 +113,36 @@ def create_app() -> Flask:
 
     @app.errorhandler(HTTPException)
     def _http(exc: HTTPException):
+        if exc.code in (404, 405):
+            return error_response(exc.code, f"{request.method} {request.path} is not provided by this server")
+        if exc.code == 413:
+            limit = runtime().settings.limits.json_body_mb
+            return error_response(413, f"the request body is larger than {limit:g} MB (limits.json_body_mb)")
         return error_response(exc.code or 500, f"{exc.name}: {exc.description}")
+
+    @app.errorhandler(OSError)
+    def _os_error(exc: OSError):
+        # a full disk or a read-only home: say what could not be written, not an empty 500
+        logger.exception("request failed on the file system")
+        where = f" ({exc.filename})" if exc.filename else ""
+        return result(retmsg=f"the server could not complete this request: {exc.strerror or exc}{where}",
+                      retcode=RetCode.EXCEPTION_ERROR)
+
+    @app.errorhandler(peewee.DatabaseError)
+    def _database(exc: peewee.DatabaseError):
+        # the database is down, restarting, full or read-only: say so (the executor retries its reports)
+        logger.error("the database failed on %s %s: %s", request.method, request.path, exc)
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        return result(retmsg=f"the database could not complete this request: {cause}",
+                      retcode=RetCode.EXCEPTION_ERROR)
 
     @app.errorhandler(Exception)
     def _unexpected(exc: Exception):
-        logger.exception("request failed")
-        return result(retmsg=f"{type(exc).__name__}: {exc}", retcode=RetCode.EXCEPTION_ERROR)
+        # a bug: the traceback goes to the server log, never into the answer
+        reference = uuid.uuid4().hex[:12]
+        logger.exception("request failed (reference %s)", reference)
+        return result(retmsg=f"the server failed on this request ({type(exc).__name__}); see its log, reference "
+                             f"{reference}", retcode=RetCode.EXCEPTION_ERROR)
 
     return app
 

@@ -8,6 +8,7 @@ nonce caches) live here exactly once, so a stop over HTTP and the scheduler loop
 
 from __future__ import annotations
 
+import logging
 import os
 import secrets
 import threading
@@ -16,15 +17,23 @@ from pathlib import Path
 from typing import Any
 
 from fate_flow.federation.client import FederatedClient, LocalTransport
-from fate_flow.federation.signing import NonceCache
+from fate_flow.federation.grpc_service import install_push_verifier
+from fate_flow.federation.keys import KeyFileError
+from fate_flow.federation.signing import KeyRing, NonceCache
+from fate_flow.federation.transfer import PushVerifier
 from fate_flow.federation.transports import RemoteTransport
 from fate_flow.framework.registry import Registry, load_registry
 from fate_flow.manager.job_paths import JobPaths
 from fate_flow.manager.mailbox import Mailbox
 from fate_flow.manager.table_storage import TableStorage
+from fate_flow.operation.nonce_store import NonceStore
 from fate_flow.operation.party_contact import PartyContact
-from fate_flow.settings import Settings
+from fate_flow.settings import KEYS_INIT_HINT, Settings, SettingsError
 from fate_flow.worker.launcher import ExecutorLauncher
+
+logger = logging.getLogger("fate_flow.federation")
+UNAUTHENTICATED_WARNING = ("party-to-party calls are not authenticated: authentication.site.switch is false, so "
+                           "any host that reaches this server can act as any partner of the route table")
 
 
 def _local_token(home: Path) -> str:
@@ -37,6 +46,20 @@ def _local_token(home: Path) -> str:
         with os.fdopen(fd, "w") as stream:
             stream.write(secrets.token_hex(32))
     return path.read_text().strip()
+
+
+def _key_ring(settings: Settings) -> KeyRing:
+    """This party's key ring; SettingsError naming the setting when its private key cannot be used."""
+    def serves(party_id: str) -> bool:
+        return is_local_party(settings, "", party_id)
+
+    try:
+        keys = KeyRing.load(settings.federation, settings.party_id, serves)
+    except KeyFileError as exc:
+        raise SettingsError(f"setting authentication.site.private_key_file: {exc}; {KEYS_INIT_HINT}") from None
+    if settings.federation.site_auth_disabled:
+        logger.warning(UNAUTHENTICATED_WARNING)
+    return keys
 
 
 class Waker:
@@ -65,6 +88,7 @@ class Runtime:
     registry: Registry
     federation: FederatedClient
     local_token: str
+    key_ring: KeyRing
     site_nonces: NonceCache
     client_nonces: NonceCache
     scheduler_waker: Waker
@@ -73,16 +97,23 @@ class Runtime:
     @classmethod
     def build(cls, settings: Settings, wsgi_app: Any, mailbox: Mailbox) -> Runtime:
         """Everything one server shares, for ``settings`` whose ports are final; ``wsgi_app`` serves the
-        calls to parties that this very server plays."""
+        calls to parties that this very server plays (and gets the verifier of data-plane pushes).
+        SettingsError when this party's private key is needed and cannot be used."""
         registry = load_registry(tuple(settings.component_modules))
         skew = settings.federation.max_clock_skew
+        key_ring = _key_ring(settings)
+        local_token = _local_token(settings.home)
+        # nonces are kept as long as their call could pass the timestamp check (skew either way), in the database
+        site_nonces = NonceCache(2 * skew, NonceStore("site"))
 
         def is_local(role: str, party_id: str | int) -> bool:
             return is_local_party(settings, role, party_id)
 
+        install_push_verifier(wsgi_app, PushVerifier(key_ring, local_token, key_ring.serves,
+                                                     NonceCache(2 * skew, NonceStore("push"))))
         federation = FederatedClient(is_local, LocalTransport(wsgi_app), timeout=settings.job.remote_request_timeout
                                      / 1000, remote=RemoteTransport(settings.federation, settings.party_id,
-                                                                    settings.host, settings.grpc_port))
+                                                                    settings.host, settings.grpc_port, key_ring))
         return cls(
             settings=settings,
             paths=JobPaths(settings.jobs_dir, settings.logs_dir),
@@ -91,9 +122,10 @@ class Runtime:
             launcher=ExecutorLauncher(settings.executor_fork_server, registry.preload_modules()),
             registry=registry,
             federation=federation,
-            local_token=_local_token(settings.home),
-            site_nonces=NonceCache(2 * skew),
-            client_nonces=NonceCache(2 * skew),
+            local_token=local_token,
+            key_ring=key_ring,
+            site_nonces=site_nonces,
+            client_nonces=NonceCache(2 * skew, NonceStore("client")),
             scheduler_waker=Waker(),
             party_contact=PartyContact(),
         )

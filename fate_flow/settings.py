@@ -6,6 +6,8 @@ Environment overrides are ``FATE_FLOW_<SECTION>__<KEY>`` (values parsed as YAML 
 
 from __future__ import annotations
 
+import base64
+import binascii
 import copy
 import os
 from dataclasses import dataclass, field
@@ -113,11 +115,12 @@ class Limits:
 
 @dataclass(frozen=True)
 class Route:
-    """Where a party's server listens."""
+    """Where a party's server listens, and the public key its calls are signed with (base64, may be empty)."""
 
     host: str
     http_port: int
     grpc_port: int
+    public_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -126,15 +129,26 @@ class Federation:
 
     protocol: str  # "http" or "grpc" for party-to-party scheduling calls
     routes: dict[str, Route]  # party id (or "default") -> server
-    site_auth: bool  # sign outgoing and verify incoming party-to-party calls
-    site_keys: dict[str, str]  # peer party id (or "default") -> shared secret
-    max_clock_skew: int  # seconds a signed call may be early or late
-    client_auth: bool  # verify fate-client's TIMESTAMP/NONCE/APP_KEY/SIGNATURE headers
-    client_keys: dict[str, str]  # app key -> secret key
+    site_auth: bool  # sign outgoing and verify incoming party-to-party calls (and data-plane pushes)
+    # secrets are left out of the repr: a logged Settings must not carry them
+    site_keys: dict[str, str] = field(repr=False)  # hmac mode: peer party id (or "default") -> shared secret
+    max_clock_skew: int = 60  # seconds a signed call may be early or late
+    client_auth: bool = False  # verify fate-client's TIMESTAMP/NONCE/APP_KEY/SIGNATURE headers
+    client_keys: dict[str, str] = field(default_factory=dict, repr=False)  # app key -> secret key
+    site_mode: str = "ed25519"  # "ed25519" (per-party key pairs) or "hmac" (secrets shared per peer)
+    private_key_file: Path | None = None  # ed25519: this party's private key (PEM, mode 0600)
+    # partners are configured but authentication.site.switch is explicitly false: warned at start-up
+    site_auth_disabled: bool = False
 
     def route(self, party_id: str) -> Route | None:
         """The route to ``party_id``'s server, else the ``default`` route; None when neither is configured."""
         return self.routes.get(str(party_id)) or self.routes.get("default")
+
+    def public_key(self, party_id: str) -> str:
+        """The public key of ``party_id`` from its own route table entry ("" when none: a ``default``
+        route stands for many parties and vouches for none)."""
+        route = self.routes.get(str(party_id))
+        return route.public_key if route else ""
 
 
 @dataclass(frozen=True)
@@ -276,26 +290,105 @@ def _get(section: dict, section_name: str, key: str, cast: type) -> Any:
         ) from None
 
 
-def _federation(raw: dict) -> Federation:
-    routes = {}
-    for party_id, route in (raw.get("route_table") or {}).items():
-        name = f"route_table.{party_id}"
-        routes[str(party_id)] = Route(_get(route, name, "host", str), _get(route, name, "http_port", int),
-                                      _get(route, name, "grpc_port", int))
+SITE_MODES = ("ed25519", "hmac")
+DEFAULT_PRIVATE_KEY_FILE = Path("keys") / "site_ed25519.key"  # relative to the home directory
+PUBLIC_KEY_BYTES = 32
+KEYS_INIT_HINT = "create this party's key pair with `fate_flow keys init`"
+
+
+def check_public_key_text(text: str) -> None:
+    """ValueError (saying what is wrong) unless ``text`` is the base64 of 32 bytes (an Ed25519 public key)."""
+    try:
+        raw = base64.b64decode(str(text).strip(), validate=True)
+    except (binascii.Error, ValueError):
+        raise ValueError("is not base64") from None
+    if len(raw) != PUBLIC_KEY_BYTES:
+        raise ValueError(f"decodes to {len(raw)} bytes, not the {PUBLIC_KEY_BYTES} of an Ed25519 public key")
+
+
+def _route(party_id: str, route: dict) -> Route:
+    name = f"route_table.{party_id}"
+    public_key = str(route.get("public_key") or "") if isinstance(route, dict) else ""
+    if public_key:
+        try:
+            check_public_key_text(public_key)
+        except ValueError as exc:
+            raise SettingsError(f"setting {name}.public_key {exc} (`fate_flow keys init` prints a party's public "
+                                "key)") from None
+    return Route(_get(route, name, "host", str), _get(route, name, "http_port", int),
+                 _get(route, name, "grpc_port", int), public_key)
+
+
+def private_key_path(raw: dict, home: Path) -> Path:
+    """This party's private key file: ``authentication.site.private_key_file`` (relative to the home
+    directory), by default ``<home>/keys/site_ed25519.key``."""
+    site = (raw.get("authentication") or {}).get("site") or {}
+    path = Path(str(site.get("private_key_file") or DEFAULT_PRIVATE_KEY_FILE)).expanduser()
+    return path if path.is_absolute() else home / path
+
+
+def resolve_home(home: Path | None, environ: dict[str, str]) -> Path:
+    """The home directory: ``home``, else ``$FATE_FLOW_HOME``, else ``./home``."""
+    return Path(home or environ.get("FATE_FLOW_HOME") or Path.cwd() / "home").resolve()
+
+
+def _switch(site: dict) -> bool | None:
+    """``authentication.site.switch``: True, False, or None when the configuration does not say."""
+    switch = site.get("switch")
+    if switch is None or switch == "":
+        return None
+    if not isinstance(switch, bool):
+        raise SettingsError(f"setting authentication.site.switch must be true or false, got {switch!r}")
+    return switch
+
+
+def _federation(raw: dict, home: Path, party_id: str, federation_engine: str) -> Federation:
+    routes = {str(p): _route(str(p), route) for p, route in (raw.get("route_table") or {}).items()}
     auth = raw.get("authentication") or {}
     site, client = auth.get("site") or {}, auth.get("client") or {}
     protocol = str(raw["fateflow"].get("protocol") or "http").lower()
     protocol = "http" if protocol == "default" else protocol  # FATE's "default" is HTTP
     if protocol not in ("http", "grpc"):
         raise SettingsError(f"setting fateflow.protocol must be http, grpc or default, not {protocol!r}")
+    mode = str(site.get("mode") or "ed25519").lower()
+    if mode not in SITE_MODES:
+        raise SettingsError(f"setting authentication.site.mode must be ed25519 or hmac, not {mode!r}")
+    # other parties' servers are configured: their calls are signed unless the configuration says otherwise
+    has_partners = federation_engine != "standalone" and any(p not in (party_id, "0") for p in routes)
+    switch = _switch(site)
     client_keys = {str(client["http_app_key"]): str(client.get("http_secret_key", ""))} if client.get(
         "http_app_key") else {}
     return Federation(
-        protocol=protocol, routes=routes, site_auth=bool(site.get("switch", False)),
+        protocol=protocol, routes=routes, site_auth=has_partners if switch is None else switch,
         site_keys={str(k): str(v) for k, v in (site.get("keys") or {}).items()},
         max_clock_skew=int(site.get("max_clock_skew", 60)), client_auth=bool(client.get("switch", False)),
-        client_keys=client_keys,
+        client_keys=client_keys, site_mode=mode,
+        private_key_file=private_key_path(raw, home),
+        site_auth_disabled=switch is False and has_partners,
     )
+
+
+def _check_site_keys(federation: Federation, party_id: str) -> None:
+    """With signing on, this party's key and a key for every partner named in the route table must be
+    configured: else one sentence naming the setting (the server does not start)."""
+    if not federation.site_auth:
+        return
+    partners = [p for p in federation.routes if p not in (party_id, "0", "default")]
+    if federation.site_mode == "hmac":
+        for partner in partners:
+            if not (federation.site_keys.get(partner) or federation.site_keys.get("default")):
+                raise SettingsError(f"setting authentication.site.keys.{partner} is missing: in hmac mode every "
+                                    f"partner of the route table needs the secret shared with it")
+        return
+    # the key's content is read (and its file mode checked) when the server builds its key ring
+    if not federation.private_key_file.is_file():
+        raise SettingsError(f"setting authentication.site.private_key_file: no private key at "
+                            f"{federation.private_key_file}; {KEYS_INIT_HINT} (party-to-party signing is on)")
+    for partner in partners:
+        if not federation.public_key(partner):
+            raise SettingsError(f"setting route_table.{partner}.public_key is missing: party-to-party signing is "
+                                f"on, so party {partner}'s public key is needed (it prints it with `fate_flow keys "
+                                f"init`), or turn signing off with authentication.site.switch: false")
 
 
 def _limits(section: dict) -> Limits:
@@ -342,7 +435,7 @@ def load_settings(
     """Load and type the settings; raises SettingsError naming the bad key."""
     env = dict(os.environ if environ is None else environ)
     raw = load_raw(config_path, env)
-    home = Path(home or env.get("FATE_FLOW_HOME") or Path.cwd() / "home").resolve()
+    home = resolve_home(home, env)
     flow, db, job = raw["fateflow"], raw["database"], raw["job_default"]
     standalone = raw.get("fate_on_standalone", {}).get("standalone", {})
     database = DatabaseSettings(
@@ -358,6 +451,7 @@ def load_settings(
     )
     job_types = {"max_cores_percent_per_job": float, "scheduler_interval": float, "detector_interval": float,
                  "status_pull_after": float, "party_unreachable_after": float}
+    federation_engine = _get(raw["default_engines"], "default_engines", "federation", str).lower()
     settings = Settings(
         home=home,
         party_id=str(raw["party_id"]),
@@ -370,10 +464,10 @@ def load_settings(
         job=JobDefaults(**{k: _get(job, "job_default", k, job_types.get(k, int))
                            for k in JobDefaults.__dataclass_fields__}),
         computing_engine=_get(raw["default_engines"], "default_engines", "computing", str).lower(),
-        federation_engine=_get(raw["default_engines"], "default_engines", "federation", str).lower(),
+        federation_engine=federation_engine,
         total_cores=_get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
         * _get(standalone, "fate_on_standalone.standalone", "nodes", int),
-        federation=_federation(raw),
+        federation=_federation(raw, home, str(raw["party_id"]), federation_engine),
         fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
         fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
         component_modules=_module_list(raw.get("components") or {}),
@@ -382,4 +476,5 @@ def load_settings(
     )
     if database.engine not in ("sqlite", "mysql"):
         raise SettingsError(f"database.engine must be sqlite or mysql, not {database.engine!r}")
+    _check_site_keys(settings.federation, settings.party_id)
     return settings

@@ -10,7 +10,7 @@ from typing import Any
 ANY = "*any*"  # a value whose inner keys are not checked (a map of party ids, an engine section we ignore)
 EACH = "*each*"  # the schema of every entry of a map (route_table: party id -> route)
 
-_ROUTE = {"host": ANY, "http_port": ANY, "grpc_port": ANY}
+_ROUTE = {"host": ANY, "http_port": ANY, "grpc_port": ANY, "public_key": ANY}
 JOB_DEFAULT_KEYS = {
     # this server's
     "task_parallelism", "task_cores", "max_cores_percent_per_job", "job_timeout", "remote_request_timeout",
@@ -38,7 +38,8 @@ SCHEMA: dict[str, Any] = {
     "limits": {key: ANY for key in ("json_body_mb", "page_size", "http_timeout_s", "http_backlog", "grpc_message_mb",
                                     "object_mb", "stream_deadline_s", "peer_streams")},
     "route_table": {EACH: _ROUTE},
-    "authentication": {"site": {"switch": ANY, "keys": ANY, "max_clock_skew": ANY},
+    "authentication": {"site": {"switch": ANY, "mode": ANY, "private_key_file": ANY, "keys": ANY,
+                                "max_clock_skew": ANY},
                        "client": {"switch": ANY, "http_app_key": ANY, "http_secret_key": ANY}},
     "data_access": {"allowed_dirs": ANY},
     "job_default": {key: ANY for key in JOB_DEFAULT_KEYS},

@@ -8,7 +8,9 @@ from pathlib import Path
 
 from flask import Blueprint, request
 
-from fate_flow.apps.util import body, query_conf, result, runtime
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body, body_as, query_conf, result, runtime
 from fate_flow.controller import data_controller
 from fate_flow.errors import ArgumentError
 from fate_flow.utils.growing_file import mark_complete, mark_failed
@@ -66,14 +68,20 @@ def upload():
 
 
 @data_access_app.route("/download", methods=["POST"])
+@accepts(bodies.Download)
 def download():
-    data = data_controller.submit_download(runtime(), body())
+    request = body_as(bodies.Download)
+    data = data_controller.submit_download(runtime(), request.namespace, request.table_name, request.output_path,
+                                           request.delimiter, request.overwrite)
     return result(data, jobId=data["job_id"])
 
 
 @data_access_app.route("/upload/history", methods=["POST"])
+@accepts(bodies.UploadHistory)
 def upload_history():
-    return result(data_controller.upload_history(body()))
+    request = body_as(bodies.UploadHistory)
+    return result(data_controller.upload_history(request.job_id, min(request.limit,
+                                                                     runtime().settings.limits.page_size)))
 
 
 def open_upload_target(environ: dict, filename: str | None):

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from fate_flow.apps.util import body, result, runtime
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, path_job_key, path_task_key, result, runtime
 from fate_flow.controller import initiator_controller
 from fate_flow.db.models import Job
-from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.errors import ArgumentError, RetCode
 from fate_flow.operation import job_saver
@@ -17,19 +18,22 @@ initiator_app = Blueprint("initiator", __name__, url_prefix="/v1/initiator")
 
 @initiator_app.route("/<job_id>/<component_name>/<task_id>/<int:task_version>/<role>/<party_id>/report",
                      methods=["POST"])
-def report_task(job_id: str, component_name: str, task_id: str, task_version: int, role: str, party_id: str):
+@accepts(bodies.PartyReport)
+def report_task(**task):
     """A party's task changed: update the initiator's copy of that party's row, then schedule at once."""
-    report = body()
-    fields = {f"f_{k}": report[k] for k in ("start_time", "end_time", "elapsed", "error_report") if report.get(k)}
-    if report.get("party_status"):
-        key = TaskKey(job_id, component_name, task_id, task_version, role, party_id)
-        job_saver.update_task_status(key, party_status=JobStatus(report["party_status"]), **fields)
+    key = path_task_key(**task)
+    report = body_as(bodies.PartyReport)
+    fields = {f"f_{k}": v for k, v in report.model_dump(include={"start_time", "end_time", "elapsed",
+                                                                  "error_report"}, exclude_none=True).items() if v}
+    if report.party_status:
+        job_saver.update_task_status(key, party_status=JobStatus(report.party_status), **fields)
     runtime().wake_scheduler()
     return result()
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/stop/<stop_status>", methods=["POST"])
 def stop_job(job_id: str, role: str, party_id: str, stop_status: str):
+    path_job_key(job_id, role, party_id)
     try:
         status = JobStatus(stop_status)
     except ValueError:
@@ -38,22 +42,26 @@ def stop_job(job_id: str, role: str, party_id: str, stop_status: str):
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/rerun", methods=["POST"])
+@accepts(bodies.RerunRequest)
 def rerun_job(job_id: str, role: str, party_id: str):
-    request_body = body()
-    return result(initiator_controller.rerun_job(runtime(), job_id, request_body.get("component_name"),
-                                                 bool(request_body.get("force"))))
+    path_job_key(job_id, role, party_id)
+    request = body_as(bodies.RerunRequest)
+    return result(initiator_controller.rerun_job(runtime(), job_id, request.component_name, request.force))
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/parameter/update", methods=["POST"])
+@accepts(bodies.Parameters)
 def update_parameters(job_id: str, role: str, party_id: str):
-    return result(initiator_controller.update_parameters(runtime(), job_id, body()))
+    path_job_key(job_id, role, party_id)
+    updates = body_as(bodies.Parameters).model_dump(exclude_none=True)
+    return result(initiator_controller.update_parameters(runtime(), job_id, updates))
 
 
 @initiator_app.route("/<job_id>/<role>/<party_id>/query", methods=["POST"])
 def query_job(job_id: str, role: str, party_id: str):
     """A party asks the initiator how its job stands (the party's reconciliation after a restart)."""
-    job = Job.get_or_none((Job.f_job_id == job_id) & (Job.f_role == role) & (Job.f_party_id == party_id)
-                          & (Job.f_is_initiator == True))  # noqa: E712
+    key = path_job_key(job_id, role, party_id)
+    job = Job.get_or_none(Job.matches(key) & (Job.f_is_initiator == True))  # noqa: E712
     if job is None:
         return result(retmsg=f"job {job_id} is unknown to its initiator", retcode=RetCode.DATA_ERROR)
     return result({"status": job.f_status, "error": job.f_error})

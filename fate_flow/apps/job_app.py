@@ -9,11 +9,13 @@ import tempfile
 
 from flask import Blueprint, send_file
 
-from fate_flow.apps.util import body, error_response, result, runtime
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, error_response, result, runtime
 from fate_flow.controller import initiator_controller, job_controller
 from fate_flow.entity.keys import JobKey
 from fate_flow.entity.status import client_status, is_end
-from fate_flow.errors import ArgumentError, DataError, FindFailedError, require
+from fate_flow.errors import ArgumentError, DataError, FindFailedError
 from fate_flow.federation.client import PartyAnswer, PartyCall
 from fate_flow.operation import job_saver
 
@@ -21,34 +23,41 @@ job_app = Blueprint("job", __name__, url_prefix="/v1/job")
 
 
 @job_app.route("/query", methods=["POST"])
+@accepts(bodies.JobQuery)
 def query_job():
-    jobs = job_controller.query_jobs(body())
+    jobs = job_controller.query_jobs(body_as(bodies.JobQuery).model_dump(exclude_none=True))
     if not jobs:
         return result([], retmsg="no job could be found")
     return result(jobs)
 
 
 @job_app.route("/list/job", methods=["POST"])
+@accepts(bodies.JobList)
 def list_job():
-    return result(job_controller.list_jobs(body()))
+    request = body_as(bodies.JobList, http_status=400).model_dump(exclude_none=True)  # FATE-Board's 400s
+    return result(job_controller.list_jobs(request, runtime().settings.limits.page_size))
 
 
 @job_app.route("/task/query", methods=["POST"])
+@accepts(bodies.TaskQuery)
 def query_task():
-    return result(job_controller.query_tasks(body()))
+    return result(job_controller.query_tasks(body_as(bodies.TaskQuery).model_dump(exclude_none=True)))
 
 
 @job_app.route("/list/task", methods=["POST"])
+@accepts(bodies.TaskList)
 def list_task():
-    return result(job_controller.list_tasks(body()))
+    request = body_as(bodies.TaskList, http_status=400).model_dump(exclude_none=True)
+    return result(job_controller.list_tasks(request, runtime().settings.limits.page_size))
 
 
 @job_app.route("/submit", methods=["POST"])
+@accepts(bodies.JobSubmit)
 def submit_job():
-    request_body = body()
-    dsl = request_body.get("job_dsl") or request_body.get("dsl") or {}
-    conf = request_body.get("job_runtime_conf") or request_body.get("runtime_conf")
-    if not isinstance(conf, dict) or not conf:
+    request = body_as(bodies.JobSubmit)
+    dsl = request.job_dsl or request.dsl or {}
+    conf = request.job_runtime_conf or request.runtime_conf
+    if not conf:
         raise ArgumentError("required argument are missing: job_runtime_conf; ")
     data = initiator_controller.submit_job(runtime(), dsl, conf)
     return result(data, jobId=data["job_id"])
@@ -73,12 +82,10 @@ def _forwarded(answer: PartyAnswer, success_message: str):
 
 
 @job_app.route("/stop", methods=["POST"])
+@accepts(bodies.JobStop)
 def stop_job():
-    request_body = body()
-    require(request_body, "job_id")
-    job_id, stop_status = str(request_body["job_id"]), str(request_body.get("stop_status") or "canceled")
-    if stop_status not in ("canceled", "failed"):
-        raise ArgumentError(f"stop_status must be canceled or failed, got {stop_status!r}")
+    request = body_as(bodies.JobStop)
+    job_id, stop_status = request.job_id, request.stop_status
     jobs = job_controller.find_jobs(job_id)
     if jobs and all(is_end(job.f_status) for job in jobs):
         raise DataError(f"job {job_id} has already ended: {client_status(jobs[0].f_status)}")
@@ -87,39 +94,39 @@ def stop_job():
 
 
 @job_app.route("/rerun", methods=["POST"])
+@accepts(bodies.JobRerun)
 def rerun_job():
-    request_body = body()
-    require(request_body, "job_id")
-    request = {"component_name": request_body.get("component_name"), "force": bool(request_body.get("force"))}
-    return _forwarded(_to_initiator(str(request_body["job_id"]), "rerun", request), "rerun job success")
+    request = body_as(bodies.JobRerun)
+    forward = {"component_name": request.component_name, "force": request.force}
+    return _forwarded(_to_initiator(request.job_id, "rerun", forward), "rerun job success")
 
 
 @job_app.route("/parameter/update", methods=["POST"])
+@accepts(bodies.ParameterUpdate)
 def update_parameters():
-    request_body = body()
-    require(request_body, "job_id")
-    request = {k: request_body[k] for k in ("job_parameters", "component_parameters") if k in request_body}
-    return _forwarded(_to_initiator(str(request_body["job_id"]), "parameter/update", request), "success")
+    request = body_as(bodies.ParameterUpdate)
+    forward = request.model_dump(include={"job_parameters", "component_parameters"}, exclude_none=True)
+    return _forwarded(_to_initiator(request.job_id, "parameter/update", forward), "success")
 
 
 @job_app.route("/dsl/generate", methods=["POST"])
+@accepts(bodies.DslGenerate)
 def generate_dsl():
-    request_body = body()
-    require(request_body, "train_dsl", "cpn_str")
-    predict_dsl = job_controller.predict_dsl(request_body["train_dsl"], request_body["cpn_str"])
-    if request_body.get("filename"):
+    request = body_as(bodies.DslGenerate)
+    predict_dsl = job_controller.predict_dsl(request.train_dsl, request.cpn_str)
+    if request.filename:
         return send_file(io.BytesIO(json.dumps(predict_dsl, indent=4).encode()), as_attachment=True,
-                         download_name=str(request_body["filename"]), mimetype="application/json")
+                         download_name=request.filename, mimetype="application/json")
     return result(predict_dsl)
 
 
 @job_app.route("/data/view/query", methods=["POST"])
+@accepts(bodies.DataViewQuery)
 def data_view_query():
-    request_body = body()
-    require(request_body, "job_id")
-    rows = job_controller.output_data_rows(request_body)
+    request = body_as(bodies.DataViewQuery)
+    rows = job_controller.output_data_rows(request.job_id, request.role, request.party_id, request.component_name)
     if not rows:
-        raise FindFailedError(f"no output data of job {request_body['job_id']}")
+        raise FindFailedError(f"no output data of job {request.job_id}")
     return result(rows)
 
 
@@ -129,34 +136,35 @@ def clean_queue():
 
 
 @job_app.route("/config", methods=["POST"])
+@accepts(bodies.JobConfig)
 def job_config():
-    return result(job_controller.job_config(body()))
+    request = body_as(bodies.JobConfig)
+    return result(job_controller.job_config(request.job_id, request.role, request.party_id))
 
 
 @job_app.route("/update", methods=["POST"])
+@accepts(bodies.JobNotes)
 def update_job():
-    request_body = body()
-    require(request_body, "job_id", "role", "party_id")
-    key = JobKey(str(request_body["job_id"]), str(request_body["role"]), str(request_body["party_id"]))
-    updated = job_saver.update_job(key, f_description=str(request_body.get("notes", "")))
+    request = body_as(bodies.JobNotes)
+    updated = job_saver.update_job(JobKey(request.job_id, request.role, request.party_id),
+                                   f_description=request.notes)
     if not updated:
         raise FindFailedError("find job failed")
     return result()
 
 
 @job_app.route("/log/path", methods=["POST"])
+@accepts(bodies.JobRef)
 def job_log_path():
-    request_body = body()
-    require(request_body, "job_id")
-    return result({"logs_directory": str(runtime().paths.job_log_dir(str(request_body["job_id"])))})
+    job_id = body_as(bodies.JobRef).job_id
+    return result({"logs_directory": str(runtime().paths.job_log_dir(job_id))})
 
 
 @job_app.route("/log", methods=["GET", "POST"])  # the 1.5 client's route
 @job_app.route("/log/download", methods=["POST"])
+@accepts(bodies.JobRef)
 def job_log_download():
-    request_body = body()
-    require(request_body, "job_id")
-    job_id = str(request_body["job_id"])
+    job_id = body_as(bodies.JobRef).job_id
     log_dir = runtime().paths.job_log_dir(job_id)
     if not log_dir.is_dir():
         return error_response(404, f"no log directory for job {job_id}")

@@ -2,46 +2,36 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from flask import Blueprint
 
-from fate_flow.apps.util import body, result, runtime
-from fate_flow.errors import ArgumentError, require
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, result, runtime
+from fate_flow.errors import ArgumentError
 from fate_flow.manager.log_reader import LogReader, LogRequestError, log_path
 
 log_app = Blueprint("log", __name__, url_prefix="/v1/log")
 _reader = LogReader()
 
 
-def _path(request_body: dict):
-    require(request_body, "job_id", "log_type")
+def _path(request: bodies.LogRequest) -> Path:
     try:
-        return log_path(
-            runtime().settings.logs_dir, str(request_body["job_id"]), str(request_body["log_type"]),
-            role=request_body.get("role"),
-            party_id=None if request_body.get("party_id") is None else str(request_body["party_id"]),
-            component_name=request_body.get("component_name"),
-        )
+        return log_path(runtime().settings.logs_dir, request.job_id, request.log_type, role=request.role,
+                        party_id=request.party_id, component_name=request.component_name)
     except LogRequestError as exc:
         raise ArgumentError(str(exc)) from None
 
 
-def _line(request_body: dict, name: str) -> int | None:
-    value = request_body.get(name)
-    if value in (None, ""):
-        return None
-    try:
-        return int(value)
-    except (TypeError, ValueError):
-        raise ArgumentError(f"{name} must be a line number, got {value!r}") from None
-
-
 @log_app.route("/size", methods=["POST"])
+@accepts(bodies.LogRequest)
 def log_size():
-    return result({"size": _reader.size(_path(body()))})
+    return result({"size": _reader.size(_path(body_as(bodies.LogRequest)))})
 
 
 @log_app.route("/cat", methods=["POST"])
+@accepts(bodies.LogRequest)
 def log_cat():
-    request_body = body()
-    path = _path(request_body)
-    return result(_reader.cat(path, _line(request_body, "begin"), _line(request_body, "end")))
+    request = body_as(bodies.LogRequest)
+    return result(_reader.cat(_path(request), request.begin, request.end))

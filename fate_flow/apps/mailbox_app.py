@@ -13,6 +13,8 @@ import math
 from flask import Blueprint
 from flask.wrappers import Response
 
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
 from fate_flow.apps.util import body, result, runtime
 from fate_flow.errors import RetCode, UnsafePathError
 from fate_flow.manager.mailbox import MailboxError
@@ -31,11 +33,11 @@ def _timeout(value: object) -> float:
 
 
 @mailbox_app.route("/<job_id>/wait", methods=["POST"])
+@accepts(bodies.MailboxWait)
 def wait(job_id: str) -> Response:
-    request_body = body()
-    key = request_body.get("key")
+    request_body = body()  # read leniently: this route answers executors, and junk only means "do not wait"
     try:
-        path = runtime().mailbox.wait(job_id, key, _timeout(request_body.get("timeout")))
+        path = runtime().mailbox.wait(job_id, request_body.get("key"), _timeout(request_body.get("timeout")))
     except (MailboxError, UnsafePathError) as exc:
         return result(retcode=RetCode.ARGUMENT_ERROR, retmsg=str(exc))
     if path is None:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from fate_flow.apps.util import body, result, runtime
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, path_job_key, path_task_key, result, runtime
 from fate_flow.controller import party_controller, task_controller
-from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import JobStatus
-from fate_flow.errors import ArgumentError, RetCode, require
+from fate_flow.errors import ArgumentError, RetCode
 
 party_app = Blueprint("party", __name__, url_prefix="/v1/party")
 JOB = "/<job_id>/<role>/<party_id>"
@@ -26,19 +27,14 @@ def _effect(effective: bool):
     return result() if effective else result(retmsg="not effective", retcode=RetCode.NOT_EFFECTIVE)
 
 
-def _job(job_id: str, role: str, party_id: str) -> JobKey:
-    return JobKey(job_id, role, party_id)
-
-
-def _task(job_id: str, component_name: str, task_id: str, task_version: int, role: str, party_id: str) -> TaskKey:
-    return TaskKey(job_id, component_name, task_id, task_version, role, party_id)
+_job, _task = path_job_key, path_task_key
 
 
 @party_app.route(JOB + "/create", methods=["POST"])
+@accepts(bodies.JobCreate)
 def create_job(**job: str):
-    request_body = body()
-    require(request_body, "dsl", "runtime_conf")
-    return result(party_controller.create_job(runtime(), _job(**job), request_body))
+    request = body_as(bodies.JobCreate)
+    return result(party_controller.create_job(runtime(), _job(**job), request.model_dump(exclude_none=True)))
 
 
 @party_app.route(JOB + "/resource/apply", methods=["POST"])
@@ -59,15 +55,17 @@ def start_job(**job: str):
 
 
 @party_app.route(JOB + "/update", methods=["POST"])
+@accepts(bodies.JobFields)
 def update_job(**job: str):
-    party_controller.update_job_fields(_job(**job), body())
+    party_controller.update_job_fields(_job(**job), body_as(bodies.JobFields).model_dump(exclude_none=True))
     return result()
 
 
 @party_app.route(JOB + "/status/<status>", methods=["POST"])
+@accepts(bodies.StatusReason)
 def job_status(status: str, **job: str):
     effective = party_controller.update_job_status(runtime(), _job(**job), _status(status),
-                                                   str(body().get("reason") or ""))
+                                                   body_as(bodies.StatusReason).reason)
     return _effect(effective)
 
 
@@ -78,17 +76,19 @@ def stop_job(stop_status: str, **job: str):
 
 @party_app.route(JOB + "/rerun", methods=["POST"])
 def rerun_job(**job: str):
-    return _effect(party_controller.rerun_job(_job(**job)))
+    return _effect(party_controller.rerun_job(runtime(), _job(**job)))
 
 
 @party_app.route(JOB + "/parameter/update", methods=["POST"])
+@accepts(bodies.Parameters)
 def update_parameters(**job: str):
-    return result(party_controller.update_parameters(runtime(), _job(**job), body()))
+    updates = body_as(bodies.Parameters).model_dump(exclude_none=True)
+    return result(party_controller.update_parameters(runtime(), _job(**job), updates))
 
 
 @party_app.route(TASK + "/create", methods=["POST"])
 def create_task_version(**task):
-    return result({"task_version": party_controller.create_task_version(_task(**task))})
+    return result({"task_version": party_controller.create_task_version(runtime(), _task(**task))})
 
 
 @party_app.route(JOB + "/clean", methods=["POST"])
@@ -118,7 +118,7 @@ def collect_task(**task):
 
 
 @party_app.route(TASK + "/report", methods=["POST"])
+@accepts(bodies.ExecutorReport)
 def report_task(**task):
-    report = body()
-    require(report, "party_status")
+    report = body_as(bodies.ExecutorReport).model_dump(exclude_none=True)
     return result({"effective": task_controller.report_task(runtime(), _task(**task), report)})

@@ -4,19 +4,22 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from fate_flow.apps.util import body, result, runtime
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, result, runtime
 from fate_flow.controller import job_controller
 from fate_flow.db.models import EngineRegistry, Job
 from fate_flow.entity.status import is_end
-from fate_flow.errors import DataError, OperatingError, require
+from fate_flow.errors import DataError, OperatingError
 from fate_flow.manager import resource_manager
 
 resource_app = Blueprint("resource", __name__, url_prefix="/v1/resource")
 
 
 @resource_app.route("/query", methods=["POST"])
+@accepts(bodies.EngineQuery)
 def query_resource():
-    engine = str(body().get("engine_name") or runtime().settings.computing_engine).lower()
+    engine = str(body_as(bodies.EngineQuery).engine_name or runtime().settings.computing_engine).lower()
     row = EngineRegistry.get_or_none(EngineRegistry.f_engine_name == engine)
     if row is None:
         raise DataError(f"no computing engine {engine!r} on this party")
@@ -29,12 +32,12 @@ def query_resource():
 
 
 @resource_app.route("/return", methods=["POST"])
+@accepts(bodies.JobRef)
 def return_resource():
-    request_body = body()
-    require(request_body, "job_id")
-    jobs = job_controller.find_jobs(str(request_body["job_id"]))
+    job_id = body_as(bodies.JobRef).job_id
+    jobs = job_controller.find_jobs(job_id)
     if not jobs:
-        raise DataError(f"no job {request_body['job_id']!r} on this party")
+        raise DataError(f"no job {job_id!r} on this party")
     running = [j for j in jobs if j.f_resource_in_use and not is_end(j.f_status)]
     if running:
         raise OperatingError(f"job {jobs[0].f_job_id} is {running[0].f_status}: stop it to return its cores")

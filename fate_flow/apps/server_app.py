@@ -5,7 +5,9 @@ from __future__ import annotations
 from flask import Blueprint
 
 from fate_flow import FATE_FLOW_COMPAT_VERSION, __version__
-from fate_flow.apps.util import body, error_response, result, runtime
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, error_response, result, runtime
 from fate_flow.utils.timeutil import now_ms
 
 server_app = Blueprint("server", __name__, url_prefix="/v1/server")
@@ -19,8 +21,9 @@ def _versions() -> dict:
 
 @version_app.route("/get", methods=["POST", "GET"])
 @server_app.route("/version/get", methods=["POST", "GET"])
+@accepts(bodies.VersionQuery)
 def get_version():
-    module = body().get("module")
+    module = body_as(bodies.VersionQuery).module
     versions = _versions()
     if module:
         if module not in versions:

@@ -4,31 +4,32 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from fate_flow.apps.util import body, result, runtime
-from fate_flow.errors import ArgumentError, require
+from fate_flow.apps import bodies
+from fate_flow.apps.bodies import accepts
+from fate_flow.apps.util import body_as, result, runtime
+from fate_flow.errors import FindFailedError, RetCode
 
 table_app = Blueprint("table", __name__, url_prefix="/v1/table")
-
-
-def _name(request_body: dict) -> tuple[str, str]:
-    name = request_body.get("table_name") or request_body.get("name")
-    if not name:
-        raise ArgumentError("required argument are missing: table_name; ")
-    require(request_body, "namespace")
-    return str(request_body["namespace"]), str(name)
+# FATE's exact answer for a table that does not exist: clients match on it
+NO_TABLE = "no find table"
 
 
 @table_app.route("/delete", methods=["POST"])
+@accepts(bodies.TableRefBody)
 def delete_table():
-    namespace, name = _name(body())
-    runtime().storage.delete(namespace, name)
-    return result({"table_name": name, "namespace": namespace})
+    request = body_as(bodies.TableRefBody)
+    name = request.table()
+    try:
+        runtime().storage.delete(request.namespace, name)
+    except FindFailedError:
+        return result(retmsg=NO_TABLE, retcode=RetCode.ARGUMENT_ERROR)
+    return result({"table_name": name, "namespace": request.namespace})
 
 
-@table_app.route("/<table_func>", methods=["POST"])
-def table_func(table_func: str):
-    if table_func != "table_info":
-        raise ArgumentError(f"unknown table function {table_func!r}", http_status=404)
-    namespace, name = _name(body())
+@table_app.route("/table_info", methods=["POST"])
+@accepts(bodies.TableRefBody)
+def table_info():
+    request = body_as(bodies.TableRefBody)
     storage = runtime().storage
-    return result(storage.table_info(storage.get_meta(namespace, name), namespace, name))
+    name = request.table()
+    return result(storage.table_info(storage.get_meta(request.namespace, name), request.namespace, name))

@@ -9,8 +9,11 @@ from urllib.parse import unquote_plus
 from flask import current_app, jsonify, request
 from flask.wrappers import Response
 
-from fate_flow.errors import RetCode
+from fate_flow.apps.bodies import ROLES, Model, parse
+from fate_flow.entity.keys import JobKey, TaskKey
+from fate_flow.errors import ArgumentError, RetCode
 from fate_flow.runtime import Runtime
+from fate_flow.utils.paths import check_name
 
 RUNTIME_KEY = "fate_flow_runtime"
 
@@ -24,6 +27,35 @@ def body() -> dict:
     """The JSON body whatever the content type; a missing or invalid body is ``{}`` (as FATE)."""
     data = request.get_json(force=True, silent=True)
     return data if isinstance(data, dict) else {}
+
+
+def body_as(model: type[Model], http_status: int | None = None) -> Model:
+    """The request body checked as ``model`` (ArgumentError, 101, naming the field)."""
+    return parse(model, body(), http_status)
+
+
+def _role(role: str) -> str:
+    if role not in ROLES:
+        raise ArgumentError(f"role {role!r} is not a role: use {', '.join(ROLES)}")
+    return role
+
+
+def _party(party_id: str) -> str:
+    if not party_id.isdigit() or len(party_id) > 20:
+        raise ArgumentError(f"party_id {party_id!r} is not a party id (digits)")
+    return party_id
+
+
+def path_job_key(job_id: str, role: str, party_id: str) -> JobKey:
+    """The job row named by a URL's path parts, each checked (101 naming the part)."""
+    return JobKey(check_name("job_id", job_id), _role(role), _party(party_id))
+
+
+def path_task_key(job_id: str, component_name: str, task_id: str, task_version: int, role: str,
+                  party_id: str) -> TaskKey:
+    """The task row named by a URL's path parts, each checked (101 naming the part)."""
+    return TaskKey(check_name("job_id", job_id), check_name("component_name", component_name),
+                   check_name("task_id", task_id), task_version, _role(role), _party(party_id))
 
 
 def query_conf() -> dict:

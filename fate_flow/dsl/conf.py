@@ -13,7 +13,8 @@ PARTY_INDEX = re.compile(r"^\d+(\|\d+)*$")
 JOB_TYPES = ("train", "predict")
 ROLES = ("guest", "host", "arbiter", "local")
 # the top-level keys of a v2 runtime conf (FATE's, and what fate-client's pipeline SDK sends)
-CONF_KEYS = ("dsl_version", "initiator", "role", "job_parameters", "component_parameters", "provider", "conf_version")
+CONF_KEYS = ("dsl_version", "initiator", "role", "job_parameters", "component_parameters", "provider", "conf_version",
+             "conf_path", "dsl_path", "local")  # the last three: added by fate-client's `flow job submit`
 # FATE's RunParameters (job_parameters.common / job_parameters.role.<role>.<index>), and the two it ignores
 JOB_PARAMETERS = frozenset({
     "job_type", "inheritance_info", "computing_engine", "federation_engine", "storage_engine", "engines_address",
