@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -9,6 +10,7 @@ from pydantic import Field
 
 from fate_flow.entity.table_meta import TableRef
 from fate_flow.framework import ComponentError, ComponentSpec, Inputs, Params
+from fate_flow.utils.paths import partial_path
 
 if TYPE_CHECKING:  # the context (numpy, the table engine) is the executor's, not the server's
     from fate_flow.framework import Context
@@ -22,6 +24,7 @@ class DownloadParams(Params):
     namespace: str | None = None
     name: str | None = None
     table_name: str | None = None
+    overwrite: bool = False
 
     def tables_read(self) -> dict[str, TableRef]:
         """The table named by ``namespace`` and ``name`` (or ``table_name``) when both are given; else the
@@ -41,11 +44,18 @@ def run(ctx: Context) -> None:
     if table is None:
         raise ComponentError(f"table {params.namespace}.{params.name or params.table_name} does not exist")
     source = table.source
-    output = Path(params.output_path)
+    output = Path(ctx.server_files.written or params.output_path)
+    if output.exists() and not params.overwrite:
+        raise ComponentError(f"{output} exists: give overwrite true to replace it")
     output.parent.mkdir(parents=True, exist_ok=True)
     delimiter = params.delimiter or (source.id_delimiter if source else ",")
     header = source.have_head if source else True
-    count = ctx.computing.write_csv(table, output, delimiter=delimiter, header=header)
+    partial = partial_path(output, ctx.job_id)
+    try:
+        count = ctx.computing.write_csv(table, partial, delimiter=delimiter, header=header)
+        os.replace(partial, output)  # atomic: a reader sees the old file or the whole new one
+    finally:
+        partial.unlink(missing_ok=True)
     ctx.logger.info("download: %s rows of %s.%s to %s", count, params.namespace, params.name, output)
 
 

@@ -7,7 +7,7 @@ else ``namespace`` + ``table_name``. The written table is also the component's o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from fate_flow.entity.table_meta import TableRef
 from fate_flow.framework import ComponentError, ComponentSpec, Inputs, Outputs, Params
@@ -25,7 +25,7 @@ class WriterParams(Params):
     namespace: str | None = None
     table_name: str | None = None
     name: str | None = None
-    storage_engine: str | None = None
+    storage_engine: Literal["STANDALONE", "standalone"] | None = None  # the only storage this server provides
     address: dict | None = None
 
     def destination(self) -> TableRef | None:

@@ -11,10 +11,12 @@ from fate_flow.controller import initiator_controller, job_controller
 from fate_flow.db.models import StorageTableMeta, Task
 from fate_flow.entity.ids import new_job_id
 from fate_flow.errors import AlreadyExistsError, ArgumentError, DataError, require
+from fate_flow.manager.data_access import DataAccess
 from fate_flow.runtime import Runtime
-from fate_flow.utils.paths import UnsafePathError, check_name, within_any
+from fate_flow.utils.paths import UnsafePathError, check_name
 
 MAX_PARTITIONS = 1024
+PROVIDED_STORAGE = ("STANDALONE", "standalone")
 UPLOAD_OPTIONAL = ("storage_engine", "storage_address", "block_size", "schema", "with_meta", "meta")
 
 
@@ -61,16 +63,14 @@ def validate_upload(rt: Runtime, conf: dict, client_file: bool) -> dict:
             f"The data table already exists, table_name: {name}, namespace: {namespace}. "
             "If you still want to continue uploading, please add the parameter --drop"
         )
+    if params.get("storage_engine") not in (None, "", *PROVIDED_STORAGE):
+        raise ArgumentError(f"storage_engine {params['storage_engine']!r} is not provided by this server "
+                            f"(it stores tables as {' or '.join(PROVIDED_STORAGE)})")
     if not client_file:
-        path = Path(str(conf["file"]))
-        if not path.is_absolute() or not within_any(path, rt.data_access_dirs):
-            raise ArgumentError(
-                f"file {conf['file']} is not in a directory this server reads uploads from "
-                f"(data_access.allowed_dirs: {', '.join(map(str, rt.data_access_dirs))})"
-            )
+        path = DataAccess(rt.settings).readable(conf["file"])
         if not path.is_file():
             raise ArgumentError(f"file {conf['file']} does not exist on the server")
-        params["file"] = str(path.resolve())
+        params["file"] = str(path)
     return params
 
 
@@ -104,33 +104,28 @@ def submit_upload(rt: Runtime, conf: dict,
     return {"table_name": params["name"], "namespace": params["namespace"], **created}
 
 
-def submit_download(rt: Runtime, conf: dict) -> dict:
-    """Submit a Download job of a stored table (DataError if it does not exist); ``output_path`` must be
-    absolute and inside ``data_access.allowed_dirs`` (else ArgumentError)."""
-    require(conf, "namespace", "table_name", "output_path")
-    namespace, name = str(conf["namespace"]), str(conf["table_name"])
+def submit_download(rt: Runtime, namespace: str, name: str, output_path: str, delimiter: str | None = None,
+                    overwrite: bool = False) -> dict:
+    """A Download job writing a stored table (DataError if it does not exist) as CSV at ``output_path``
+    (confined by DataAccess; an existing file only with ``overwrite``); nothing is created when a check fails."""
     if rt.storage.get_meta(namespace, name) is None:
         raise DataError(f"table {namespace}.{name} does not exist")
-    output = Path(str(conf["output_path"]))
-    if not output.is_absolute() or not within_any(output, rt.data_access_dirs):
-        raise ArgumentError(
-            f"output_path {output} is not in a directory this server writes downloads to "
-            f"(data_access.allowed_dirs: {', '.join(map(str, rt.data_access_dirs))})"
-        )
-    params = {"namespace": namespace, "name": name, "output_path": str(output.resolve())}
-    if conf.get("delimiter"):
-        params["delimiter"] = str(conf["delimiter"])
+    output = DataAccess(rt.settings).writable(output_path)
+    if output.exists() and not overwrite:
+        raise ArgumentError(f"output_path {output} exists: give overwrite true to replace it")
+    params = {"namespace": namespace, "name": name, "output_path": str(output), "overwrite": overwrite}
+    if delimiter:
+        params["delimiter"] = delimiter
     dsl, job_conf = job_controller.local_job_conf("download_0", "Download", params)
     data = initiator_controller.submit_job(rt, dsl, job_conf, new_job_id())
     return {"table_name": name, "namespace": namespace, **data}
 
 
-def upload_history(body: dict) -> list[dict]:
+def upload_history(job_id: str | None, limit: int) -> list[dict]:
     """Successful upload tasks, newest first, with what they wrote."""
     conditions = [Task.f_component_name == "upload_0", Task.f_status.in_(["success", "pass"])]
-    if body.get("job_id"):
-        conditions.append(Task.f_job_id == str(body["job_id"]))
-    limit = int(body.get("limit") or 10)
+    if job_id:
+        conditions.append(Task.f_job_id == job_id)
     rows = []
     for task in Task.select().where(*conditions).order_by(Task.f_create_time.desc()).limit(limit):
         params = task.f_component_parameters.get("ComponentParam", {})

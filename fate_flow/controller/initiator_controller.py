@@ -17,11 +17,14 @@ from fate_flow.db.models import Job, Task
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.keys import JobKey
 from fate_flow.entity.status import END_STATUSES, INTERRUPT_STATUSES, LEVEL, JobStatus
-from fate_flow.errors import OperatingError
+from fate_flow.errors import OperatingError, RetCode
 from fate_flow.federation.client import Answers, all_succeeded, failures, succeeded
 from fate_flow.log import schedule_logger
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
+
+# a party's answer to an end status that means it has it: done now, or already (it ended it itself)
+ACCEPTED = (int(RetCode.SUCCESS), int(RetCode.NOT_EFFECTIVE))
 
 
 def submit_job(rt: Runtime, dsl: dict, conf: dict, job_id: str | None = None) -> dict:
@@ -72,12 +75,26 @@ def end_job(rt: Runtime, job: Job, status: JobStatus, reason: str = "") -> None:
     # the other parties first: when the initiator's row shows the end, every party has it too
     others = [p for p in job_parties(job) if p != (job.f_role, str(job.f_party_id))]
     answers = job_command(rt.federation, job, f"status/{status}", {"reason": reason}, parties=others)
-    if not all_succeeded(answers):
+    refused = [(call, answer) for call, answer in answers if answer.retcode not in ACCEPTED]
+    if refused:
         schedule_logger(job.f_job_id).error("job %s end status %s not taken everywhere: %s", job.f_job_id, status,
-                                            failures(answers))
+                                            failures(refused))
+    # the copies of the other parties' tasks before the initiator's own row: once that shows the end, they do too
+    settle_holder_rows(job, status)
     # the initiator's own row is local: make sure it ends even if a party is unreachable
     party_controller.update_job_status(rt, job.key, status, reason)
     rt.party_contact.forget(job.f_job_id)
+
+
+def settle_holder_rows(job: Job, status: JobStatus) -> None:
+    """The initiator's copies of remote parties' tasks that still show running follow the job's end: each
+    party stopped its tasks when it took the end status (one that could not be told follows its initiator
+    once it can), so no copy shows ``running`` for good."""
+    end = status if status != JobStatus.SUCCESS else JobStatus.CANCELED
+    for tasks in task_rows(job).values():
+        for task in tasks:
+            if not task.f_run_on_this_party and JobStatus.RUNNING.value in (task.f_party_status, task.f_status):
+                job_saver.update_task_status(task.key, status=end, party_status=end)
 
 
 def _initiated(job_id: str) -> Job:
@@ -93,10 +110,13 @@ def stop_job(rt: Runtime, job_id: str, stop_status: JobStatus) -> dict:
     job_saver.update_job(job.key, f_cancel_signal=True)
     if JobStatus(job.f_status) in END_STATUSES:
         return {"stopped": []}
-    answers = job_command(rt.federation, job, f"stop/{stop_status}")
+    # the other parties first; this party's row ends last (in end_job), after the copies of their tasks
+    here = (job.f_role, str(job.f_party_id))
+    answers = job_command(rt.federation, job, f"stop/{stop_status}",
+                          parties=[p for p in job_parties(job) if p != here])
     end_job(rt, job, stop_status, f"stopped by request ({stop_status})")
     rt.wake_scheduler()
-    return {"stopped": [f"{role}/{party_id}" for role, party_id in succeeded(answers)]}
+    return {"stopped": [f"{role}/{party_id}" for role, party_id in [here, *succeeded(answers)]]}
 
 
 def rerun_job(rt: Runtime, job_id: str, component: str | None = None, force: bool = False) -> dict:
@@ -132,9 +152,13 @@ def update_parameters(rt: Runtime, job_id: str, updates: dict) -> dict:
     body = {k: updates[k] for k in ("job_parameters", "component_parameters") if k in updates}
     if not body:
         raise OperatingError("give job_parameters and/or component_parameters to update")
+    # every party checks first; only when all would take the parameters does any party store them
+    checked = job_command(rt.federation, job, "parameter/update", {**body, "dry_run": True})
+    if not all_succeeded(checked):
+        raise OperatingError(f"parameters of job {job_id} not updated: {failures(checked)}")
     answers = job_command(rt.federation, job, "parameter/update", body)
     if not all_succeeded(answers):
-        raise OperatingError(f"parameters of job {job_id} not updated: {failures(answers)}")
+        raise OperatingError(f"parameters of job {job_id} not updated everywhere: {failures(answers)}")
     own = [a for c, a in answers if c.role == job.f_role and c.party_id == job.f_party_id]
     return (own or [answers[0][1]])[0].data or {}
 

@@ -149,18 +149,22 @@ def _board_job_dict(job: Job) -> dict:
     return row
 
 
-def list_jobs(body: dict) -> dict:
-    """job/list/job as FATE-Board pages it: substring filters, paging, ordering."""
-    limit, page = _positive_int(body, "limit", 0), max(_positive_int(body, "page", 1), 1)
+def _page(body: dict, cap: int) -> tuple[int, int]:
+    """(limit, page): no limit, or one above ``cap``, is ``cap`` (a list never returns more rows)."""
+    limit = _positive_int(body, "limit", 0)
+    return min(limit or cap, cap), max(_positive_int(body, "page", 1), 1)
+
+
+def list_jobs(body: dict, page_cap: int) -> dict:
+    """job/list/job as FATE-Board pages it: substring filters, paging (at most ``page_cap`` rows), ordering."""
+    limit, page = _page(body, page_cap)
     conditions = _board_job_conditions(body)
     hidden = Job.f_tag == "submit_failed"  # jobs whose submit failed are not shown (as in FATE)
     # two counts that can use indexes beat one that must read every row's tag
     everything = Job.select().where(*conditions) if conditions else Job.select()
     count = everything.count() - Job.select().where(*conditions, hidden).count()
     query = Job.select().where(*conditions, Job.f_tag != "submit_failed")
-    query = query.order_by(_order(Job, body, "create_time", True))
-    if limit:
-        query = query.paginate(page, limit)
+    query = query.order_by(_order(Job, body, "create_time", True)).paginate(page, limit)
     return {"jobs": [_board_job_dict(job) for job in query], "count": count}
 
 
@@ -190,14 +194,13 @@ def query_tasks(body: dict) -> list[dict]:
     return rows
 
 
-def list_tasks(body: dict) -> dict:
-    """job/list/task as FATE-Board pages it: exact filters, paging, ordering; every task version is a row."""
-    limit, page = _positive_int(body, "limit", 0), max(_positive_int(body, "page", 1), 1)
+def list_tasks(body: dict, page_cap: int) -> dict:
+    """job/list/task as FATE-Board pages it: exact filters, paging (at most ``page_cap`` rows), ordering;
+    every task version is a row."""
+    limit, page = _page(body, page_cap)
     query = Task.select().where(*(_where(Task, body, ("job_id", "role", "party_id", "component_name")) or [True]))
     count = query.count()
-    query = query.order_by(_order(Task, body, "create_time", False))
-    if limit:
-        query = query.paginate(page, limit)
+    query = query.order_by(_order(Task, body, "create_time", False)).paginate(page, limit)
     rows = []
     for task in query:
         row = task.to_human_dict()
@@ -217,12 +220,12 @@ def find_jobs(job_id: str, role: str | None = None, party_id: str | None = None)
     return list(Job.select().where(*conditions))
 
 
-def job_config(body: dict) -> dict:
+def job_config(job_id: str, role: str | None = None, party_id: str | None = None) -> dict:
     """job/config: the job's DSL, confs and model id/version (from its first row here); FindFailedError
     when this party holds no such job."""
-    jobs = find_jobs(str(body.get("job_id") or ""), body.get("role"), body.get("party_id"))
+    jobs = find_jobs(job_id, role, party_id)
     if not jobs:
-        raise FindFailedError(f"find job failed: no job {body.get('job_id')!r} on this party")
+        raise FindFailedError(f"find job failed: no job {job_id!r} on this party")
     job = jobs[0]
     conf = job.f_runtime_conf_on_party or {}
     params = conf.get("job_parameters", {})
@@ -249,12 +252,11 @@ def predict_dsl(train_dsl: Any, cpn_str: Any) -> dict:
         raise NoDataError(f"cannot generate the predict dsl: {exc}") from None
 
 
-def output_data_rows(body: dict) -> list[dict]:
+def output_data_rows(job_id: str, role: str | None = None, party_id: str | None = None,
+                     component_name: str | None = None) -> list[dict]:
     """job/data/view/query: the job's output data infos (every task version), narrowed by role, party
     and component when given."""
-    infos = job_tracker.job_output_data_infos(str(body["job_id"]), role=body.get("role"),
-                                              party_id=body.get("party_id"),
-                                              component_name=body.get("component_name"))
+    infos = job_tracker.job_output_data_infos(job_id, role=role, party_id=party_id, component_name=component_name)
     return [info.to_dict() for info in infos]
 
 

@@ -7,6 +7,7 @@ federated status itself, it applies what the initiator decided and reports what 
 from __future__ import annotations
 
 import json
+import shutil
 from typing import Any
 
 from fate_flow import dsl as dsl_parser
@@ -14,12 +15,14 @@ from fate_flow.controller import permission_controller, task_controller
 from fate_flow.controller.component_check import check_components
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
+from fate_flow.dsl import DSLError
 from fate_flow.entity.ids import task_id as make_task_id
 from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import END_STATUSES, JobStatus
-from fate_flow.errors import DataError, OperatingError
+from fate_flow.errors import ArgumentError, DataError, OperatingError
 from fate_flow.log import schedule_logger
 from fate_flow.manager import resource_manager
+from fate_flow.manager.data_access import DataAccess
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
 
@@ -56,6 +59,10 @@ def _party_job_parameters(rt: Runtime, job_id: str, spec: dsl_parser.JobSpec, ro
               "auto_retries": defaults.auto_retries, "federated_status_collect_type": "PUSH",
               "computing_engine": rt.settings.computing_engine.upper(), "job_type": spec.job_type}
     params.update(dsl_parser.party_job_parameters(spec, role, party_id))
+    storage = str(params.get("storage_engine") or "STANDALONE").upper()
+    if storage != "STANDALONE":
+        raise OperatingError(f"job_parameters storage_engine {params['storage_engine']!r} is not provided by this "
+                             "server (it stores tables as STANDALONE)")
     params.setdefault("model_id", model_id(spec.roles))
     params.setdefault("model_version", job_id)
     params["federated_mode"] = "SINGLE" if all(rt.is_local_party(r, p) for r, ids in spec.roles.items()
@@ -86,6 +93,27 @@ def parse_job(rt: Runtime, dsl: dict, conf: dict, parties: list[tuple[str, str]]
     return spec
 
 
+def check_server_files(rt: Runtime, key: JobKey, spec: dsl_parser.JobSpec) -> None:
+    """Every file on this server that a component of the job reads or writes here is one it may: the
+    Upload component's ``file``, the Download component's ``output_path`` (DataAccess); else DSLError (103)
+    naming the component, the parameter and the setting to change."""
+    access = DataAccess(rt.settings, upload_dir_of_job=rt.paths.upload_tmp_dir(key.job_id))
+    parameters = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
+    for name, component in spec.components.items():
+        component_spec = rt.registry.find(component.module)
+        if component_spec is None or not component_spec.runs_at(key.role):
+            continue
+        typed = component_spec.parse_params(parameters.get(name, {}))
+        try:
+            if typed.file_read():
+                access.readable(typed.file_read(), "file")
+            if typed.file_written():
+                access.writable(typed.file_written(), "output_path")
+        except ArgumentError as exc:
+            raise DSLError(f"component {name}: parameter {exc.message} ({key.role} {key.party_id})",
+                           component=name, field="parameters") from None
+
+
 def runs_here(rt: Runtime, module: str, role: str) -> bool:
     """Whether a component's tasks exist at ``role`` (its spec declares a runner there)."""
     spec = rt.registry.find(module)
@@ -110,6 +138,7 @@ def create_job(rt: Runtime, key: JobKey, body: dict) -> dict:
     """
     spec = parse_job(rt, body["dsl"], body["runtime_conf"], [(key.role, key.party_id)])
     permission_controller.check_partner_job(rt, key, spec)
+    check_server_files(rt, key, spec)
     params = _party_job_parameters(rt, key.job_id, spec, key.role, key.party_id)
     cores = _cores(rt, key.role, params)
     component_params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
@@ -218,6 +247,8 @@ def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
         [str(s) for s in END_STATUSES])) & ~((Job.f_role == job.f_role) & (Job.f_party_id == job.f_party_id)))
     if not others_running.exists():
         rt.mailbox.clean(job.f_job_id)
+        # the server's copy of a client's upload is not kept once the job ended (the table holds the data)
+        shutil.rmtree(rt.paths.upload_tmp_dir(job.f_job_id), ignore_errors=True)
 
 
 def stop_job(rt: Runtime, key: JobKey, stop_status: JobStatus) -> bool:
@@ -226,9 +257,18 @@ def stop_job(rt: Runtime, key: JobKey, stop_status: JobStatus) -> bool:
     return update_job_status(rt, key, stop_status, reason=f"stopped ({stop_status})")
 
 
-def rerun_job(key: JobKey) -> bool:
+def _recheck(rt: Runtime, key: JobKey, job: Job) -> None:
+    """What this party allows may have changed since the job was created (a grant taken back, a directory
+    no longer allowed): a rerun is checked like a submit."""
+    spec = dsl_parser.parse_job(job.f_dsl, job.f_runtime_conf, rt.registry.has)
+    permission_controller.check_partner_job(rt, key, spec)
+    check_server_files(rt, key, spec)
+
+
+def rerun_job(rt: Runtime, key: JobKey) -> bool:
     """Back to waiting (same job id): clear what the previous run left on the job row."""
     job = get_job(key)
+    _recheck(rt, key, job)
     if not job_saver.update_job_status(key, JobStatus.WAITING):
         return JobStatus(job.f_status) == JobStatus.WAITING
     Job.update(f_cancel_signal=False, f_end_time=None, f_elapsed=None, f_tag="", f_error=None, f_progress=0).where(
@@ -237,9 +277,10 @@ def rerun_job(key: JobKey) -> bool:
     return True
 
 
-def create_task_version(key: TaskKey) -> int:
-    """A rerun's next version of a task, copied from ``key``'s version (idempotent)."""
+def create_task_version(rt: Runtime, key: TaskKey) -> int:
+    """A rerun's next version of a task, copied from ``key``'s version (idempotent); checked like a submit."""
     task = get_task(key)
+    _recheck(rt, key.job, get_job(key.job))
     latest = (Task.select(Task.f_task_version).where((Task.f_job_id == key.job_id) & (Task.f_task_id == key.task_id)
                                                      & (Task.f_role == key.role) & (Task.f_party_id == key.party_id))
               .order_by(Task.f_task_version.desc()).first())
@@ -275,7 +316,8 @@ def create_holder_version(holder: Task) -> bool:
 
 
 def update_parameters(rt: Runtime, key: JobKey, updates: dict) -> dict:
-    """Merge new job/component parameters into this party's conf; tasks not run yet take them."""
+    """Merge new job/component parameters into this party's conf; tasks not run yet take them. With
+    ``dry_run`` only check that this party would take them (the initiator asks every party first)."""
     job = get_job(key)
     if JobStatus(job.f_status) == JobStatus.RUNNING:
         raise OperatingError(f"job {key.job_id} is running: stop it or wait for it to end before updating "
@@ -284,9 +326,14 @@ def update_parameters(rt: Runtime, key: JobKey, updates: dict) -> dict:
                                                       if k in ("job_parameters", "component_parameters")})
     spec = parse_job(rt, job.f_dsl, conf, [(key.role, key.party_id)])
     permission_controller.check_partner_job(rt, key, spec)
+    check_server_files(rt, key, spec)
     params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
     conf_on_party = {**conf, "job_parameters": {**job.f_runtime_conf_on_party.get("job_parameters", {}),
                                                 **dsl_parser.party_job_parameters(spec, key.role, key.party_id)}}
+    answer = {"job_parameters": conf.get("job_parameters", {}), "component_parameters": conf.get(
+        "component_parameters", {}), "components": list(spec.components)}
+    if updates.get("dry_run"):
+        return answer
     with write_transaction():
         Job.update(f_runtime_conf=conf, f_runtime_conf_on_party=conf_on_party).where(Job.matches(key)).execute()
         for task in task_controller.tasks_of(job):
@@ -294,8 +341,7 @@ def update_parameters(rt: Runtime, key: JobKey, updates: dict) -> dict:
                 task.f_component_parameters["ComponentParam"] = params.get(task.f_component_name, {})
                 Task.update(f_component_parameters=task.f_component_parameters).where(
                     Task.matches(task.key)).execute()
-    return {"job_parameters": conf.get("job_parameters", {}), "component_parameters": conf.get(
-        "component_parameters", {}), "components": list(spec.components)}
+    return answer
 
 
 def update_job_fields(key: JobKey, fields: dict[str, Any]) -> int:

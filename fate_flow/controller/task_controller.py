@@ -15,14 +15,15 @@ from fate_flow.db.models import Job, Task
 from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.entity.table_meta import TableMeta, TableRef
-from fate_flow.entity.task_config import FederationConfig, ModelRef, NamedTable, TaskConfig
-from fate_flow.errors import ParamError
+from fate_flow.entity.task_config import FederationConfig, ModelRef, NamedTable, ServerFiles, TaskConfig
+from fate_flow.errors import ArgumentError, ParamError
 from fate_flow.framework.params import Params
 from fate_flow.framework.spec import ComponentSpec, stage_of
 from fate_flow.log import schedule_logger
+from fate_flow.manager.data_access import DataAccess
 from fate_flow.operation import job_saver, job_tracker
 from fate_flow.runtime import Runtime
-from fate_flow.utils.paths import within_any
+from fate_flow.utils.paths import partial_path
 
 logger = logging.getLogger("fate_flow.task")
 
@@ -78,10 +79,16 @@ def _upstream_models(task: Task, inputs: dict) -> dict[str, list[ModelRef]]:
     return bound
 
 
-def _confined_file(rt: Runtime, path: str, what: str) -> None:
-    file = Path(path)
-    if not file.is_absolute() or not within_any(file, rt.data_access_dirs):
-        raise TaskSetupError(f"{what} {file} is not in a directory this server allows (data_access.allowed_dirs)")
+def _server_files(rt: Runtime, task: Task, params: Params) -> ServerFiles:
+    """The files on this server the component reads and writes, resolved and confined (DataAccess): the
+    component uses these paths, never the raw parameters."""
+    access = DataAccess(rt.settings, upload_dir_of_job=rt.paths.upload_tmp_dir(task.f_job_id))
+    try:
+        read = str(access.readable(params.file_read(), "file")) if params.file_read() else None
+        written = str(access.writable(params.file_written(), "output_path")) if params.file_written() else None
+    except ArgumentError as exc:
+        raise TaskSetupError(exc.message) from None
+    return ServerFiles(read=read, written=written)
 
 
 def _federation_config(rt: Runtime, job: Job) -> FederationConfig:
@@ -116,9 +123,7 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
     named = (NamedTable(named_ref.namespace, named_ref.name,
                         str(rt.storage.version_dir(named_ref.namespace, named_ref.name, task.f_job_id)))
              if named_ref else None)
-    for path, what in ((params.file_written(), "output_path"), (params.file_read(), "file")):
-        if path:
-            _confined_file(rt, path, what)
+    server_files = _server_files(rt, task, params)
     models = _upstream_models(task, inputs)
     job_params = _job_parameters(job)
     stage = stage_of(str(job_params.get("job_type") or "train"), list((inputs.get("data") or {}).keys()),
@@ -127,6 +132,9 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
         raise TaskSetupError(f"{spec.module} has no {stage} stage (it has {', '.join(spec.stages)})")
     key, paths = task.key, rt.paths
     task_dir = paths.task_dir(key.job_id, key.role, key.party_id, key.component_name, key.task_version)
+    federation = _federation_config(rt, job)
+    # how the executor signs its pushes: the private key's path (it reads the file as the server's user)
+    signing = rt.key_ring.push_signing(federation.routes, [p for p in federation.routes if rt.is_local_party("", p)])
     return TaskConfig(
         server_url=rt.settings.base_url, local_token=rt.local_token, task=key, module=spec.module,
         spec_source=rt.registry.source(spec.module), stage=stage, parameters=task_parameters(task),
@@ -136,9 +144,10 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
         party_log_dir=str(paths.party_log_dir(key.job_id, key.role, key.party_id)),
         component_log_dir=str(paths.component_log_dir(key.job_id, key.role, key.party_id, key.component_name)),
         model_dir=str(task_dir / "model"), tables_dir=str(rt.settings.tables_dir),
-        federation=_federation_config(rt, job), input_tables=input_tables, input_models=models,
+        federation=FederationConfig(federation.routes, federation.send_timeout, federation.get_timeout, signing),
+        input_tables=input_tables, input_models=models,
         output_data_names=list(outputs.get("data") or []), output_model_names=list(outputs.get("model") or []),
-        named_table=named,
+        named_table=named, server_files=server_files,
     )
 
 
@@ -256,11 +265,15 @@ def stop_task(task: Task, stop_status: JobStatus) -> bool:
     """Kill the task's executor (if it runs here) and move the task to ``stop_status``."""
     if task.f_run_on_this_party:
         kill_process(task.f_run_pid, task.f_run_pid_create_time)
-    return job_saver.update_task_status(task.key, status=stop_status, party_status=stop_status, f_kill_status=True)
+    # two writes: the federated status may have ended already (the initiator's word that stopped it)
+    stopped = job_saver.update_task_status(task.key, party_status=stop_status, f_kill_status=True)
+    job_saver.update_task_status(task.key, status=stop_status)
+    return stopped
 
 
 def discard_outputs(rt: Runtime, task: Task) -> None:
-    """Remove the named table an unsuccessful task wrote but never published (a failed upload or writer)."""
+    """Remove what an unsuccessful task wrote but never published: an upload's or writer's table version, a
+    download's partial file."""
     try:
         _, params = typed_parameters(rt, task)
     except TaskSetupError:
@@ -268,6 +281,10 @@ def discard_outputs(rt: Runtime, task: Task) -> None:
     ref = params.table_written()
     if ref is not None:
         rt.storage.discard_version(ref.namespace, ref.name, task.f_job_id)
+    if params.file_written():  # a killed download's file, written aside, never renamed into place
+        with contextlib.suppress(ArgumentError, OSError):
+            output = DataAccess(rt.settings).writable(params.file_written())
+            partial_path(output, task.f_job_id).unlink(missing_ok=True)
 
 
 def tasks_of(job: Job) -> list[Task]:

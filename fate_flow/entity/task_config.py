@@ -37,12 +37,38 @@ class NamedTable:
 
 
 @dataclass(frozen=True)
+class ServerFiles:
+    """The files on this server a data-access component reads or writes, resolved and confined by the
+    server (Upload's ``file``, Download's ``output_path``)."""
+
+    read: str | None = None
+    written: str | None = None
+
+
+@dataclass(frozen=True)
+class PushSigning:
+    """How the executor signs the objects it pushes; the receiving server checks before it stores anything.
+
+    An object for a party this server serves is signed with the server's local token; one for another
+    party's server with this party's private key (``ed25519``), with the secret shared with that party
+    (``hmac``), or not at all (``none``: this party's configuration turned signing off).
+    """
+
+    mode: str = "none"
+    private_key_file: str = ""  # ed25519: this party's private key, under the server's home
+    hmac_keys: dict[str, str] = field(default_factory=dict)  # hmac: party id (or "default") -> shared secret
+    local_parties: list[str] = field(default_factory=list)  # party ids served by this very server
+
+
+@dataclass(frozen=True)
 class FederationConfig:
-    """Where the job's parties receive objects (party id -> ``host:grpc_port``) and how long to wait."""
+    """Where the job's parties receive objects (party id -> ``host:grpc_port``), how long to wait, and how
+    the objects are signed."""
 
     routes: dict[str, str]
     send_timeout: float = 600.0
     get_timeout: float = 3600.0
+    signing: PushSigning = field(default_factory=PushSigning)
 
 
 @dataclass(frozen=True)
@@ -67,6 +93,7 @@ class TaskConfig:
     output_data_names: list[str] = field(default_factory=list)
     output_model_names: list[str] = field(default_factory=list)
     named_table: NamedTable | None = None
+    server_files: ServerFiles = field(default_factory=ServerFiles)
 
     def to_json(self) -> str:
         """The config as JSON text (``from_dict`` reads it back)."""
@@ -88,11 +115,14 @@ class TaskConfig:
         missing or unknown."""
         values = dict(data)
         values["task"] = TaskKey(**values["task"])
-        values["federation"] = FederationConfig(**values["federation"])
+        federation = dict(values["federation"])
+        federation["signing"] = PushSigning(**(federation.get("signing") or {}))
+        values["federation"] = FederationConfig(**federation)
         values["input_tables"] = {key: [TableMeta.from_dict(m) for m in metas]
                                   for key, metas in (values.get("input_tables") or {}).items()}
         values["input_models"] = {key: [ModelRef(**m) for m in refs]
                                   for key, refs in (values.get("input_models") or {}).items()}
         if values.get("named_table"):
             values["named_table"] = NamedTable(**values["named_table"])
+        values["server_files"] = ServerFiles(**(values.get("server_files") or {}))
         return cls(**values)

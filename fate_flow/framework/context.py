@@ -16,6 +16,7 @@ from typing import Any
 
 from fate_flow.engine.computing import Computing
 from fate_flow.entity.keys import TaskKey
+from fate_flow.entity.task_config import ServerFiles
 from fate_flow.errors import ComponentError
 from fate_flow.framework.federation import Exchange, Parties, PartyHandle, derive_tag, sub_path
 from fate_flow.framework.io import Inputs, NamedTableOutput, Outputs
@@ -38,6 +39,8 @@ class Context:
     metrics: Metrics
     exchange: Exchange
     named_table: NamedTableOutput | None = None
+    # the files on this server a data-access component reads or writes, resolved and confined by the server
+    server_files: ServerFiles = field(default_factory=ServerFiles)
     logger: logging.Logger = field(default_factory=lambda: logging.getLogger("fate_flow.component"))
     tag_path: tuple[tuple[str, str], ...] = ()
     work_dir: Path | None = None

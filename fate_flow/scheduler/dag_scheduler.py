@@ -9,6 +9,10 @@ reports wake the loop at once, so one task's end starts the next in the same pas
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from typing import Any
+
 from fate_flow.controller import party_controller
 from fate_flow.controller.federated_commands import job_command, task_command
 from fate_flow.controller.initiator_controller import dsl_upstream, end_job, multi_party_task_status, task_rows
@@ -22,6 +26,7 @@ from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
 from fate_flow.scheduler.status_collector import StatusCollector
 
+logger = logging.getLogger("fate_flow.scheduler")
 # a party answering one of these to resource/apply is short of cores: the job waits and retries
 RESOURCE_SHORTAGE = {int(RetCode.OPERATING_ERROR)}
 
@@ -45,13 +50,32 @@ class DAGScheduler:
                                           & (Job.f_status == "waiting")).order_by(Job.f_create_time))
         free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
         for job in waiting:
-            if job.f_cancel_signal:
-                end_job(self.rt, job, JobStatus.CANCELED, "canceled before it started")
-            elif free_cores > 0 and self._may_fit(job, free_cores) and self.try_start(job):
+            if self._isolated(job, self._schedule_waiting, free_cores):
                 free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
         running = list(Job.select().where((Job.f_is_initiator == True) & (Job.f_status == "running")))  # noqa: E712
         for job in running:
-            self.advance(job)
+            self._isolated(job, self.advance)
+
+    def _schedule_waiting(self, job: Job, free_cores: int) -> bool:
+        """Cancel or start one waiting job; True when it took cores."""
+        if job.f_cancel_signal:
+            end_job(self.rt, job, JobStatus.CANCELED, "canceled before it started")
+            return False
+        return free_cores > 0 and self._may_fit(job, free_cores) and self.try_start(job)
+
+    def _isolated(self, job: Job, step: Callable[..., Any], *args: Any) -> Any:
+        """Run one job's step so that a job the scheduler cannot handle (a bad row, a bug) is failed with the
+        reason instead of stalling every job after it in every pass."""
+        try:
+            return step(job, *args)
+        except Exception as exc:  # noqa: BLE001 (one bad job must not stop the others)
+            logger.exception("scheduling job %s failed", job.f_job_id)
+            reason = f"the scheduler could not handle this job: {type(exc).__name__}: {exc}"[:2000]
+            try:
+                end_job(self.rt, job, JobStatus.FAILED, reason)
+            except Exception:  # noqa: BLE001
+                logger.exception("job %s could not even be failed", job.f_job_id)
+            return None
 
     def _may_fit(self, job: Job, free_cores: int) -> bool:
         """A cheap local pre-check before asking every party for cores: a job whose every party is served
@@ -82,10 +106,17 @@ class DAGScheduler:
         return True
 
     def _sync_task_status(self, job: Job, tasks: list[Task], status: JobStatus) -> None:
-        task_command(self.rt.federation, [t for t in tasks if not self.rt.is_local_party(t.f_role, t.f_party_id)],
-                     f"status/{status}")
+        remote = [t for t in tasks if not self.rt.is_local_party(t.f_role, t.f_party_id)]
+        answers = task_command(self.rt.federation, remote, f"status/{status}")
         for t in tasks:  # local rows directly, holder rows of remote parties as the initiator's copy
             party_controller.update_task_status(self.rt, t.key, status)
+        if status in END_STATUSES:
+            # a party told an end status stops its task at once: our copy need not wait for its push
+            stopped = {(call.role, call.party_id) for call, answer in answers if answer.ok}
+            for t in remote:
+                if ((t.f_role, str(t.f_party_id)) in stopped and not t.f_run_on_this_party
+                        and t.f_party_status == JobStatus.RUNNING.value):
+                    job_saver.update_task_status(t.key, party_status=status)
 
     def advance(self, job: Job) -> None:
         """Derive task statuses, start what is ready, derive the job's status."""

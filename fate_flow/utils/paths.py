@@ -11,7 +11,7 @@ from fate_flow.errors import UnsafePathError
 SAFE_NAME = re.compile(r"^[0-9A-Za-z_.\-]{1,200}$")
 
 
-__all__ = ["SAFE_NAME", "UnsafePathError", "check_name", "confine", "within_any"]
+__all__ = ["SAFE_NAME", "UnsafePathError", "check_name", "confine", "partial_path", "within_any"]
 
 def check_name(field: str, value: object) -> str:
     """A request field used as a file or directory name: letters, digits, '_', '-', '.', no '..'."""
@@ -36,3 +36,9 @@ def within_any(path: Path, roots: list[Path]) -> bool:
     """Whether ``path``, symlinks resolved, is one of ``roots`` or inside one."""
     resolved = path.resolve()
     return any(resolved == r.resolve() or r.resolve() in resolved.parents for r in roots)
+
+
+def partial_path(output: Path, job_id: str) -> Path:
+    """Where a file is written before it is renamed into place at ``output``: a killed writer leaves
+    nothing at ``output``, and the server removes this file when the task does not succeed."""
+    return output.with_name(f".{output.name}.{job_id}.partial")

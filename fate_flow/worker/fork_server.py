@@ -24,7 +24,7 @@ def _preload(modules: list[str]) -> None:
 
     # every executor builds a context: the standalone engine (pyarrow, ~0.14 s to import) and the framework
     base = ["psutil", "pyarrow", "fate_flow.engine.standalone", "fate_flow.engine.federation",
-            "fate_flow.worker.task_executor"]
+            "cryptography.hazmat.primitives.asymmetric.ed25519", "fate_flow.worker.task_executor"]
     for module in [*base, *modules]:
         try:
             importlib.import_module(module)

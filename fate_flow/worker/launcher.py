@@ -29,7 +29,8 @@ class ExecutorLauncher:
         self.use_fork_server = use_fork_server
         self.preload = list(preload or [])
         self._fork_server: subprocess.Popen | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # the fork server (held while it starts)
+        self._children_lock = threading.Lock()  # a reap never waits for the fork server to come up
         self._children: dict[int, subprocess.Popen] = {}  # plain subprocesses not reaped yet
 
     def start(self) -> None:
@@ -88,13 +89,13 @@ class ExecutorLauncher:
             # can signal the executor together with anything it started
             process = subprocess.Popen(cmd, stdout=std, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
                                        env=executor_env(), start_new_session=True, close_fds=True)
-        with self._lock:
+        with self._children_lock:
             self._children[process.pid] = process
         return process.pid, cmd
 
     def reap(self) -> None:
         """Collect the exit status of ended plain subprocesses (the fork server reaps its own)."""
-        with self._lock:
+        with self._children_lock:
             for pid, process in list(self._children.items()):
                 if process.poll() is not None:
                     del self._children[pid]

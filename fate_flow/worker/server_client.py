@@ -14,9 +14,21 @@ from typing import Any
 from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.table_meta import TableMeta
 
+# answers that mean "try again later": the server failed on this call (its database, a bug), not the request
+TRANSIENT_RETCODES = frozenset({100, 500})
+
 
 class ServerCallError(RuntimeError):
-    pass
+    """The server refused a call (``retcode``) or could not be reached (``retcode`` None)."""
+
+    def __init__(self, message: str, retcode: int | None = None):
+        super().__init__(message)
+        self.retcode = retcode
+
+    @property
+    def transient(self) -> bool:
+        """Worth retrying: the server was unreachable or failed on its side."""
+        return self.retcode is None or self.retcode in TRANSIENT_RETCODES
 
 
 class ServerClient:
@@ -45,7 +57,7 @@ class ServerClient:
                 time.sleep(min(0.2 * 2**attempt, 3))  # the server may be restarting
                 continue
             if result.get("retcode") != 0:
-                raise ServerCallError(f"{path}: {result.get('retmsg')}")
+                raise ServerCallError(f"{path}: {result.get('retmsg')}", result.get("retcode"))
             return result
         raise ServerCallError(f"{path}: server unreachable: {last_error}")
 

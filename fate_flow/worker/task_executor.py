@@ -33,6 +33,8 @@ from fate_flow.log import setup_executor_logging
 from fate_flow.worker.server_client import ServerCallError, ServerClient
 
 logger = logging.getLogger("fate_flow.executor")
+MIN_REPORT_RETRY_S = 60.0
+MAX_REPORT_PAUSE_S = 10.0
 
 
 def _has_peers(config: TaskConfig) -> bool:
@@ -56,6 +58,7 @@ def build_context(config: TaskConfig, client: ServerClient) -> Context:
         exchange=Exchange(federation, (task.role, task.party_id), config.roles),
         named_table=(NamedTableOutput(config.named_table, computing, client, task.job_id)
                      if config.named_table else None),
+        server_files=config.server_files,
         logger=logging.getLogger(f"fate_flow.component.{task.component_name}"),
     )
 
@@ -73,26 +76,43 @@ def execute(config: TaskConfig) -> int:
         runner(context)
     except ComponentError as exc:
         logger.error("component %s failed: %s", name, exc)
-        _report_end(client, "failed", start, str(exc))
+        _report_end(client, "failed", start, str(exc), _report_deadline(config))
         return 1
     except Exception as exc:  # noqa: BLE001 (any failure must reach the server)
         logger.error("component %s failed:\n%s", name, traceback.format_exc())
-        _report_end(client, "failed", start, f"{type(exc).__name__}: {exc}")
+        _report_end(client, "failed", start, f"{type(exc).__name__}: {exc}", _report_deadline(config))
         return 1
     finally:
         transport = context.exchange.transport if context is not None else None
         if transport is not None:
             transport.close()
     logger.info("component %s finished in %.3f s", name, time.time() - start)
-    _report_end(client, "success", start, None)
+    _report_end(client, "success", start, None, _report_deadline(config))
     return 0
 
 
-def _report_end(client: ServerClient, status: str, start: float, error: str | None) -> None:
+def _report_deadline(config: TaskConfig) -> float:
+    """Until when the final report is retried: as long as the job may run (at least a minute)."""
+    return time.monotonic() + max(config.federation.get_timeout, MIN_REPORT_RETRY_S)
+
+
+def _report_end(client: ServerClient, status: str, start: float, error: str | None, deadline: float) -> None:
+    """Report the task's end; a server that restarts or whose database fails meanwhile is asked again, with
+    backoff, until ``deadline``: a task's outcome is never lost to a short outage."""
     body = {"party_status": status, "run_elapsed_ms": int((time.time() - start) * 1000)}
     if error:
         body["error_report"] = error[:4000]
-    client.report(**body)
+    pause = 0.2
+    while True:
+        try:
+            client.report(**body)
+            return
+        except ServerCallError as exc:
+            if not exc.transient or time.monotonic() + pause > deadline:
+                raise
+            logger.warning("reporting %s failed (%s); retrying in %.1f s", status, exc, pause)
+            time.sleep(pause)
+            pause = min(pause * 2, MAX_REPORT_PAUSE_S)
 
 
 def main(argv: list[str] | None = None) -> int:

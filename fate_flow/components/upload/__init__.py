@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import Field
 
 from fate_flow.entity.table_meta import TableRef
@@ -20,7 +22,7 @@ class UploadParams(Params):
     destroy: bool = False
     extend_sid: bool = False
     auto_increasing_sid: bool = False
-    storage_engine: str | None = None
+    storage_engine: Literal["STANDALONE", "standalone"] | None = None  # the only storage this server provides
     storage_address: dict | None = None
     block_size: int | None = None
     schema_: dict | None = Field(None, alias="schema")

@@ -152,7 +152,7 @@ def _schema(names: list[str], delimiter: str, has_head: bool, meta: dict) -> dic
 def run(ctx: Context) -> None:
     """Convert the CSV file into the table the parameters name, publishing it once complete."""
     params = ctx.params
-    path = Path(params.file)
+    path = Path(ctx.server_files.read or params.file)
     if not path.is_file():
         raise ComponentError(f"the file to upload does not exist: {path}")
     try:
