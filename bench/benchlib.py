@@ -185,9 +185,10 @@ class RssSampler:
 
 
 def summary(values: list[float]) -> dict:
-    """Median, p90 (linear interpolation between ranks), min and max of the runs."""
+    """Median, p90 and p99 (linear interpolation between ranks), min and max of the runs."""
     p90 = statistics.quantiles(values, n=10, method="inclusive")[8] if len(values) > 1 else values[0]
-    return {"n": len(values), "median": statistics.median(values), "p90": p90,
+    p99 = statistics.quantiles(values, n=100, method="inclusive")[98] if len(values) > 1 else values[0]
+    return {"n": len(values), "median": statistics.median(values), "p90": p90, "p99": p99,
             "min": min(values), "max": max(values)}
 
 

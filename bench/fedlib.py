@@ -2,7 +2,9 @@
 ``direct`` federation engine, or one standalone server playing both; submit; wait for success on all parties.
 
 The environment is the one of tests/support.py ``start_parties``: fixed free ports, a route table naming
-both parties, ``FATE_FLOW_FATEFLOW__PROTOCOL`` http or grpc for the party-to-party calls.
+both parties with their public keys (each party's key pair made in its home, as ``fate_flow keys init``
+makes it: every call and every object between them is signed), ``FATE_FLOW_FATEFLOW__PROTOCOL`` http or
+grpc for the party-to-party calls.
 """
 
 from __future__ import annotations
@@ -66,8 +68,19 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-def _spawn(party_id: str, env: dict[str, str], http_port: int) -> Party:
-    home = Path(tempfile.mkdtemp(prefix=f"ffbench-party{party_id}-"))
+def _new_home(party_id: str) -> Path:
+    return Path(tempfile.mkdtemp(prefix=f"ffbench-party{party_id}-"))
+
+
+def _make_key(home: Path) -> str:
+    """The party's key pair in its home; its public key's text (for the partners' route tables)."""
+    from fate_flow.federation.keys import create_key_pair, public_key_text
+
+    return public_key_text(create_key_pair(home / "keys" / "site_ed25519.key").public_key())
+
+
+def _spawn(party_id: str, env: dict[str, str], http_port: int, home: Path | None = None) -> Party:
+    home = home or _new_home(party_id)
     stderr = (home / "server.stderr").open("wb")
     proc = subprocess.Popen([str(PYTHON), "-m", "fate_flow", "server", "--home", str(home)],
                             env=dict(os.environ, **env), cwd=REPO, stdout=subprocess.DEVNULL, stderr=stderr)
@@ -91,15 +104,21 @@ def _wait_up(party: Party, timeout_s: float = 60.0) -> None:
 
 
 def start_parties(protocol: str = "http", party_ids: tuple[str, ...] = (GUEST, HOST)) -> dict[str, Party]:
-    """One server per party, each with the route table of all of them; ``protocol``: http or grpc."""
+    """One server per party, each with the route table of all of them (public keys included: calls and
+    objects are signed); ``protocol``: http or grpc."""
     ports = {p: (free_port(), free_port()) for p in party_ids}
-    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g} for p, (h, g) in ports.items()})
+    homes = {p: _new_home(p) for p in party_ids}
+    keys = {p: _make_key(home) for p, home in homes.items()}
+    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g, "public_key": keys[p]}
+                         for p, (h, g) in ports.items()})
     parties = {}
     for party_id, (http_port, grpc_port) in ports.items():
+        # the repository's service_conf.yaml says switch: false; a federation signs, as deployed
         env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
                "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol,
+               "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true",
                "FATE_FLOW_FATEFLOW__HTTP_PORT": str(http_port), "FATE_FLOW_FATEFLOW__GRPC_PORT": str(grpc_port)}
-        parties[party_id] = _spawn(party_id, env, http_port)
+        parties[party_id] = _spawn(party_id, env, http_port, homes[party_id])
     try:
         for party in parties.values():
             _wait_up(party)

@@ -18,12 +18,14 @@ def server_factory(tmp_path: Path) -> Iterator:
     """Start real servers (subprocesses); all are stopped and their MySQL databases dropped after."""
     started: list[ServerProcess] = []
 
-    def start(engine: str = "sqlite", name: str = "party", env: dict | None = None, **ports: int) -> ServerProcess:
+    def start(engine: str = "sqlite", name: str = "party", env: dict | None = None, config: Path | None = None,
+              **ports: int) -> ServerProcess:
         server_env = {**database_env(engine), **(env or {})}
-        server = ServerProcess(tmp_path / name, server_env, **ports).start()
+        server = ServerProcess(tmp_path / name, server_env, config=config, **ports).start()
         started.append(server)
         return server
 
+    start.root = tmp_path  # where the servers' homes are: tmp_path / name
     yield start
     for server in started:
         server.stop()

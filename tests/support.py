@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -78,8 +81,10 @@ def drop_mysql_database(name: str) -> None:
 class ServerProcess:
     """A real ``fate_flow server`` subprocess with its own home directory."""
 
-    def __init__(self, home: Path, env: dict[str, str] | None = None, http_port: int = 0, grpc_port: int = 0):
+    def __init__(self, home: Path, env: dict[str, str] | None = None, http_port: int = 0, grpc_port: int = 0,
+                 config: Path | None = None):
         self.home = home
+        self.config = config
         self.env = {**os.environ, **(env or {}), "FATE_FLOW_FATEFLOW__HTTP_PORT": str(http_port),
                     "FATE_FLOW_FATEFLOW__GRPC_PORT": str(grpc_port), "PYTHONUNBUFFERED": "1"}
         self.env.setdefault("FATE_FLOW_JOB_DEFAULT__DETECTOR_INTERVAL", "1")
@@ -94,8 +99,10 @@ class ServerProcess:
         self.home.mkdir(parents=True, exist_ok=True)
         self.stderr_path = self.home / f"server-{time.time_ns()}.err"
         with open(self.stderr_path, "wb") as stderr:
-            self.process = subprocess.Popen([sys.executable, "-m", "fate_flow", "server", "--home", str(self.home)],
-                                            cwd=REPO, env=self.env, stdout=subprocess.DEVNULL, stderr=stderr)
+            config = ["--config", str(self.config)] if self.config else []
+            self.process = subprocess.Popen([sys.executable, "-m", "fate_flow", "server", "--home", str(self.home),
+                                             *config], cwd=REPO, env=self.env, stdout=subprocess.DEVNULL,
+                                            stderr=stderr)
         deadline = time.time() + timeout
         while time.time() < deadline:
             match = LISTENING.search(self.stderr_path.read_text())
@@ -145,7 +152,10 @@ def upload_multipart(server: ServerProcess, conf: dict, file_path: Path | None) 
 
 
 class FlowCLI:
-    """The real ``flow`` command of fate-client 1.11.3 (own virtualenv)."""
+    """The real ``flow`` command of fate-client 1.11.3 (own virtualenv).
+
+    ``flow init`` writes its settings into the installed package, so each FlowCLI runs a private copy
+    of ``flow_client`` (first on PYTHONPATH): test runs side by side never see each other's server."""
 
     def __init__(self, venv: Path = FATE_CLIENT_VENV):
         self.flow = venv / "bin" / "flow"
@@ -154,9 +164,15 @@ class FlowCLI:
             if os.environ.get("CI"):
                 pytest.fail(message)
             pytest.skip(message)
+        installed = next((venv / "lib").glob("python3*/site-packages/flow_client"))
+        private = Path(tempfile.mkdtemp(prefix="flow-cli-"))
+        atexit.register(shutil.rmtree, private, True)
+        shutil.copytree(installed, private / "flow_client", ignore=shutil.ignore_patterns("__pycache__"))
+        self.env = {**os.environ, "PYTHONPATH": str(private)}
 
     def run(self, *args: str, cwd: Path | None = None) -> dict:
-        completed = subprocess.run([str(self.flow), *args], capture_output=True, text=True, cwd=cwd, timeout=120)
+        completed = subprocess.run([str(self.flow), *args], capture_output=True, text=True, cwd=cwd, timeout=120,
+                                   env=self.env)
         text = completed.stdout
         start = text.find("{")
         if start < 0:
@@ -167,19 +183,32 @@ class FlowCLI:
         assert self.run("init", "--ip", "127.0.0.1", "--port", str(server.http_port))["retcode"] == 0
 
 
+def make_party_key(home: Path) -> str:
+    """This party's Ed25519 key pair in its home (as ``fate_flow keys init`` makes it); its public key's text."""
+    from fate_flow.federation.keys import create_key_pair, public_key_text
+
+    return public_key_text(create_key_pair(home / "keys" / "site_ed25519.key", force=True).public_key())
+
+
 def start_parties(factory, party_ids: list[str], protocol: str = "http", engines: dict[str, str] | None = None,
                   env: dict[str, str] | None = None, keys: dict[str, dict[str, str]] | None = None) -> dict:
     """One real server per party (``factory`` is the server_factory fixture), each with the route table of
-    all of them. ``engines`` maps a party id to its database engine; ``keys`` a party id to its site keys."""
+    all of them, signing its calls: with its own Ed25519 key (made in its home, the public keys in every
+    route table), or, given ``keys`` (a party id -> its HMAC site keys), in hmac mode."""
     ports = {p: (free_port(), free_port()) for p in party_ids}
-    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g} for p, (h, g) in ports.items()})
+    public_keys = {p: make_party_key(factory.root / f"party-{p}") for p in party_ids} if keys is None else {}
+    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g,
+                             **({"public_key": public_keys[p]} if p in public_keys else {})}
+                         for p, (h, g) in ports.items()})
     servers = {}
     for party_id, (http_port, grpc_port) in ports.items():
+        # the repository's service_conf.yaml says switch: false; these parties sign, as a real deployment does
         party_env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
-                     "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol, **(env or {})}
-        if keys and party_id in keys:
-            party_env["FATE_FLOW_AUTHENTICATION__SITE__SWITCH"] = "true"
-            party_env["FATE_FLOW_AUTHENTICATION__SITE__KEYS"] = json.dumps(keys[party_id])
+                     "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol,
+                     "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true", **(env or {})}
+        if keys is not None:
+            party_env["FATE_FLOW_AUTHENTICATION__SITE__MODE"] = "hmac"
+            party_env["FATE_FLOW_AUTHENTICATION__SITE__KEYS"] = json.dumps(keys.get(party_id, {}))
         servers[party_id] = factory((engines or {}).get(party_id, "sqlite"), name=f"party-{party_id}",
                                     env=party_env, http_port=http_port, grpc_port=grpc_port)
     return servers

@@ -83,7 +83,7 @@ def flow_wait(flow: FlowCLI, job_id: str, timeout: float = 30) -> dict:
 
 
 def test_reader_writer_download_job(flow: FlowCLI, guest: ServerProcess, uploaded: str, tmp_path: Path):
-    out = guest.home / "out.csv"
+    out = guest.home / "downloads" / "out.csv"
     dsl = {"components": {
         "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
         "writer_0": {"module": "Writer", "input": {"data": {"data": ["reader_0.data"]}}},
@@ -156,7 +156,7 @@ def test_reader_writer_download_job(flow: FlowCLI, guest: ServerProcess, uploade
 
 
 def test_reader_writer_download_chain(flow: FlowCLI, guest: ServerProcess, uploaded: str, tmp_path: Path):
-    out = guest.home / "chain.csv"
+    out = guest.home / "downloads" / "chain.csv"
     dsl = {"components": {
         "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
         "writer_0": {"module": "Writer", "input": {"data": {"data": ["reader_0.data"]}}, "output": {"data": ["data"]}},

@@ -15,7 +15,7 @@ pytestmark = pytest.mark.compat
 def _toy(flow: FlowCLI, server: ServerProcess, cwd: Path) -> str:
     flow.init(server)
     completed = subprocess.run([str(flow.flow), "test", "toy", "-gid", "9999", "-hid", "10000", "--timeout", "60"],
-                               capture_output=True, text=True, cwd=cwd, timeout=120)
+                               capture_output=True, text=True, cwd=cwd, timeout=120, env=flow.env)
     return completed.stdout
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from tests.inprocess import InProcessParty
-from tests.support import ServerProcess, free_port
+from tests.support import ServerProcess, free_port, make_party_key
 
 GUEST, HOST = "9999", "10000"
 
@@ -20,9 +20,11 @@ GUEST, HOST = "9999", "10000"
 def parties(tmp_path: Path, server_factory) -> Iterator[tuple[InProcessParty, ServerProcess]]:
     """The guest (initiator) in this process, to look at its state; the host a real server process."""
     ports = {GUEST: (free_port(), free_port()), HOST: (free_port(), free_port())}
-    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g} for p, (h, g) in ports.items()})
+    keys = {GUEST: make_party_key(tmp_path / "guest"), HOST: make_party_key(server_factory.root / "host")}
+    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g, "public_key": keys[p]}
+                         for p, (h, g) in ports.items()})
     common = {"FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct", "FATE_FLOW_ROUTE_TABLE": routes,
-              "FATE_FLOW_JOB_DEFAULT__STATUS_PULL_AFTER": "0.5",
+              "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true", "FATE_FLOW_JOB_DEFAULT__STATUS_PULL_AFTER": "0.5",
               "FATE_FLOW_JOB_DEFAULT__PARTY_UNREACHABLE_AFTER": "120"}
     guest = InProcessParty(tmp_path / "guest", party_id=GUEST, grpc_port=ports[GUEST][1], env=common)
     guest.http_port = ports[GUEST][0]

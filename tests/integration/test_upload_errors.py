@@ -126,7 +126,7 @@ def test_table_delete(server: ServerProcess):
     assert server.post("/v1/table/table_info", {"namespace": "experiment", "table_name": "t1"})["data"]["exist"] == 0
     assert not (server.home / "data" / "tables" / "experiment" / "t1").exists()
     again = server.post("/v1/table/delete", {"namespace": "experiment", "table_name": "t1"})
-    assert again["retcode"] == 101 and "no table" in again["retmsg"]
+    assert again["retcode"] == 101 and again["retmsg"] == "no find table"  # FATE's exact answer
 
 
 def test_upload_options_extend_sid_and_no_head(server: ServerProcess, tmp_path: Path):
@@ -143,9 +143,13 @@ def test_upload_options_extend_sid_and_no_head(server: ServerProcess, tmp_path: 
     env_allows = server.post("/v1/data/download", {"namespace": "experiment", "table_name": "plain",
                                                    "output_path": str(out)})
     assert env_allows["retcode"] == 101 and "allowed_dirs" in env_allows["retmsg"]
-    inside = server.home / "out.csv"
+    # downloads go to the home's downloads/ folder (a relative path lands there), never elsewhere in the home
+    home_root = server.post("/v1/data/download", {"namespace": "experiment", "table_name": "plain",
+                                                  "output_path": str(server.home / "out.csv")})
+    assert home_root["retcode"] == 101 and "allowed_dirs" in home_root["retmsg"], home_root
+    inside = server.home / "downloads" / "out.csv"
     answer = server.post("/v1/data/download", {"namespace": "experiment", "table_name": "plain",
-                                               "output_path": str(inside)})
+                                               "output_path": "out.csv"})
     assert server.wait_job(answer["jobId"])["f_status"] == "success"
     assert inside.read_text().splitlines() == ["0;a;1.50;x", "1;b;2;y"]  # no header: the file had none
 
