@@ -23,6 +23,9 @@ DB = peewee.DatabaseProxy()
 logger = logging.getLogger("fate_flow.db")
 
 
+POOL_WAIT_S = 30.0
+
+
 class ReconnectingPooledMySQL(ReconnectMixin, PooledMySQLDatabase):
     """A pooled MySQL database that reconnects when the server went away (restart, timeout)."""
 
@@ -92,6 +95,9 @@ def open_database(conf: DatabaseSettings) -> peewee.Database:
             password=conf.passwd,
             max_connections=conf.max_connections,
             stale_timeout=conf.stale_timeout,
+            # a burst of requests (the HTTP pool grows past max_connections) waits for a connection
+            # rather than failing at once
+            timeout=POOL_WAIT_S,
             charset="utf8mb4",
         )
     else:
