@@ -68,7 +68,7 @@ def execute(config: TaskConfig) -> int:
     client = ServerClient(config.server_url, config.task, local_token=config.local_token)
     name = config.task.component_name
     start = time.time()
-    client.report(party_status="running", run_pid=os.getpid())
+    _report(client, {"party_status": "running", "run_pid": os.getpid()}, _report_deadline(config))
     context = None
     try:
         context = build_context(config, client)
@@ -97,11 +97,16 @@ def _report_deadline(config: TaskConfig) -> float:
 
 
 def _report_end(client: ServerClient, status: str, start: float, error: str | None, deadline: float) -> None:
-    """Report the task's end; a server that restarts or whose database fails meanwhile is asked again, with
-    backoff, until ``deadline``: a task's outcome is never lost to a short outage."""
+    """Report the task's end (see ``_report``)."""
     body = {"party_status": status, "run_elapsed_ms": int((time.time() - start) * 1000)}
     if error:
         body["error_report"] = error[:4000]
+    _report(client, body, deadline)
+
+
+def _report(client: ServerClient, body: dict, deadline: float) -> None:
+    """Report ``body``; a server that restarts or whose database fails meanwhile is asked again, with
+    backoff, until ``deadline``: a task is never lost to a short outage, at its start or at its end."""
     pause = 0.2
     while True:
         try:
@@ -110,7 +115,7 @@ def _report_end(client: ServerClient, status: str, start: float, error: str | No
         except ServerCallError as exc:
             if not exc.transient or time.monotonic() + pause > deadline:
                 raise
-            logger.warning("reporting %s failed (%s); retrying in %.1f s", status, exc, pause)
+            logger.warning("reporting %s failed (%s); retrying in %.1f s", body["party_status"], exc, pause)
             time.sleep(pause)
             pause = min(pause * 2, MAX_REPORT_PAUSE_S)
 

@@ -50,7 +50,7 @@ def _assert_cores_back(server: ServerProcess) -> None:
 
 def test_a_task_that_finished_while_its_server_was_down_succeeds(server_factory):
     """The server is killed while the task runs and comes back only after the task ended: the executor kept
-    retrying its final report, and the success lands."""
+    retrying its reports (the start one too, when the kill came first), and the success lands."""
     server = server_factory(http_port=free_port(), grpc_port=free_port())  # the same address after the restart
     job_id = server.post("/v1/job/submit", _local_job({"sleep": 2}))["jobId"]
     _wait_status(server, job_id, "running")
