@@ -34,6 +34,8 @@ def submit_job(rt: Runtime, dsl: dict, conf: dict, job_id: str | None = None) ->
     log = schedule_logger(job_id)
     log.info("submit job %s: initiator %s %s, roles %s", job_id, spec.initiator_role, spec.initiator_party_id,
              json.dumps(spec.roles))
+    for warning in spec.warnings:  # what the conf says that no component takes (ignored, as FATE does)
+        log.warning("job %s: %s", job_id, warning)
     job = Job(f_job_id=job_id, f_roles=spec.roles)
     answers = job_command(rt.federation, job, "create", {"dsl": spec.dsl, "runtime_conf": spec.conf,
                                                          "job_id": job_id})

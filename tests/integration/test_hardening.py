@@ -172,6 +172,17 @@ def test_conf_typos_are_refused_naming_the_key(party: ServerProcess, conf_change
     assert answer["retcode"] == 103 and field in answer["retmsg"], answer
 
 
+def test_parameters_for_a_component_not_in_the_dsl_are_ignored_with_a_warning(party: ServerProcess):
+    """FATE's own testsuite confs carry such entries: the job runs, the job's schedule log says what was ignored."""
+    job = _local_job("test_0", "TestModule", {"sleep": 0})
+    job["job_runtime_conf"]["component_parameters"]["common"] = {"evaluation_0": {"eval_type": "binary"}}
+    answer = party.post("/v1/job/submit", job)
+    assert answer["retcode"] == 0, answer
+    assert party.wait_job(answer["jobId"])["f_status"] == "success"
+    log = (party.home / "logs" / answer["jobId"] / "fate_flow_schedule.log").read_text()
+    assert "no component 'evaluation_0' in the dsl; ignored" in log
+
+
 def test_a_route_the_server_does_not_serve_says_so(party: ServerProcess):
     for path in ("/v1/model/deploy", "/v1/table/bind", "/v1/nonsense"):
         response = requests.post(party.url + path, json={}, timeout=10)
