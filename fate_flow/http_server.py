@@ -12,7 +12,6 @@ it.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import socket
 import threading
@@ -23,47 +22,27 @@ from cheroot import server as cheroot_server
 from cheroot import wsgi
 
 from fate_flow.settings import Settings
+from fate_flow.utils.deadlines import Deadlines
 
 logger = logging.getLogger("fate_flow.http")
 MIN_BODY_RATE = 16 << 10  # bytes per second a body must average
 MAX_THREADS = 256
 GROW_BY = 16
-WATCH_EVERY_S = 0.5
 
 
-class Watchdog:
-    """Shuts down the socket of any connection whose request is past its deadline."""
+def _cut(conn: Any) -> None:
+    conn.socket.shutdown(socket.SHUT_RDWR)  # a read blocked inside a header line returns at once
 
-    def __init__(self) -> None:
-        self._due: dict[int, tuple[Any, float]] = {}
-        self._lock = threading.Lock()
 
-    def arm(self, conn: Any, due: float) -> None:
-        """``conn``'s current request must be read by ``due`` (time.monotonic)."""
-        with self._lock:
-            self._due[id(conn)] = (conn, due)
-
-    def disarm(self, conn: Any) -> None:
-        """``conn``'s request has been read in time."""
-        with self._lock:
-            self._due.pop(id(conn), None)
-
-    def run(self, stop: threading.Event) -> None:
-        """Until ``stop``: every WATCH_EVERY_S, cut the connections that are overdue."""
-        while not stop.wait(WATCH_EVERY_S):
-            now = time.monotonic()
-            with self._lock:
-                overdue = [key for key, (_, due) in self._due.items() if due < now]
-                conns = [self._due.pop(key)[0] for key in overdue]
-            for conn in conns:
-                with contextlib.suppress(OSError):
-                    conn.socket.shutdown(socket.SHUT_RDWR)
+def connection_deadlines() -> Deadlines:
+    """The deadlines of the connections' requests: an overdue one has its socket shut down."""
+    return Deadlines(_cut)
 
 
 class CountingReader:
     """A connection's input that tells the watchdog when the current request's body has been read."""
 
-    def __init__(self, raw: Any, conn: Any, watchdog: Watchdog):
+    def __init__(self, raw: Any, conn: Any, watchdog: Deadlines):
         self.raw, self.conn, self.watchdog = raw, conn, watchdog
         self.expected = 0
         self.seen = 0
@@ -97,7 +76,7 @@ class BoundedRequest(cheroot_server.HTTPRequest):
     """cheroot's request, with its reading under the watchdog's deadlines."""
 
     timeout = 30.0
-    watchdog: Watchdog
+    watchdog: Deadlines
 
     def parse_request(self) -> None:
         """Headers within ``timeout``; then the body within ``timeout`` + length / MIN_BODY_RATE."""
@@ -130,7 +109,7 @@ class BoundedRequest(cheroot_server.HTTPRequest):
             self.watchdog.disarm(self.conn)
 
 
-def make_server(settings: Settings, app: Any, watchdog: Watchdog) -> wsgi.Server:
+def make_server(settings: Settings, app: Any, watchdog: Deadlines) -> wsgi.Server:
     """The bound (not yet serving) HTTP server of ``settings``, serving ``app`` under ``watchdog``."""
     limits = settings.limits
 

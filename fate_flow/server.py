@@ -15,7 +15,7 @@ from fate_flow.controller import party_controller
 from fate_flow.db import migrations
 from fate_flow.db.connection import close_database, connection, open_database
 from fate_flow.federation.grpc_service import bind_grpc_server
-from fate_flow.http_server import Watchdog, grow_when_busy, make_server
+from fate_flow.http_server import connection_deadlines, grow_when_busy, make_server
 from fate_flow.log import setup_server_logging
 from fate_flow.manager import resource_manager
 from fate_flow.manager.mailbox import Mailbox
@@ -99,7 +99,7 @@ class Server:
         app = create_app()
         mailbox = Mailbox(s.home / "mailbox")
         # bind both ports first: with port 0 the OS picks them, and everything advertises the real ones
-        watchdog = Watchdog()
+        watchdog = connection_deadlines()
         with startup_step(f"cannot listen on {s.host}:{s.http_port} (settings fateflow.host, fateflow.http_port)"):
             self.http_server = make_server(s, app, watchdog)
         with startup_step(f"cannot listen on {s.host}:{s.grpc_port} (settings fateflow.host, fateflow.grpc_port)"):

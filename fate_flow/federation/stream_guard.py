@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-WATCH_EVERY_S = 0.5
+from fate_flow.utils.deadlines import Deadlines
 
 
 @dataclass(frozen=True)
@@ -34,7 +34,7 @@ class StreamWatch:
         """A packet arrived: the next one is due within the idle timeout (never past the stream deadline)."""
         limits = self.guard.limits
         due = min(time.monotonic() + limits.idle_timeout_s, self.started + limits.stream_deadline_s)
-        self.guard._arm(self, due)
+        self.guard.deadlines.arm(self, due)
 
 
 class StreamGuard:
@@ -42,27 +42,27 @@ class StreamGuard:
 
     def __init__(self, limits: PushLimits):
         self.limits = limits
-        self._due: dict[int, tuple[StreamWatch, float]] = {}
+        self.deadlines = Deadlines(lambda watch: watch.context.cancel())
         self._open: dict[str, int] = {}
         self._lock = threading.Lock()
-        self._thread: threading.Thread | None = None
+        self._watching = False
 
-    def _arm(self, watch: StreamWatch, due: float) -> None:
+    def _start_watching(self) -> None:
         with self._lock:
-            self._due[id(watch)] = (watch, due)
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._watch, name="push-watchdog", daemon=True)
-                self._thread.start()
+            if self._watching:
+                return
+            self._watching = True
+        self.deadlines.start("push-watchdog")
 
     @contextlib.contextmanager
     def watch(self, context: Any) -> Iterator[StreamWatch]:
         """Watch one stream while it is served: cancelled (``context.cancel()``) once overdue."""
+        self._start_watching()
         watch = StreamWatch(self, context)
         try:
             yield watch
         finally:
-            with self._lock:
-                self._due.pop(id(watch), None)
+            self.deadlines.disarm(watch)
 
     @contextlib.contextmanager
     def peer_slot(self, party_id: str) -> Iterator[bool]:
@@ -77,14 +77,3 @@ class StreamGuard:
             if taken:
                 with self._lock:
                     self._open[party_id] -= 1
-
-    def _watch(self) -> None:
-        while True:
-            time.sleep(WATCH_EVERY_S)
-            now = time.monotonic()
-            with self._lock:
-                overdue = [key for key, (_, due) in self._due.items() if due < now]
-                watches = [self._due.pop(key)[0] for key in overdue]
-            for watch in watches:
-                with contextlib.suppress(Exception):
-                    watch.context.cancel()
