@@ -31,8 +31,10 @@ class Computing(ABC):
 
     @abstractmethod
     def from_numpy(self, schema: Schema, sids: Sequence[str] | np.ndarray, features: np.ndarray,
-                   labels: np.ndarray | None = None, weights: np.ndarray | None = None) -> Table:
-        """A table from arrays: ``features`` is rows x len(schema.header)."""
+                   labels: np.ndarray | None = None, weights: np.ndarray | None = None,
+                   extra: dict[str, np.ndarray] | None = None) -> Table:
+        """A table from arrays: ``features`` is rows x len(schema.header); ``extra`` holds columns that are
+        neither id, label, weight nor feature (e.g. a match id), stored after the label."""
 
     @abstractmethod
     def write_csv(self, table: Table, path: Path, delimiter: str = ",", header: bool = True) -> int:

@@ -115,6 +115,19 @@ class ArrowTable(Table):
         return column.to_numpy().astype(dtype, copy=False)
 
     @override
+    def floats(self, name: str, missing: Sequence[str] = ()) -> np.ndarray:
+        column = self._column(name)
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            trimmed = pc.utf8_trim_whitespace(column)
+            absent = pc.or_(pc.equal(trimmed, ""), pc.is_in(trimmed, value_set=pa.array(list(missing), pa.string())))
+            column = pc.if_else(absent, pa.scalar(None, pa.string()), trimmed)
+        try:
+            numbers = pc.cast(column, pa.float64())
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
+            raise ComponentError(f"column {name!r} holds a value that is not a number: {exc}") from None
+        return numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+
+    @override
     def sids(self) -> np.ndarray:
         return self._column(self.schema.sid).to_numpy(zero_copy_only=False)
 
@@ -196,7 +209,8 @@ class StandaloneComputing(Computing):
 
     @override
     def from_numpy(self, schema: Schema, sids: Sequence[str] | np.ndarray, features: np.ndarray,
-                   labels: np.ndarray | None = None, weights: np.ndarray | None = None) -> Table:
+                   labels: np.ndarray | None = None, weights: np.ndarray | None = None,
+                   extra: dict[str, np.ndarray] | None = None) -> Table:
         features = np.asarray(features)
         if features.ndim != 2 or features.shape[1] != len(schema.header):
             raise ComponentError(f"features must be rows x {len(schema.header)} columns, got {features.shape}")
@@ -205,6 +219,8 @@ class StandaloneComputing(Computing):
             columns[schema.label] = pa.array(np.asarray(labels))
         if schema.weight:
             columns[schema.weight] = pa.array(np.asarray(weights))
+        for name, values in (extra or {}).items():
+            columns[name] = pa.array(np.asarray(values))
         for index, name in enumerate(schema.header):
             columns[name] = pa.array(features[:, index])
         return ArrowTable(schema, pa.table(columns))

@@ -84,6 +84,11 @@ class Table(ABC):
         (a value that is not a number raises ComponentError naming the column)."""
 
     @abstractmethod
+    def floats(self, name: str, missing: Sequence[str] = ()) -> np.ndarray:
+        """One column as float64, with NaN where it is empty or holds one of the ``missing`` texts (a value
+        that is not a number raises ComponentError naming the column)."""
+
+    @abstractmethod
     def labels(self, dtype: Any = np.float64) -> np.ndarray:
         """The label column as numbers (ComponentError if the table has none)."""
 

@@ -1,0 +1,206 @@
+"""DataTransform's runner: fit the transform on the training data (train stage) or load it (predict stage),
+then apply it column by column, vectorised."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fate_flow.components.data_transform import DataTransformParams
+from fate_flow.framework import PREDICT, ComponentError, Context, Schema, Table
+
+# the texts FATE treats as missing when the conf gives no ``missing_impute`` list
+DEFAULT_MISSING = ("", "NA", "na", "NaN", "nan", "null", "NULL", "None", "none")
+INTEGER_TYPES = ("int", "int64", "long")
+
+
+@dataclass
+class Transform:
+    """What DataTransform learnt at fit: applied unchanged to validate and predict data (it is the model)."""
+
+    header: list[str]
+    label_name: str | None
+    label_type: str
+    data_type: str
+    column_types: dict[str, str] = field(default_factory=dict)
+    match_id_name: str | None = None
+    missing_values: list[str] = field(default_factory=list)
+    missing_fill: dict[str, float] | None = None
+    outlier_values: list[str] = field(default_factory=list)
+    outlier_replace: dict[str, float] | None = None
+
+    def type_of(self, column: str) -> str:
+        """The data type of a feature column (``exclusive_data_type`` first)."""
+        return self.column_types.get(column, self.data_type)
+
+
+def run(ctx: Context) -> None:
+    """Fit (train) or load (predict) the transform, apply it, write the typed table and the model."""
+    params: DataTransformParams = ctx.params
+    table = ctx.inputs.first("data")
+    if params.input_format != "dense":
+        raise ComponentError(f"{ctx.component_name}: input_format {params.input_format!r} is not provided yet "
+                             "(dense only); upload the table with a header and use input_format dense")
+    if ctx.stage == PREDICT:
+        model = ctx.models.load()
+        transform = Transform(**model.param["transform"])
+    else:
+        transform = _fit(ctx, table, params)
+    output, rates = _apply(ctx, table, transform)
+    ctx.outputs[0].write(output)
+    ctx.models.save(param={"transform": asdict(transform)}, meta={"input_format": params.input_format,
+                                                                   "with_label": transform.label_name is not None})
+    if ctx.stage != PREDICT and (params.missing_fill or params.outlier_replace):
+        ctx.summary(_summary(transform, rates))
+    ctx.logger.info("%s: %d rows, %d features, label %s", ctx.component_name, output.count(),
+                    len(transform.header), transform.label_name)
+
+
+# -- fit ----------------------------------------------------------------------------------------------------------
+def _fit(ctx: Context, table: Table, params: DataTransformParams) -> Transform:
+    columns = list(table.schema.header) + [c for c in (table.schema.label, table.schema.weight) if c]
+    label = params.label_name if params.with_label else None
+    if label is not None and label not in columns:
+        raise ComponentError(f"{ctx.component_name}: label_name {label!r} is not a column of the input table "
+                             f"(columns: {', '.join(columns[:20])})")
+    match_id = _match_id(ctx, params, columns)
+    header = [c for c in columns if c not in (label, match_id)]
+    transform = Transform(header=header, label_name=label, label_type=params.label_type,
+                          data_type=params.data_type, column_types=dict(params.exclusive_data_type or {}),
+                          match_id_name=match_id,
+                          missing_values=_texts(params.missing_impute) if params.missing_impute else list(
+                              DEFAULT_MISSING),
+                          outlier_values=_texts(params.outlier_impute or []))
+    numeric = [c for c in header if transform.type_of(c) != "str"]
+    if params.missing_fill:
+        transform.missing_fill = _replacements(ctx, table, numeric, transform.missing_values, [],
+                                               params.missing_fill_method, params.default_value, "default_value")
+    if params.outlier_replace:
+        transform.outlier_replace = _replacements(ctx, table, numeric, transform.missing_values,
+                                                  transform.outlier_values, params.outlier_replace_method,
+                                                  params.outlier_replace_value, "outlier_replace_value")
+    return transform
+
+
+def _match_id(ctx: Context, params: DataTransformParams, columns: list[str]) -> str | None:
+    if not params.with_match_id:
+        return None
+    if params.match_id_name:
+        if params.match_id_name not in columns:
+            raise ComponentError(f"{ctx.component_name}: match_id_name {params.match_id_name!r} is not a column")
+        return params.match_id_name
+    if params.match_id_index >= len(columns):
+        raise ComponentError(f"{ctx.component_name}: match_id_index {params.match_id_index} is beyond the "
+                             f"{len(columns)} columns")
+    return columns[params.match_id_index]
+
+
+def _texts(values: list[Any]) -> list[str]:
+    return ["" if v is None else str(v) for v in values]
+
+
+def _replacements(ctx: Context, table: Table, columns: list[str], missing: list[str], outliers: list[str],
+                  method: str | None, designated: Any, field_name: str) -> dict[str, float]:
+    """The value that replaces missing (or outlier) values, per column: ``designated`` (one value or one per
+    column) unless ``method`` says min, max or mean of the column's valid values."""
+    if method in (None, "designated"):
+        if isinstance(designated, list):
+            if len(designated) != len(columns):
+                raise ComponentError(f"{ctx.component_name}: {field_name} lists {len(designated)} values for "
+                                     f"{len(columns)} features")
+            return {c: float(v) for c, v in zip(columns, designated, strict=True)}
+        return dict.fromkeys(columns, float(designated))
+    values: dict[str, float] = {}
+    for column in columns:
+        numbers = table.floats(column, [*missing, *outliers])
+        valid = numbers[~np.isnan(numbers)]
+        statistic = {"min": np.min, "max": np.max, "mean": np.mean}[method]
+        values[column] = float(statistic(valid)) if valid.size else 0.0
+    return values
+
+
+# -- apply --------------------------------------------------------------------------------------------------------
+def _apply(ctx: Context, table: Table, transform: Transform) -> tuple[Table, dict[str, dict[str, float]]]:
+    present = set(table.schema.header) | {c for c in (table.schema.label, table.schema.weight) if c}
+    absent = [c for c in transform.header if c not in present]
+    if absent:
+        raise ComponentError(f"{ctx.component_name}: the data lacks the columns {', '.join(absent[:10])} that the "
+                             "transform was fitted with")
+    rows = table.count()
+    features = np.empty((rows, len(transform.header)), dtype=np.float64)
+    text_columns: dict[str, np.ndarray] = {}
+    rates: dict[str, dict[str, float]] = {"missing": {}, "outlier": {}}
+    for index, name in enumerate(transform.header):
+        if transform.type_of(name) == "str":
+            text_columns[name] = table.column(name).astype(str)
+            features[:, index] = np.nan
+            continue
+        features[:, index] = _feature(ctx, table, name, transform, rates, rows)
+    labels = _labels(ctx, table, transform) if transform.label_name in present else None
+    schema = Schema(sid=table.schema.sid, header=tuple(transform.header),
+                    label=transform.label_name if labels is not None else None)
+    extra = {transform.match_id_name: table.column(transform.match_id_name)} if transform.match_id_name else None
+    if text_columns:
+        schema = Schema(sid=schema.sid, header=tuple(c for c in transform.header if c not in text_columns),
+                        label=schema.label, extra={"str_columns": sorted(text_columns)})
+        keep = [i for i, c in enumerate(transform.header) if c not in text_columns]
+        features = features[:, keep]
+        extra = {**(extra or {}), **text_columns}
+    output = ctx.computing.from_numpy(schema, table.sids(), features, labels=labels, extra=extra)
+    return output, rates
+
+
+def _feature(ctx: Context, table: Table, name: str, transform: Transform, rates: dict, rows: int) -> np.ndarray:
+    try:
+        values = table.floats(name, transform.missing_values)
+    except ComponentError as exc:
+        raise ComponentError(f"{ctx.component_name}: feature {exc} (set data_type or exclusive_data_type "
+                             "to str to keep it as text)") from None
+    if transform.outlier_replace is not None and transform.outlier_values:
+        outliers = np.isin(_as_text(table.column(name)), transform.outlier_values)
+        rates["outlier"][name] = float(outliers.mean()) if rows else 0.0
+        values[outliers] = transform.outlier_replace.get(name, 0.0)
+    missing = np.isnan(values)
+    if transform.missing_fill is not None:
+        rates["missing"][name] = float(missing.mean()) if rows else 0.0
+        values[missing] = transform.missing_fill.get(name, 0.0)
+    if transform.type_of(name) in INTEGER_TYPES:
+        values = np.where(np.isnan(values), values, np.trunc(values))
+    return values
+
+
+def _as_text(column: np.ndarray) -> np.ndarray:
+    if column.dtype.kind in "fiu":
+        return np.array([format(v, "g") for v in column], dtype=object)
+    return np.char.strip(column.astype(str))
+
+
+def _labels(ctx: Context, table: Table, transform: Transform) -> np.ndarray:
+    name = transform.label_name
+    if transform.label_type == "str":
+        return table.column(name).astype(str)
+    values = table.floats(name)
+    if np.isnan(values).any():
+        raise ComponentError(f"{ctx.component_name}: label column {name!r} has {int(np.isnan(values).sum())} "
+                             "missing values")
+    if transform.label_type in INTEGER_TYPES:
+        if not np.all(values == np.trunc(values)):
+            raise ComponentError(f"{ctx.component_name}: label column {name!r} holds values that are not integers "
+                                 "(set label_type to float)")
+        return values.astype(np.int64)
+    return values
+
+
+def _summary(transform: Transform, rates: dict[str, dict[str, float]]) -> dict[str, Any]:
+    summary: dict[str, Any] = {}
+    if transform.missing_fill is not None:
+        summary["missing_fill_info"] = {"missing_value": transform.missing_values,
+                                        "missing_impute_value": transform.missing_fill,
+                                        "missing_impute_rate": rates["missing"]}
+    if transform.outlier_replace is not None:
+        summary["outlier_replace_rate"] = {"outlier_value": transform.outlier_values,
+                                           "outlier_replace_value": transform.outlier_replace,
+                                           "outlier_replace_rate": rates["outlier"]}
+    return summary
