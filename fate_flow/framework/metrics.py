@@ -39,6 +39,11 @@ class Metrics:
         self._describe(namespace, name, {"name": name, "metric_type": metric_type, **meta})
         self._tracker.save_metric_data(namespace, name, [[key, value] for key, value in values.items()])
 
+    def table(self, namespace: str, name: str, *, metric_type: str, title: str | None = None, **meta: Any) -> None:
+        """A metric held wholly in its meta, without points (FATE's confusion matrix, F1, PSI, quantile PR and
+        one-vs-rest tables); ``title`` is the meta's ``name`` when it is not the metric's own."""
+        self._describe(namespace, name, {"name": title or name, "metric_type": metric_type, **meta})
+
     def summary(self, summary: Mapping[str, Any]) -> None:
         """The component's summary (``flow component get-summary``, the SDK's ``get_summary()``)."""
         self._tracker.save_summary(dict(summary))
