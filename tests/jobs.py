@@ -85,7 +85,8 @@ def metric_data(server: ServerProcess, job_id: str, component: str, role: str, p
     """The points of one metric (``flow component metric-all`` reads the same)."""
     body = component_call(server, "metric_data", job_id, component, role, party_id, metric_namespace=namespace,
                           metric_name=name)
-    return (body.get("data") or {}).get("data") or []
+    data = body.get("data") or []
+    return data.get("data") or [] if isinstance(data, dict) else data
 
 
 def job_conf(guest: str, hosts: list[str], arbiter: str | None, params: dict, role_params: dict | None = None,

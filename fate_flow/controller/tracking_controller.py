@@ -118,7 +118,7 @@ def output_data_tar(storage: TableStorage, job_id: str, component: str, role: st
             csv_bytes = io.BytesIO()
             written = 0
             with pacsv.CSVWriter(csv_bytes, parquet.schema_arrow, write_options=pacsv.WriteOptions(
-                    include_header=True, quoting_style="none", quoting_header="none")) as writer:
+                    include_header=True, quoting_style="needed", quoting_header="none")) as writer:
                 for batch in parquet.iter_batches(batch_size=65536):
                     if 0 <= limit <= written:
                         break

@@ -228,7 +228,7 @@ class StandaloneComputing(Computing):
     @override
     def write_csv(self, table: Table, path: Path, delimiter: str = ",", header: bool = True) -> int:
         arrow = _arrow(table)
-        options = pacsv.WriteOptions(include_header=header, delimiter=delimiter, quoting_style="none",
+        options = pacsv.WriteOptions(include_header=header, delimiter=delimiter, quoting_style="needed",
                                      quoting_header="none")
         count = 0
         with pacsv.CSVWriter(path, arrow.arrow_schema(), write_options=options) as writer:

@@ -1,6 +1,6 @@
 """Prediction output as FATE writes it: one row per sample with ``label``, ``predict_result``,
 ``predict_score``, ``predict_detail`` (JSON text, class -> probability) and ``type`` (``train``,
-``validate`` or ``test``). Evaluation reads these columns; FATE-Board and ``flow component output-data``
+``validate`` or ``predict``). Evaluation reads these columns; FATE-Board and ``flow component output-data``
 show them."""
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from fate_flow.engine.standalone import ArrowTable
 from fate_flow.engine.table import Schema, Table
 
 PREDICT_HEADER = ("label", "predict_result", "predict_score", "predict_detail", "type")
-TRAIN, VALIDATE, TEST = "train", "validate", "test"
+TRAIN, VALIDATE, TEST = "train", "validate", "predict"
 
 
 def _details(classes: Sequence[str], probabilities: np.ndarray) -> list[str]:
