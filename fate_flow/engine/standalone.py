@@ -125,7 +125,7 @@ class ArrowTable(Table):
             numbers = pc.cast(column, pa.float64())
         except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
             raise ComponentError(f"column {name!r} holds a value that is not a number: {exc}") from None
-        return numbers.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        return np.array(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)  # a writable copy
 
     @override
     def sids(self) -> np.ndarray:
