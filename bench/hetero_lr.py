@@ -1,0 +1,127 @@
+"""Hetero LR end to end on one standalone server (guest 9999, host and arbiter 10000), as issue 9 measures it.
+
+  breast     FATE's hetero_lr_normal example (reader -> data transform -> intersection -> hetero LR (30
+             iterations, batch 320, Paillier 2048) -> evaluation), submit -> success; peak RSS of the server and
+             all its executors. Targets: at most 10 s, under 1 GB.
+  credit     default_credit_hetero (30,000 rows), full batch, ``--iterations`` (10) iterations, no
+             intersection in front (the tables hold the same ids): submit -> success and where the time goes
+             (each party's "hetero linear timings" log line). Target: at most 60 s.
+
+    PYTHONPATH=. .venv/bin/python bench/hetero_lr.py [--runs 3] [--key-length 2048] [--skip-credit]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+from urllib.parse import quote
+
+from benchlib import RssSampler, cleanup, save_result, start_server
+
+REPO = Path(__file__).resolve().parent.parent
+DATA = REPO / "tests" / "data" / "fate-data"
+EXAMPLE = REPO / "examples" / "jobs" / "hetero_lr"
+TIMINGS = re.compile(r"hetero linear timings \((\w+)\): (.*)")
+
+
+def upload(server, name: str) -> None:
+    conf = {"namespace": "experiment", "table_name": name, "head": 1, "partition": 4, "drop": 1}
+    with (DATA / f"{name}.csv").open("rb") as stream:
+        answer = server.session.post(f"{server.url}/v1/data/upload?{quote(json.dumps(conf))}",
+                                     files={"file": (f"{name}.csv", stream)}, timeout=120).json()
+    assert server.wait_job(answer["jobId"]) == "success", answer
+
+
+def run(server, dsl: dict, conf: dict) -> tuple[float, str, str]:
+    started = time.perf_counter()
+    answer = server.session.post(f"{server.url}/v1/job/submit", json={"job_dsl": dsl, "job_runtime_conf": conf},
+                                 timeout=60).json()
+    assert answer["retcode"] == 0, answer
+    status = server.wait_job(answer["jobId"], timeout_s=3600)
+    return time.perf_counter() - started, status, answer["jobId"]
+
+
+def timings(server, job_id: str) -> dict[str, str]:
+    found = {}
+    for log in (server.home / "logs" / job_id).rglob("INFO.log"):
+        for line in log.read_text(errors="replace").splitlines():
+            match = TIMINGS.search(line)
+            if match:
+                found[match.group(1)] = match.group(2)
+    return found
+
+
+def breast(server, runs: int, key_length: int) -> dict:
+    dsl = json.loads((EXAMPLE / "hetero_lr_dsl.json").read_text())
+    conf = json.loads((EXAMPLE / "hetero_lr_conf.json").read_text())
+    conf["component_parameters"]["common"]["hetero_lr_0"]["encrypt_param"] = {"key_length": key_length}
+    walls, peaks, last = [], [], None
+    for _ in range(runs):
+        with RssSampler(server.proc.pid, interval_s=0.05) as rss:
+            wall, status, job_id = run(server, dsl, conf)
+        assert status == "success", job_id
+        walls.append(wall)
+        peaks.append(rss.peak_bytes / 2 ** 20)
+        last = job_id
+        print(f"  breast: {wall:.1f} s, peak RSS {peaks[-1]:.0f} MB ({job_id})", flush=True)
+    return {"wall_s": walls, "median_s": statistics.median(walls), "peak_rss_mb": max(peaks),
+            "timings": timings(server, last), "key_length": key_length}
+
+
+def credit(server, iterations: int, key_length: int) -> dict:
+    dsl = {"components": {
+        "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
+        "data_transform_0": {"module": "DataTransform", "input": {"data": {"data": ["reader_0.data"]}},
+                             "output": {"data": ["data"], "model": ["model"]}},
+        "hetero_lr_0": {"module": "HeteroLR", "input": {"data": {"train_data": ["data_transform_0.data"]}},
+                        "output": {"data": ["data"], "model": ["model"]}}}}
+    conf = {"dsl_version": 2, "initiator": {"role": "guest", "party_id": 9999},
+            "role": {"guest": [9999], "host": [10000], "arbiter": [10000]},
+            "job_parameters": {"common": {"task_cores": 2}},
+            "component_parameters": {
+                "common": {"hetero_lr_0": {"max_iter": iterations, "batch_size": -1, "optimizer": "rmsprop",
+                                           "learning_rate": 0.15, "alpha": 0.01, "tol": 1e-12,
+                                           "init_param": {"init_method": "zeros"},
+                                           "encrypt_param": {"key_length": key_length}}},
+                "role": {"guest": {"0": {"reader_0": {"table": {"name": "default_credit_hetero_guest",
+                                                                "namespace": "experiment"}},
+                                         "data_transform_0": {"with_label": True}}},
+                         "host": {"0": {"reader_0": {"table": {"name": "default_credit_hetero_host",
+                                                               "namespace": "experiment"}},
+                                        "data_transform_0": {"with_label": False}}}}}}
+    with RssSampler(server.proc.pid, interval_s=0.2) as rss:
+        wall, status, job_id = run(server, dsl, conf)
+    print(f"  credit: {wall:.1f} s {status}, peak RSS {rss.peak_bytes / 2 ** 20:.0f} MB ({job_id})", flush=True)
+    return {"wall_s": wall, "status": status, "iterations": iterations, "key_length": key_length,
+            "peak_rss_mb": rss.peak_bytes / 2 ** 20, "timings": timings(server, job_id)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--key-length", type=int, default=2048)
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--skip-credit", action="store_true")
+    args = parser.parse_args()
+    server = start_server(env={"FATE_FLOW_PARTY_ID": "9999"})
+    try:
+        for name in ("breast_hetero_guest", "breast_hetero_host", "default_credit_hetero_guest",
+                     "default_credit_hetero_host"):
+            upload(server, name)
+        result = {"breast": breast(server, args.runs, args.key_length)}
+        if not args.skip_credit:
+            result["credit"] = credit(server, args.iterations, args.key_length)
+    finally:
+        cleanup(server)
+    print(json.dumps(result, indent=2))
+    save_result("hetero_lr", result)
+
+
+if __name__ == "__main__":
+    sys.path.insert(0, str(Path(__file__).parent))
+    main()

@@ -1,0 +1,130 @@
+"""FATE's hetero generalised linear models (LR, LinR, Poisson) with Paillier: one protocol, three families.
+
+The guest holds the labels and some features, each host other features of the same samples, the arbiter
+the Paillier key. Per batch: every host sends its forward pieces encrypted (``[[wx_h]]``, and what the
+loss needs); the guest forms the encrypted residual ``[[d]]`` and sends it to the hosts; every party
+computes its own encrypted gradient ``X^T [[d]] / n``, hides it under a random mask it alone knows, has
+the arbiter decrypt the masked vector, removes the mask and steps its own optimizer. The arbiter thus
+never sees a gradient, a host never sees a label or a residual, the guest never sees a host's forward.
+With one host the guest also forms the encrypted loss, which the arbiter decrypts and records.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from fate_flow.ml.paillier import EncryptedVector, PublicKey
+
+
+@dataclass(frozen=True)
+class Family:
+    """What differs between LR, LinR and Poisson: the forward pieces a host encrypts, the residual, the
+    loss (from the encrypted pieces and the guest's plain part) and the prediction from ``wx``."""
+
+    name: str
+
+    def host_pieces(self, wx: np.ndarray, with_loss: bool, weighted: bool) -> dict[str, np.ndarray]:
+        """The plain vectors a host encrypts for the guest (``sum_*`` ones are 1-element sums)."""
+        pieces = {"wx": wx}
+        if self.name == "poisson":
+            pieces["exp_wx"] = np.exp(wx)
+        elif with_loss:
+            pieces["sq_wx" if weighted else "sum_sq_wx"] = wx ** 2 if weighted else np.array([wx @ wx])
+        return pieces
+
+    def residual(self, host: dict[str, EncryptedVector], wx_g: np.ndarray, y: np.ndarray,
+                 weights: np.ndarray | None, offset: np.ndarray | None = None) -> EncryptedVector:
+        """The encrypted residual ``[[d]]`` (each row's gradient factor), sample weights applied."""
+        if self.name == "logistic":
+            signed = 2.0 * y - 1.0  # labels {0, 1} as {-1, +1}; Taylor: d = 0.25 wx - 0.5 y
+            enc = host["wx"] * 0.25 + (0.25 * wx_g - 0.5 * signed)
+        elif self.name == "linear":
+            enc = host["wx"] + (wx_g - y)
+        else:  # poisson: mu = exposure * exp(wx_g) * exp(wx_h)
+            scale = np.exp(wx_g) * (offset if offset is not None else 1.0)
+            enc = host["exp_wx"] * scale - y
+        return enc * weights if weights is not None else enc
+
+    def loss(self, host: dict[str, EncryptedVector], wx_g: np.ndarray, y: np.ndarray,
+             weights: np.ndarray | None, residual: EncryptedVector | None = None,
+             offset: np.ndarray | None = None) -> EncryptedVector:
+        """The encrypted mean loss of the batch (one host: the cross terms need the host's forward alone)."""
+        n = len(y)
+        w = weights if weights is not None else np.ones(n)
+        if self.name == "poisson":
+            scale = np.exp(wx_g) * (offset if offset is not None else 1.0)
+            mu_sum = dot(host["exp_wx"], scale * w)
+            wx_y = dot(host["wx"], y * w) + float((wx_g * y * w).sum())
+            return (mu_sum - wx_y) * (1.0 / n)
+        squares = dot(host["sq_wx"], w) if "sq_wx" in host else host["sum_sq_wx"]
+        if self.name == "logistic":
+            signed = 2.0 * y - 1.0
+            # log 2 - 0.5 y wx + 0.125 wx^2, wx = wx_g + wx_h
+            plain = float((w * (np.log(2) - 0.5 * signed * wx_g + 0.125 * wx_g ** 2)).sum())
+            cross = dot(host["wx"], w * (0.25 * wx_g - 0.5 * signed))
+            return (squares * 0.125 + cross + plain) * (1.0 / n)
+        # linear: 0.5 (wx_g + wx_h - y)^2
+        base = wx_g - y
+        plain = float((w * base ** 2).sum())
+        cross = dot(host["wx"], w * base) * 2.0
+        return (squares + cross + plain) * (0.5 / n)
+
+    def predict(self, wx: np.ndarray, offset: np.ndarray | None = None) -> np.ndarray:
+        """The model's output for ``wx``: a probability, a value, or a rate."""
+        if self.name == "logistic":
+            return 1.0 / (1.0 + np.exp(-np.clip(wx, -500, 500)))
+        if self.name == "poisson":
+            return np.exp(wx) * (offset if offset is not None else 1.0)
+        return wx
+
+    def plain_loss(self, wx: np.ndarray, y: np.ndarray, weights: np.ndarray | None) -> float:
+        """The exact loss (for a guest with no host, and for tests)."""
+        w = weights if weights is not None else np.ones(len(y))
+        if self.name == "logistic":
+            signed = 2.0 * y - 1.0
+            return float((w * np.logaddexp(0, -signed * wx)).mean())
+        if self.name == "poisson":
+            return float((w * (np.exp(wx) - y * wx)).mean())
+        return float((w * 0.5 * (wx - y) ** 2).mean())
+
+
+def dot(vector: EncryptedVector, plain: np.ndarray) -> EncryptedVector:
+    """``[[sum_i v_i * p_i]]`` as one encrypted value (a multi-exponentiation, not one product per row)."""
+    return vector.rmatmul(np.asarray(plain, dtype=np.float64).reshape(-1, 1))
+
+
+LOGISTIC, LINEAR, POISSON = Family("logistic"), Family("linear"), Family("poisson")
+
+
+def encrypt_pieces(public: PublicKey, pieces: dict[str, np.ndarray], cores: int) -> dict[str, dict]:
+    """A host's pieces encrypted, in wire form."""
+    return {name: public.encrypt(values, cores=cores).to_wire() for name, values in pieces.items()}
+
+
+def decode_pieces(public: PublicKey, wire: dict, expected_rows: int) -> dict[str, EncryptedVector]:
+    """A host's pieces from the wire, checked: known names, rows as many as the batch (or one for a sum)."""
+    if not isinstance(wire, dict):
+        raise ValueError("a host's forward must be a dict of encrypted vectors")
+    pieces = {}
+    for name, value in wire.items():
+        if name not in ("wx", "exp_wx", "sq_wx", "sum_sq_wx"):
+            raise ValueError(f"unexpected forward piece {name!r}")
+        vector = EncryptedVector.from_wire(public, value)
+        rows = 1 if name.startswith("sum_") else expected_rows
+        if len(vector) != rows:
+            raise ValueError(f"forward piece {name} has {len(vector)} rows, the batch {rows}")
+        pieces[name] = vector
+    return pieces
+
+
+def add_pieces(per_host: list[dict[str, EncryptedVector]]) -> dict[str, EncryptedVector]:
+    """The hosts' pieces summed (several hosts: their ``wx`` add up); products stay per name."""
+    total = dict(per_host[0])
+    for pieces in per_host[1:]:
+        for name, vector in pieces.items():
+            if name == "exp_wx":
+                raise ValueError("Poisson regression takes one host")
+            total[name] = total[name] + vector if name in total else vector
+    return total

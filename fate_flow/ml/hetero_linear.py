@@ -1,0 +1,324 @@
+"""The three parties' loops of the hetero linear models (``ml.glm`` says what is computed, this module when and
+by whom). Every exchange happens in a sub-context (``iter.k/batch.b``), so nothing of one batch can be read
+as another's.
+
+Guest:   per batch  hosts -> forward pieces; -> hosts residual; -> arbiter masked gradient (and loss)
+Host:    per batch  -> guest forward pieces; guest -> residual; -> arbiter masked gradient
+Arbiter: per batch  decrypts masked gradients (and the loss); per iteration decides convergence
+After each iteration the arbiter says whether the loss converged; the guest (which alone can validate)
+says whether to stop.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from fate_flow.errors import ComponentError
+from fate_flow.framework.context import Context
+from fate_flow.ml import masking
+from fate_flow.ml.batch import batch_indices
+from fate_flow.ml.glm import Family, add_pieces, decode_pieces, encrypt_pieces
+from fate_flow.ml.optim import Optimizer, converged, initial_weights
+from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A linear model's training settings, from its typed parameters."""
+
+    max_iter: int
+    batch_size: int
+    batch_strategy: str
+    shuffle: bool
+    early_stop: str
+    tol: float
+    optimizer: str
+    learning_rate: float
+    alpha: float
+    penalty: str
+    decay: float
+    decay_sqrt: bool
+    init_method: str
+    init_const: float
+    fit_intercept: bool
+    random_seed: int | None
+    key_length: int
+    validation_freqs: int | list[int] | None = None
+    early_stopping_rounds: int | None = None
+
+    @classmethod
+    def of(cls, params: Any) -> Settings:
+        """From a LinearModelParams instance."""
+        init, callback = params.init_param, params.callback_param
+        return cls(max_iter=params.max_iter, batch_size=params.batch_size,
+                   batch_strategy=getattr(params, "batch_strategy", "full"), shuffle=getattr(params, "shuffle", False),
+                   early_stop=params.early_stop, tol=params.tol, optimizer=params.optimizer,
+                   learning_rate=params.learning_rate, alpha=params.alpha, penalty=params.penalty,
+                   decay=params.decay, decay_sqrt=params.decay_sqrt, init_method=init.init_method,
+                   init_const=init.init_const, fit_intercept=init.fit_intercept, random_seed=init.random_seed,
+                   key_length=params.encrypt_param.key_length, validation_freqs=callback.validation_freqs,
+                   early_stopping_rounds=callback.early_stopping_rounds)
+
+    def optimizer_for(self, fit_intercept: bool) -> Optimizer:
+        """A fresh optimizer for one party's weights."""
+        return Optimizer(self.optimizer, self.learning_rate, self.alpha, self.penalty, self.decay,
+                         self.decay_sqrt, fit_intercept)
+
+    def validates_at(self, iteration: int) -> bool:
+        """Whether validation runs after ``iteration`` (0-based), as FATE's validation_freqs says."""
+        freqs = self.validation_freqs
+        if freqs is None:
+            return False
+        if isinstance(freqs, int):
+            return (iteration + 1) % freqs == 0 or iteration + 1 == self.max_iter
+        return iteration + 1 in freqs
+
+
+@dataclass
+class Fit:
+    """What one party learnt: its weights (the intercept last at the guest when fitted) and the history."""
+
+    weights: np.ndarray
+    iterations: int = 0
+    converged: bool = False
+    loss_history: list[float] = field(default_factory=list)
+    validation: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+    best_iteration: int = -1
+
+
+class Timings:
+    """Where a party's training time goes (encryption, gradients, decryption, waiting for the others), logged
+    at the end so a slow job says why."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = defaultdict(float)
+
+    @contextlib.contextmanager
+    def phase(self, name: str) -> Iterator[None]:
+        """Add the time spent inside the ``with`` to ``name``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.seconds[name] += time.perf_counter() - started
+
+    def log(self, ctx: Context, role: str) -> None:
+        """One INFO line: ``hetero linear timings (<role>): encrypt 1.2 s, ...``."""
+        parts = ", ".join(f"{name} {value:.2f} s" for name, value in sorted(self.seconds.items()))
+        ctx.logger.info("hetero linear timings (%s): %s", role, parts)
+
+
+Validator = Callable[[Context, int, np.ndarray], bool]  # (ctx, iteration, weights) -> stop early?
+
+
+def _with_intercept(x: np.ndarray) -> np.ndarray:
+    return np.hstack([x, np.ones((x.shape[0], 1))])
+
+
+def _start(settings: Settings, size: int, initial: np.ndarray | None) -> np.ndarray:
+    if initial is not None:
+        if len(initial) != size:
+            raise ComponentError(f"the warm-start model has {len(initial)} weights, the data needs {size}")
+        return np.asarray(initial, dtype=np.float64).copy()
+    return initial_weights(settings.init_method, size, settings.init_const, settings.random_seed)
+
+
+def _step_with_arbiter(ctx: Context, public: PublicKey, gradient: EncryptedVector) -> np.ndarray:
+    """The plain gradient, decrypted by the arbiter under a mask only this party knows."""
+    masked, secret = masking.hide(public, gradient)
+    ctx.arbiter.put("masked_gradient", masked)
+    return masking.recover(public, secret, ctx.arbiter.get("revealed"))
+
+
+# -- guest ---------------------------------------------------------------------------------------------------------
+def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weights: np.ndarray | None,
+              settings: Settings, initial: np.ndarray | None = None, offset: np.ndarray | None = None,
+              validator: Validator | None = None) -> Fit:
+    """Train the guest's weights (intercept last when fitted) with the hosts and the arbiter."""
+    public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
+    design = _with_intercept(x) if settings.fit_intercept else x
+    w = _start(settings, design.shape[1], initial)
+    optimizer = settings.optimizer_for(settings.fit_intercept)
+    fit = Fit(weights=w)
+    one_host = len(ctx.hosts) == 1
+    timings = Timings()
+    for iteration in range(settings.max_iter):
+        optimizer.iteration = iteration
+        with ctx.sub("iter", iteration) as step:
+            batches = batch_indices(len(y), settings.batch_size, settings.batch_strategy, settings.shuffle,
+                                    settings.random_seed, iteration)
+            step.hosts.put("batches", batches)
+            step.arbiter.put("batch_count", len(batches))
+            before = w.copy()
+            for number, rows in enumerate(batches):
+                with step.sub("batch", number) as batch:
+                    w = _guest_batch(batch, family, public, design[rows], y[rows],
+                                     None if weights is None else weights[rows],
+                                     None if offset is None else offset[rows], w, optimizer, one_host, timings)
+            step.arbiter.put("penalty", optimizer.penalty_loss(w))
+            step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
+            fit.converged = bool(step.arbiter.get("converged"))
+            stop = fit.converged
+            due = validator is not None and settings.validates_at(iteration)
+            step.hosts.put("validate", due)
+            if due:
+                stop = validator(step, iteration, w) or stop
+            step.hosts.put("stop", stop)
+            step.arbiter.put("stop", stop)
+        fit.weights, fit.iterations = w, iteration + 1
+        if stop:
+            break
+    timings.log(ctx, "guest")
+    return fit
+
+
+def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.ndarray, y: np.ndarray,
+                 weights: np.ndarray | None, offset: np.ndarray | None, w: np.ndarray, optimizer: Optimizer,
+                 one_host: bool, timings: Timings) -> np.ndarray:
+    rows = len(y)
+    with timings.phase("waiting"):
+        wires = ctx.hosts.get("forward")
+    try:
+        forwards = [decode_pieces(public, wire, rows) for wire in wires]
+    except ValueError as exc:
+        raise ComponentError(f"a host sent a bad forward: {exc}") from None
+    host = add_pieces(forwards)
+    wx_g = design @ w
+    with timings.phase("residual"):
+        residual = family.residual(host, wx_g, y, weights, offset)
+    # fresh randomness before it goes back: a host knows the randomness of its own [[wx_h]], and the residual is
+    # that ciphertext times a plain term holding the labels
+    with timings.phase("encrypt"):
+        fresh = residual.rerandomize(ctx.cores)
+    ctx.hosts.put("residual", fresh.to_wire())
+    if one_host:
+        with timings.phase("loss"):
+            loss = family.loss(host, wx_g, y, weights, residual, offset)
+        ctx.arbiter.put("loss", loss.to_wire())
+    with timings.phase("gradient"):
+        encrypted = residual.rmatmul(design, cores=ctx.cores) * (1.0 / rows)
+    with timings.phase("waiting"):
+        gradient = _step_with_arbiter(ctx, public, encrypted)
+    return optimizer.step(w, gradient)
+
+
+# -- host ----------------------------------------------------------------------------------------------------------
+def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, weighted: bool = False,
+             initial: np.ndarray | None = None,
+             on_validate: Callable[[Context, np.ndarray], None] | None = None) -> Fit:
+    """Train this host's weights (no intercept) with the guest and the arbiter; ``on_validate`` answers the
+    guest's validation requests (this host's ``wx`` on the train and validate data)."""
+    public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
+    w = _start(settings, x.shape[1], initial)
+    optimizer = settings.optimizer_for(False)
+    with_loss = len(ctx.hosts) == 1
+    fit = Fit(weights=w)
+    timings = Timings()
+    for iteration in range(settings.max_iter):
+        optimizer.iteration = iteration
+        with ctx.sub("iter", iteration) as step:
+            batches = _checked_batches(step.guest.get("batches"), len(x))
+            before = w.copy()
+            for number, rows in enumerate(batches):
+                with step.sub("batch", number) as batch:
+                    part = x[rows]
+                    pieces = family.host_pieces(part @ w, with_loss, weighted)
+                    with timings.phase("encrypt"):
+                        forward = encrypt_pieces(public, pieces, ctx.cores)
+                    batch.guest.put("forward", forward)
+                    with timings.phase("waiting"):
+                        residual = _residual(public, batch.guest.get("residual"), len(rows))
+                    with timings.phase("gradient"):
+                        encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
+                    with timings.phase("waiting"):
+                        gradient = _step_with_arbiter(batch, public, encrypted)
+                    w = optimizer.step(w, gradient)
+            step.arbiter.put("penalty", optimizer.penalty_loss(w))
+            step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
+            fit.converged = bool(step.arbiter.get("converged"))
+            if step.guest.get("validate"):
+                if on_validate is None:
+                    raise ComponentError("the guest asks for validation this host was not set up for")
+                on_validate(step, w)
+            stop = bool(step.guest.get("stop"))
+        fit.weights, fit.iterations = w, iteration + 1
+        if stop:
+            break
+    timings.log(ctx, "host")
+    return fit
+
+
+def _checked_batches(batches: Any, rows: int) -> list[np.ndarray]:
+    if not isinstance(batches, list) or not batches:
+        raise ComponentError("the guest sent no batches")
+    checked = []
+    for rows_of_batch in batches:
+        array = np.asarray(rows_of_batch)
+        if array.dtype.kind not in "iu" or array.ndim != 1 or (array.size and (array.min() < 0 or array.max() >= rows)):
+            raise ComponentError("the guest sent batch rows outside this host's data")
+        checked.append(array)
+    return checked
+
+
+def _residual(public: PublicKey, wire: Any, rows: int) -> EncryptedVector:
+    try:
+        residual = EncryptedVector.from_wire(public, wire)
+    except ValueError as exc:
+        raise ComponentError(f"the guest sent a bad residual: {exc}") from None
+    if len(residual) != rows:
+        raise ComponentError(f"the guest's residual has {len(residual)} rows, the batch {rows}")
+    return residual
+
+
+# -- arbiter -------------------------------------------------------------------------------------------------------
+def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
+    """Hold the key: decrypt masked gradients and the loss, decide convergence, record the loss curve."""
+    public, private = generate_keypair(settings.key_length)
+    ctx.guest.put("public_key", public.to_wire())
+    ctx.hosts.put("public_key", public.to_wire())
+    fit = Fit(weights=np.zeros(0))
+    previous: float | None = None
+    timings = Timings()
+    for iteration in range(settings.max_iter):
+        with ctx.sub("iter", iteration) as step:
+            losses = []
+            for number in range(_batch_count(step)):
+                with step.sub("batch", number) as batch:
+                    for party in (batch.guest, *batch.hosts):
+                        with timings.phase("waiting"):
+                            masked = party.get("masked_gradient")
+                        with timings.phase("decrypt"):
+                            party.put("revealed", masking.reveal(private, masked))
+                    if len(ctx.hosts) == 1:
+                        losses.append(masking.decrypt_scalar(private, batch.guest.get("loss")))
+            penalties = [float(p) for p in (step.guest.get("penalty"), *step.hosts.get("penalty"))]
+            norms = [float(n) for n in (step.guest.get("step_norm"), *step.hosts.get("step_norm"))]
+            loss = float(np.mean(losses)) + sum(penalties) if losses else None
+            done = converged(settings.early_stop, settings.tol, loss, previous, float(np.sqrt(sum(norms))))
+            step.guest.put("converged", done)
+            step.hosts.put("converged", done)
+            stop = bool(step.guest.get("stop"))
+        if loss is not None:
+            fit.loss_history.append(loss)
+            ctx.metrics.loss(iteration, loss)
+            previous = loss
+        fit.iterations, fit.converged = iteration + 1, done
+        if stop:
+            break
+    timings.log(ctx, "arbiter")
+    return fit
+
+
+def _batch_count(step: Context) -> int:
+    """How many batches this iteration has: the guest tells (the arbiter does not see the data)."""
+    count = step.guest.get("batch_count")
+    if not isinstance(count, int) or not 0 < count <= 1_000_000:
+        raise ComponentError(f"the guest sent a bad batch count: {count!r}")
+    return count

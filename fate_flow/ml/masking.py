@@ -1,0 +1,90 @@
+"""Having the key holder decrypt a vector without learning it: a one-time additive mask in the plaintext ring.
+
+The owner of an encrypted vector multiplies each ciphertext by ``g^R = 1 + R n (mod n^2)`` with ``R``
+uniform in ``[0, n)`` from the OS CSPRNG: the plaintext becomes ``m + R mod n``, uniformly distributed
+whatever ``m`` is, so the arbiter that decrypts it learns nothing (perfect hiding, not a statistical mask
+on floats). The owner subtracts ``R`` from what comes back, exactly, and decodes the fixed-point value.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from gmpy2 import mpz
+
+from fate_flow.engine.bigint import BigIntVector
+from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey
+
+MASKED_KEYS = frozenset({"key", "ciphertexts"})
+MAX_LENGTH = 20_000_000
+
+
+@dataclass(frozen=True)
+class Secret:
+    """What only the vector's owner keeps: the masks, and how to decode the unmasked integers."""
+
+    masks: list[mpz]
+    exponent: int
+    bound: int
+
+
+def hide(public: PublicKey, vector: EncryptedVector) -> tuple[dict, Secret]:
+    """The masked vector (wire form, for the key holder) and the secret that removes the mask."""
+    n, n2 = public.n, public.nsquare
+    masks = public.random_units(len(vector))
+    masked = [c * (r * n + 1) % n2 for c, r in zip(vector.ciphertexts, masks, strict=True)]
+    width = public.ciphertext_bytes
+    wire = {"key": public.fingerprint,
+            "ciphertexts": BigIntVector(b"".join(int(c).to_bytes(width, "little") for c in masked), width, len(masked))}
+    return wire, Secret(masks, vector.exponent, vector.bound)
+
+
+def reveal(private: PrivateKey, wire: Any) -> BigIntVector:
+    """At the key holder: the masked plaintexts (uniform in ``[0, n)``), for the owner to unmask."""
+    public = private.public
+    ciphertexts = _ciphertexts(public, wire)
+    plain = private.decrypt_integers(ciphertexts)
+    width = (public.key_length + 7) // 8
+    return BigIntVector(b"".join(int(m).to_bytes(width, "little") for m in plain), width, len(plain))
+
+
+def recover(public: PublicKey, secret: Secret, answer: Any) -> np.ndarray:
+    """The owner's plain vector from the key holder's answer; refuses an answer of the wrong shape or values
+    outside the vector's bound (a key holder that lies is caught, not believed)."""
+    if not isinstance(answer, BigIntVector) or len(answer) != len(secret.masks):
+        raise ValueError("the arbiter's answer is not the decryption of the masked vector")
+    n, max_int = int(public.n), int(public.max_int)
+    values = []
+    for masked, mask in zip(answer.ints(), secret.masks, strict=True):
+        if not 0 <= masked < n:
+            raise ValueError("the arbiter's answer holds a value outside the plaintext ring")
+        m = (masked - int(mask)) % n
+        signed = m if m <= max_int else m - n
+        if abs(signed) > secret.bound:
+            raise ValueError("the arbiter's answer does not decode to a value of the vector's range")
+        values.append(signed)
+    scale = 1 << secret.exponent
+    return np.array([v / scale for v in values], dtype=np.float64)
+
+
+def decrypt_scalar(private: PrivateKey, wire: Any) -> float:
+    """At the key holder: a one-value encrypted vector (the loss) in the clear, as FATE's arbiter sees it."""
+    vector = EncryptedVector.from_wire(private.public, wire)
+    if len(vector) != 1:
+        raise ValueError(f"expected one encrypted value, got {len(vector)}")
+    return float(private.decrypt(vector)[0])
+
+
+def _ciphertexts(public: PublicKey, wire: Any) -> list[mpz]:
+    if not isinstance(wire, dict) or set(wire) != MASKED_KEYS or wire["key"] != public.fingerprint:
+        raise ValueError("a masked vector is a dict with this key's fingerprint and its ciphertexts")
+    packed = wire["ciphertexts"]
+    if not isinstance(packed, BigIntVector) or len(packed) > MAX_LENGTH:
+        raise ValueError("the masked ciphertexts must be one BigIntVector")
+    n2 = public.nsquare
+    values = [mpz(c) for c in packed.ints()]
+    if any(not 0 < c < n2 for c in values):
+        raise ValueError("a masked ciphertext lies outside (0, n^2)")
+    return values

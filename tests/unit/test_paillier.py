@@ -1,0 +1,553 @@
+"""fate_flow.ml.paillier against plain numpy arithmetic: every operation, the homomorphic identities,
+exponent alignment, the wire format and what from_wire refuses, randomness (the DJN obfuscators: table walk
+against direct exponentiation, full-length exponents, the encrypting process's own base) and wrong keys."""
+
+from __future__ import annotations
+
+import gmpy2
+import numpy as np
+import pytest
+
+from fate_flow.engine.bigint import BigIntVector
+from fate_flow.engine.codec import decode, encode
+from fate_flow.ml import paillier
+from fate_flow.ml.paillier import (
+    ENCRYPT_FRAC_BITS,
+    MATMUL_FRAC_BITS,
+    MULT_FRAC_BITS,
+    OBFUSCATION_SLACK_BITS,
+    OBFUSCATION_TABLE_BYTES,
+    EncryptedVector,
+    PrivateKey,
+    PublicKey,
+    generate_keypair,
+)
+
+RNG = np.random.default_rng(20240611)
+
+
+@pytest.fixture(scope="module")
+def keys() -> tuple[PublicKey, PrivateKey]:
+    return generate_keypair(1024)
+
+
+@pytest.fixture(scope="module")
+def values() -> np.ndarray:
+    """Negatives and positives, big and small, zero, exact and inexact binary fractions."""
+    mixed = np.concatenate([RNG.normal(size=40) * 10, RNG.uniform(-1e6, 1e6, size=8), RNG.normal(size=6) * 1e-6,
+                            [0.0, -0.0, 1.0, -1.0, 0.25, 1e-9, -123456.789, 0.1]])
+    return RNG.permutation(mixed)
+
+
+@pytest.fixture(scope="module")
+def encrypted(keys, values) -> EncryptedVector:
+    pub, _ = keys
+    return pub.encrypt(values)
+
+
+def close(got: np.ndarray, want: np.ndarray, scale: float | None = None, rel: float = 1e-9) -> None:
+    """Elementwise within ``rel`` of the larger of |want| and ``scale`` (the operands' magnitude)."""
+    got, want = np.asarray(got), np.asarray(want)
+    assert got.shape == want.shape
+    tolerance = rel * np.maximum(np.abs(want), scale if scale is not None else 1e-300)
+    assert np.all(np.abs(got - want) <= tolerance), np.max(np.abs(got - want) / np.maximum(tolerance, 1e-300))
+
+
+# ----------------------------------------------------------------------------------------------- keys
+
+
+def test_keypair_has_the_requested_length_and_is_fresh() -> None:
+    pub, priv = generate_keypair(1024)
+    assert pub.key_length == 1024 and priv.p * priv.q == pub.n and priv.public == pub
+    assert gmpy2.is_prime(priv.p) and gmpy2.is_prime(priv.q) and priv.p != priv.q
+    other, _ = generate_keypair(1024)
+    assert other != pub and other.fingerprint != pub.fingerprint
+
+
+@pytest.mark.parametrize("length", [512, 1000, 1023, 16384])
+def test_keypair_refuses_lengths_out_of_range(length: int) -> None:
+    with pytest.raises(ValueError, match="key_length"):
+        generate_keypair(length)
+
+
+@pytest.mark.parametrize("length", [True, 2048.0, "2048", None])
+def test_keypair_refuses_non_int_lengths(length: object) -> None:
+    with pytest.raises(TypeError):
+        generate_keypair(length)  # type: ignore[arg-type]
+
+
+# ------------------------------------------------------------------------------ encryption / decryption
+
+
+def test_round_trip_keeps_float64_precision(keys, values, encrypted) -> None:
+    _, priv = keys
+    got = priv.decrypt(encrypted)
+    # exact to float64 for |v| >= 2^-11; below that, exact to 2^-64 absolute
+    assert np.all(np.abs(got - values) <= np.maximum(np.abs(values) * 2.0 ** -52, 2.0 ** -64))
+    assert got.dtype == np.float64 and encrypted.exponent == ENCRYPT_FRAC_BITS
+
+
+def test_private_key_encryption_decrypts_the_same(keys, values) -> None:
+    pub, priv = keys
+    by_owner = priv.encrypt(values, cores=2)
+    np.testing.assert_array_equal(priv.decrypt(by_owner), priv.decrypt(pub.encrypt(values)))
+    assert by_owner.public == pub
+
+
+def test_encryptions_of_the_same_value_differ(keys) -> None:
+    pub, _ = keys
+    same = np.full(20, 3.5)
+    first, second = pub.encrypt(same), pub.encrypt(same, cores=2)
+    assert len(set(first.ciphertexts)) == 20
+    assert not set(first.ciphertexts) & set(second.ciphertexts)
+    assert all(c != (1 + (3.5 * 2**ENCRYPT_FRAC_BITS) * pub.n) % pub.nsquare for c in first.ciphertexts)
+
+
+def test_plain_operations_are_deterministic_until_rerandomized(keys, values, encrypted) -> None:
+    pub, priv = keys
+    shifted = encrypted + values
+    # whoever made `encrypted` can recover the plain operand from the output ...
+    m = int(np.rint(np.ldexp(values[0], ENCRYPT_FRAC_BITS)))
+    assert shifted.ciphertexts[0] * gmpy2.invert(encrypted.ciphertexts[0], pub.nsquare) % pub.nsquare == \
+        (1 + m * pub.n) % pub.nsquare
+    # ... until fresh randomness hides it
+    fresh = shifted.rerandomize(cores=2)
+    assert not set(fresh.ciphertexts) & set(shifted.ciphertexts)
+    np.testing.assert_array_equal(priv.decrypt(fresh), priv.decrypt(shifted))
+    assert (fresh.exponent, fresh.bound) == (shifted.exponent, shifted.bound)
+
+
+def test_encryption_with_several_cores_matches(keys, values) -> None:
+    pub, priv = keys
+    both = priv.decrypt(pub.encrypt(values, cores=2), cores=2)
+    np.testing.assert_array_equal(both, priv.decrypt(pub.encrypt(values)))
+
+
+@pytest.mark.parametrize("bad", [[np.nan], [np.inf], [-np.inf], [2.0**64], np.zeros((2, 2))])
+def test_encrypt_refuses_bad_values(keys, bad) -> None:
+    pub, _ = keys
+    with pytest.raises(ValueError):
+        pub.encrypt(np.asarray(bad, dtype=np.float64))
+
+
+def test_empty_vector(keys) -> None:
+    pub, priv = keys
+    empty = pub.encrypt(np.zeros(0))
+    assert len(empty) == 0 and priv.decrypt(empty).shape == (0,)
+    assert priv.decrypt(empty.sum()).tolist() == [0.0]
+
+
+# ------------------------------------------------------------------------------- obfuscation (DJN)
+
+
+def is_nth_residue(priv: PrivateKey, values: list) -> bool:
+    """An n-th residue mod n^2 is an encryption of 0: what every obfuscator must be."""
+    return all(m == 0 for m in priv.decrypt_integers(values))
+
+
+def test_the_base_is_the_encrypting_process_own_nth_residue(keys) -> None:
+    pub, priv = keys
+    state = paillier._obfuscation(pub)
+    assert paillier._obfuscation(PublicKey.from_wire(pub.to_wire())) is state  # one per key and process
+    assert state.base not in (0, 1) and is_nth_residue(priv, [state.base])
+    other = paillier._Obfuscation(pub)  # another process's: its own random h
+    assert other.base != state.base and is_nth_residue(priv, [other.base])
+
+
+def test_exponents_are_full_length_and_tables_fit_the_budget(keys) -> None:
+    for key_length in (1024, 2048):
+        bits = key_length + OBFUSCATION_SLACK_BITS
+        for budget in (OBFUSCATION_TABLE_BYTES // 4, OBFUSCATION_TABLE_BYTES):
+            width, rows, steps = shape = paillier._comb_shape(bits, key_length // 4, budget)
+            assert width * rows * steps >= bits  # never fewer random bits than the key length (+ 128)
+            assert paillier._comb_entries(shape) * (key_length // 4 + paillier._TABLE_ENTRY_OVERHEAD) <= budget
+            assert paillier._comb_operations(shape) < bits / 5  # vs ~1.2 * bits for a direct exponentiation
+    pub, _ = keys
+    state = paillier._obfuscation(pub)
+    assert state.exponent_bits == pub.key_length + OBFUSCATION_SLACK_BITS
+    exponents = paillier._random_exponents(200, state.exponent_bits)
+    assert max(exponents).bit_length() >= state.exponent_bits - 7 and len(set(exponents)) == 200
+
+
+@pytest.mark.parametrize("shape", [(3, 2, 4), (1, 5, 3), (4, 3, 1), (2, 1, 7), "production"])
+def test_table_walk_equals_direct_exponentiation(keys, shape) -> None:
+    pub, _ = keys
+    state = paillier._obfuscation(pub)
+    shape = state.shapes[0] if shape == "production" else shape
+    fixed = paillier._FixedBase(state.base, pub.nsquare, shape)
+    digits = fixed.random_digits(8)
+    for k, power in enumerate(fixed.powers(digits)):
+        assert power == gmpy2.powmod(state.base, fixed.exponent(digits[:, :, k]), pub.nsquare)
+    width, rows, steps = shape
+    top = np.full((steps, rows, 1), (1 << width) - 1, dtype=np.uint16)
+    assert fixed.exponent(top[:, :, 0]) == (1 << width * rows * steps) - 1  # every exponent bit, each once
+    assert fixed.powers(top) == [gmpy2.powmod(state.base, (1 << width * rows * steps) - 1, pub.nsquare)]
+    assert fixed.powers(np.zeros((steps, rows, 1), dtype=np.uint16)) == [1]
+
+
+def test_tables_are_built_when_they_pay(keys, monkeypatch) -> None:
+    """Direct exponentiations first, then a small table, then the large one; n-th residues throughout."""
+    pub, priv = keys
+    monkeypatch.setattr(paillier, "OBFUSCATION_TABLE_BYTES", 1 << 20)  # small tables: a quick test
+    state = paillier._Obfuscation(pub)
+    small, large = state.shapes
+    assert paillier._comb_operations(large) < paillier._comb_operations(small)
+    seen = []
+    for count, shape in [(1, None), (1, small), (30, small), (500, large), (3, large)]:
+        made = state.obfuscators(count)
+        assert len(made) == count and is_nth_residue(priv, made)
+        assert (None if state.fixed is None else (state.fixed.width, state.fixed.rows, state.fixed.steps)) == shape
+        seen.extend(made)
+    assert len(set(seen)) == len(seen)
+
+
+def test_obfuscators_from_forked_workers_are_fresh(keys, monkeypatch) -> None:
+    pub, priv = keys
+    state = paillier._obfuscation(pub)
+    state.obfuscators(200)  # makes sure a table exists
+    monkeypatch.setattr(paillier, "_MIN_FORK_MULTIPLICATIONS", 0)  # fork even for this small job
+    made = pub.obfuscators(64, cores=2)
+    assert len(set(made)) == 64 and is_nth_residue(priv, made)
+    values = RNG.normal(size=64) * 1e3
+    first, second = pub.encrypt(values, cores=2), pub.encrypt(values, cores=2)
+    assert not set(first.ciphertexts) & set(second.ciphertexts)
+    np.testing.assert_array_equal(priv.decrypt(first), priv.decrypt(second))
+    fresh = first.rerandomize(cores=2)
+    assert not set(fresh.ciphertexts) & set(first.ciphertexts)
+    np.testing.assert_array_equal(priv.decrypt(fresh), priv.decrypt(first))
+
+
+def test_many_values_round_trip_through_the_table(keys) -> None:
+    pub, priv = keys
+    many = np.concatenate([RNG.normal(size=600) * 10.0 ** RNG.integers(-8, 7, size=600),
+                           [0.0, 1.0, -1.0, 2.0**63, -(2.0**63), 2.0**-64, -(2.0**-64), 5e-324]])
+    got = priv.decrypt(pub.encrypt(many, cores=2), cores=2)
+    assert paillier._obfuscation(pub).fixed is not None
+    assert np.all(np.abs(got - many) <= np.maximum(np.abs(many) * 2.0 ** -52, 2.0 ** -64))
+    same = pub.encrypt(np.full(300, -2.5))
+    assert len(set(same.ciphertexts)) == 300 and np.all(priv.decrypt(same) == -2.5)
+
+
+def test_rerandomized_vectors_decrypt_equal_and_share_no_ciphertext(keys, values, encrypted) -> None:
+    pub, priv = keys
+    result = encrypted.rmatmul(rmatmul_cases(len(values))) + 1.0
+    once, twice = result.rerandomize(), result.rerandomize(cores=2)
+    for fresh in (once, twice):
+        assert not set(fresh.ciphertexts) & set(result.ciphertexts)
+        assert (fresh.exponent, fresh.bound) == (result.exponent, result.bound)
+        np.testing.assert_array_equal(priv.decrypt(fresh), priv.decrypt(result))
+    assert not set(once.ciphertexts) & set(twice.ciphertexts)
+    # the quotient of a rerandomized ciphertext by its input is an obfuscator: an n-th residue, never 1
+    quotients = [c * gmpy2.invert(r, pub.nsquare) % pub.nsquare for c, r in zip(once.ciphertexts, result.ciphertexts,
+                                                                               strict=True)]
+    assert 1 not in quotients and is_nth_residue(priv, quotients)
+
+
+def test_the_obfuscation_cache_keeps_few_keys(keys) -> None:
+    pub, _ = keys
+    paillier._obfuscation(pub)
+    others = [generate_keypair(1024)[0] for _ in range(paillier._CACHED_KEYS)]
+    for other in others:
+        paillier._obfuscation(other)
+    assert pub.n not in paillier._OBFUSCATIONS and len(paillier._OBFUSCATIONS) == paillier._CACHED_KEYS
+
+
+# ----------------------------------------------------------------------------------------- arithmetic
+
+
+def test_additions_and_subtractions(keys, values, encrypted) -> None:
+    pub, priv = keys
+    other = RNG.normal(size=values.size) * 100
+    enc_other = pub.encrypt(other)
+    scale = np.abs(values).max()
+    close(priv.decrypt(encrypted + enc_other), values + other, scale, 1e-14)
+    close(priv.decrypt(encrypted - enc_other), values - other, scale, 1e-14)
+    close(priv.decrypt(encrypted + other), values + other, scale, 1e-14)
+    close(priv.decrypt(other + encrypted), values + other, scale, 1e-14)
+    close(priv.decrypt(encrypted - other), values - other, scale, 1e-14)
+    close(priv.decrypt(other - encrypted), other - values, scale, 1e-14)
+    close(priv.decrypt(-encrypted), -values, scale, 1e-15)
+    close(priv.decrypt(encrypted + 2.5), values + 2.5, scale, 1e-14)
+    close(priv.decrypt(encrypted - np.float64(7)), values - 7, scale, 1e-14)
+
+
+@pytest.mark.parametrize("scalar", [0.25, -0.25, 1.0, -1.0, 0.0, 3, -7.5, 0.1, -0.3333, 1e6, 1e-7, np.float32(0.5)])
+def test_scalar_multiplication(keys, values, encrypted, scalar) -> None:
+    _, priv = keys
+    close(priv.decrypt(encrypted * scalar), values * float(scalar), np.abs(values).max() * abs(float(scalar)), 1e-14)
+    close(priv.decrypt(scalar * encrypted), values * float(scalar), np.abs(values).max() * abs(float(scalar)), 1e-14)
+
+
+def test_power_of_two_scalars_only_move_the_exponent(encrypted) -> None:
+    quarter = encrypted * 0.25
+    assert quarter.ciphertexts == encrypted.ciphertexts and quarter.exponent == encrypted.exponent + 2
+    assert (encrypted * 4).exponent == encrypted.exponent
+
+
+def test_elementwise_multiplication(keys, values, encrypted) -> None:
+    _, priv = keys
+    factors = np.concatenate([RNG.normal(size=values.size - 3) * 50, [0.0, 1e5, -1e-5]])
+    want = values * factors
+    scale = np.abs(values).max() * np.abs(factors).max()
+    close(priv.decrypt(encrypted * factors), want, scale, 1e-12)
+    close(priv.decrypt(factors * encrypted), want, scale, 1e-12)  # ndarray on the left defers to us
+    close(priv.decrypt(encrypted.multiply(factors, cores=2)), want, scale, 1e-12)
+    assert isinstance(factors * encrypted, EncryptedVector)
+
+
+def test_sum_take_concat(keys, values, encrypted) -> None:
+    pub, priv = keys
+    close(priv.decrypt(encrypted.sum()), np.array([values.sum()]), np.abs(values).sum(), 1e-14)
+    index = np.array([5, 0, -1, 5, 17])
+    np.testing.assert_array_equal(priv.decrypt(encrypted.take(index)), priv.decrypt(encrypted)[index])
+    assert len(encrypted.take(np.array([], dtype=np.int64))) == 0
+    tail = pub.encrypt(np.array([1.5, -2.5]))
+    joined = EncryptedVector.concat([encrypted * 0.5, tail, encrypted.take(np.array([1]))])
+    want = np.concatenate([values * 0.5, [1.5, -2.5], values[[1]]])
+    close(priv.decrypt(joined), want, np.abs(values).max(), 1e-14)
+    assert len(joined) == len(encrypted) + 3
+
+
+def rmatmul_cases(rows: int) -> np.ndarray:
+    """Columns of every kind: normal, 0/1, all zero, integers, one sign, huge, tiny, constant."""
+    return np.column_stack([
+        RNG.normal(size=rows), RNG.integers(0, 2, rows), np.zeros(rows), RNG.integers(-50, 50, rows),
+        -np.abs(RNG.normal(size=rows)), RNG.normal(size=rows) * 1e6, RNG.normal(size=rows) * 1e-7,
+        np.full(rows, -0.1), RNG.uniform(0, 1, rows),
+    ]).astype(np.float64)
+
+
+def test_rmatmul_against_numpy(keys, values, encrypted) -> None:
+    _, priv = keys
+    x = rmatmul_cases(values.size)
+    product = encrypted.rmatmul(x)
+    assert product.exponent == ENCRYPT_FRAC_BITS + MATMUL_FRAC_BITS and len(product) == x.shape[1]
+    got = priv.decrypt(product)
+    # each column is rounded to 40 bits of its largest value: error <= rows * max|x_j| * max|v| * 2^-40
+    scale = np.abs(x).max(axis=0) * np.abs(values).max() * values.size
+    assert np.all(np.abs(got - x.T @ values) <= scale * 2.0 ** -39)
+    close(got[[1, 2, 3]], (x.T @ values)[[1, 2, 3]], np.abs(values).sum() * 50, 1e-14)  # integer columns: exact
+    one_column = priv.decrypt(encrypted.rmatmul(x[:, 0]))
+    close(one_column, got[:1], scale[0], 1e-12)
+
+
+def test_rmatmul_in_worker_processes_matches(keys, monkeypatch) -> None:
+    pub, priv = keys
+    residuals = RNG.normal(size=120)
+    x = rmatmul_cases(120)
+    enc = pub.encrypt(residuals)
+    single = enc.rmatmul(x)
+    monkeypatch.setattr(paillier, "_MIN_PROCESS_WORK", 0)  # fork even for this small job
+    forked = enc.rmatmul(x, cores=2)
+    np.testing.assert_array_equal(priv.decrypt(forked), priv.decrypt(single))
+    factors = RNG.normal(size=120)
+    np.testing.assert_array_equal(priv.decrypt(enc.multiply(factors, cores=2)), priv.decrypt(enc * factors))
+
+
+def test_rmatmul_few_rows_and_shapes(keys) -> None:
+    pub, priv = keys
+    enc = pub.encrypt(np.array([2.0, -3.0]))
+    close(priv.decrypt(enc.rmatmul(np.array([[1.0, 0.5], [4.0, -2.0]]))), np.array([-10.0, 7.0]), 10, 1e-14)
+    assert len(enc.rmatmul(np.zeros((2, 0)))) == 0
+    with pytest.raises(ValueError, match="rmatmul"):
+        enc.rmatmul(np.ones((3, 2)))
+    with pytest.raises(ValueError, match="NaN"):
+        enc.rmatmul(np.array([[np.nan], [1.0]]))
+
+
+def test_homomorphic_identities(keys, values, encrypted) -> None:
+    pub, priv = keys
+    other = RNG.normal(size=values.size)
+    enc_other = pub.encrypt(other)
+    x = RNG.normal(size=(values.size, 3))
+    scale = np.abs(values).max() * values.size * 4
+    # X^T (a + b) == X^T a + X^T b
+    close(priv.decrypt((encrypted + enc_other).rmatmul(x)),
+          priv.decrypt(encrypted.rmatmul(x) + enc_other.rmatmul(x)), scale, 1e-10)
+    # sum == rmatmul by a column of ones
+    close(priv.decrypt(encrypted.sum()), priv.decrypt(encrypted.rmatmul(np.ones((values.size, 1)))), scale, 1e-14)
+    # (a * 2) * 0.5 == a ; (a + x) - x == a ; a - a == 0
+    close(priv.decrypt((encrypted * 2) * 0.5), values, np.abs(values).max(), 1e-15)
+    close(priv.decrypt((encrypted + other) - other), values, np.abs(values).max(), 1e-15)
+    assert np.all(priv.decrypt(encrypted - encrypted) == 0)
+
+
+def test_exponent_alignment(keys, values, encrypted) -> None:
+    pub, priv = keys
+    factors = RNG.normal(size=values.size)
+    product = encrypted * factors  # exponent + MULT_FRAC_BITS
+    quarter = encrypted * 0.25  # exponent + 2
+    assert product.exponent == ENCRYPT_FRAC_BITS + MULT_FRAC_BITS and quarter.exponent == ENCRYPT_FRAC_BITS + 2
+    mixed = product + quarter
+    assert mixed.exponent == product.exponent
+    scale = np.abs(values).max() * np.abs(factors).max()
+    close(priv.decrypt(mixed), values * factors + values * 0.25, scale, 1e-12)
+    close(priv.decrypt(quarter + product), values * factors + values * 0.25, scale, 1e-12)
+    joined = EncryptedVector.concat([quarter, product])
+    assert joined.exponent == product.exponent
+    close(priv.decrypt(joined), np.concatenate([values * 0.25, values * factors]), scale, 1e-12)
+
+
+def test_bounds_follow_the_operations(keys, encrypted) -> None:
+    """The public bound covers every plaintext: alignment scales it, sums add, products multiply."""
+    b = encrypted.bound
+    assert b == 1 << (ENCRYPT_FRAC_BITS + 64)
+    assert (encrypted * 0.25 + encrypted).bound == b + (b << 2)
+    assert EncryptedVector.concat([encrypted, encrypted * 0.25]).bound == b << 2
+    assert (encrypted * 3).bound == b * 4 and (encrypted * -0.5).bound == b and (-encrypted).bound == b
+    assert encrypted.sum().bound == b * len(encrypted)
+    assert (encrypted * np.ones(len(encrypted))).bound == b << (MULT_FRAC_BITS + 64)
+    assert encrypted.rmatmul(np.ones((len(encrypted), 2))).bound == b * len(encrypted) << (MATMUL_FRAC_BITS + 65)
+
+
+def test_exponents_and_bounds_do_not_depend_on_the_data(keys) -> None:
+    """What crosses the wire besides ciphertexts is a function of the operations only."""
+    pub, _ = keys
+    small, large = pub.encrypt(np.full(6, 1e-6)), pub.encrypt(np.full(6, 1e5))
+    x_small, x_large = np.full((6, 2), 1e-4), RNG.normal(size=(6, 2)) * 1e4
+    for a, b in [(small, large), (small * np.full(6, 0.001), large * np.full(6, 900.0)),
+                 (small.rmatmul(x_small), large.rmatmul(x_large)), (small + np.ones(6), large + np.full(6, 1e9))]:
+        wire_a, wire_b = a.to_wire(), b.to_wire()
+        assert (wire_a["exponent"], wire_a["bound"]) == (wire_b["exponent"], wire_b["bound"])
+
+
+def test_overflow_raises_instead_of_wrapping(keys) -> None:
+    pub, _ = keys
+    enc = pub.encrypt(np.array([1.0, -1.0]))
+    with pytest.raises(OverflowError, match="key"):
+        for _ in range(100):
+            enc = enc * np.array([1e18, 1e18])
+    assert enc.bound < pub.max_int
+
+
+def test_operands_are_checked(keys, encrypted) -> None:
+    pub, _ = keys
+    other_pub, _ = generate_keypair(1024)
+    with pytest.raises(TypeError):
+        encrypted * encrypted  # noqa: B018
+    with pytest.raises(ValueError, match="lengths"):
+        encrypted + pub.encrypt(np.ones(3))
+    with pytest.raises(ValueError, match="public key"):
+        encrypted.take(np.array([0])) + other_pub.encrypt(np.ones(1))
+    with pytest.raises(ValueError):
+        encrypted + np.ones(3)
+    with pytest.raises(ValueError):
+        encrypted * np.ones(3)
+    with pytest.raises(ValueError):
+        encrypted * np.inf
+    with pytest.raises(IndexError):
+        encrypted.take(np.array([len(encrypted)]))
+    with pytest.raises(ValueError):
+        encrypted.take(np.array([0.5]))
+    with pytest.raises(ValueError, match="different public keys"):
+        EncryptedVector.concat([encrypted, other_pub.encrypt(np.ones(1))])
+
+
+# ----------------------------------------------------------------------------------------------- wire
+
+
+def test_wire_round_trip_through_the_codec(keys, values, encrypted) -> None:
+    pub, priv = keys
+    received_key = PublicKey.from_wire(decode(encode(pub.to_wire())))
+    assert received_key == pub
+    wire = decode(encode((encrypted * 0.5 + 1.0).to_wire()))
+    assert isinstance(wire["ciphertexts"], BigIntVector)
+    received = EncryptedVector.from_wire(received_key, wire)
+    close(priv.decrypt(received), values * 0.5 + 1.0, np.abs(values).max(), 1e-15)
+    assert received.exponent == encrypted.exponent + 1
+
+
+def _wire_with(pub: PublicKey, enc: EncryptedVector, **changes: object) -> dict:
+    wire = enc.to_wire()
+    wire.update(changes)
+    return wire
+
+
+def _packed(pub: PublicKey, integers: list[int]) -> BigIntVector:
+    return BigIntVector.from_ints(integers, pub.ciphertext_bytes)
+
+
+def test_from_wire_refuses_malformed_vectors(keys, encrypted, monkeypatch) -> None:
+    pub, priv = keys
+    n2 = int(pub.nsquare)
+    good = [int(c) for c in encrypted.ciphertexts[:3]]
+    wrong_width = BigIntVector.from_ints(good, pub.ciphertext_bytes + 1)
+    bad = [
+        "not a dict", [], {}, {**encrypted.to_wire(), "extra": 1},
+        {k: v for k, v in encrypted.to_wire().items() if k != "bound"},
+        _wire_with(pub, encrypted, key="0" * 32),
+        _wire_with(pub, encrypted, exponent=-1), _wire_with(pub, encrypted, exponent=True),
+        _wire_with(pub, encrypted, exponent=1 << 20), _wire_with(pub, encrypted, exponent=64.0),
+        _wire_with(pub, encrypted, bound=-1), _wire_with(pub, encrypted, bound=int(pub.max_int)),
+        _wire_with(pub, encrypted, bound="1"),
+        _wire_with(pub, encrypted, ciphertexts=good), _wire_with(pub, encrypted, ciphertexts=wrong_width),
+        _wire_with(pub, encrypted, ciphertexts=_packed(pub, [*good, 0])),
+        _wire_with(pub, encrypted, ciphertexts=_packed(pub, [*good, n2])),
+        _wire_with(pub, encrypted, ciphertexts=_packed(pub, [n2 + 5, *good])),
+        _wire_with(pub, encrypted, ciphertexts=_packed(pub, [*good, int(priv.p) * 12345])),  # shares p with n
+        _wire_with(pub, encrypted, ciphertexts=_packed(pub, [*good, int(pub.n)])),
+    ]
+    for wire in bad:
+        with pytest.raises(ValueError):
+            EncryptedVector.from_wire(pub, wire)
+    monkeypatch.setattr(paillier, "MAX_VECTOR_LENGTH", 2)
+    with pytest.raises(ValueError, match="more than"):
+        EncryptedVector.from_wire(pub, _wire_with(pub, encrypted, ciphertexts=_packed(pub, good)))
+
+
+def test_public_key_from_wire_refuses_bad_keys(keys) -> None:
+    pub, priv = keys
+    prime = int(gmpy2.next_prime(1 << 1100))
+    big_prime = int(gmpy2.next_prime(1 << 1030))
+    bad = [
+        None, "n", [int(pub.n)], {"n": int(pub.n)}, {"scheme": "rsa", "n": int(pub.n)},
+        {"scheme": "paillier", "n": str(pub.n)}, {"scheme": "paillier", "n": float(2**1023)},
+        {"scheme": "paillier", "n": True}, {"scheme": "paillier", "n": int(pub.n), "g": 2},
+        {"scheme": "paillier", "n": int(generate_keypair(1024)[0].n) >> 300},  # too short
+        {"scheme": "paillier", "n": 1 << 9000},  # too long
+        {"scheme": "paillier", "n": int(pub.n) + 1},  # even
+        {"scheme": "paillier", "n": prime},  # prime
+        {"scheme": "paillier", "n": int(priv.p) ** 2},  # a square
+        {"scheme": "paillier", "n": 3 * big_prime},  # a small factor
+        {"scheme": "paillier", "n": -int(pub.n)},
+    ]
+    for wire in bad:
+        with pytest.raises(ValueError):
+            PublicKey.from_wire(wire)
+
+
+# ------------------------------------------------------------------------------------------ wrong keys
+
+
+def test_decryption_with_the_wrong_key_does_not_give_the_value(keys, values, encrypted) -> None:
+    pub, priv = keys
+    other_pub, other_priv = generate_keypair(1024)
+    with pytest.raises(ValueError, match="another public key"):
+        other_priv.decrypt(encrypted)
+    # force it: the same ciphertext integers read under the other key
+    forced = EncryptedVector(other_pub, [c % other_pub.nsquare for c in encrypted.ciphertexts], encrypted.exponent,
+                             encrypted.bound)
+    garbage = other_priv.decrypt_integers(forced.ciphertexts)
+    true_plaintexts = priv.decrypt_integers(encrypted.ciphertexts)
+    assert sum(g == t for g, t in zip(garbage, true_plaintexts, strict=True)) <= 2  # only 0 / -0 could collide
+    with pytest.raises(ValueError, match="bound"):
+        other_priv.decrypt(forced)
+
+
+# ------------------------------------------------------------------------------------------ 2048 bits
+
+
+def test_2048_bit_key_end_to_end() -> None:
+    pub, priv = generate_keypair(2048)
+    assert pub.key_length == 2048 and pub.ciphertext_bytes == 512
+    residual = RNG.normal(size=24)
+    x = RNG.normal(size=(24, 3))
+    enc = PublicKey.from_wire(pub.to_wire()).encrypt(residual, cores=2)
+    received = EncryptedVector.from_wire(pub, decode(encode(enc.to_wire())))
+    masked = received.rmatmul(x) + np.array([1.0, 2.0, 3.0])
+    close(priv.decrypt(masked, cores=2), x.T @ residual + [1.0, 2.0, 3.0], 100, 1e-10)
+    close(priv.decrypt(received * 0.25 - residual), residual * -0.75, 10, 1e-14)
+    many = RNG.normal(size=100)  # enough for the key's first table: the production shape at 2048 bits
+    np.testing.assert_array_equal(priv.decrypt(pub.encrypt(many).rerandomize()), priv.decrypt(pub.encrypt(many)))
+    state = paillier._obfuscation(pub)
+    assert state.fixed is not None and (state.fixed.width, state.fixed.rows, state.fixed.steps) == state.shapes[0]
