@@ -11,7 +11,7 @@ from pydantic import Field, model_validator
 from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs
 from fate_flow.ml.params import EncryptedModeCalculatorParam, LinearModelParams, PredictParam, SqnParam, choice
 
-RUNNER = "fate_flow.components.hetero_linear_runner:run"
+RUNNER = "fate_flow.components._hetero_linear:run"
 ROLES = {"guest": RUNNER, "host": RUNNER, "arbiter": RUNNER}
 
 

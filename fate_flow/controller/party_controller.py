@@ -350,12 +350,19 @@ def update_job_fields(key: JobKey, fields: dict[str, Any]) -> int:
     return job_saver.update_job(key, **{f"f_{k}": v for k, v in fields.items() if k in allowed})
 
 
+def _passes_data_through(rt: Runtime, task: Task) -> bool:
+    """FATE runs a component that need not run at a party when it takes and gives data: its input data is
+    passed on unchanged (the executor does it), so the components after it still get a table."""
+    spec = rt.registry.find(task.f_component_module)
+    return spec is not None and bool(spec.inputs.data) and spec.outputs.data
+
+
 def start_task(rt: Runtime, key: TaskKey) -> bool:
     """Start this party's task (spawn its executor), or pass it when it need not run here."""
     task = get_task(key)
     if task.f_party_status != JobStatus.WAITING.value:
         return False  # already started (a repeated start): nothing to spawn
-    if not task.f_component_parameters.get("need_run", True):
+    if not task.f_component_parameters.get("need_run", True) and not _passes_data_through(rt, task):
         return job_saver.update_task_status(key, party_status=JobStatus.PASS)
     started = task_controller.start_task(rt, task)
     if started:  # the initiator starts a task only once it decided it runs: our copy of its status says so

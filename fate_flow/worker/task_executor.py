@@ -72,8 +72,10 @@ def execute(config: TaskConfig) -> int:
     context = None
     try:
         context = build_context(config, client)
-        runner = spec_from_source(config.spec_source, config.module).runner(config.task.role)
-        runner(context)
+        if context.params.need_run:
+            spec_from_source(config.spec_source, config.module).runner(config.task.role)(context)
+        else:
+            _pass_data_through(context)
     except ComponentError as exc:
         logger.error("component %s failed: %s", name, exc)
         _report_end(client, "failed", start, str(exc), _report_deadline(config))
@@ -89,6 +91,17 @@ def execute(config: TaskConfig) -> int:
     logger.info("component %s finished in %.3f s", name, time.time() - start)
     _report_end(client, "success", start, None, _report_deadline(config))
     return 0
+
+
+def _pass_data_through(context: Context) -> None:
+    """``need_run: false`` at this party: the first input table becomes the output, unchanged (as FATE does)."""
+    for key in context.inputs.keys():
+        table = context.inputs.get(key)
+        if table is not None:
+            context.outputs[0].write(table)
+            logger.info("component %s does not run here (need_run false): its input %s is passed on",
+                        context.component_name, key)
+            return
 
 
 def _report_deadline(config: TaskConfig) -> float:
