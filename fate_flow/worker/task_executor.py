@@ -95,7 +95,7 @@ def execute(config: TaskConfig) -> int:
 
 def _pass_data_through(context: Context) -> None:
     """``need_run: false`` at this party: the first input table becomes the output, unchanged (as FATE does)."""
-    for key in context.inputs.keys():
+    for key in context.inputs.keys():  # noqa: SIM118 (Inputs is not a dict)
         table = context.inputs.get(key)
         if table is not None:
             context.outputs[0].write(table)
