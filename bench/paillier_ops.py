@@ -11,7 +11,10 @@ Prints markdown tables; "X^T[[d]]" is the cost per matrix element of a hetero-LR
 
 Figures are CPU time of this process (of the fate_utils child), not wall clock: single-threaded work
 measured that way is the per-core cost even while other processes share the machine. The one wall-clock
-figure (encryption with ``cores=2``, forked workers) depends on what else runs; the load average is printed.
+figure (encryption with ``cores=1`` and ``cores=2``, forked workers) depends on what else runs: with Linux's
+sched_autogroup all processes of one session share one slice of the CPUs, so on a loaded machine ``cores=2``
+cannot beat ``cores=1`` in wall time; the load average is printed, and the CPU seconds of all processes show
+what the fork costs.
 """
 
 from __future__ import annotations
