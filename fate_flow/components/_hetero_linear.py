@@ -88,7 +88,9 @@ def _offset(ctx: Context, table: Table) -> np.ndarray | None:
     if not name:
         return None
     if name not in table.schema.header:
-        raise ComponentError(f"{ctx.component_name}: exposure_colname {name!r} is not a feature of the data")
+        # FATE's rule: an exposure column the data lacks means no exposure (every rate's exposure is 1)
+        ctx.logger.warning("exposure_colname %r is not a column of the data: training without exposure", name)
+        return None
     return table.floats(name)
 
 

@@ -111,14 +111,17 @@ def output_data_tar(storage: TableStorage, job_id: str, component: str, role: st
         raise NoDataError(f"no output data for component {component} of {role} {party_id} in job {job_id}")
     import pyarrow.csv as pacsv
 
+    from fate_flow.engine.standalone import csv_quoting
+
     archive = tempfile.SpooledTemporaryFile(max_size=32 << 20)  # noqa: SIM115 (returned, closed by the sender)
     with tarfile.open(fileobj=archive, mode="w:gz") as tar:
         for data_name, meta in tables:
             parquet = _parquet(meta)
             csv_bytes = io.BytesIO()
             written = 0
+            quoting = csv_quoting(parquet.iter_batches(batch_size=65536))
             with pacsv.CSVWriter(csv_bytes, parquet.schema_arrow, write_options=pacsv.WriteOptions(
-                    include_header=True, quoting_style="needed", quoting_header="none")) as writer:
+                    include_header=True, quoting_style=quoting, quoting_header="none")) as writer:
                 for batch in parquet.iter_batches(batch_size=65536):
                     if 0 <= limit <= written:
                         break

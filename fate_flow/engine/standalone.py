@@ -201,8 +201,11 @@ class StandaloneComputing(Computing):
             for path in parquet_files(Path(arrow.source.path)):
                 _link_or_copy(path, directory / path.name)
             return arrow.count()
-        columns = [c for c in arrow.schema.columns() if c in arrow.data.column_names]
-        others = [c for c in arrow.data.column_names if c not in columns]
+        stored = arrow.data.column_names  # a property that builds a new list: read it once
+        present = set(stored)
+        columns = [c for c in arrow.schema.columns() if c in present]
+        chosen = set(columns)
+        others = [c for c in stored if c not in chosen]
         pq.write_table(arrow.data.select(columns + others), directory / DATA_FILE, compression="snappy",
                        write_statistics=False)
         return arrow.data.num_rows
@@ -228,7 +231,8 @@ class StandaloneComputing(Computing):
     @override
     def write_csv(self, table: Table, path: Path, delimiter: str = ",", header: bool = True) -> int:
         arrow = _arrow(table)
-        options = pacsv.WriteOptions(include_header=header, delimiter=delimiter, quoting_style="needed",
+        options = pacsv.WriteOptions(include_header=header, delimiter=delimiter,
+                                     quoting_style=csv_quoting(arrow.record_batches(), delimiter),
                                      quoting_header="none")
         count = 0
         with pacsv.CSVWriter(path, arrow.arrow_schema(), write_options=options) as writer:
@@ -244,6 +248,18 @@ class StandaloneComputing(Computing):
             return [function(item) for item in items]
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
             return list(pool.map(function, items))
+
+
+def csv_quoting(batches: Iterable[pa.RecordBatch], delimiter: str = ",") -> str:
+    """``none`` (values written as stored, as FATE writes them) unless some text value holds the delimiter, a
+    quote or a line break (a prediction's JSON detail): then ``needed``, so the CSV still parses."""
+    pattern = "[" + "".join("\\" + c if c in "]\\^-" else c for c in delimiter) + '"\r\n]'
+    for batch in batches:
+        for column in batch.columns:
+            if (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)) and pc.any(
+                    pc.match_substring_regex(column, pattern)).as_py():
+                return "needed"
+    return "none"
 
 
 def _arrow(table: Table) -> ArrowTable:

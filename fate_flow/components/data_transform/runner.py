@@ -1,58 +1,49 @@
 """DataTransform's runner: fit the transform on the training data (train stage) or load it (predict stage),
-then apply it column by column, vectorised."""
+then apply it column by column, vectorised. Dense input is read here; sparse and tag input in ``sparse``.
+
+``output_format`` sparse is stored dense (a column per feature, as dense output): FATE's SparseVector reads an
+absent entry as 0, and FATE leaves out (so reads as 0) the values whose magnitude is below 1e-8, which is what
+is stored here too, so every downstream result is FATE's."""
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from typing import Any
 
 import numpy as np
 
-from fate_flow.components.data_transform import DataTransformParams
+from fate_flow.components.data_transform import DataTransformParams, sparse
+from fate_flow.components.data_transform.transform import INTEGER_TYPES, Transform
+from fate_flow.components.upload import TEXT_HEADER
 from fate_flow.framework import PREDICT, ComponentError, Context, Schema, Table
 
 # the texts FATE treats as missing when the conf gives no ``missing_impute`` list
 DEFAULT_MISSING = ("", "NA", "na", "NaN", "nan", "null", "NULL", "None", "none")
-INTEGER_TYPES = ("int", "int64", "long")
+FLOAT_ZERO = 1e-8  # FATE's consts.FLOAT_ZERO: a sparse output leaves out values smaller than this
 
-
-@dataclass
-class Transform:
-    """What DataTransform learnt at fit: applied unchanged to validate and predict data (it is the model)."""
-
-    header: list[str]
-    label_name: str | None
-    label_type: str
-    data_type: str
-    column_types: dict[str, str] = field(default_factory=dict)
-    match_id_name: str | None = None
-    missing_values: list[str] = field(default_factory=list)
-    missing_fill: dict[str, float] | None = None
-    outlier_values: list[str] = field(default_factory=list)
-    outlier_replace: dict[str, float] | None = None
-
-    def type_of(self, column: str) -> str:
-        """The data type of a feature column (``exclusive_data_type`` first)."""
-        return self.column_types.get(column, self.data_type)
+__all__ = ["Transform", "run"]
 
 
 def run(ctx: Context) -> None:
     """Fit (train) or load (predict) the transform, apply it, write the typed table and the model."""
     params: DataTransformParams = ctx.params
     table = ctx.inputs.first("data")
-    if params.input_format != "dense":
-        raise ComponentError(f"{ctx.component_name}: input_format {params.input_format!r} is not provided yet "
-                             "(dense only); upload the table with a header and use input_format dense")
     if ctx.stage == PREDICT:
         model = ctx.models.load()
         transform = Transform(**model.param["transform"])
-    else:
+        if transform.input_format == "dense":
+            output, rates = _apply(ctx, table, transform)
+        else:
+            output, rates = sparse.apply(ctx, table, transform)
+    elif params.input_format == "dense":
         transform = _fit(ctx, table, params)
-    output, rates = _apply(ctx, table, transform)
+        output, rates = _apply(ctx, table, transform)
+    else:
+        transform, output, rates = sparse.fit(ctx, table, params)
     ctx.outputs[0].write(output)
-    ctx.models.save(param={"transform": asdict(transform)}, meta={"input_format": params.input_format,
+    ctx.models.save(param={"transform": asdict(transform)}, meta={"input_format": transform.input_format,
                                                                    "with_label": transform.label_name is not None})
-    if ctx.stage != PREDICT and (params.missing_fill or params.outlier_replace):
+    if ctx.stage != PREDICT and (transform.missing_fill is not None or transform.outlier_replace is not None):
         ctx.summary(_summary(transform, rates))
     ctx.logger.info("%s: %d rows, %d features, label %s", ctx.component_name, output.count(),
                     len(transform.header), transform.label_name)
@@ -60,6 +51,10 @@ def run(ctx: Context) -> None:
 
 # -- fit ----------------------------------------------------------------------------------------------------------
 def _fit(ctx: Context, table: Table, params: DataTransformParams) -> Transform:
+    if table.schema.extra.get(TEXT_HEADER) is not None:
+        raise ComponentError(f"{ctx.component_name}: the table was uploaded as id + text (its rows are not a "
+                             "table of columns): read it with input_format sparse or tag, or upload a file whose "
+                             "header names each column once and whose rows all have its field count")
     columns = list(table.schema.header) + [c for c in (table.schema.label, table.schema.weight) if c]
     label = params.label_name if params.with_label else None
     if label is not None and label not in columns:
@@ -69,7 +64,8 @@ def _fit(ctx: Context, table: Table, params: DataTransformParams) -> Transform:
     header = [c for c in columns if c not in (label, match_id)]
     transform = Transform(header=header, label_name=label, label_type=params.label_type,
                           data_type=params.data_type, column_types=dict(params.exclusive_data_type or {}),
-                          match_id_name=match_id,
+                          match_id_name=match_id, output_format=params.output_format,
+                          delimitor=params.delimitor,
                           missing_values=_texts(params.missing_impute) if params.missing_impute else list(
                               DEFAULT_MISSING),
                           outlier_values=_texts(params.outlier_impute or []))
@@ -168,6 +164,8 @@ def _feature(ctx: Context, table: Table, name: str, transform: Transform, rates:
         values[missing] = transform.missing_fill.get(name, 0.0)
     if transform.type_of(name) in INTEGER_TYPES:
         values = np.where(np.isnan(values), values, np.trunc(values))
+    if transform.output_format == "sparse":
+        values[np.abs(values) < FLOAT_ZERO] = 0.0
     return values
 
 

@@ -9,6 +9,10 @@ from pydantic import Field
 from fate_flow.entity.table_meta import TableRef
 from fate_flow.framework import ComponentSpec, Params
 
+# The schema key of a table stored as id + one text column (rows of sparse or tag data, see ``convert``): it
+# holds FATE's header string (the first line without its id, or "" without a head), and marks the layout.
+TEXT_HEADER = "text_header"
+
 
 class UploadParams(Params):
     """FATE's UploadParam (``file_in_progress`` is this server's: the file is still arriving)."""
@@ -43,6 +47,6 @@ SPEC = ComponentSpec(
     module="Upload",
     params=UploadParams,
     runners={role: f"{__name__}.convert:run" for role in ("local", "guest", "host")},
-    preload=("pyarrow.csv", "pyarrow.parquet"),
+    preload=("pyarrow.csv", "pyarrow.parquet", "pyarrow.compute"),
     description="a CSV file on this server as a table",
 )
