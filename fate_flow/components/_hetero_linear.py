@@ -70,7 +70,8 @@ def _weights(table: Table) -> np.ndarray | None:
 def _classes(family: Family, y: np.ndarray) -> list:
     if family is not LOGISTIC:
         return []
-    classes = sorted(np.unique(y).tolist())
+    # class names as the labels are written (1, not 1.0)
+    classes = [int(c) if float(c).is_integer() else c for c in sorted(np.unique(y).tolist())]
     if len(classes) < 2:
         raise ComponentError(f"the label has a single class ({classes}): nothing to learn")
     return classes
@@ -133,7 +134,7 @@ def _host_wx(ctx: Context, name: str, models: int, rows: int) -> list[np.ndarray
 
 def _prediction_table(family: Family, model: GuestModel, table: Table, scores: np.ndarray, kind: str,
                       threshold: float) -> Table:
-    labels = table.labels() if table.schema.label else None
+    labels = table.column(table.schema.label) if table.schema.label else None
     sids = table.sids()
     if family is not LOGISTIC:
         return outputs.regression_output(sids, labels, scores[:, 0], kind, table.schema.sid)

@@ -1,0 +1,164 @@
+"""Intersection's runners: read the party's table, run the protocol its parameters name, write the table
+restricted to the intersected ids, the summary and FATE's ``intersection`` metric."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+
+from fate_flow.components.intersection import IntersectParams, commutative, rsa
+from fate_flow.components.intersection.bloom import BloomFilter
+from fate_flow.components.intersection.cache import generate as generate_cache
+from fate_flow.components.intersection.cache import run_with as run_with_cache
+from fate_flow.components.intersection.ciphers import ModpCipher, X25519Cipher
+from fate_flow.components.intersection.commutative import Outcome
+from fate_flow.components.intersection.hashing import digest_function, salted
+from fate_flow.framework import ComponentError, Context, Schema, Table
+
+
+def run_guest(ctx: Context) -> None:
+    """The guest: learns the intersection (or its size) over every host."""
+    _run(ctx)
+
+
+def run_host(ctx: Context) -> None:
+    """A host: learns the intersection only with ``sync_intersect_ids`` (its size with ``sync_cardinality``)."""
+    _run(ctx)
+
+
+def _run(ctx: Context) -> None:
+    params: IntersectParams = ctx.params
+    _refuse_unprovided(ctx, params)
+    table = ctx.inputs.first("data")
+    ids = unique_ids(table)
+    if ids.size == 0:
+        raise ComponentError(f"{ctx.component_name}: the input data at {ctx.role} {ctx.party_id} has no rows")
+    started = time.perf_counter()
+    cache = ctx.models.load("cache") if ctx.models.available("cache") else None
+    outcome = intersect_ids(ctx, params, ids, cache)
+    ctx.logger.info("%s: %s intersection of %d ids with %d host(s)%s: %s in %.1f s", ctx.component_name,
+                    params.method, ids.size, len(ctx.roles.get("host", [])), " (cache)" if cache else "",
+                    "cache made" if outcome.cache else "unknown here" if outcome.count is None else outcome.count,
+                    time.perf_counter() - started)
+    if outcome.cache is not None:
+        _keep_cache(ctx, params, *outcome.cache)
+        return
+    unique = len(cache.arrays["ids_end"]) if cache is not None and ctx.role == "host" else ids.size
+    _record(ctx, params, unique, outcome.count)
+    intersected = outcome.ids
+    if intersected is None:
+        return  # a host without sync_intersect_ids (or cardinality only): no output data, as FATE
+    if intersected.size == 0:
+        raise ComponentError(f"{ctx.component_name}: the intersection is empty: none of the {ids.size} ids at "
+                             f"{ctx.role} {ctx.party_id} is also at {_peers(ctx)}")
+    ctx.outputs[0].write(_restricted(ctx, params, table, intersected))
+
+
+def _refuse_unprovided(ctx: Context, params: IntersectParams) -> None:
+    """What this server does not run fails the task naming the parameter."""
+    if params.join_method == "left_join":
+        raise ComponentError(f"{ctx.component_name}: join_method left_join applies only to data with match ids "
+                             "(FATE: 'Only data with match_id may apply left_join method')")
+
+
+def _peers(ctx: Context) -> str:
+    if ctx.role == "guest":
+        return "host " + ", ".join(ctx.roles.get("host", []))
+    return f"guest {ctx.roles.get('guest', ['?'])[0]}"
+
+
+def intersect_ids(ctx: Any, params: IntersectParams, ids: np.ndarray, cache: Any = None) -> Outcome:
+    """What this party learns from its unique ``ids``: the intersected ids (or None) and the intersection's
+    size (or None); with ``run_cache`` the cache to keep instead; given a ``cache``, only the rest of the
+    protocol runs."""
+    if cache is not None:  # FATE: a cache input comes first (a loader of it inherits run_cache from its maker)
+        return run_with_cache(ctx, params, ids, cache)
+    if params.run_cache:
+        return Outcome(cache=generate_cache(ctx, params, ids))
+    candidates = preprocess(ctx, ids, params) if params.run_preprocess else ids
+    return intersect(ctx, params, candidates)
+
+
+def intersect(ctx: Any, params: IntersectParams, ids: np.ndarray) -> Outcome:
+    """Run the protocol ``params`` name on unique ``ids`` at this party (``ctx``: role handles and computing)."""
+    guest = ctx.role == "guest"
+    cardinality, sync, sync_cardinality = params.cardinality_only, params.sync_intersect_ids, params.sync_cardinality
+    method = params.method
+    if method == "rsa":
+        if params.rsa_params.split_calculation and not cardinality:
+            split = rsa.split_guest if guest else rsa.split_host
+            return split(ctx, params.rsa_params, ids, sync=sync)
+        side = rsa.guest if guest else rsa.host
+        return side(ctx, params.rsa_params, ids, sync=sync, cardinality=cardinality,
+                    preprocess=params.intersect_preprocess_params, sync_cardinality=sync_cardinality)
+    if method == "dh":
+        cipher: Any = ModpCipher(params.dh_params.key_length, params.dh_params.hash_method, params.dh_params.salt)
+    else:
+        cipher = X25519Cipher(params.ecdh_params.hash_method, params.ecdh_params.salt)
+    if guest:
+        return commutative.guest(ctx, cipher, ids, sync=sync, cardinality=cardinality,
+                                 sync_cardinality=sync_cardinality)
+    return commutative.host(ctx, cipher, ids, sync=sync, cardinality=cardinality, sync_cardinality=sync_cardinality,
+                            hosts=len(ctx.roles.get("host", [])))
+
+
+def preprocess(ctx: Any, ids: np.ndarray, params: IntersectParams) -> np.ndarray:
+    """``run_preprocess``: the filter owner sends a Bloom filter of its hashed ids; the other side keeps only
+    the ids it (probably) holds (with several hosts as owners, the ids every host's filter holds)."""
+    pre = params.intersect_preprocess_params
+    digest = digest_function(pre.preprocess_method)
+    elements = [digest(v) for v in salted(list(ids), pre.preprocess_salt)]
+    if ctx.role == pre.filter_owner:
+        wire = BloomFilter.build(elements, pre.false_positive_rate, pre.hash_method, pre.random_state).to_wire()
+        (ctx.hosts if ctx.role == "guest" else ctx.guest).put("preprocess_filter", wire)
+        return ids
+    received = ctx.hosts.get("preprocess_filter") if ctx.role == "guest" else [ctx.guest.get("preprocess_filter")]
+    keep = np.ones(ids.size, dtype=bool)
+    for wire in received:
+        keep &= BloomFilter.from_wire(wire).contains(elements)
+    return ids[keep]
+
+
+def unique_ids(table: Table) -> np.ndarray:
+    """The table's distinct sample ids (texts, an object array), hashed rather than sorted."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    sids = pa.array(np.asarray(table.sids(), dtype=object), type=pa.string())
+    return pc.unique(sids).to_numpy(zero_copy_only=False)
+
+
+def _restricted(ctx: Context, params: IntersectParams, table: Table, intersected: np.ndarray) -> Table:
+    """The input rows whose id is intersected, in the input's order (label and features as they were);
+    with ``only_output_key`` the ids alone."""
+    rows = table.filter_sids(intersected)
+    if params.only_output_key:
+        schema = Schema(sid=table.schema.sid, header=(), extra=_kept_extra(table.schema))
+        return ctx.computing.from_numpy(schema, rows.sids(), np.empty((rows.count(), 0)))
+    return rows
+
+
+def _kept_extra(schema: Schema) -> dict[str, Any]:
+    """What FATE's clean_header keeps of a schema besides the id: the match id's name."""
+    return {k: v for k, v in schema.extra.items() if k == "match_id_name"}
+
+
+def _keep_cache(ctx: Context, params: IntersectParams, param: dict[str, Any], arrays: dict[str, np.ndarray]) -> None:
+    """The cache as this task's model files (alias ``cache``) and FATE's ``intersection_cache_meta`` metric."""
+    ctx.models.save(param=param, meta={"cache": "intersection"}, arrays=arrays, alias="cache")
+    ctx.metrics.scalars("train", "intersection_cache_meta", {}, metric_type="INTERSECTION", **param["intersect_meta"])
+
+
+def _record(ctx: Context, params: IntersectParams, unique: int, count: int | None) -> None:
+    """FATE's summary (intersect_num, intersect_rate, cardinality_only, unique_id_num) and ``intersection``
+    metric; -1 where this party does not learn the intersection."""
+    known = count is not None
+    rate = count / unique if known and unique else -1
+    ctx.summary({"intersect_num": count if known else -1, "intersect_rate": rate,
+                 "cardinality_only": params.cardinality_only, "unique_id_num": unique})
+    ctx.metrics.scalars("train", "intersection", {
+        "intersect_count": count if known else -1, "input_match_id_count": unique, "intersect_rate": rate,
+        "unmatched_count": unique - count if known else -1, "unmatched_rate": 1 - rate if known else -1,
+    }, metric_type="INTERSECTION", intersect_method=params.method, join_method=params.join_method)
