@@ -4,7 +4,7 @@ VENV := .venv
 FC_VENV := .venv-fate-client
 PY := $(VENV)/bin/python
 
-.PHONY: demo demo-stop test lint venv fate-client bench clean
+.PHONY: demo demo-stop test testsuites lint venv fate-client bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,7 +30,11 @@ demo-stop: venv
 test: venv fate-client
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -q
+	$(VENV)/bin/pytest -q -m "not testsuite"
+
+# FATE 1.11.2's own testsuites (tests/testsuites), every job against a standalone server: slow, run by .ci/run
+testsuites: venv fate-client
+	$(VENV)/bin/pytest -q -m testsuite
 
 lint: venv
 	$(VENV)/bin/ruff check .

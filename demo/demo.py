@@ -2,7 +2,8 @@
 defaults (SQLite under demo-home/). Each party gets its signing key pair (``fate_flow keys init``) and
 the other's public key in its route table, so every call and every object between them is signed.
 Uploads breast_hetero_guest at the guest and breast_hetero_host at the host through the API, runs FATE's
-toy job (SecureAddExample) and a two-party DAG, prints what happened, and leaves both servers running.
+toy job (SecureAddExample) and FATE's hetero LR example (reader -> data transform -> intersection ->
+hetero LR -> evaluation, the host also the arbiter), prints what happened, and leaves both servers running.
 
     python demo/demo.py          # start (or reuse) the two servers and run the jobs
     python demo/demo.py --stop   # stop them
@@ -25,6 +26,7 @@ import requests
 REPO = Path(__file__).resolve().parent.parent
 HOME = REPO / "demo-home"
 DATA = REPO / "examples" / "data"
+JOBS = REPO / "examples" / "jobs" / "hetero_lr"
 PARTIES = {"guest": ("9999", 9380), "host": ("10000", 9390)}
 ENDED = ("success", "failed", "canceled", "timeout")
 
@@ -165,25 +167,44 @@ def toy_job() -> None:
             print("    " + line["content"].split(": ", 1)[-1])
 
 
-def two_party_dag() -> None:
-    dsl = {"components": {
-        "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
-        "stats_0": {"module": "TestModule", "input": {"data": {"data": ["reader_0.data"]}},
-                    "output": {"data": ["data"], "model": ["model"]}}}}
-    conf = {"dsl_version": 2, "initiator": {"role": "guest", "party_id": 9999},
-            "role": {"guest": [9999], "host": [10000]}, "job_parameters": {"common": {"task_cores": 2}},
-            "component_parameters": {
-                "common": {"stats_0": {"pass_through": True, "metrics": True}},
-                "role": {"guest": {"0": {"reader_0": {"table": {"name": "breast_hetero_guest",
-                                                                 "namespace": "experiment"}}}},
-                         "host": {"0": {"reader_0": {"table": {"name": "breast_hetero_host",
-                                                                "namespace": "experiment"}}}}}}}
-    job_id = submit(dsl, conf, "two-party DAG (reader -> test module)")
-    for role, party in (("guest", 9999), ("host", 10000)):
-        meta = post(role, "tracking/component/output/data", {"job_id": job_id, "role": role, "party_id": party,
-                                                              "component_name": "stats_0"}).get("meta", {})
-        columns = (meta.get("header") or [[]])[0][:4]
-        print(f"    {role} {party}: stats_0 output {meta.get('total')} rows, columns {columns}...")
+def _progress(job_id: str) -> str:
+    tasks = post("guest", "job/task/query", {"job_id": job_id, "role": "guest", "party_id": 9999}).get("data") or []
+    done = [t["f_component_name"] for t in tasks if t["f_status"] == "success"]
+    running = [t["f_component_name"] for t in tasks if t["f_status"] == "running"]
+    return f"{len(done)} components done" + (f", running {', '.join(running)}" if running else "")
+
+
+def hetero_lr_job() -> None:
+    """FATE's hetero_lr_normal example (examples/jobs/hetero_lr): reader -> data transform -> intersection ->
+    hetero LR (Paillier, arbiter at the host) -> evaluation, with its progress, the AUC and where to look."""
+    dsl = json.loads((JOBS / "hetero_lr_dsl.json").read_text())
+    conf = json.loads((JOBS / "hetero_lr_conf.json").read_text())
+    answer = post("guest", "job/submit", {"job_dsl": dsl, "job_runtime_conf": conf})
+    if answer["retcode"] != 0:
+        sys.exit(f"hetero LR job refused: {answer['retmsg']}")
+    job_id, started, shown = answer["jobId"], time.time(), ""
+    print(f"  hetero LR job {job_id} submitted (examples/jobs/hetero_lr)")
+    while True:
+        rows = post("guest", "job/query", {"job_id": job_id})["data"]
+        status = rows[0]["f_status"] if rows else "waiting"
+        line = f"    {time.time() - started:5.1f} s  {status:8s} {_progress(job_id)}"
+        if line.split("s ", 1)[1] != shown:
+            print(line)
+            shown = line.split("s ", 1)[1]
+        if status in ENDED:
+            break
+        if time.time() - started > 300:
+            sys.exit(f"job {job_id} did not finish in 300 s")
+        time.sleep(0.3)
+    if status != "success":
+        sys.exit(f"hetero LR job {job_id} {status}: see {HOME / 'guest' / 'logs' / job_id}")
+    evaluation = post("guest", "tracking/component/summary/download", {
+        "job_id": job_id, "role": "guest", "party_id": 9999, "component_name": "evaluation_0"}).get("data") or {}
+    train = next(iter(evaluation.values()), {}).get("train", {})
+    print(f"  hetero LR: success in {time.time() - started:.1f} s; on the training data AUC {train.get('auc')}, "
+          f"KS {train.get('ks')}")
+    print(f"  look at it: flow job query -j {job_id}; flow component metric-all -j {job_id} -r guest -p 9999 "
+          f"-cpn evaluation_0; logs in {HOME / 'guest' / 'logs' / job_id}")
 
 
 def stop() -> None:
@@ -211,7 +232,7 @@ def main() -> None:
     grant_table("host", PARTIES["guest"][0], "breast_hetero_host")
     print("jobs:")
     toy_job()
-    two_party_dag()
+    hetero_lr_job()
     print(f"\nBoth servers keep running (guest pid {pids['guest']} at {_url('guest')}, host pid {pids['host']} "
           f"at {_url('host')}). Stop them with: make demo-stop")
     print("Try the FATE client: flow init --ip 127.0.0.1 --port 9380 && flow test toy -gid 9999 -hid 10000")
