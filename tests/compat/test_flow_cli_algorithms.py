@@ -12,7 +12,7 @@ import pytest
 from sklearn.metrics import roc_auc_score
 
 from tests.jobs import FATE_DATA, output_rows, summary
-from tests.support import FlowCLI, ServerProcess, database_env, start_parties
+from tests.support import FATE_CLIENT_VENV, FlowCLI, ServerProcess, database_env, start_parties
 from tests.testsuites.suite import rewrite_parties
 
 pytestmark = [pytest.mark.compat, pytest.mark.testsuite]
@@ -119,14 +119,18 @@ def test_flow_test_min_training_part(standalone):
     import subprocess
 
     server, flow, tmp_path = standalone
+    # `flow test min` drives the pipeline SDK, which reads its own server address (`pipeline init`)
+    init = subprocess.run([str(FATE_CLIENT_VENV / "bin" / "pipeline"), "init", "--ip", "127.0.0.1", "--port",
+                           str(server.http_port)], capture_output=True, text=True, timeout=60)
+    assert "succeeded" in init.stdout, init
     completed = subprocess.run([str(flow.flow), "test", "min", "-gid", GUEST, "-hid", HOST, "-aid", HOST, "--no-sbt"],
                                capture_output=True, text=True, cwd=tmp_path, timeout=1200, env=flow.env)
     jobs = server.post("/v1/job/list/job", {})["data"]["jobs"]
-    lr_jobs = [j for j in jobs if j["role"] == "guest" and "hetero_lr_0" in json.dumps(j.get("dsl") or {})] or [
-        j for j in jobs if j["role"] == "guest"]
-    trained = [j for j in lr_jobs if j["status"] == "success"]
+    trained = [summary(server, j["job_id"], "hetero_lr_0", "guest", int(GUEST)) for j in jobs
+               if j["role"] == "guest" and j["status"] == "success"]
+    trained = [found for found in trained if "validation_metrics" in found]
     assert trained, completed.stdout + completed.stderr
-    auc = summary(server, trained[0]["job_id"], "hetero_lr_0", "guest", int(GUEST))["validation_metrics"]
+    auc = trained[0]["validation_metrics"]
     assert auc["train"]["auc"][-1] >= 0.98
     assert "lower than expect" not in completed.stdout
     assert np.isfinite(auc["train"]["auc"][-1])
