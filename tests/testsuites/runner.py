@@ -24,6 +24,13 @@ FINAL = ("success", "failed", "canceled", "timeout")
 JOB_TIMEOUT = float(os.environ.get("TESTSUITE_JOB_TIMEOUT", "600"))  # wall seconds one job may take here
 UPLOAD_TIMEOUT = 300.0
 ISSUE_10 = "predict with a trained job's model: issue 10"
+# FATE modules that later issues provide: a job that needs one is an expected failure until then, named
+LATER_MODULES = {"HeteroFeatureBinning": "issue 11", "HeteroFeatureSelection": "issue 11",
+                 "HeteroSecureBoost": "issue 11", "HomoSecureBoost": "issue 11", "HeteroFastSecureBoost": "issue 11",
+                 "PSI": "issue 11", "HeteroPearson": "issue 11", "HomoOneHotEncoder": "issue 11",
+                 "HomoFeatureBinning": "issue 11"}
+# what issue 9 leaves undone, said plainly (README "Not yet"): these jobs fail with that message until it is done
+KNOWN_GAPS = {("hetero_linear_regression", "linr-train-sqn"): "the sqn optimizer is not provided yet"}
 STANDALONE_ENV = {"FATE_FLOW_DATABASE__ENGINE": "sqlite", "FATE_FLOW_PARTY_ID": "9999"}
 TAIL_LINES = 40  # of a failed task's ERROR.log in a failure message
 
@@ -123,6 +130,9 @@ class SuiteRun:
         if name not in self.results:
             job = self.suite.jobs[name]
             result = self._run(job)
+            gap = self._known_gap(job, result)
+            if gap:
+                result.status, result.error = "xfail", f"{gap}\n{result.error}"
             if not result.ok and result.status != "xfail":
                 # a job reading a table whose upload failed: that failure comes first
                 failed = [self.upload_failures[t] for t in sorted(tables_read(job.conf)) if t in self.upload_failures]
@@ -131,6 +141,15 @@ class SuiteRun:
             if self.on_result:
                 self.on_result(result)
         return self.results[name]
+
+    def _known_gap(self, job: SuiteJob, result: JobResult) -> str | None:
+        """Why a job that did not succeed is an expected failure (a later issue's module, a stated gap), or None."""
+        if result.ok:
+            return None
+        later = sorted({module for module in job.modules().values() if module in LATER_MODULES})
+        if later:
+            return f"needs {', '.join(later)} ({LATER_MODULES[later[0]]})"
+        return KNOWN_GAPS.get((self.suite.folder, job.name))
 
     def _run(self, job: SuiteJob) -> JobResult:
         if job.other_deps:
