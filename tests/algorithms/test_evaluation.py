@@ -241,7 +241,7 @@ def test_unfold_multi_result_gives_one_vs_rest_auc_and_ks():
 
 # -- Evaluation on a real server ------------------------------------------------------------------------------
 
-SIZES = {"train": 90, "validate": 70, "test": 40}  # up to 100 rows per type: FATE's ks is then the exact one
+SIZES = {"train": 90, "validate": 70, "predict": 40}  # up to 100 rows per type: FATE's ks is then the exact one
 EVAL, DATA = "evaluation_0", ("fixed_0", "fixed_1")
 DSL = {"components": {
     "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
@@ -332,8 +332,8 @@ def test_binary_summary_equals_scikit_learn_per_namespace(evaluated):
     got = summary(server, job_id, EVAL, "guest", GUEST)
     assert set(got) == set(DATA), dumps(got)
     for data, score_column in zip(DATA, ("score", "score_b"), strict=True):
-        assert set(got[data]) == {"train", "validate", "predict"}  # test rows are FATE's "predict" namespace
-        for namespace, kind in (("train", "train"), ("validate", "validate"), ("predict", "test")):
+        assert set(got[data]) == {"train", "validate", "predict"}  # predict rows: FATE's "predict" namespace
+        for namespace, kind in (("train", "train"), ("validate", "validate"), ("predict", "predict")):
             rows = _rows(columns, kind)
             labels, scores = columns["y"][rows], columns[score_column][rows]
             fpr, tpr, _ = sk.roc_curve(labels, scores)
@@ -418,7 +418,7 @@ def test_multi_summary_and_class_curves_equal_scikit_learn(evaluated):
     server, job_id, columns = evaluated
     got = summary(server, job_id, "evaluation_multi", "guest", GUEST)["fixed_multi"]
     metrics = _all_metrics(server, job_id, "evaluation_multi")
-    for namespace, kind in (("train", "train"), ("validate", "validate"), ("predict", "test")):
+    for namespace, kind in (("train", "train"), ("validate", "validate"), ("predict", "predict")):
         rows = _rows(columns, kind)
         truth = columns["ym"][rows]
         guess = np.stack([columns[c][rows] for c in ("p0", "p1", "p2")], axis=1).argmax(axis=1)
@@ -436,7 +436,7 @@ def test_multi_summary_and_class_curves_equal_scikit_learn(evaluated):
 def test_regression_summary_equals_scikit_learn(evaluated):
     server, job_id, columns = evaluated
     got = summary(server, job_id, "evaluation_regression", "guest", GUEST)["fixed_regression"]
-    for namespace, kind in (("train", "train"), ("validate", "validate"), ("predict", "test")):
+    for namespace, kind in (("train", "train"), ("validate", "validate"), ("predict", "predict")):
         rows = _rows(columns, kind)
         truth, predicted = columns["yr"][rows], columns["pr"][rows]
         assert got[namespace] == pytest.approx({
