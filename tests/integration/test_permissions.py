@@ -122,9 +122,9 @@ def test_a_table_the_host_reads_for_the_guest_must_be_granted(parties, flow_cli:
     hint = json.loads(message.split("(conf.json: ", 1)[1].rstrip(")"))
     assert hint == {"party_id": GUEST, "dataset": [HOST_TABLE]}
 
-    grant = {"party_id": GUEST, "component": "reader,dataio", "dataset": [HOST_TABLE]}
+    grant = {"party_id": GUEST, "component": "reader,hetero_feature_binning", "dataset": [HOST_TABLE]}
     answer = _flow(flow_cli, host, "privilege", "grant", "-c", _conf_file(tmp_path, "grant.json", grant))
-    assert answer["retcode"] == 101 and "component 'dataio' is not provided" in answer["retmsg"], answer
+    assert answer["retcode"] == 101 and "component 'hetero_feature_binning' is not provided" in answer["retmsg"], answer
     grant["component"] = "Reader"
     answer = _flow(flow_cli, host, "privilege", "grant", "-c", _conf_file(tmp_path, "grant.json", grant))
     assert answer["retcode"] == 0, answer

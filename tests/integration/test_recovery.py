@@ -69,6 +69,9 @@ def test_stop_kills_the_executor(party: InProcessParty):
 
 
 def test_timeout_counts_from_start(party: InProcessParty):
+    # a first job warms the executors' fork server (it preloads every component's runner), so the second
+    # job's task is running well within its 1 s timeout
+    party.wait(party.submit(sleep=0), {"success"})
     job_id = party.submit(sleep=30, timeout=1)
     task = party.wait_task_running(job_id)
     job = party.wait(job_id, {"timeout"}, timeout=10)
