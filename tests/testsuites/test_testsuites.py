@@ -14,11 +14,13 @@ from __future__ import annotations
 import pytest
 
 from tests.testsuites.runner import JobResult
-from tests.testsuites.suite import FOLDERS, load_folders
+from tests.testsuites.suite import ISSUE_9_FOLDERS, load_folders
 
 pytestmark = pytest.mark.testsuite
 
-SUITES = {suite.folder: suite for suite in load_folders(FOLDERS)}
+# the folders whose every job the algorithms issue accepts on (the runner also takes the later issues' folders:
+# python -m tests.testsuites run hetero_logistic_regression feature_scale sample_weight)
+SUITES = {suite.folder: suite for suite in load_folders(ISSUE_9_FOLDERS)}
 CASES = [(folder, name) for folder, suite in SUITES.items() for name in suite.jobs]
 
 

@@ -168,8 +168,9 @@ def test_bad_input_answers_101_naming_the_field(body: dict, field: str):
 
 
 def test_a_delete_may_name_a_component_this_server_no_longer_provides():
-    request = pc.parse_request(REGISTRY, {"party_id": 9999, "component": "HeteroLR,dataio"}, for_delete=True)
-    assert request.values == {"component": ("heterolr", "dataio")}
+    request = pc.parse_request(REGISTRY, {"party_id": 9999, "component": "HeteroFeatureBinning,retired_module"},
+                               for_delete=True)
+    assert request.values == {"component": ("heterofeaturebinning", "retired_module")}
 
 
 # -- storage -------------------------------------------------------------------------------------------------------
