@@ -24,9 +24,9 @@ from fate_flow.errors import ComponentError
 from fate_flow.framework.context import Context
 from fate_flow.ml import masking
 from fate_flow.ml.batch import batch_indices
-from fate_flow.ml.glm import Family, add_pieces, decode_pieces, encrypt_pieces
+from fate_flow.ml.glm import Family, add_pieces, decode_pieces
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
-from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair
+from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PublicKey, generate_keypair
 
 
 @dataclass(frozen=True)
@@ -109,9 +109,12 @@ class Timings:
         finally:
             self.seconds[name] += time.perf_counter() - started
 
-    def log(self, ctx: Context, role: str) -> None:
-        """One INFO line: ``hetero linear timings (<role>): encrypt 1.2 s, ...``."""
+    def log(self, ctx: Context, role: str, pool: ObfuscatorPool | None = None) -> None:
+        """One INFO line: ``hetero linear timings (<role>): encrypt 1.2 s, ...``, and with a ``pool`` how many
+        obfuscators it had ready and how many the party made while it waited for them."""
         parts = ", ".join(f"{name} {value:.2f} s" for name, value in sorted(self.seconds.items()))
+        if pool is not None:
+            parts += f"; obfuscators: {pool.taken} from the pool, {pool.made_here} made inline"
         ctx.logger.info("hetero linear timings (%s): %s", role, parts)
 
 
@@ -149,39 +152,42 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
     fit = Fit(weights=w)
     one_host = len(ctx.hosts) == 1
     timings = Timings()
-    for iteration in range(settings.max_iter):
-        optimizer.iteration = iteration
-        with ctx.sub("iter", iteration) as step:
-            batches = batch_indices(len(y), settings.batch_size, settings.batch_strategy, settings.shuffle,
-                                    settings.random_seed, iteration)
-            step.hosts.put("batches", batches)
-            step.arbiter.put("batch_count", len(batches))
-            before = w.copy()
-            for number, rows in enumerate(batches):
-                with step.sub("batch", number) as batch:
-                    w = _guest_batch(batch, family, public, design[rows], y[rows],
-                                     None if weights is None else weights[rows],
-                                     None if offset is None else offset[rows], w, optimizer, one_host, timings)
-            step.arbiter.put("penalty", optimizer.penalty_loss(w))
-            step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
-            fit.converged = bool(step.arbiter.get("converged"))
-            stop = fit.converged
-            due = validator is not None and settings.validates_at(iteration)
-            step.hosts.put("validate", due)
-            if due:
-                stop = validator(step, iteration, w) or stop
-            step.hosts.put("stop", stop)
-            step.arbiter.put("stop", stop)
-        fit.weights, fit.iterations = w, iteration + 1
-        if stop:
-            break
-    timings.log(ctx, "guest")
+    # the residuals' fresh randomness, made ahead while the guest waits for the others
+    with ObfuscatorPool(public) as pool:
+        for iteration in range(settings.max_iter):
+            optimizer.iteration = iteration
+            with ctx.sub("iter", iteration) as step:
+                batches = batch_indices(len(y), settings.batch_size, settings.batch_strategy, settings.shuffle,
+                                        settings.random_seed, iteration)
+                step.hosts.put("batches", batches)
+                step.arbiter.put("batch_count", len(batches))
+                before = w.copy()
+                for number, rows in enumerate(batches):
+                    with step.sub("batch", number) as batch:
+                        w = _guest_batch(batch, family, public, design[rows], y[rows],
+                                         None if weights is None else weights[rows],
+                                         None if offset is None else offset[rows], w, optimizer, one_host,
+                                         timings, pool)
+                step.arbiter.put("penalty", optimizer.penalty_loss(w))
+                step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
+                fit.converged = bool(step.arbiter.get("converged"))
+                stop = fit.converged
+                due = validator is not None and settings.validates_at(iteration)
+                step.hosts.put("validate", due)
+                if due:
+                    stop = validator(step, iteration, w) or stop
+                step.hosts.put("stop", stop)
+                step.arbiter.put("stop", stop)
+            fit.weights, fit.iterations = w, iteration + 1
+            if stop:
+                break
+    timings.log(ctx, "guest", pool)
     return fit
 
 
 def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, w: np.ndarray, optimizer: Optimizer,
-                 one_host: bool, timings: Timings) -> np.ndarray:
+                 one_host: bool, timings: Timings, pool: ObfuscatorPool) -> np.ndarray:
     rows = len(y)
     with timings.phase("waiting"):
         wires = ctx.hosts.get("forward")
@@ -196,7 +202,7 @@ def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.nda
     # fresh randomness before it goes back: a host knows the randomness of its own [[wx_h]], and the residual is
     # that ciphertext times a plain term holding the labels
     with timings.phase("encrypt"):
-        fresh = residual.rerandomize(ctx.cores)
+        fresh = residual.rerandomize(ctx.cores, pool=pool)
     ctx.hosts.put("residual", fresh.to_wire())
     if one_host:
         with timings.phase("loss"):
@@ -221,37 +227,40 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     with_loss = len(ctx.hosts) == 1
     fit = Fit(weights=w)
     timings = Timings()
-    for iteration in range(settings.max_iter):
-        optimizer.iteration = iteration
-        with ctx.sub("iter", iteration) as step:
-            batches = _checked_batches(step.guest.get("batches"), len(x))
-            before = w.copy()
-            for number, rows in enumerate(batches):
-                with step.sub("batch", number) as batch:
-                    part = x[rows]
-                    pieces = family.host_pieces(part @ w, with_loss, weighted)
-                    with timings.phase("encrypt"):
-                        forward = encrypt_pieces(public, pieces, ctx.cores)
-                    batch.guest.put("forward", forward)
-                    with timings.phase("waiting"):
-                        residual = _residual(public, batch.guest.get("residual"), len(rows))
-                    with timings.phase("gradient"):
-                        encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
-                    with timings.phase("waiting"):
-                        gradient = _step_with_arbiter(batch, public, encrypted)
-                    w = optimizer.step(w, gradient)
-            step.arbiter.put("penalty", optimizer.penalty_loss(w))
-            step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
-            fit.converged = bool(step.arbiter.get("converged"))
-            if step.guest.get("validate"):
-                if on_validate is None:
-                    raise ComponentError("the guest asks for validation this host was not set up for")
-                on_validate(step, w)
-            stop = bool(step.guest.get("stop"))
-        fit.weights, fit.iterations = w, iteration + 1
-        if stop:
-            break
-    timings.log(ctx, "host")
+    # the forward's fresh randomness, made ahead while the host waits for the others
+    with ObfuscatorPool(public) as pool:
+        for iteration in range(settings.max_iter):
+            optimizer.iteration = iteration
+            with ctx.sub("iter", iteration) as step:
+                batches = _checked_batches(step.guest.get("batches"), len(x))
+                before = w.copy()
+                for number, rows in enumerate(batches):
+                    with step.sub("batch", number) as batch:
+                        part = x[rows]
+                        pieces = family.host_pieces(part @ w, with_loss, weighted)
+                        with timings.phase("encrypt"):
+                            forward = {name: public.encrypt(values, ctx.cores, pool=pool).to_wire()
+                                       for name, values in pieces.items()}
+                        batch.guest.put("forward", forward)
+                        with timings.phase("waiting"):
+                            residual = _residual(public, batch.guest.get("residual"), len(rows))
+                        with timings.phase("gradient"):
+                            encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
+                        with timings.phase("waiting"):
+                            gradient = _step_with_arbiter(batch, public, encrypted)
+                        w = optimizer.step(w, gradient)
+                step.arbiter.put("penalty", optimizer.penalty_loss(w))
+                step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
+                fit.converged = bool(step.arbiter.get("converged"))
+                if step.guest.get("validate"):
+                    if on_validate is None:
+                        raise ComponentError("the guest asks for validation this host was not set up for")
+                    on_validate(step, w)
+                stop = bool(step.guest.get("stop"))
+            fit.weights, fit.iterations = w, iteration + 1
+            if stop:
+                break
+    timings.log(ctx, "host", pool)
     return fit
 
 

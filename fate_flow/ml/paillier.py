@@ -53,20 +53,34 @@ costs to build, it builds one (0.15 s at 1024 bits, 0.3 s at 2048); once the sma
 multiplications have cost what the large one (``OBFUSCATION_TABLE_BYTES``, about 72 MB) costs to build,
 it builds that (0.6 s, 1.1 s). Table walks hold the GIL (one gmpy2 multiplication at a time), so big
 batches run in ``cores`` forked processes that inherit the table and draw their own random digits.
-Decryption runs in GIL-free gmpy2 batch calls over ``cores`` threads. ``rmatmul`` is a bucket (Pippenger)
-multi-exponentiation per column: about ``bits / w`` modular multiplications per element instead of
-``bits * 1.2``; elementwise and matrix products spread over ``cores`` forked processes when the work pays
-for the fork.
+Decryption runs in GIL-free gmpy2 batch calls over ``cores`` threads (the ``p`` and ``q`` halves apart, so
+even a short vector uses two cores). ``rmatmul`` is a bucket (Pippenger) multi-exponentiation per column:
+about ``bits / w`` modular multiplications per element instead of ``bits * 1.2``, with signed digits when
+there are several columns; elementwise and matrix products spread over ``cores`` forked processes when the
+work pays for the fork (matrix products by whole columns; the calling process computes one share).
+
+Obfuscators ahead of need: a party that encrypts or rerandomizes again and again (the hetero linear models'
+hosts and guest) keeps an :class:`ObfuscatorPool`, a forked worker that makes obfuscators at idle priority
+while the party waits for the others; ``encrypt(..., pool=pool)`` and ``rerandomize(..., pool=pool)`` then
+cost one multiplication per value for what the pool holds. Each obfuscator is the same ``hs^a`` with a fresh
+full-length ``a``, handed out once, in the one process that made the pool.
 """
 
 from __future__ import annotations
 
+import array
+import contextlib
+import fcntl
 import hashlib
 import math
 import multiprocessing
 import os
 import secrets
+import select
+import signal
+import termios
 import threading
+import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -90,6 +104,7 @@ MAX_VECTOR_LENGTH = 20_000_000  # ciphertexts one wire vector may hold
 WIRE_KEYS = frozenset({"key", "exponent", "bound", "ciphertexts"})
 OBFUSCATION_SLACK_BITS = 128  # random exponent bits beyond the key length: a mod ord(hs) within 2^-128 of uniform
 OBFUSCATION_TABLE_BYTES = 80 << 20  # memory one key's fixed-base table may take in one process
+POOL_CAPACITY = 2048  # obfuscators an ObfuscatorPool holds ready (at most what one pipe holds: 1 MB unprivileged)
 
 _ONE = mpz(1)
 # work (elements x multiplications) below which forking worker processes costs more than it saves
@@ -99,6 +114,7 @@ _TABLE_ENTRY_OVERHEAD = 72  # bytes a table entry takes beyond its limbs (object
 _DIGIT_BLOCK = 4096  # obfuscators drawn per block of random digits (bounds the digit array)
 _MIN_FORK_MULTIPLICATIONS = 40_000  # table multiplications below which forking costs more than it saves
 _CACHED_KEYS = 2  # keys whose obfuscation tables one process keeps
+_POOL_BLOCK = 32  # obfuscators a pool's worker makes and writes at a time
 _SMALL_PRIMES = [p for p in range(3, 2000, 2) if all(p % d for d in range(3, int(p ** 0.5) + 1, 2))]
 _SMALL_PRIMORIAL = math.prod(_SMALL_PRIMES)
 
@@ -170,10 +186,11 @@ class PublicKey:
             raise ValueError("the public key's n is not a product of two large odd primes")
         return cls(n)
 
-    def encrypt(self, values: np.ndarray, cores: int = 1) -> EncryptedVector:
-        """Encrypt a 1-D float vector (|v| < 2^64), each element with fresh randomness."""
+    def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
+        """Encrypt a 1-D float vector (|v| < 2^64), each element with fresh randomness (from ``pool`` when
+        given: obfuscators made ahead by its worker, the rest made here)."""
         plain = _fixed_point(_float_vector(values, "values"), ENCRYPT_FRAC_BITS)
-        return self._seal(plain, self.obfuscators(len(plain), cores))
+        return self._seal(plain, self._fresh_obfuscators(len(plain), cores, pool))
 
     def _seal(self, plain: list[int], obfuscators: list[mpz]) -> EncryptedVector:
         """``(1 + m n) * rho mod n^2`` for each plaintext and its own fresh obfuscator ``rho``."""
@@ -185,6 +202,15 @@ class PublicKey:
         """``count`` fresh random n-th residues ``hs^a mod n^2``: this process's own DJN base ``hs``, a new
         full-length ``a`` from the OS CSPRNG for each (see the module doc)."""
         return _obfuscation(self).obfuscators(count, cores)
+
+    def _fresh_obfuscators(self, count: int, cores: int, pool: ObfuscatorPool | None) -> list[mpz]:
+        if pool is None:
+            return self.obfuscators(count, cores)
+        if not isinstance(pool, ObfuscatorPool):
+            raise TypeError(f"pool must be an ObfuscatorPool, not {type(pool).__name__}")
+        if pool.public != self:
+            raise ValueError("the obfuscator pool belongs to another public key")
+        return pool.take(count, cores)
 
     def random_units(self, count: int) -> list[mpz]:
         """``count`` independent uniform values in [1, n) from the OS CSPRNG (bias below 2^-64)."""
@@ -210,10 +236,10 @@ class PrivateKey:
     def __repr__(self) -> str:
         return f"PrivateKey({self.public!r})"
 
-    def encrypt(self, values: np.ndarray, cores: int = 1) -> EncryptedVector:
+    def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """``public.encrypt``: the DJN table walk is about twice as fast as the owner's CRT shortcut (``r^n``
         as two half-size exponentiations mod ``p^2`` and ``q^2``), so the owner encrypts like everyone else."""
-        return self.public.encrypt(values, cores)
+        return self.public.encrypt(values, cores, pool)
 
     def decrypt(self, enc: EncryptedVector, cores: int = 1) -> np.ndarray:
         """The float64 values of ``enc``; refuses a vector of another key or a plaintext beyond its bound."""
@@ -231,11 +257,21 @@ class PrivateKey:
         return np.array([v / scale for v in signed], dtype=np.float64)
 
     def decrypt_integers(self, ciphertexts: Sequence[mpz], cores: int = 1) -> list[mpz]:
-        """The raw plaintexts in [0, n) of ``ciphertexts`` (CRT: two half-size exponentiations each)."""
+        """The raw plaintexts in [0, n) of ``ciphertexts`` (CRT: two half-size exponentiations each, the ``p``
+        and the ``q`` halves in threads of their own when ``cores`` allows: even one ciphertext's two
+        exponentiations, each a millisecond at 2048 bits, run at once)."""
+        ciphertexts = list(ciphertexts)
+        usable = max(1, min(int(cores or 1), os.cpu_count() or 1))
+        halves = ((self.p, self.psquare), (self.q, self.qsquare))
+        if usable == 1 or not ciphertexts:
+            xp, xq = (_crt_powers(ciphertexts, prime, square) for prime, square in halves)
+        else:
+            spans = _chunks(len(ciphertexts), max(1, usable // 2))
+            jobs = [(ciphertexts[a:b], prime, square) for prime, square in halves for a, b in spans]
+            with ThreadPoolExecutor(min(usable, len(jobs))) as pool:  # gmpy2's batch powmod releases the GIL
+                parts = list(pool.map(lambda job: _crt_powers(*job), jobs))
+            xp, xq = _concat_lists(parts[:len(spans)]), _concat_lists(parts[len(spans):])
         p, q = self.p, self.q
-        ps, qs = self.psquare, self.qsquare
-        xp = _threaded(lambda chunk: gmpy2.powmod_base_list([c % ps for c in chunk], p - 1, ps), ciphertexts, cores)
-        xq = _threaded(lambda chunk: gmpy2.powmod_base_list([c % qs for c in chunk], q - 1, qs), ciphertexts, cores)
         hp, hq, q_inverse = self._hp, self._hq, self._q_inverse
         out = []
         for a, b in zip(xp, xq, strict=True):
@@ -243,6 +279,11 @@ class PrivateKey:
             mq = (b - 1) // q * hq % q
             out.append(mq + (mp - mq) * q_inverse % p * q)
         return out
+
+
+def _crt_powers(ciphertexts: list[mpz], prime: mpz, square: mpz) -> list[mpz]:
+    """``c^(prime - 1) mod prime^2`` for each ciphertext (one GIL-free gmpy2 batch call)."""
+    return gmpy2.powmod_base_list([c % square for c in ciphertexts], prime - 1, square)
 
 
 # ------------------------------------------------------------------------------------------ the vector
@@ -351,14 +392,15 @@ class EncryptedVector:
             return self._mul_scalar(float(array.reshape(-1)[0]), cores)
         return self._mul_elementwise(array, cores)
 
-    def rerandomize(self, cores: int = 1) -> EncryptedVector:
-        """The same values under fresh randomness (each ciphertext times a new obfuscator: an encryption's cost).
+    def rerandomize(self, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
+        """The same values under fresh randomness (each ciphertext times a new obfuscator: an encryption's cost,
+        or next to nothing with a ``pool`` that has them ready).
 
         Plain additions and products are deterministic: a party that made (or can recompute) the input
         ciphertexts and sees the output learns the plain operand (``c' / c = 1 + m n``). Rerandomize before
         sending a result back to such a party.
         """
-        obfuscators = self.public.obfuscators(len(self), cores)
+        obfuscators = self.public._fresh_obfuscators(len(self), cores, pool)
         n2 = self.public.nsquare
         return self._like([c * r % n2 for c, r in zip(self.ciphertexts, obfuscators, strict=True)])
 
@@ -606,6 +648,16 @@ class _Obfuscation:
         workers = usable if count * fixed.operations >= _MIN_FORK_MULTIPLICATIONS else 1
         return _in_processes(_fixed_base_chunk, (fixed,), count, workers, _concat_lists)
 
+    def table_for_pool(self) -> _FixedBase:
+        """The table a pool's worker walks: the one it inherited from its owner, else the small one of
+        ``shapes`` (built now): a worker makes obfuscators for as long as the fit runs, but on CPU its party
+        leaves idle, and its own table is memory on top of its owner's."""
+        with self._lock:
+            if self.fixed is None:
+                self.fixed = _FixedBase(self.base, self.modulus, self.shapes[0])
+                self._level, self._made = 1, 0
+            return self.fixed
+
     def _table_for(self, count: int) -> _FixedBase | None:
         """The table to use for ``count`` more obfuscators, built or enlarged when it pays (ski rental: the
         next table is built once what it would have saved so far equals its build cost, about one
@@ -667,6 +719,170 @@ def _fresh_locks_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_fresh_locks_after_fork)
+
+
+# --------------------------------------------------------------------------------- obfuscator pools
+
+
+class ObfuscatorPool:
+    """Fresh obfuscators for one public key, made ahead of need by a worker process (forked from this one).
+
+    A party's protocol runs one step after another and waits for the others in between; the worker makes
+    obfuscators meanwhile at idle priority (the CPU nothing else wants), so that an encryption or a
+    rerandomization costs one multiplication per value. The obfuscators are exactly those
+    ``PublicKey.obfuscators`` makes (``hs^a``, full-length fresh ``a`` from the worker's OS CSPRNG); they go
+    through a pipe whose reads consume them, so each is handed out once, and only in this process (a pool
+    cannot be pickled, and refuses to serve a forked child). The pipe is the store: the worker blocks once it
+    holds ``capacity`` values (fewer if the kernel grants a smaller pipe; ``capacity`` tells what it holds).
+
+    ``take`` hands out what is ready and makes the rest as ``PublicKey.obfuscators`` does. The worker ends
+    when ``close`` is called (or ``with`` ends), when this process exits (it is a daemon) and when this
+    process dies (its next write finds the pipe without a reader).
+    """
+
+    def __init__(self, public: PublicKey, capacity: int = POOL_CAPACITY):
+        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+        self.public = public
+        self.taken = 0  # obfuscators handed out from the worker
+        self.made_here = 0  # obfuscators take() had to make itself
+        self._width = public.ciphertext_bytes
+        self._owner = os.getpid()
+        self._partial = b""  # the first bytes of an obfuscator the worker is still writing
+        read_fd, write_fd = os.pipe()
+        try:
+            self.capacity = _grow_pipe(write_fd, capacity * self._width) // self._width
+            os.set_blocking(read_fd, False)
+            self._worker = multiprocessing.get_context("fork").Process(
+                target=_pool_worker, args=(public, read_fd, write_fd), daemon=True,
+                name=f"paillier-obfuscators-{public.fingerprint[:8]}")
+            self._worker.start()
+        except BaseException:
+            os.close(read_fd)
+            raise
+        finally:
+            os.close(write_fd)  # the worker's copy alone: the pipe ends when the worker does
+        self._fd: int | None = read_fd
+        self._finalizer = weakref.finalize(self, _stop_pool_worker, self._worker, read_fd, self._owner)
+
+    def __repr__(self) -> str:
+        return (f"ObfuscatorPool({self.public!r}, capacity {self.capacity}, taken {self.taken}, "
+                f"made here {self.made_here})")
+
+    def __reduce__(self) -> Any:
+        raise TypeError("an ObfuscatorPool belongs to the process that made it: it cannot be pickled")
+
+    def __enter__(self) -> ObfuscatorPool:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    @property
+    def worker_pid(self) -> int | None:
+        """The worker's process id (None once closed)."""
+        return self._worker.pid if self._fd is not None else None
+
+    @property
+    def ready(self) -> int:
+        """How many obfuscators the worker has made that no one has taken yet."""
+        if self._fd is None:
+            return 0
+        waiting = array.array("i", [0])
+        fcntl.ioctl(self._fd, termios.FIONREAD, waiting)
+        return (waiting[0] + len(self._partial)) // self._width
+
+    def take(self, count: int, cores: int = 1) -> list[mpz]:
+        """``count`` obfuscators never handed out before: what the worker has ready, the rest made here over
+        ``cores`` (so a pool never makes a party wait longer than it would without one)."""
+        if os.getpid() != self._owner:
+            raise RuntimeError("an ObfuscatorPool serves only the process that made it")
+        out = self._ready(count) if count > 0 else []
+        self.taken += len(out)
+        missing = count - len(out)
+        if missing > 0:
+            out.extend(self.public.obfuscators(missing, cores))
+            self.made_here += missing
+        return out
+
+    def close(self) -> None:
+        """Stop the worker and drop what it made (idempotent)."""
+        self._fd = None
+        self._finalizer()
+
+    def _ready(self, wanted: int) -> list[mpz]:
+        """Up to ``wanted`` obfuscators the worker has written (none if it has not, or has ended)."""
+        if self._fd is None:
+            return []
+        width = self._width
+        try:
+            data = os.read(self._fd, wanted * width - len(self._partial))
+        except BlockingIOError:
+            return []
+        if not data:  # end of file: the worker is gone (it never stops on its own: it failed)
+            self.close()
+            return []
+        data = self._partial + data
+        whole = len(data) - len(data) % width
+        self._partial = data[whole:]
+        return [mpz.from_bytes(data[i:i + width], "little") for i in range(0, whole, width)]
+
+
+def _grow_pipe(fd: int, size: int) -> int:
+    """Ask the kernel for a pipe of ``size`` bytes (Linux: at most ``pipe-max-size``); what it holds now."""
+    if not hasattr(fcntl, "F_GETPIPE_SZ"):
+        return 16384  # what a pipe holds at least where its size cannot be asked (macOS)
+    with contextlib.suppress(OSError, ValueError), open("/proc/sys/fs/pipe-max-size") as limit:
+        size = min(size, int(limit.read()))
+    with contextlib.suppress(OSError):
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
+    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
+
+
+def _pool_worker(public: PublicKey, read_fd: int, write_fd: int) -> None:
+    """In the worker: obfuscators into the pipe, a block at a time, until no one reads it or the owner is gone
+    (a full pipe is rechecked every second: other processes forked from the owner may hold its read end)."""
+    owner = os.getppid()
+    os.close(read_fd)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when the worker stops
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the executor's handlers
+    _idle_priority()
+    fixed = _obfuscation(public).table_for_pool()
+    width = public.ciphertext_bytes
+    os.set_blocking(write_fd, False)
+    with contextlib.suppress(BrokenPipeError):
+        while os.getppid() == owner:
+            block = memoryview(b"".join(r.to_bytes(width, "little") for r in fixed.random_powers(_POOL_BLOCK)))
+            while block and os.getppid() == owner:
+                try:
+                    block = block[os.write(write_fd, block):]
+                except BlockingIOError:  # the pool is full
+                    select.select([], [write_fd], [], 1.0)
+
+
+def _idle_priority() -> None:
+    """Run this process only when its owner does not: SCHED_IDLE (else nice 19). With Linux's autogroup
+    scheduling that orders it behind the processes of its session (the owner's), while the session as a whole
+    keeps its fair share of the machine: the worker takes what its party leaves while waiting for the others."""
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+    except (OSError, AttributeError):
+        with contextlib.suppress(OSError):
+            os.nice(19)
+
+
+def _stop_pool_worker(worker: multiprocessing.Process, read_fd: int, owner: int) -> None:
+    """Close the pool's end of the pipe and end its worker (only in the process that started it)."""
+    if os.getpid() != owner:
+        return
+    with contextlib.suppress(OSError):
+        os.close(read_fd)
+    if worker.is_alive():
+        worker.terminate()
+        worker.join(5)
+        if worker.is_alive():
+            worker.kill()
+    worker.join()
 
 
 # ------------------------------------------------------------------------------------ plain encodings
@@ -768,47 +984,65 @@ def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) ->
     """``prod_i c_i ^ (x_ij * 2^MATMUL_FRAC_BITS)`` for every column ``j``.
 
     Each column becomes integers with as few bits as it needs (``MATMUL_BITS`` relative to its largest
-    value; fewer when the column is exact with fewer, e.g. 0/1 columns need one bit). Negative columns are
-    offset by ``2^b`` to make every exponent non-negative and corrected with one shared inverse. Results are
-    then raised to ``2^(MATMUL_FRAC_BITS - f_j)`` so that every column has the same public exponent.
+    value; fewer when the column is exact with fewer, e.g. 0/1 columns need one bit). Negative integers
+    are handled one of two ways, whichever takes fewer multiplications: signed digits (a negative digit
+    picks the base's inverse; half as many buckets, for the inverses of all bases once: pays with several
+    columns), or an offset of ``2^b`` that makes a column non-negative, corrected with one shared inverse.
+    Results are then raised to ``2^(MATMUL_FRAC_BITS - f_j)`` so that every column has the same public
+    exponent. The ciphertexts are the same either way: only the order of the multiplications differs.
     """
     rows, columns = matrix.shape
     encoded = [_encode_column(matrix[:, j]) for j in range(columns)]
-    exponents = np.column_stack([e.shifted for e in encoded]) if columns else np.zeros((rows, 0), np.int64)
-    bits = [e.bits for e in encoded]
-    work = rows * sum(max(b, 1) for b in bits) // 8
-    partials = _in_processes(_multi_exp_chunk, (ciphertexts, exponents, bits, n2), rows,
-                             _cores_for(work, cores), list)
-    results = [_ONE] * columns
-    for partial in partials:
-        results = [a * b % n2 for a, b in zip(results, partial, strict=True)]
-    if any(e.offset for e in encoded):
+    offsets = [1 << e.bits if e.negative else 0 for e in encoded]
+    unsigned = [_multi_exp_cost(rows, e.bits + e.negative) for e in encoded]
+    signed = [_signed_multi_exp_cost(rows, e.bits) for e in encoded]
+    offset_work = (rows if any(offsets) else 0) + sum(2 * o.bit_length() for o in offsets)
+    use_signed = rows >= 8 and 3 * rows + sum(signed) < sum(unsigned) + offset_work
+    integers = np.column_stack([e.integers for e in encoded]) if columns else np.zeros((rows, 0), np.int64)
+    if use_signed:
+        state = (ciphertexts, _batch_invert(ciphertexts, n2), integers, [e.bits for e in encoded], n2)
+        costs = signed
+    else:
+        exponents = integers + np.asarray(offsets, dtype=np.int64) if columns else integers
+        bits = [int(exponents[:, j].max()).bit_length() if rows else 0 for j in range(columns)]
+        state = (ciphertexts, None, exponents, bits, n2)
+        costs = unsigned
+    processes = _cores_for_multiplications(sum(costs), cores)
+    if processes > 1 and columns >= processes:
+        # whole columns per process: rows split over processes would each pay for a full set of buckets
+        spans = _balanced_spans(costs, processes)
+        results = _in_processes(_multi_exp_columns, state, columns, processes, _concat_lists, spans)
+    else:
+        results = [_ONE] * columns
+        for partial in _in_processes(_multi_exp_rows, state, rows, processes, list):
+            results = [a * b % n2 for a, b in zip(results, partial, strict=True)]
+    if not use_signed and any(offsets):
         total = _ONE
         for c in ciphertexts:
             total = total * c % n2
         inverse_total = gmpy2.invert(total, n2)
-        results = [r * gmpy2.powmod(inverse_total, e.offset, n2) % n2 if e.offset else r
-                   for r, e in zip(results, encoded, strict=True)]
+        results = [r * gmpy2.powmod(inverse_total, offset, n2) % n2 if offset else r
+                   for r, offset in zip(results, offsets, strict=True)]
     return [r if e.frac_bits == MATMUL_FRAC_BITS else gmpy2.powmod(r, mpz(1) << (MATMUL_FRAC_BITS - e.frac_bits), n2)
             for r, e in zip(results, encoded, strict=True)]
 
 
 class _Column:
-    """One column as non-negative int64 exponents: ``shifted = round(x * 2^frac_bits) + offset``."""
+    """One column as int64 integers ``round(x * 2^frac_bits)``, ``bits`` the bit length of the largest |one|."""
 
-    __slots__ = ("shifted", "frac_bits", "offset", "bits")
+    __slots__ = ("integers", "frac_bits", "bits", "negative")
 
-    def __init__(self, shifted: np.ndarray, frac_bits: int, offset: int):
-        self.shifted = shifted
+    def __init__(self, integers: np.ndarray, frac_bits: int):
+        self.integers = integers
         self.frac_bits = frac_bits
-        self.offset = offset
-        self.bits = int(shifted.max()).bit_length() if shifted.size else 0
+        self.bits = int(np.abs(integers).max()).bit_length() if integers.size else 0
+        self.negative = bool(integers.size and integers.min() < 0)
 
 
 def _encode_column(column: np.ndarray) -> _Column:
     largest = float(np.abs(column).max()) if column.size else 0.0
     if largest == 0.0:
-        return _Column(np.zeros(column.shape, np.int64), MATMUL_FRAC_BITS, 0)
+        return _Column(np.zeros(column.shape, np.int64), MATMUL_FRAC_BITS)
     top = math.frexp(largest)[1]  # largest < 2^top
     frac_bits = min(MATMUL_FRAC_BITS, MATMUL_BITS - top)
     # fewest fractional bits that keep the column exact (binary search: exact at f implies exact at f + 1)
@@ -821,40 +1055,88 @@ def _encode_column(column: np.ndarray) -> _Column:
         else:
             low = middle + 1
     frac_bits = high
-    integers = np.rint(np.ldexp(column, frac_bits)).astype(np.int64)
-    offset = 0
-    if integers.min() < 0:
-        offset = 1 << int(np.abs(integers).max()).bit_length()
-        integers = integers + offset
-    return _Column(integers, frac_bits, offset)
+    return _Column(np.rint(np.ldexp(column, frac_bits)).astype(np.int64), frac_bits)
+
+
+def _multi_exp_cost(rows: int, bits: int) -> int:
+    """Modular multiplications (and squarings) ``_pippenger`` takes for one column of non-negative integers."""
+    if bits == 0:
+        return 0
+    width = _window_for(rows, bits)
+    return -(-bits // width) * (_window_cost(rows, (1 << width) - 1) + width)
+
+
+def _signed_multi_exp_cost(rows: int, bits: int) -> int:
+    """Modular multiplications (and squarings) ``_signed_pippenger`` takes for one column."""
+    if bits == 0:
+        return 0
+    width = _signed_window_for(rows, bits)
+    return -(-(bits + 1) // width) * (_window_cost(rows, 1 << (width - 1)) + width)
+
+
+def _window_cost(rows: int, buckets: int) -> int:
+    """Multiplications one window takes: a row into a bucket that holds one already (an empty one just takes
+    it), and two per bucket for their product."""
+    return rows - min(rows, buckets) + 2 * buckets
+
+
+def _balanced_spans(costs: list[int], parts: int) -> list[tuple[int, int]]:
+    """``costs`` cut into at most ``parts`` contiguous spans of about equal total cost (none empty)."""
+    prefix = np.cumsum(np.asarray(costs, dtype=np.float64))
+    total, size = (float(prefix[-1]) if len(costs) else 0.0), len(costs)
+    edges = [0]
+    for k in range(1, parts):
+        target = total * k / parts
+        edge = int(np.searchsorted(prefix, target)) + 1  # the first edge whose span reaches the target
+        if edge > 1 and target - prefix[edge - 2] < prefix[edge - 1] - target:
+            edge -= 1  # stopping one column short is closer to the target
+        if edges[-1] < edge < size:
+            edges.append(edge)
+    edges.append(size)
+    return list(zip(edges, edges[1:], strict=False))
 
 
 def _window_for(rows: int, bits: int) -> int:
-    """The bucket width minimising windows x (rows + 2 * 2^w) modular multiplications."""
-    best, best_cost = 1, math.inf
-    for w in range(1, 17):
-        cost = -(-bits // w) * (rows + (2 << w))
-        if cost < best_cost:
-            best, best_cost = w, cost
-    return best
+    """The digit width of fewest multiplications for ``bits``-bit exponents in 2^w - 1 buckets."""
+    return min(range(1, 17), key=lambda w: -(-bits // w) * (_window_cost(rows, (1 << w) - 1) + w))
 
 
-def _multi_exp_chunk(state: tuple, start: int, stop: int) -> list[mpz]:
-    """Per column, ``prod_i c_i ^ e_ij`` over rows [start, stop) by Pippenger's bucket method."""
-    ciphertexts, exponents, bits, n2 = state
-    bases = ciphertexts[start:stop]
-    block = exponents[start:stop]
+def _signed_window_for(rows: int, bits: int) -> int:
+    """The digit width of fewest multiplications for signed digits in [-2^(w-1), 2^(w-1)): 2^(w-1) buckets,
+    ``bits + 1`` bits (the top digit may carry)."""
+    return min(range(2, 18), key=lambda w: -(-(bits + 1) // w) * (_window_cost(rows, 1 << (w - 1)) + w))
+
+
+def _multi_exp_rows(state: tuple, start: int, stop: int) -> list[mpz]:
+    """Per column, ``prod_i c_i ^ e_ij`` over rows [start, stop)."""
+    ciphertexts, inverses, exponents, bits, n2 = state
+    return _multi_exp(ciphertexts[start:stop], None if inverses is None else inverses[start:stop],
+                      exponents[start:stop], bits, n2)
+
+
+def _multi_exp_columns(state: tuple, start: int, stop: int) -> list[mpz]:
+    """For columns [start, stop), ``prod_i c_i ^ e_ij`` over all rows."""
+    ciphertexts, inverses, exponents, bits, n2 = state
+    return _multi_exp(ciphertexts, inverses, exponents[:, start:stop], bits[start:stop], n2)
+
+
+def _multi_exp(bases: list[mpz], inverses: list[mpz] | None, block: np.ndarray, bits: list[int],
+               n2: mpz) -> list[mpz]:
+    """Per column ``j`` of ``block``, ``prod_i bases_i ^ block_ij`` by Pippenger's bucket method (signed
+    digits when the bases' ``inverses`` are given; non-negative exponents otherwise)."""
     out = []
     for j, column_bits in enumerate(bits):
         column = block[:, j]
-        if len(bases) < 8:  # a handful of rows: plain exponentiations are cheaper than buckets
+        if inverses is not None:
+            out.append(_signed_pippenger(bases, inverses, column, column_bits, n2))
+        elif len(bases) < 8:  # a handful of rows: plain exponentiations are cheaper than buckets
             acc = _ONE
             for c, e in zip(bases, column.tolist(), strict=True):
                 if e:
                     acc = acc * gmpy2.powmod(c, e, n2) % n2
             out.append(acc)
-            continue
-        out.append(_pippenger(bases, column, column_bits, n2))
+        else:
+            out.append(_pippenger(bases, column, column_bits, n2))
     return out
 
 
@@ -871,14 +1153,41 @@ def _pippenger(bases: list[mpz], column: np.ndarray, bits: int, n2: mpz) -> mpz:
             if d:
                 held = buckets[d]
                 buckets[d] = c if held is None else held * c % n2
-        window_value = _bucket_product(buckets, n2)
-        if result is None:
-            result = window_value
-        else:
-            result = gmpy2.powmod(result, 1 << width, n2)
-            if window_value is not None:
-                result = result * window_value % n2
+        result = _next_window(result, _bucket_product(buckets, n2), width, n2)
     return _ONE if result is None else result
+
+
+def _signed_pippenger(bases: list[mpz], inverses: list[mpz], column: np.ndarray, bits: int, n2: mpz) -> mpz:
+    """``prod_i bases_i ^ column_i`` for signed ``column``: digits in [-2^(w-1), 2^(w-1)), a negative digit
+    ``-k`` puts the base's inverse into bucket ``k``."""
+    if bits == 0:
+        return _ONE
+    width = _signed_window_for(len(bases), bits)
+    half, mask = 1 << (width - 1), (1 << width) - 1
+    windows, rest = [], column.astype(np.int64)
+    while rest.any():  # least significant first; exact: rest - digit is a multiple of 2^width
+        digit = ((rest + half) & mask) - half
+        windows.append(digit)
+        rest = (rest - digit) >> width
+    result = None
+    for digits in reversed(windows):
+        buckets: list[Any] = [None] * (half + 1)
+        for c, inverse, d in zip(bases, inverses, digits.tolist(), strict=True):
+            if d:
+                if d < 0:
+                    c, d = inverse, -d
+                held = buckets[d]
+                buckets[d] = c if held is None else held * c % n2
+        result = _next_window(result, _bucket_product(buckets, n2), width, n2)
+    return _ONE if result is None else result
+
+
+def _next_window(result: mpz | None, window_value: mpz | None, width: int, n2: mpz) -> mpz | None:
+    """``result^(2^width) * window_value`` (None stands for 1)."""
+    if result is None:
+        return window_value
+    result = gmpy2.powmod(result, 1 << width, n2)
+    return result if window_value is None else result * window_value % n2
 
 
 def _bucket_product(buckets: list[Any], n2: mpz) -> mpz | None:
@@ -900,6 +1209,13 @@ def _cores_for(work: int, cores: int) -> int:
     """How many processes ``work`` (elements x multiplications / 8) deserves out of ``cores``."""
     usable = max(1, min(int(cores or 1), os.cpu_count() or 1))
     return usable if work >= _MIN_PROCESS_WORK * 8 else 1
+
+
+def _cores_for_multiplications(multiplications: int, cores: int) -> int:
+    """How many processes work of ``multiplications`` modular multiplications deserves out of ``cores`` (when
+    it is split without extra work: the one process that is not forked works too)."""
+    usable = max(1, min(int(cores or 1), os.cpu_count() or 1))
+    return usable if multiplications >= _MIN_FORK_MULTIPLICATIONS // 2 else 1
 
 
 def _threaded(func: Callable[[list], list], items: Sequence, cores: int) -> list:
@@ -924,20 +1240,24 @@ def _run_forked(func_and_span: tuple[Callable, int, int]) -> list:
 
 
 def _in_processes(func: Callable[[tuple, int, int], list], state: tuple, size: int, cores: int,
-                  combine: Callable[[list], Any]) -> Any:
-    """``combine([func(state, start, stop) for each chunk])``, chunks over ``cores`` forked processes.
+                  combine: Callable[[list], Any], spans: list[tuple[int, int]] | None = None) -> Any:
+    """``combine([func(state, start, stop) for each span])``: ``spans`` (by default [0, size) cut into ``cores``
+    equal ones), the first computed here while forked processes compute the others.
 
     The workers inherit ``state`` through fork (no copy of the ciphertexts is pickled); only the results
     come back, from our own children.
     """
     global _FORK_STATE
-    if cores <= 1 or size < 2:
-        return combine([func(state, 0, size)])
-    spans = _chunks(size, cores)
+    if spans is None:
+        spans = _chunks(size, cores if size >= 2 else 1)
+    if len(spans) <= 1:
+        return combine([func(state, *spans[0])] if spans else [func(state, 0, size)])
     _FORK_STATE = state
     try:
-        with ProcessPoolExecutor(len(spans), mp_context=multiprocessing.get_context("fork")) as pool:
-            parts = list(pool.map(_run_forked, [(func, start, stop) for start, stop in spans]))
+        with ProcessPoolExecutor(len(spans) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
+            futures = [pool.submit(_run_forked, (func, start, stop)) for start, stop in spans[1:]]
+            first = func(state, *spans[0])
+            parts = [first, *(future.result() for future in futures)]
     finally:
         _FORK_STATE = None
     return combine(parts)

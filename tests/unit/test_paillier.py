@@ -4,6 +4,13 @@ against direct exponentiation, full-length exponents, the encrypting process's o
 
 from __future__ import annotations
 
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
 import gmpy2
 import numpy as np
 import pytest
@@ -18,6 +25,7 @@ from fate_flow.ml.paillier import (
     OBFUSCATION_SLACK_BITS,
     OBFUSCATION_TABLE_BYTES,
     EncryptedVector,
+    ObfuscatorPool,
     PrivateKey,
     PublicKey,
     generate_keypair,
@@ -252,6 +260,150 @@ def test_the_obfuscation_cache_keeps_few_keys(keys) -> None:
     assert pub.n not in paillier._OBFUSCATIONS and len(paillier._OBFUSCATIONS) == paillier._CACHED_KEYS
 
 
+# ---------------------------------------------------------------------------------- obfuscator pools
+
+
+@pytest.fixture
+def pool(keys):
+    pub, _ = keys
+    paillier._obfuscation(pub).table_for_pool()  # the worker inherits it instead of building its own
+    with ObfuscatorPool(pub, capacity=64) as made:
+        yield made
+
+
+def wait_until(condition, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
+
+
+def process_gone(pid: int) -> bool:
+    """Exited (and reaped, or a zombie nobody needs to reap: /proc tells which)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except FileNotFoundError:
+        return True
+
+
+def test_pool_obfuscators_are_fresh_nth_residues_each_handed_out_once(keys, pool) -> None:
+    pub, priv = keys
+    wait_until(lambda: pool.ready >= 40)
+    assert pool.capacity == 64  # 64 ciphertexts of 256 bytes fill a 16 kB pipe
+    seen = []
+    for count in (1, 7, 32, 100, 0, 250):  # the worker's first, then more than it holds: the rest made here
+        made = pool.take(count)
+        assert len(made) == count
+        seen += made
+    assert pool.taken >= 40 and pool.made_here > 0 and pool.taken + pool.made_here == len(seen)
+    assert len(set(seen)) == len(seen) and is_nth_residue(priv, seen)
+    assert not set(seen) & set(pub.obfuscators(200)) and 1 not in seen
+
+
+def test_pool_holds_at_most_its_capacity(pool) -> None:
+    wait_until(lambda: pool.ready == pool.capacity)
+    time.sleep(0.2)  # the worker has made its next block by now: it waits for room in the pipe
+    assert pool.ready == pool.capacity
+    pool.take(pool.capacity)
+    assert pool.taken == pool.capacity and pool.made_here == 0
+
+
+def test_two_pools_never_hand_out_the_same_value(keys) -> None:
+    pub, _ = keys
+    paillier._obfuscation(pub).table_for_pool()
+    with ObfuscatorPool(pub, capacity=64) as first, ObfuscatorPool(pub, capacity=64) as second:
+        wait_until(lambda: first.ready >= 32 and second.ready >= 32)
+        a, b = first.take(32), second.take(32)
+        assert first.taken == second.taken == 32 and not set(a) & set(b)
+
+
+def test_encrypt_and_rerandomize_with_a_pool_decrypt_equal(keys, values, pool) -> None:
+    pub, priv = keys
+    wait_until(lambda: pool.ready >= 32)
+    with_pool = pub.encrypt(values, pool=pool)
+    without = pub.encrypt(values)
+    np.testing.assert_array_equal(priv.decrypt(with_pool), priv.decrypt(without))
+    np.testing.assert_array_equal(priv.decrypt(priv.encrypt(values, cores=2, pool=pool)), priv.decrypt(without))
+    fresh = with_pool.rerandomize(pool=pool)
+    np.testing.assert_array_equal(priv.decrypt(fresh), priv.decrypt(without))
+    assert not set(fresh.ciphertexts) & set(with_pool.ciphertexts)
+    assert pool.taken >= 32 and pool.taken + pool.made_here == 3 * len(values)
+
+
+def test_pool_is_bound_to_its_key_and_its_process(keys, pool) -> None:
+    other, _ = generate_keypair(1024)
+    with pytest.raises(ValueError, match="another public key"):
+        other.encrypt(np.ones(3), pool=pool)
+    with pytest.raises(TypeError, match="ObfuscatorPool"):
+        keys[0].encrypt(np.ones(3), pool=[1, 2, 3])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="cannot be pickled"):
+        pickle.dumps(pool)
+    with pytest.raises(ValueError, match="capacity"):
+        ObfuscatorPool(keys[0], capacity=0)
+    read, write = os.pipe()
+    child = os.fork()
+    if child == 0:  # a forked child must not draw from its parent's pool
+        try:
+            pool.take(1)
+            os.write(write, b"took")
+        except RuntimeError:
+            os.write(write, b"refused")
+        os._exit(0)
+    os.close(write)
+    os.waitpid(child, 0)
+    assert os.read(read, 16) == b"refused"
+    os.close(read)
+
+
+def test_pool_worker_is_gone_after_close(keys) -> None:
+    pub, priv = keys
+    pool = ObfuscatorPool(pub, capacity=64)
+    pid = pool.worker_pid
+    assert pid and not process_gone(pid)
+    pool.close()
+    assert process_gone(pid) and pool.worker_pid is None and pool.ready == 0
+    pool.close()  # twice is fine
+    made = pool.take(5)  # a closed pool makes what it is asked for itself
+    assert len(made) == 5 == pool.made_here and is_nth_residue(priv, made)
+
+
+@pytest.mark.parametrize(("how", "holder"), [(signal.SIGKILL, False), (signal.SIGTERM, False), (signal.SIGKILL, True)])
+def test_pool_worker_dies_with_its_owner(how, holder) -> None:
+    """The owner killed (no cleanup runs): the worker's next write finds no reader and it ends; or, when a
+    process forked from the owner still holds the pipe (``holder``), it sees its owner gone within a second."""
+    script = ("import os, sys, time; from fate_flow.ml.paillier import ObfuscatorPool, generate_keypair\n"
+              "pool = ObfuscatorPool(generate_keypair(1024)[0], capacity=64)\n"
+              f"child = os.fork() if {holder} else -1\n"
+              "if child == 0:\n    time.sleep(60)\n    os._exit(0)\n"
+              "print(pool.worker_pid, child, flush=True)\n"
+              "time.sleep(60)\n")
+    owner = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE, text=True)
+    worker = child = None
+    try:
+        worker, child = map(int, owner.stdout.readline().split())
+        assert not process_gone(worker)
+        time.sleep(1.0)  # the worker may fill its pipe and wait for room: it must notice all the same
+        owner.send_signal(how)
+        owner.wait(10)
+        wait_until(lambda: process_gone(worker), timeout=20)
+    finally:
+        owner.kill()
+        owner.wait()
+        for pid in (worker, child):  # the test failed, or the holder: leave no orphan behind
+            if pid is not None and pid > 0 and not process_gone(pid):
+                os.kill(pid, signal.SIGKILL)
+
+
+@pytest.mark.parametrize("count", [0, 1, 5, 40])
+def test_decryption_over_cores_matches(keys, count) -> None:
+    pub, priv = keys
+    ciphertexts = pub.encrypt(RNG.normal(size=count) * 1e3).ciphertexts
+    one = priv.decrypt_integers(ciphertexts)
+    for cores in (2, 3, 4):
+        assert priv.decrypt_integers(ciphertexts, cores) == one
+
+
 # ----------------------------------------------------------------------------------------- arithmetic
 
 
@@ -331,17 +483,59 @@ def test_rmatmul_against_numpy(keys, values, encrypted) -> None:
     close(one_column, got[:1], scale[0], 1e-12)
 
 
-def test_rmatmul_in_worker_processes_matches(keys, monkeypatch) -> None:
+@pytest.mark.parametrize("cores", [2, 3])
+def test_rmatmul_in_worker_processes_matches(keys, monkeypatch, cores) -> None:
     pub, priv = keys
     residuals = RNG.normal(size=120)
     x = rmatmul_cases(120)
     enc = pub.encrypt(residuals)
-    single = enc.rmatmul(x)
+    single, one_column = enc.rmatmul(x), enc.rmatmul(x[:, :1])
     monkeypatch.setattr(paillier, "_MIN_PROCESS_WORK", 0)  # fork even for this small job
-    forked = enc.rmatmul(x, cores=2)
-    np.testing.assert_array_equal(priv.decrypt(forked), priv.decrypt(single))
+    monkeypatch.setattr(paillier, "_MIN_FORK_MULTIPLICATIONS", 0)
+    monkeypatch.setattr(os, "cpu_count", lambda: 4)
+    split = []
+    real = paillier._in_processes
+    monkeypatch.setattr(paillier, "_in_processes", lambda func, *args: split.append(func) or real(func, *args))
+    # columns split between the processes (each column whole), then rows of one column
+    np.testing.assert_array_equal(priv.decrypt(enc.rmatmul(x, cores=cores)), priv.decrypt(single))
+    np.testing.assert_array_equal(priv.decrypt(enc.rmatmul(x[:, :1], cores=cores)), priv.decrypt(one_column))
+    assert split == [paillier._multi_exp_columns, paillier._multi_exp_rows]
     factors = RNG.normal(size=120)
-    np.testing.assert_array_equal(priv.decrypt(enc.multiply(factors, cores=2)), priv.decrypt(enc * factors))
+    np.testing.assert_array_equal(priv.decrypt(enc.multiply(factors, cores=cores)), priv.decrypt(enc * factors))
+
+
+def test_signed_and_offset_digits_give_the_same_ciphertexts(keys, monkeypatch) -> None:
+    """Many columns take signed digits (with the bases' inverses), a lone 0/1 column offsets: same products."""
+    pub, _ = keys
+    enc = pub.encrypt(RNG.normal(size=60))
+    x = rmatmul_cases(60)
+    used = []
+    for name in ("_signed_pippenger", "_pippenger"):
+        real = getattr(paillier, name)
+        monkeypatch.setattr(paillier, name, lambda *args, real=real, name=name: used.append(name) or real(*args))
+    together = enc.rmatmul(x).ciphertexts
+    assert set(used) == {"_signed_pippenger"}
+    used.clear()
+    alone = [enc.rmatmul(x[:, j]).ciphertexts[0] for j in range(x.shape[1])]
+    assert "_pippenger" in used and together == alone
+    used.clear()
+    assert enc.rmatmul(x[:, [1]]).ciphertexts[0] == together[1] and used == ["_pippenger"]
+
+
+@pytest.mark.parametrize(("costs", "parts", "spans"), [
+    ([5] * 20, 2, [(0, 10), (10, 20)]),
+    ([300] * 10 + [1], 2, [(0, 5), (5, 11)]),  # an intercept column weighs next to nothing
+    ([1, 1, 100], 2, [(0, 2), (2, 3)]),
+    ([7, 0, 0], 3, [(0, 1), (1, 3)]),  # fewer spans rather than one that costs nothing
+    ([4], 2, [(0, 1)]),
+    ([100, 1, 1, 1], 3, [(0, 1), (1, 4)]),
+    ([3, 3, 3, 3, 3, 3], 3, [(0, 2), (2, 4), (4, 6)]),
+])
+def test_balanced_spans_cover_every_column_once(costs, parts, spans) -> None:
+    got = paillier._balanced_spans(costs, parts)
+    assert got == spans
+    assert got[0][0] == 0 and got[-1][1] == len(costs) and all(a < b for a, b in got)
+    assert all(got[i][1] == got[i + 1][0] for i in range(len(got) - 1))
 
 
 def test_rmatmul_few_rows_and_shapes(keys) -> None:
