@@ -304,7 +304,7 @@ def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
                         with timings.phase("waiting"):
                             masked = party.get("masked_gradient")
                         with timings.phase("decrypt"):
-                            party.put("revealed", masking.reveal(private, masked))
+                            party.put("revealed", masking.reveal(private, masked, ctx.cores))
                     if len(ctx.hosts) == 1:
                         losses.append(masking.decrypt_scalar(private, batch.guest.get("loss")))
             penalties = [float(p) for p in (step.guest.get("penalty"), *step.hosts.get("penalty"))]

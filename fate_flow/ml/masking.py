@@ -41,11 +41,11 @@ def hide(public: PublicKey, vector: EncryptedVector) -> tuple[dict, Secret]:
     return wire, Secret(masks, vector.exponent, vector.bound)
 
 
-def reveal(private: PrivateKey, wire: Any) -> BigIntVector:
+def reveal(private: PrivateKey, wire: Any, cores: int = 1) -> BigIntVector:
     """At the key holder: the masked plaintexts (uniform in ``[0, n)``), for the owner to unmask."""
     public = private.public
     ciphertexts = _ciphertexts(public, wire)
-    plain = private.decrypt_integers(ciphertexts)
+    plain = private.decrypt_integers(ciphertexts, cores)
     width = (public.key_length + 7) // 8
     return BigIntVector(b"".join(int(m).to_bytes(width, "little") for m in plain), width, len(plain))
 
