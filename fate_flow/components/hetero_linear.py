@@ -35,7 +35,17 @@ class HeteroLRParams(LinearModelParams):
         return self
 
 
-class HeteroLinRParams(LinearModelParams):
+class PaillierOnlyParams(LinearModelParams):
+    """LinR and Poisson take Paillier alone (FATE refuses IPCL and null for them)."""
+
+    @model_validator(mode="after")
+    def _paillier(self) -> LinearModelParams:
+        if self.encrypt_param.method != "Paillier":
+            raise ValueError("encrypt_param.method must be Paillier")
+        return self
+
+
+class HeteroLinRParams(PaillierOnlyParams):
     """FATE's LinearParam (nesterov_momentum_sgd refused, Paillier only)."""
 
     optimizer: choice("sgd", "rmsprop", "adam", "adagrad", "sqn") = "sgd"
@@ -44,14 +54,8 @@ class HeteroLinRParams(LinearModelParams):
     encrypted_mode_calculator_param: EncryptedModeCalculatorParam = Field(
         default_factory=EncryptedModeCalculatorParam)
 
-    @model_validator(mode="after")
-    def _paillier(self) -> LinearModelParams:
-        if self.encrypt_param.method != "Paillier":
-            raise ValueError("encrypt_param.method must be Paillier")
-        return self
 
-
-class HeteroPoissonParams(LinearModelParams):
+class HeteroPoissonParams(PaillierOnlyParams):
     """FATE's PoissonParam (no sqn, no nesterov; an optional exposure column)."""
 
     optimizer: choice("sgd", "rmsprop", "adam", "adagrad") = "rmsprop"
@@ -59,12 +63,6 @@ class HeteroPoissonParams(LinearModelParams):
     exposure_colname: str | None = None
     encrypted_mode_calculator_param: EncryptedModeCalculatorParam = Field(
         default_factory=EncryptedModeCalculatorParam)
-
-    @model_validator(mode="after")
-    def _paillier(self) -> LinearModelParams:
-        if self.encrypt_param.method != "Paillier":
-            raise ValueError("encrypt_param.method must be Paillier")
-        return self
 
 
 def _spec(module: str, params: type, description: str) -> ComponentSpec:
