@@ -23,6 +23,11 @@ def batch_indices(count: int, batch_size: int, strategy: str = "full", shuffle: 
     return [order[start:start + batch_size] for start in range(0, count, batch_size)]
 
 
+def largest_batch(count: int, batch_size: int) -> int:
+    """The most rows one batch of ``batch_indices(count, batch_size, ...)`` has."""
+    return count if batch_size == -1 or batch_size >= count else batch_size
+
+
 def folds(count: int, n_splits: int, shuffle: bool, seed: int | None) -> list[np.ndarray]:
     """The row positions of each cross-validation fold (k nearly equal parts)."""
     order = np.random.default_rng(seed).permutation(count) if shuffle else np.arange(count)

@@ -2,10 +2,12 @@
 
 The guest holds the labels and some features, each host other features of the same samples, the arbiter
 the Paillier key. Per batch: every host sends its forward pieces encrypted (``[[wx_h]]``, and what the
-loss needs); the guest forms the encrypted residual ``[[d]]`` and sends it to the hosts; every party
-computes its own encrypted gradient ``X^T [[d]] / n``, hides it under a random mask it alone knows, has
-the arbiter decrypt the masked vector, removes the mask and steps its own optimizer. The arbiter thus
-never sees a gradient, a host never sees a label or a residual, the guest never sees a host's forward.
+loss needs; Poisson: ``[[exp(wx_h)]]``, and ``[[sum y wx_h]]`` formed on the labels the guest encrypted
+once at the start, which saves a host encrypting ``wx_h`` every batch); the guest forms the encrypted
+residual ``[[d]]`` and sends it to the hosts; every party computes its own encrypted gradient
+``X^T [[d]] / n``, hides it under a random mask it alone knows, has the arbiter decrypt the masked vector,
+removes the mask and steps its own optimizer. The arbiter thus never sees a gradient, a host never sees a
+label or a residual, the guest never sees a host's forward.
 With one host the guest also forms the encrypted loss, which the arbiter decrypts and records.
 """
 
@@ -27,12 +29,22 @@ class Family:
 
     def host_pieces(self, wx: np.ndarray, with_loss: bool, weighted: bool) -> dict[str, np.ndarray]:
         """The plain vectors a host encrypts for the guest (``sum_*`` ones are 1-element sums)."""
+        if self.name == "poisson":  # the loss's sum of y * wx_h the host forms on the encrypted labels
+            return {"exp_wx": np.exp(wx)}
         pieces = {"wx": wx}
-        if self.name == "poisson":
-            pieces["exp_wx"] = np.exp(wx)
-        elif with_loss:
+        if with_loss:
             pieces["sq_wx" if weighted else "sum_sq_wx"] = wx ** 2 if weighted else np.array([wx @ wx])
         return pieces
+
+    @property
+    def labels_at_host(self) -> bool:
+        """Whether the loss needs the guest's labels encrypted at the host (Poisson: ``sum y * wx_h``; a host
+        forms it on ``[[y]]``, sent once, instead of encrypting its ``wx`` every batch for the guest)."""
+        return self.name == "poisson"
+
+    def forward_values(self, rows: int, with_loss: bool, weighted: bool) -> int:
+        """How many values a host encrypts for a batch of ``rows``."""
+        return sum(len(piece) for piece in self.host_pieces(np.zeros(rows), with_loss, weighted).values())
 
     def residual(self, host: dict[str, EncryptedVector], wx_g: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None = None) -> EncryptedVector:
@@ -56,7 +68,7 @@ class Family:
         if self.name == "poisson":
             scale = np.exp(wx_g) * (offset if offset is not None else 1.0)
             mu_sum = dot(host["exp_wx"], scale * w)
-            wx_y = dot(host["wx"], y * w) + float((wx_g * y * w).sum())
+            wx_y = host["sum_y_wx"] + float((wx_g * y * w).sum())
             return (mu_sum - wx_y) * (1.0 / n)
         squares = dot(host["sq_wx"], w) if "sq_wx" in host else host["sum_sq_wx"]
         if self.name == "logistic":
@@ -98,18 +110,13 @@ def dot(vector: EncryptedVector, plain: np.ndarray) -> EncryptedVector:
 LOGISTIC, LINEAR, POISSON = Family("logistic"), Family("linear"), Family("poisson")
 
 
-def encrypt_pieces(public: PublicKey, pieces: dict[str, np.ndarray], cores: int) -> dict[str, dict]:
-    """A host's pieces encrypted, in wire form."""
-    return {name: public.encrypt(values, cores=cores).to_wire() for name, values in pieces.items()}
-
-
 def decode_pieces(public: PublicKey, wire: dict, expected_rows: int) -> dict[str, EncryptedVector]:
     """A host's pieces from the wire, checked: known names, rows as many as the batch (or one for a sum)."""
     if not isinstance(wire, dict):
         raise ValueError("a host's forward must be a dict of encrypted vectors")
     pieces = {}
     for name, value in wire.items():
-        if name not in ("wx", "exp_wx", "sq_wx", "sum_sq_wx"):
+        if name not in ("wx", "exp_wx", "sq_wx", "sum_sq_wx", "sum_y_wx"):
             raise ValueError(f"unexpected forward piece {name!r}")
         vector = EncryptedVector.from_wire(public, value)
         rows = 1 if name.startswith("sum_") else expected_rows

@@ -23,7 +23,7 @@ import numpy as np
 from fate_flow.errors import ComponentError
 from fate_flow.framework.context import Context
 from fate_flow.ml import masking
-from fate_flow.ml.batch import batch_indices
+from fate_flow.ml.batch import batch_indices, largest_batch
 from fate_flow.ml.glm import Family, add_pieces, decode_pieces
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
 from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PublicKey, generate_keypair
@@ -152,10 +152,15 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
     fit = Fit(weights=w)
     one_host = len(ctx.hosts) == 1
     timings = Timings()
-    # the residuals' fresh randomness, made ahead while the guest waits for the others
-    with ObfuscatorPool(public) as pool:
+    if one_host and family.labels_at_host:
+        with timings.phase("encrypt"):
+            labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
+        ctx.hosts.put("encrypted_labels", labels.to_wire())
+    # the residuals' fresh randomness, a batch's worth made ahead while the guest waits for the others
+    with ObfuscatorPool(public, capacity=largest_batch(len(y), settings.batch_size)) as pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
+            pool.expect((settings.max_iter - iteration) * len(y))  # a rerandomized residual per row
             with ctx.sub("iter", iteration) as step:
                 batches = batch_indices(len(y), settings.batch_size, settings.batch_strategy, settings.shuffle,
                                         settings.random_seed, iteration)
@@ -227,10 +232,16 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     with_loss = len(ctx.hosts) == 1
     fit = Fit(weights=w)
     timings = Timings()
-    # the forward's fresh randomness, made ahead while the host waits for the others
-    with ObfuscatorPool(public) as pool:
+    labels = _encrypted_labels(public, ctx.guest.get("encrypted_labels"), len(x)) \
+        if with_loss and family.labels_at_host else None
+    # the forward's fresh randomness, a batch's worth made ahead while the host waits for the others
+    batch_rows = max(1, largest_batch(len(x), settings.batch_size))
+    per_batch = family.forward_values(batch_rows, with_loss, weighted) + (labels is not None)
+    per_iteration = per_batch * -(-len(x) // batch_rows)  # at most: the last batch may be smaller
+    with ObfuscatorPool(public, capacity=per_batch) as pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
+            pool.expect((settings.max_iter - iteration) * per_iteration)
             with ctx.sub("iter", iteration) as step:
                 batches = _checked_batches(step.guest.get("batches"), len(x))
                 before = w.copy()
@@ -241,6 +252,9 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                         with timings.phase("encrypt"):
                             forward = {name: public.encrypt(values, ctx.cores, pool=pool).to_wire()
                                        for name, values in pieces.items()}
+                            if labels is not None:  # fresh randomness: the guest knows that of [[y]]
+                                forward["sum_y_wx"] = labels.take(rows).rmatmul((part @ w).reshape(-1, 1)) \
+                                    .rerandomize(pool=pool).to_wire()
                         batch.guest.put("forward", forward)
                         with timings.phase("waiting"):
                             residual = _residual(public, batch.guest.get("residual"), len(rows))
@@ -274,6 +288,16 @@ def _checked_batches(batches: Any, rows: int) -> list[np.ndarray]:
             raise ComponentError("the guest sent batch rows outside this host's data")
         checked.append(array)
     return checked
+
+
+def _encrypted_labels(public: PublicKey, wire: Any, rows: int) -> EncryptedVector:
+    try:
+        labels = EncryptedVector.from_wire(public, wire)
+    except ValueError as exc:
+        raise ComponentError(f"the guest sent bad encrypted labels: {exc}") from None
+    if len(labels) != rows:
+        raise ComponentError(f"the guest's encrypted labels have {len(labels)} rows, this host's data {rows}")
+    return labels
 
 
 def _residual(public: PublicKey, wire: Any, rows: int) -> EncryptedVector:

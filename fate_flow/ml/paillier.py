@@ -61,7 +61,8 @@ work pays for the fork (matrix products by whole columns; the calling process co
 
 Obfuscators ahead of need: a party that encrypts or rerandomizes again and again (the hetero linear models'
 hosts and guest) keeps an :class:`ObfuscatorPool`, a forked worker that makes obfuscators at idle priority
-while the party waits for the others; ``encrypt(..., pool=pool)`` and ``rerandomize(..., pool=pool)`` then
+while the party waits for the others (a batch's worth: what the pipe holds, the rest in the worker's memory);
+``encrypt(..., pool=pool)`` and ``rerandomize(..., pool=pool)`` then
 cost one multiplication per value for what the pool holds. Each obfuscator is the same ``hs^a`` with a fresh
 full-length ``a``, handed out once, in the one process that made the pool.
 """
@@ -80,6 +81,7 @@ import select
 import signal
 import termios
 import threading
+import time
 import weakref
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
@@ -104,7 +106,8 @@ MAX_VECTOR_LENGTH = 20_000_000  # ciphertexts one wire vector may hold
 WIRE_KEYS = frozenset({"key", "exponent", "bound", "ciphertexts"})
 OBFUSCATION_SLACK_BITS = 128  # random exponent bits beyond the key length: a mod ord(hs) within 2^-128 of uniform
 OBFUSCATION_TABLE_BYTES = 80 << 20  # memory one key's fixed-base table may take in one process
-POOL_CAPACITY = 2048  # obfuscators an ObfuscatorPool holds ready (at most what one pipe holds: 1 MB unprivileged)
+POOL_CAPACITY = 2048  # obfuscators an ObfuscatorPool holds ready unless told otherwise
+POOL_MAX_BYTES = 64 << 20  # the most one pool holds ready (a pipe's worth, the rest in its worker's memory)
 
 _ONE = mpz(1)
 # work (elements x multiplications) below which forking worker processes costs more than it saves
@@ -115,6 +118,8 @@ _DIGIT_BLOCK = 4096  # obfuscators drawn per block of random digits (bounds the 
 _MIN_FORK_MULTIPLICATIONS = 40_000  # table multiplications below which forking costs more than it saves
 _CACHED_KEYS = 2  # keys whose obfuscation tables one process keeps
 _POOL_BLOCK = 32  # obfuscators a pool's worker makes and writes at a time
+_POOL_REFILL_WAIT = 0.05  # seconds a pool's owner waits for its worker to move more into the pipe
+_POOL_IDLE_POLL = 0.02  # seconds a full pool's worker sleeps before it looks whether some were taken
 _SMALL_PRIMES = [p for p in range(3, 2000, 2) if all(p % d for d in range(3, int(p ** 0.5) + 1, 2))]
 _SMALL_PRIMORIAL = math.prod(_SMALL_PRIMES)
 
@@ -732,15 +737,17 @@ class ObfuscatorPool:
     rerandomization costs one multiplication per value. The obfuscators are exactly those
     ``PublicKey.obfuscators`` makes (``hs^a``, full-length fresh ``a`` from the worker's OS CSPRNG); they go
     through a pipe whose reads consume them, so each is handed out once, and only in this process (a pool
-    cannot be pickled, and refuses to serve a forked child). The pipe is the store: the worker blocks once it
-    holds ``capacity`` values (fewer if the kernel grants a smaller pipe; ``capacity`` tells what it holds).
+    cannot be pickled, and refuses to serve a forked child). The worker stops making once ``capacity`` values
+    are ready (capped at ``POOL_MAX_BYTES``): what the pipe holds, the rest in the worker's memory, moved into
+    the pipe as it is read. A party sizes its pool to what it needs per round, so that all of it can be made
+    while it waits.
 
     ``take`` hands out what is ready and makes the rest as ``PublicKey.obfuscators`` does. The worker ends
     when ``close`` is called (or ``with`` ends), when this process exits (it is a daemon) and when this
     process dies (its next write finds the pipe without a reader).
     """
 
-    def __init__(self, public: PublicKey, capacity: int = POOL_CAPACITY):
+    def __init__(self, public: PublicKey, capacity: int = POOL_CAPACITY, expected: int | None = None):
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, not {capacity!r}")
         self.public = public
@@ -749,12 +756,17 @@ class ObfuscatorPool:
         self._width = public.ciphertext_bytes
         self._owner = os.getpid()
         self._partial = b""  # the first bytes of an obfuscator the worker is still writing
+        self.capacity = min(capacity, POOL_MAX_BYTES // self._width)
+        self._stocked = multiprocessing.RawValue("q", 0)  # made, in the worker's memory, not yet in the pipe
+        # what this process will still take (-1: unknown), see ``expect``
+        self._expected = multiprocessing.RawValue("q", -1 if expected is None else max(0, int(expected)))
         read_fd, write_fd = os.pipe()
         try:
-            self.capacity = _grow_pipe(write_fd, capacity * self._width) // self._width
+            _grow_pipe(write_fd, self.capacity * self._width)
             os.set_blocking(read_fd, False)
             self._worker = multiprocessing.get_context("fork").Process(
-                target=_pool_worker, args=(public, read_fd, write_fd), daemon=True,
+                target=_pool_worker, args=(public, read_fd, write_fd, self.capacity, self._stocked, self._expected),
+                daemon=True,
                 name=f"paillier-obfuscators-{public.fingerprint[:8]}")
             self._worker.start()
         except BaseException:
@@ -788,9 +800,12 @@ class ObfuscatorPool:
         """How many obfuscators the worker has made that no one has taken yet."""
         if self._fd is None:
             return 0
-        waiting = array.array("i", [0])
-        fcntl.ioctl(self._fd, termios.FIONREAD, waiting)
-        return (waiting[0] + len(self._partial)) // self._width
+        return (_pipe_bytes(self._fd) + len(self._partial)) // self._width + self._stocked.value
+
+    def expect(self, count: int) -> None:
+        """Tell the pool that this process will take at most ``count`` more obfuscators: its worker makes no
+        more than that (none are left over, made for nothing, when a fit ends)."""
+        self._expected.value = max(0, int(count))
 
     def take(self, count: int, cores: int = 1) -> list[mpz]:
         """``count`` obfuscators never handed out before: what the worker has ready, the rest made here over
@@ -798,6 +813,8 @@ class ObfuscatorPool:
         if os.getpid() != self._owner:
             raise RuntimeError("an ObfuscatorPool serves only the process that made it")
         out = self._ready(count) if count > 0 else []
+        if self._expected.value >= 0:
+            self._expected.value = max(0, self._expected.value - count)
         self.taken += len(out)
         missing = count - len(out)
         if missing > 0:
@@ -811,7 +828,18 @@ class ObfuscatorPool:
         self._finalizer()
 
     def _ready(self, wanted: int) -> list[mpz]:
-        """Up to ``wanted`` obfuscators the worker has written (none if it has not, or has ended)."""
+        """Up to ``wanted`` obfuscators the worker has made: what the pipe holds, then, while the worker holds
+        more, what it moves into the pipe (this process waits for it: an idle-priority worker runs when its
+        owner does not)."""
+        out = self._read(wanted)
+        while self._fd is not None and len(out) < wanted and self._stocked.value > 0:
+            if not select.select([self._fd], [], [], _POOL_REFILL_WAIT)[0]:
+                break  # the worker gets no CPU: the caller makes the rest
+            out += self._read(wanted - len(out))
+        return out
+
+    def _read(self, wanted: int) -> list[mpz]:
+        """Up to ``wanted`` obfuscators from the pipe as it is (none if it is empty, or the worker has ended)."""
         if self._fd is None:
             return []
         width = self._width
@@ -839,9 +867,18 @@ def _grow_pipe(fd: int, size: int) -> int:
     return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
 
 
-def _pool_worker(public: PublicKey, read_fd: int, write_fd: int) -> None:
-    """In the worker: obfuscators into the pipe, a block at a time, until no one reads it or the owner is gone
-    (a full pipe is rechecked every second: other processes forked from the owner may hold its read end)."""
+def _pipe_bytes(fd: int) -> int:
+    """How many bytes the pipe of ``fd`` (either end) holds."""
+    waiting = array.array("i", [0])
+    fcntl.ioctl(fd, termios.FIONREAD, waiting)
+    return waiting[0]
+
+
+def _pool_worker(public: PublicKey, read_fd: int, write_fd: int, capacity: int, stocked: Any, expected: Any) -> None:
+    """In the worker: obfuscators a block at a time while fewer than ``capacity`` (and than the owner
+    ``expected`` to take) are ready, moved into the pipe as it has room (``stocked`` tells the owner how many
+    wait here), until no one reads the pipe or the owner is gone (a full pipe is rechecked every second: other
+    processes forked from the owner may hold its read end)."""
     owner = os.getppid()
     os.close(read_fd)
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when the worker stops
@@ -850,14 +887,22 @@ def _pool_worker(public: PublicKey, read_fd: int, write_fd: int) -> None:
     fixed = _obfuscation(public).table_for_pool()
     width = public.ciphertext_bytes
     os.set_blocking(write_fd, False)
+    stock = bytearray()  # whole obfuscators not yet in the pipe
     with contextlib.suppress(BrokenPipeError):
         while os.getppid() == owner:
-            block = memoryview(b"".join(r.to_bytes(width, "little") for r in fixed.random_powers(_POOL_BLOCK)))
-            while block and os.getppid() == owner:
+            held = (_pipe_bytes(write_fd) + len(stock)) // width
+            room = capacity - held if expected.value < 0 else min(capacity, expected.value) - held
+            if room > 0:
+                stock += b"".join(r.to_bytes(width, "little") for r in fixed.random_powers(min(room, _POOL_BLOCK)))
+            if stock:
                 try:
-                    block = block[os.write(write_fd, block):]
-                except BlockingIOError:  # the pool is full
-                    select.select([], [write_fd], [], 1.0)
+                    del stock[:os.write(write_fd, stock)]
+                except BlockingIOError:  # the pipe is full
+                    if room <= 0:
+                        select.select([], [write_fd], [], 1.0)
+            elif room <= 0:  # all it made is in the pipe: wait for the owner to take some
+                time.sleep(_POOL_IDLE_POLL)
+            stocked.value = len(stock) // width
 
 
 def _idle_priority() -> None:

@@ -19,8 +19,9 @@ from fate_flow.entity.keys import TaskKey
 from fate_flow.framework.context import Context
 from fate_flow.framework.federation import Exchange
 from fate_flow.framework.metrics import Metrics
-from fate_flow.ml.glm import LOGISTIC
+from fate_flow.ml.glm import LINEAR, LOGISTIC, POISSON, Family
 from fate_flow.ml.hetero_linear import Settings, arbiter_fit, guest_fit, host_fit
+from fate_flow.ml.optim import Optimizer
 
 ROLES = {"guest": ["9999"], "host": ["10000"], "arbiter": ["10000"]}
 ROWS, ITERATIONS, RATE, ALPHA = 120, 3, 0.2, 0.01
@@ -55,6 +56,11 @@ def _settings() -> Settings:
 
 
 def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[Any, Any, Hub]:
+    results, hub = _run_family(LOGISTIC, xg, y, xh)
+    return results["guest"], results["host"], hub
+
+
+def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[dict[str, Any], Hub]:
     hub = Hub(timeout=120)
     results: dict[str, Any] = {}
 
@@ -62,9 +68,9 @@ def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[Any, Any, Hub]:
         ctx = _context(hub, role)
         try:
             if role == "guest":
-                results[role] = guest_fit(ctx, LOGISTIC, xg, y, None, _settings())
+                results[role] = guest_fit(ctx, family, xg, y, None, _settings())
             elif role == "host":
-                results[role] = host_fit(ctx, LOGISTIC, xh, _settings())
+                results[role] = host_fit(ctx, family, xh, _settings())
             else:
                 results[role] = arbiter_fit(ctx, _settings())
         except BaseException as exc:  # noqa: BLE001 (re-raised below)
@@ -78,7 +84,7 @@ def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[Any, Any, Hub]:
     for outcome in results.values():
         if isinstance(outcome, BaseException):
             raise outcome
-    return results["guest"], results["host"], hub
+    return results, hub
 
 
 def _reference(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[np.ndarray, np.ndarray, list]:
@@ -162,3 +168,42 @@ def test_keys_are_fresh_per_run(run):
     _, _, again = _run(xg[:20], y[:20], xh[:20])
     keys = [[obj["n"] for name, obj in _received(h, "guest") if name == "public_key"] for h in (hub, again)]
     assert len(keys[0]) == len(keys[1]) == 1 and keys[0] != keys[1]
+
+
+def _glm_reference(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple:
+    """LinR / Poisson in the clear as the protocol runs them: exact residual (wx - y, exp(wx) - y), full batch,
+    sgd, L2 but on the intercept, decay_sqrt; the loss of an iteration is the data loss before the step plus
+    the penalty after it."""
+    design = np.hstack([xg, np.ones((len(y), 1))])
+    wg, wh, losses = np.zeros(design.shape[1]), np.zeros(xh.shape[1]), []
+    guest_opt = Optimizer("sgd", RATE, ALPHA, "L2", fit_intercept=True)
+    host_opt = Optimizer("sgd", RATE, ALPHA, "L2")
+    for iteration in range(ITERATIONS):
+        wx = design @ wg + xh @ wh
+        d = np.exp(wx) - y if family is POISSON else wx - y
+        data_loss = family.plain_loss(wx, y, None)
+        guest_opt.iteration = host_opt.iteration = iteration
+        wg, wh = guest_opt.step(wg, design.T @ d / len(y)), host_opt.step(wh, xh.T @ d / len(y))
+        losses.append(data_loss + guest_opt.penalty_loss(wg) + host_opt.penalty_loss(wh))
+    return wg, wh, losses
+
+
+@pytest.mark.parametrize("family", [LINEAR, POISSON], ids=lambda family: family.name)
+def test_linear_and_poisson_equal_the_plain_algorithm(family):
+    random = np.random.default_rng(11)
+    xg, xh = random.normal(scale=0.5, size=(ROWS, 2)), random.normal(scale=0.5, size=(ROWS, 3))
+    rate = np.exp(0.4 * xg[:, 0] - 0.3 * xh[:, 1] + 0.2)
+    y = random.poisson(rate).astype(float) if family is POISSON else np.log(rate) + random.normal(size=ROWS)
+    results, hub = _run_family(family, xg, y, xh)
+    wg, wh, losses = _glm_reference(family, xg, y, xh)
+    np.testing.assert_allclose(results["guest"].weights, wg, atol=1e-8)
+    np.testing.assert_allclose(results["host"].weights, wh, atol=1e-8)
+    np.testing.assert_allclose(results["arbiter"].loss_history, losses, rtol=1e-8)
+    forwards = [obj for name, obj in _received(hub, "guest") if name == "forward"]
+    expected = {"exp_wx", "sum_y_wx"} if family is POISSON else {"wx", "sum_sq_wx"}
+    assert len(forwards) == ITERATIONS and all(set(pieces) == expected for pieces in forwards)
+    # Poisson: the host gets the labels once, encrypted, and nothing else new
+    labels = [obj for name, obj in _received(hub, "host") if name == "encrypted_labels"]
+    assert len(labels) == (family is POISSON)
+    for wire in labels:
+        assert isinstance(wire["ciphertexts"], BigIntVector) and len(wire["ciphertexts"]) == ROWS

@@ -309,6 +309,38 @@ def test_pool_holds_at_most_its_capacity(pool) -> None:
     assert pool.taken == pool.capacity and pool.made_here == 0
 
 
+def test_pool_holds_more_than_its_pipe_and_hands_it_all_out(keys) -> None:
+    """A pool sized beyond what a pipe holds keeps the rest in its worker and moves it over as it is taken."""
+    pub, priv = keys
+    paillier._obfuscation(pub).table_for_pool()
+    capacity = 2 * (1 << 20) // pub.ciphertext_bytes  # twice what an unprivileged pipe can hold
+    with ObfuscatorPool(pub, capacity=capacity) as big:
+        assert big.capacity == capacity
+        wait_until(lambda: big.ready == capacity, timeout=120)
+        time.sleep(0.2)
+        assert big.ready == capacity  # and no more
+        made = big.take(capacity)
+        assert big.taken == capacity and big.made_here == 0
+        assert len(set(made)) == capacity and is_nth_residue(priv, made[:50] + made[-50:])
+
+
+def test_pool_makes_no_more_than_its_owner_expects_to_take(keys) -> None:
+    pub, _ = keys
+    paillier._obfuscation(pub).table_for_pool()
+    with ObfuscatorPool(pub, capacity=64, expected=10) as pool:
+        wait_until(lambda: pool.ready >= 10)
+        time.sleep(0.3)
+        assert pool.ready == 10  # not its capacity: the rest would be made for nothing
+        pool.take(4)
+        time.sleep(0.3)
+        assert pool.ready == 6
+        pool.expect(20)
+        wait_until(lambda: pool.ready == 20)
+        pool.take(20)
+        time.sleep(0.3)
+        assert pool.ready == 0 and pool.made_here == 0 and pool.taken == 24
+
+
 def test_two_pools_never_hand_out_the_same_value(keys) -> None:
     pub, _ = keys
     paillier._obfuscation(pub).table_for_pool()
