@@ -210,7 +210,11 @@ def test_cardinality_only_and_preprocess():
         params = {"cardinality_only": True, "cardinality_method": method, "sync_cardinality": True,
                   "dh_params": {"key_length": 1024}, "rsa_params": {"key_length": 1024}}
         guest, [host], _ = _run(params, [HOST_IDS])
-        assert guest.ids is None and host.ids is None and guest.count == host.count == len(expected)
+        assert guest.ids is None and host.ids is None and guest.count == host.count
+        if method == "rsa":  # FATE's estimate: a Bloom filter (false positive rate 1e-3) never misses a member
+            assert len(expected) <= guest.count <= len(expected) + 5  # 90 outsiders: > 5 false ones ~ 1e-12
+        else:
+            assert guest.count == len(expected)
     for owner in ("guest", "host"):
         params = {"intersect_method": "ecdh", "run_preprocess": True,
                   "intersect_preprocess_params": {"false_positive_rate": 0.05, "filter_owner": owner}}
