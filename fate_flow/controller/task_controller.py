@@ -64,16 +64,20 @@ def _upstream_tables(rt: Runtime, task: Task, data_inputs: dict) -> dict[str, li
     return bound
 
 
+MODEL_INPUTS = ("model", "isometric_model")  # a component given one of these loads a model (stage_of)
+
+
 def _upstream_models(task: Task, inputs: dict) -> dict[str, list[ModelRef]]:
-    """Each model input key bound to the models its upstream components registered at this party."""
+    """Each model input key bound to the models its upstream components registered at this party; a ``cache``
+    input (Intersection's) to the upstream's models of alias ``cache``."""
     bound: dict[str, list[ModelRef]] = {}
-    for key in ("model", "isometric_model"):
+    for key in (*MODEL_INPUTS, "cache"):
         for ref in inputs.get(key) or []:
             component = str(ref).split(".", 1)[0]
             if component == "pipeline":
                 continue  # a deployed model: predict jobs (the models issue)
             for row in job_tracker.models(task.f_job_id, component, task.f_role, task.f_party_id):
-                if row.f_directory:
+                if row.f_directory and (key != "cache" or row.f_model_alias == "cache"):
                     bound.setdefault(key, []).append(ModelRef(component, row.f_model_alias, row.f_module_name,
                                                               row.f_directory))
     return bound
@@ -127,7 +131,7 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
     models = _upstream_models(task, inputs)
     job_params = _job_parameters(job)
     stage = stage_of(str(job_params.get("job_type") or "train"), list((inputs.get("data") or {}).keys()),
-                     bool(models) or bool(inputs.get("model") or inputs.get("isometric_model")))
+                     any(models.get(key) or inputs.get(key) for key in MODEL_INPUTS))
     if stage not in spec.stages:
         raise TaskSetupError(f"{spec.module} has no {stage} stage (it has {', '.join(spec.stages)})")
     key, paths = task.key, rt.paths

@@ -147,6 +147,30 @@ def test_fate_example_with_data_transform_and_cardinality(server):
         assert got["intersect_num"] == len(list(HOST_ROWS)[::3]) and got["cardinality_only"] is True
 
 
+@pytest.mark.parametrize("method", ["rsa", "ecdh"])
+def test_a_cache_made_in_a_job_serves_its_next_intersection(server, method):
+    """FATE's cache DSL: intersect_0 (run_cache) makes the cache, intersect_1 (input ``cache``) uses it."""
+    dsl = {"components": {
+        "reader_0": DSL["components"]["reader_0"],
+        "intersect_0": {"module": "Intersection", "input": {"data": {"data": ["reader_0.data"]}},
+                        "output": {"cache": ["cache"]}},
+        "intersect_1": {"module": "Intersection", "input": {"data": {"data": ["reader_0.data"]},
+                                                            "cache": ["intersect_0.cache"]},
+                        "output": {"data": ["data"]}},
+    }}
+    params = {"intersect_method": method, "run_cache": True, "rsa_params": {"key_length": 1024}}
+    roles = {"guest": {"0": {"reader_0": {"table": {"name": "breast_hetero_guest", "namespace": "experiment"}}}},
+             "host": {"0": {"reader_0": {"table": {"name": "breast_hetero_host", "namespace": "experiment"}}}}}
+    conf = job_conf(GUEST, [HOST], None, {"intersect_0": params,
+                                          "intersect_1": {"intersect_method": method}}, roles)
+    job_id, status = run_job(server, dsl, conf, timeout=120)
+    assert status == "success"
+    for role, party in (("guest", GUEST), ("host", HOST)):
+        assert _ids(output_rows(server, job_id, "intersect_1", role, party)) == BREAST
+        log = server.home / "logs" / job_id / role / party / "intersect_1" / "INFO.log"
+        assert f"{method} intersection of 569 ids with 1 host(s) (cache)" in log.read_text()
+
+
 def test_a_bad_method_is_refused_at_submit(server):
     conf = job_conf(GUEST, [HOST], None, {"intersect_0": {"intersect_method": "paillier"}},
                     reader_params("breast_hetero_guest", ["breast_hetero_host"]))
