@@ -232,7 +232,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     with_loss = len(ctx.hosts) == 1
     fit = Fit(weights=w)
     timings = Timings()
-    labels = _encrypted_labels(public, ctx.guest.get("encrypted_labels"), len(x)) \
+    labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
         if with_loss and family.labels_at_host else None
     # the forward's fresh randomness, a batch's worth made ahead while the host waits for the others
     batch_rows = max(1, largest_batch(len(x), settings.batch_size))
@@ -257,7 +257,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                                     .rerandomize(pool=pool).to_wire()
                         batch.guest.put("forward", forward)
                         with timings.phase("waiting"):
-                            residual = _residual(public, batch.guest.get("residual"), len(rows))
+                            residual = _from_guest(public, batch.guest.get("residual"), len(rows), "residual")
                         with timings.phase("gradient"):
                             encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
                         with timings.phase("waiting"):
@@ -290,24 +290,15 @@ def _checked_batches(batches: Any, rows: int) -> list[np.ndarray]:
     return checked
 
 
-def _encrypted_labels(public: PublicKey, wire: Any, rows: int) -> EncryptedVector:
+def _from_guest(public: PublicKey, wire: Any, rows: int, what: str) -> EncryptedVector:
+    """An encrypted vector the guest sent (``what``: its name in errors), checked to have ``rows`` rows."""
     try:
-        labels = EncryptedVector.from_wire(public, wire)
+        vector = EncryptedVector.from_wire(public, wire)
     except ValueError as exc:
-        raise ComponentError(f"the guest sent bad encrypted labels: {exc}") from None
-    if len(labels) != rows:
-        raise ComponentError(f"the guest's encrypted labels have {len(labels)} rows, this host's data {rows}")
-    return labels
-
-
-def _residual(public: PublicKey, wire: Any, rows: int) -> EncryptedVector:
-    try:
-        residual = EncryptedVector.from_wire(public, wire)
-    except ValueError as exc:
-        raise ComponentError(f"the guest sent a bad residual: {exc}") from None
-    if len(residual) != rows:
-        raise ComponentError(f"the guest's residual has {len(residual)} rows, the batch {rows}")
-    return residual
+        raise ComponentError(f"the guest sent a bad {what}: {exc}") from None
+    if len(vector) != rows:
+        raise ComponentError(f"the guest's {what} has {len(vector)} rows, this host expects {rows}")
+    return vector
 
 
 # -- arbiter -------------------------------------------------------------------------------------------------------
