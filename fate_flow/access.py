@@ -22,7 +22,7 @@ from urllib.parse import quote, urlencode
 from flask import request
 
 from fate_flow.db.connection import connection
-from fate_flow.db.models import Job, Task
+from fate_flow.db.models import Job, ModelInfo, Task
 from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.errors import AuthenticationError, DataError, PermissionDeniedError, UnsafePathError
@@ -49,7 +49,7 @@ ACTIONS = {
     "rerun_job": "rerun it", "update_parameters": "update its parameters", "clean_job": "clean it",
     "create_task_version": "create a task version", "start_task": "start a task", "task_status": "set a task status",
     "stop_task": "stop a task", "collect_task": "collect a task", "report_task": "report on its tasks",
-    "query_job": "query it",
+    "query_job": "query it", "deploy_model": "deploy its model",
 }
 
 
@@ -159,6 +159,9 @@ def _authorize_party_command(rt: Runtime, source: str, view: str, args: dict[str
     if view == "create_job":
         _authorize_create(source, job_id, role, party_id)
         return
+    if view == "deploy_model":
+        _authorize_deploy(source, role, party_id)
+        return
     job = Job.find(JobKey(job_id, role, party_id))
     if job is None:
         raise DataError(f"no job {job_id} for {role} {party_id} on this server")
@@ -192,6 +195,21 @@ def _authorize_create(source: str, job_id: str, role: str, party_id: str) -> Non
     if held is not None and str(held.f_initiator_party_id) != source:
         raise PermissionDeniedError(f"party {source} may not create job {job_id}: this server holds that job from "
                                     f"initiator {held.f_initiator_party_id}")
+
+
+def _authorize_deploy(source: str, role: str, party_id: str) -> None:
+    """A deploy of a party's model comes from a party of that model (one of its training job's parties)."""
+    posted = request.get_json(force=True, silent=True)
+    posted = posted if isinstance(posted, dict) else {}
+    model_id, version = str(posted.get("model_id", ""))[:200], str(posted.get("model_version", ""))[:100]
+    row = ModelInfo.select(ModelInfo.f_roles).where(
+        (ModelInfo.f_role == role) & (ModelInfo.f_party_id == party_id) & (ModelInfo.f_model_id == model_id)
+        & (ModelInfo.f_model_version == version)).first()
+    if row is None:
+        raise DataError(f"model {model_id!r} version {version!r} is not on this server for {role} {party_id}")
+    if source not in _parties(row.f_roles):
+        raise PermissionDeniedError(f"party {source} is not a party of model {model_id}: it may not deploy it at "
+                                    f"{role} {party_id}")
 
 
 def _authorize_initiator_request(source: str, view: str, args: dict[str, str]) -> None:

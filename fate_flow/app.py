@@ -18,6 +18,7 @@ from fate_flow.apps import (
     job_app,
     log_app,
     mailbox_app,
+    model_app,
     openapi,
     party_app,
     permission_app,
@@ -58,6 +59,7 @@ class FlowRequest(Request):
 UPLOAD_PATH = "/v1/data/upload"
 BLUEPRINTS = (
     job_app.job_app,
+    model_app.model_app,
     data_access_app.data_access_app,
     table_app.table_app,
     log_app.log_app,

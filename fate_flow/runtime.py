@@ -25,6 +25,7 @@ from fate_flow.federation.transports import RemoteTransport
 from fate_flow.framework.registry import Registry, load_registry
 from fate_flow.manager.job_paths import JobPaths
 from fate_flow.manager.mailbox import Mailbox
+from fate_flow.manager.model_store import ModelStore
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.operation.nonce_store import NonceStore
 from fate_flow.operation.party_contact import PartyContact
@@ -83,6 +84,7 @@ class Runtime:
     settings: Settings
     paths: JobPaths
     storage: TableStorage
+    models: ModelStore
     mailbox: Mailbox
     launcher: ExecutorLauncher
     registry: Registry
@@ -118,6 +120,7 @@ class Runtime:
             settings=settings,
             paths=JobPaths(settings.jobs_dir, settings.logs_dir),
             storage=TableStorage(settings.tables_dir),
+            models=ModelStore(settings.model_store_dir),
             mailbox=mailbox,
             launcher=ExecutorLauncher(settings.executor_fork_server, registry.preload_modules()),
             registry=registry,

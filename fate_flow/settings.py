@@ -189,6 +189,11 @@ class Settings:
         return self.home / "data" / "tables"
 
     @property
+    def model_store_dir(self) -> Path:
+        """``<home>/model_local_cache``: the pipelined models of this server's parties (FATE's place)."""
+        return self.home / "model_local_cache"
+
+    @property
     def server_log_dir(self) -> Path:
         """``<home>/logs/fate_flow``: the server's own log files."""
         return self.logs_dir / "fate_flow"

@@ -357,3 +357,39 @@ class PermissionGrant(Body):
 class PermissionQuery(Body):
     party_id: PartyId
 
+
+
+# -- models ----------------------------------------------------------------------------------------------------
+ModelId = Annotated[str, BeforeValidator(_scalar_text), Field(pattern=r"^[0-9A-Za-z_\-#]{1,200}$")]
+ModelVersion = Annotated[str, BeforeValidator(_scalar_text), Field(pattern=r"^[0-9A-Za-z_\-]{1,100}$")]
+
+
+class ModelVersionRef(Body):
+    model_id: ModelId
+    model_version: ModelVersion
+    filename: Name | None = None  # the CLI's: answer the document as a file of this name
+
+
+class ModelDeploy(Body):
+    model_id: ModelId
+    model_version: ModelVersion
+    cpn_list: Annotated[list[Name], Field(max_length=1000)] | None = None
+    cpn_str: Annotated[str, Field(max_length=MAX_TEXT)] | list[Name] | None = None
+    dsl: Annotated[str, Field(max_length=1 << 20)] | dict | None = None
+    predict_dsl: dict | None = None
+    components_checkpoint: dict | None = None
+
+
+class PartyModelDeploy(Body):
+    model_id: ModelId
+    model_version: ModelVersion
+    inference_dsl: dict
+
+
+class ModelQuery(Body):
+    model_id: ModelId | None = None
+    model_version: ModelVersion | None = None
+    role: Role | None = None
+    party_id: PartyId | None = None
+    job_id: Name | None = None
+    query_filters: Annotated[list[Name], Field(max_length=100)] | None = None

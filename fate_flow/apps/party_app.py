@@ -7,7 +7,7 @@ from flask import Blueprint
 from fate_flow.apps import bodies
 from fate_flow.apps.bodies import accepts
 from fate_flow.apps.util import body_as, path_job_key, path_task_key, result, runtime
-from fate_flow.controller import party_controller, task_controller
+from fate_flow.controller import model_controller, party_controller, task_controller
 from fate_flow.entity.status import JobStatus
 from fate_flow.errors import ArgumentError, RetCode
 
@@ -35,6 +35,15 @@ _job, _task = path_job_key, path_task_key
 def create_job(**job: str):
     request = body_as(bodies.JobCreate)
     return result(party_controller.create_job(runtime(), _job(**job), request.model_dump(exclude_none=True)))
+
+
+@party_app.route(JOB + "/model/deploy", methods=["POST"])
+@accepts(bodies.PartyModelDeploy)
+def deploy_model(job_id: str, role: str, party_id: str):
+    """Deploy this party's model as child version ``job_id`` (a new job id, as FATE names child versions)."""
+    key = _job(job_id, role, party_id)
+    request = body_as(bodies.PartyModelDeploy).model_dump()
+    return result(model_controller.deploy_here(runtime(), key.role, key.party_id, key.job_id, request))
 
 
 @party_app.route(JOB + "/resource/apply", methods=["POST"])

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationInfo, field_validator
 
-from fate_flow.framework import ComponentError, ComponentSpec, Inputs, Outputs, Params
+from fate_flow.framework import PREDICT, TRAIN, ComponentError, ComponentSpec, Inputs, Outputs, Params
 from fate_flow.ml.metrics import CLUSTERING, EVAL_TYPES, resolve_metrics
 from fate_flow.ml.params import choice
 
@@ -103,6 +103,7 @@ SPEC = ComponentSpec(
     runners={"guest": f"{__name__}:run", "host": f"{__name__}:run", "arbiter": f"{__name__}:run"},
     inputs=Inputs(data=("data",)),
     outputs=Outputs(data=True),
+    stages=(TRAIN, PREDICT),  # keeps no model: a predict job runs it as a training job does
     preload=("numpy", "fate_flow.ml.metrics.evaluate"),
     description="binary, multi-class and regression metrics of prediction tables, as FATE-Board shows them",
 )

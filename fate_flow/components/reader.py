@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 from pydantic import BaseModel, ConfigDict
 
 from fate_flow.entity.table_meta import TableRef
-from fate_flow.framework import ComponentError, ComponentSpec, Outputs, Params
+from fate_flow.framework import PREDICT, TRAIN, ComponentError, ComponentSpec, Outputs, Params
 
 if TYPE_CHECKING:  # the context (numpy, the table engine) is the executor's, not the server's
     from fate_flow.framework import Context
@@ -46,6 +46,7 @@ SPEC = ComponentSpec(
     params=ReaderParams,
     runners={"guest": f"{__name__}:run", "host": f"{__name__}:run"},
     outputs=Outputs(data=True),
+    stages=(TRAIN, PREDICT),  # keeps no model: a predict job runs it as a training job does
     preload=("pyarrow.parquet",),
     description="a stored table as the job's data",
 )

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pydantic import StrictBool
 
-from fate_flow.framework import ComponentSpec, Inputs, Outputs, Params
+from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs, Params
 
 
 class UnionParams(Params):
@@ -25,6 +25,7 @@ SPEC = ComponentSpec(
     runners={"guest": "fate_flow.components._union:run", "host": "fate_flow.components._union:run"},
     inputs=Inputs(data=("data",)),
     outputs=Outputs(data=True),
+    stages=(TRAIN, PREDICT),  # keeps no model: a predict job runs it as a training job does
     preload=("numpy",),
     description="the rows of several tables as one",
 )

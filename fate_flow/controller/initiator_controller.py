@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 
 from fate_flow import dsl as dsl_parser
-from fate_flow.controller import job_controller, party_controller
+from fate_flow.controller import job_controller, model_controller, party_controller
 from fate_flow.controller.federated_commands import job_command, job_parties, task_command
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
+from fate_flow.dsl.conf import job_type as conf_job_type
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.keys import JobKey
 from fate_flow.entity.status import END_STATUSES, INTERRUPT_STATUSES, LEVEL, JobStatus
@@ -28,7 +29,11 @@ ACCEPTED = (int(RetCode.SUCCESS), int(RetCode.NOT_EFFECTIVE))
 
 
 def submit_job(rt: Runtime, dsl: dict, conf: dict, job_id: str | None = None) -> dict:
-    """Validate everything, create the job on every party, queue it. Nothing is left if it fails."""
+    """Validate everything, create the job on every party, queue it. Nothing is left if it fails. A predict
+    job runs its deployed model's inference DSL on the train conf with ``conf`` on top (FATE's rule)."""
+    train_conf: dict = {}
+    if conf_job_type(conf) == "predict":
+        dsl, conf, train_conf = model_controller.predict_job(rt, conf)
     spec = party_controller.parse_job(rt, dsl, conf, refuse_v1_train=True)
     job_id = job_id or new_job_id()
     log = schedule_logger(job_id)
@@ -38,7 +43,7 @@ def submit_job(rt: Runtime, dsl: dict, conf: dict, job_id: str | None = None) ->
         log.warning("job %s: %s", job_id, warning)
     job = Job(f_job_id=job_id, f_roles=spec.roles)
     answers = job_command(rt.federation, job, "create", {"dsl": spec.dsl, "runtime_conf": spec.conf,
-                                                         "job_id": job_id})
+                                                         "job_id": job_id, "train_runtime_conf": train_conf})
     if not all_succeeded(answers):
         reason = failures(answers)
         log.error("job %s could not be created: %s", job_id, reason)

@@ -11,7 +11,7 @@ import shutil
 from typing import Any
 
 from fate_flow import dsl as dsl_parser
-from fate_flow.controller import permission_controller, task_controller
+from fate_flow.controller import model_controller, permission_controller, task_controller
 from fate_flow.controller.component_check import check_components
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
@@ -19,7 +19,7 @@ from fate_flow.dsl import DSLError
 from fate_flow.entity.ids import task_id as make_task_id
 from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import END_STATUSES, JobStatus
-from fate_flow.errors import ArgumentError, DataError, OperatingError
+from fate_flow.errors import ArgumentError, DataError, FlowError, OperatingError
 from fate_flow.log import schedule_logger
 from fate_flow.manager import resource_manager
 from fate_flow.manager.data_access import DataAccess
@@ -140,6 +140,7 @@ def create_job(rt: Runtime, key: JobKey, body: dict) -> dict:
     permission_controller.check_partner_job(rt, key, spec)
     check_server_files(rt, key, spec)
     params = _party_job_parameters(rt, key.job_id, spec, key.role, key.party_id)
+    model_controller.check_predict_model(key.role, key.party_id, params)
     cores = _cores(rt, key.role, params)
     component_params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
     need_run = dsl_parser.party_need_run(spec, key.role, key.party_id)
@@ -212,11 +213,23 @@ def update_job_status(rt: Runtime, key: JobKey, status: JobStatus, reason: str =
     if JobStatus(status) in END_STATUSES and JobStatus(job.f_status) not in END_STATUSES:
         # clean up first: once a job shows an end status, its executors are gone and its cores back
         finish_job_here(rt, job, JobStatus(status))
+        if JobStatus(status) == JobStatus.SUCCESS:
+            _save_model(rt, job)  # before the status: a client that sees success finds the model
     effective = job_saver.update_job_status(key, status, **({"f_error": reason} if reason else {}))
     if effective:
         schedule_logger(key.job_id).info("job %s on %s %s: %s%s", key.job_id, key.role, key.party_id, status,
                                          f" ({reason})" if reason else "")
     return effective
+
+
+def _save_model(rt: Runtime, job: Job) -> None:
+    """The party's pipelined model of a successful training job; a failure to save is logged with the job
+    (its outputs stay where they are) and does not change the job's end."""
+    try:
+        model_controller.save_trained_model(rt, job)
+    except (OSError, ValueError, FlowError) as exc:
+        schedule_logger(job.f_job_id).error("job %s: the model of %s %s was not saved: %s", job.f_job_id,
+                                            job.f_role, job.f_party_id, exc)
 
 
 def push_authorizer(rt: Runtime | None = None):

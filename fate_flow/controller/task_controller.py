@@ -11,12 +11,14 @@ from pathlib import Path
 
 import psutil
 
+from fate_flow.controller import model_controller
 from fate_flow.db.models import Job, Task
+from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX
 from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.entity.table_meta import TableMeta, TableRef
 from fate_flow.entity.task_config import FederationConfig, ModelRef, NamedTable, ServerFiles, TaskConfig
-from fate_flow.errors import ArgumentError, ParamError
+from fate_flow.errors import ArgumentError, FlowError, ParamError
 from fate_flow.framework.params import Params
 from fate_flow.framework.spec import ComponentSpec, stage_of
 from fate_flow.log import schedule_logger
@@ -67,20 +69,37 @@ def _upstream_tables(rt: Runtime, task: Task, data_inputs: dict) -> dict[str, li
 MODEL_INPUTS = ("model", "isometric_model")  # a component given one of these loads a model (stage_of)
 
 
-def _upstream_models(task: Task, inputs: dict) -> dict[str, list[ModelRef]]:
+def _upstream_models(rt: Runtime, task: Task, job: Job, inputs: dict) -> dict[str, list[ModelRef]]:
     """Each model input key bound to the models its upstream components registered at this party; a ``cache``
-    input (Intersection's) to the upstream's models of alias ``cache``."""
+    input (Intersection's) to the upstream's models of alias ``cache``; ``pipeline.<component>.<alias>`` to
+    this party's deployed model of the (predict) job."""
     bound: dict[str, list[ModelRef]] = {}
+    deployed = None
     for key in (*MODEL_INPUTS, "cache"):
         for ref in inputs.get(key) or []:
             component = str(ref).split(".", 1)[0]
-            if component == "pipeline":
-                continue  # a deployed model: predict jobs (the models issue)
+            if component == PREDICT_MODEL_PREFIX:
+                if deployed is None:
+                    try:
+                        deployed = model_controller.deployed_models(rt, task.f_role, task.f_party_id,
+                                                                    _job_parameters(job))
+                    except FlowError as exc:
+                        raise TaskSetupError(exc.message) from None
+                bound.setdefault(key, []).extend(_deployed_refs(str(ref), deployed))
+                continue
             for row in job_tracker.models(task.f_job_id, component, task.f_role, task.f_party_id):
                 if row.f_directory and (key != "cache" or row.f_model_alias == "cache"):
                     bound.setdefault(key, []).append(ModelRef(component, row.f_model_alias, row.f_module_name,
                                                               row.f_directory))
     return bound
+
+
+def _deployed_refs(ref: str, deployed: dict[str, tuple[str, dict[str, str]]]) -> list[ModelRef]:
+    """``pipeline.<component>.<alias>``: that component's deployed model at this party; none where the component
+    kept no model at this party (an arbiter's HeteroLR): a component that needs one says so when it loads it."""
+    _, component, alias = (ref.split(".", 2) + ["", ""])[:3]
+    module, aliases = deployed.get(component, ("", {}))
+    return [ModelRef(component, alias, module, aliases[alias])] if alias in aliases else []
 
 
 def _server_files(rt: Runtime, task: Task, params: Params) -> ServerFiles:
@@ -128,7 +147,7 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
                         str(rt.storage.version_dir(named_ref.namespace, named_ref.name, task.f_job_id)))
              if named_ref else None)
     server_files = _server_files(rt, task, params)
-    models = _upstream_models(task, inputs)
+    models = _upstream_models(rt, task, job, inputs)
     job_params = _job_parameters(job)
     stage = stage_of(str(job_params.get("job_type") or "train"), list((inputs.get("data") or {}).keys()),
                      any(models.get(key) or inputs.get(key) for key in MODEL_INPUTS))

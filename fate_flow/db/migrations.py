@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable, Iterator
 
 from fate_flow.db.connection import DB, is_mysql
-from fate_flow.db.models import ALL_MODELS, SECURITY_MODELS, TRACKING_MODELS, SchemaVersion
+from fate_flow.db.models import ALL_MODELS, MODEL_STORE_MODELS, SECURITY_MODELS, TRACKING_MODELS, SchemaVersion
 from fate_flow.utils.timeutil import now_ms
 
 logger = logging.getLogger("fate_flow.db")
@@ -65,6 +65,10 @@ def _create_security_tables() -> None:
     DB.create_tables(SECURITY_MODELS, safe=True)
 
 
+def _create_model_store_tables() -> None:
+    DB.create_tables(MODEL_STORE_MODELS, safe=True)
+
+
 # (version, description, step). Append new steps; never edit an applied one.
 MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (1, "jobs, tasks, table meta, engine registry", _create_base_tables),
@@ -73,6 +77,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (4, "job: indexes for the Board's job list", _add_job_list_indexes),
     (5, "component model: the directory of its files and their manifest", _add_model_files),
     (6, "security: nonces of signed calls, partner permissions", _create_security_tables),
+    (7, "model store: pipelined models (trained and deployed)", _create_model_store_tables),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

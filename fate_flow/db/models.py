@@ -8,7 +8,7 @@ from typing import Any
 import peewee
 
 from fate_flow.db.connection import DB
-from fate_flow.entity.keys import JobKey, TaskKey
+from fate_flow.entity.keys import JobKey, ModelKey, TaskKey
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.utils.timeutil import now_ms
 
@@ -309,6 +309,54 @@ class ComponentModel(BaseModel):
         table_name = "t_component_model"
 
 
+class ModelInfo(BaseModel):
+    """A party's pipelined model (FATE's ``t_machine_learning_model_info``): the train job's DSL and confs, the
+    inference DSL, and whether it is a trained parent or a deployed child. Its components' files are in the
+    model store (``manager.model_store``), under the key's directory; the row is written after them."""
+
+    f_role = peewee.CharField(max_length=50)
+    f_party_id = peewee.CharField(max_length=50)
+    f_model_id = peewee.CharField(max_length=200, index=True)
+    f_model_version = peewee.CharField(max_length=100, index=True)
+    f_job_id = peewee.CharField(max_length=25, index=True)
+    f_roles = JSONField()
+    f_initiator_role = peewee.CharField(max_length=50)
+    f_initiator_party_id = peewee.CharField(max_length=50)
+    f_train_dsl = JSONField()
+    f_train_runtime_conf = JSONField()
+    f_runtime_conf_on_party = JSONField()
+    f_inference_dsl = JSONField()
+    f_fate_version = peewee.CharField(max_length=20, default="")
+    f_parent = peewee.BooleanField(default=True)
+    f_parent_info = JSONField()
+    f_loaded_times = peewee.IntegerField(default=0)
+    f_size = peewee.BigIntegerField(default=0)
+    f_imported = peewee.IntegerField(default=0)
+    f_archive_sha256 = peewee.CharField(max_length=100, null=True)
+    f_archive_from_ip = peewee.CharField(max_length=100, null=True)
+    f_description = peewee.TextField(default="")
+
+    @property
+    def key(self) -> ModelKey:
+        """The row's (role, party id, model id, model version)."""
+        return ModelKey(self.f_role, self.f_party_id, self.f_model_id, self.f_model_version)
+
+    @classmethod
+    def matches(cls, key: ModelKey) -> peewee.Expression:
+        """The WHERE clause selecting the row of ``key``."""
+        return ((cls.f_role == key.role) & (cls.f_party_id == key.party_id) & (cls.f_model_id == key.model_id)
+                & (cls.f_model_version == key.model_version))
+
+    @classmethod
+    def find(cls, key: ModelKey) -> ModelInfo | None:
+        """The party's model ``key``, or None when this server holds none."""
+        return cls.get_or_none(cls.matches(key))
+
+    class Meta:
+        table_name = "t_machine_learning_model_info"
+        primary_key = peewee.CompositeKey("f_role", "f_party_id", "f_model_id", "f_model_version")
+
+
 class SeenNonce(BaseModel):
     """A nonce of a signed call already accepted, kept until it expires: a replay is refused, also after a
     restart."""
@@ -348,3 +396,4 @@ class SchemaVersion(peewee.Model):
 ALL_MODELS: list[type[peewee.Model]] = [Job, Task, StorageTableMeta, EngineRegistry]
 TRACKING_MODELS: list[type[peewee.Model]] = [TrackingMetric, TrackingOutputDataInfo, ComponentSummary, ComponentModel]
 SECURITY_MODELS: list[type[peewee.Model]] = [SeenNonce, PartyPermission]
+MODEL_STORE_MODELS: list[type[peewee.Model]] = [ModelInfo]

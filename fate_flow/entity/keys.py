@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
+
+from fate_flow.errors import ArgumentError
 
 
 @dataclass(frozen=True)
@@ -52,3 +55,37 @@ class TaskKey:
     def at_version(self, version: int) -> TaskKey:
         """The same task's row of another version (reruns)."""
         return TaskKey(self.job_id, self.component_name, self.task_id, version, self.role, self.party_id)
+
+
+# FATE's model ids are ``role-<ids>`` parts joined by '#' plus '#model'; versions are job ids.
+MODEL_ID = re.compile(r"^[0-9A-Za-z_\-#]{1,200}$")
+MODEL_VERSION = re.compile(r"^[0-9A-Za-z_\-]{1,100}$")
+ROLE_OR_PARTY = re.compile(r"^[0-9A-Za-z_\-]{1,50}$")
+
+
+@dataclass(frozen=True)
+class ModelKey:
+    """One party's pipelined model: FATE keys models by (role, party id, model id, model version). Every part
+    is checked here, since the key names a directory of the model store: ArgumentError names a bad field."""
+
+    role: str
+    party_id: str
+    model_id: str
+    model_version: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "party_id", str(self.party_id))
+        for name, pattern in (("role", ROLE_OR_PARTY), ("party_id", ROLE_OR_PARTY), ("model_id", MODEL_ID),
+                              ("model_version", MODEL_VERSION)):
+            value = getattr(self, name)
+            if not isinstance(value, str) or not pattern.match(value):
+                raise ArgumentError(f"{name} {value!r} is not a valid {name} (pattern {pattern.pattern})")
+
+    @property
+    def party_model_id(self) -> str:
+        """``<role>#<party_id>#<model_id>``: FATE's name of a party's model (and of its directory)."""
+        return f"{self.role}#{self.party_id}#{self.model_id}"
+
+    def at_version(self, model_version: str) -> ModelKey:
+        """The same party's model of another version (a deployed child)."""
+        return ModelKey(self.role, self.party_id, self.model_id, model_version)

@@ -1,6 +1,7 @@
 """FATE 1.11.2's algorithm examples, unchanged but for table names and party ids, submitted with the real
 ``flow`` CLI (fate-client 1.11.3) to one standalone server and to separate servers (guest 9999, host and
-arbiter 10000), and ``flow test min --no-sbt``'s training part. Slow: behind the ``testsuite`` marker."""
+arbiter 10000), hetero_lr_normal deployed and predicting there, and ``flow test min --no-sbt`` as a whole
+(train, deploy, predict). Slow: behind the ``testsuite`` marker."""
 
 from __future__ import annotations
 
@@ -81,6 +82,30 @@ def _check(server: ServerProcess, name: str, job_id: str) -> None:
         assert summary(server, job_id, "intersect_0", "guest", int(GUEST))["intersect_num"] == 569
 
 
+def _deploy_and_predict(flow: FlowCLI, server: ServerProcess, tmp_path: Path, train_job: str) -> None:
+    """``flow model deploy`` of a hetero_lr_normal job, then FATE's predict example (with ``job_type: predict``,
+    which the shipped conf lacks) submitted with ``flow job submit``: the guest's scores equal the training
+    job's for every row."""
+    folder = EXAMPLES / "hetero_logistic_regression"
+    model_id = f"arbiter-{HOST}#guest-{GUEST}#host-{HOST}#model"
+    deployed = flow.run("model", "deploy", "--model-id", model_id, "--model-version", train_job, "--cpn-list",
+                        "reader_0, data_transform_0, intersection_0, hetero_lr_0, evaluation_0")
+    assert deployed["retcode"] == 0, deployed
+    child = deployed["data"]["model_version"]
+    conf = json.loads((folder / "hetero_lr_normal_predict_conf.json").read_text())
+    conf["job_parameters"]["common"].update({"job_type": "predict", "model_id": model_id, "model_version": child})
+    conf_path = tmp_path / f"predict_{child}.json"
+    conf_path.write_text(json.dumps(conf))
+    answer = flow.run("job", "submit", "-c", str(conf_path), "-d", str(folder / "hetero_lr_normal_predict_dsl.json"))
+    assert answer["retcode"] == 0, answer
+    assert _wait(server, answer["jobId"]) == "success", answer["jobId"]
+
+    def scores(job_id: str) -> dict[str, float]:
+        return {r["id"]: float(r["predict_score"]) for r in output_rows(server, job_id, "hetero_lr_0", "guest", GUEST)}
+    predicted, trained = scores(answer["jobId"]), scores(train_job)
+    assert len(predicted) == 569 and predicted == pytest.approx(trained, abs=1e-9)
+
+
 @pytest.fixture(scope="module")
 def standalone(tmp_path_factory: pytest.TempPathFactory):
     home = tmp_path_factory.mktemp("cli-algorithms") / "party"
@@ -99,6 +124,8 @@ def test_example_on_one_standalone_server(standalone, name: str):
     job_id = _submit(flow, tmp_path, name)
     assert _wait(server, job_id) == "success", job_id
     _check(server, name, job_id)
+    if name == "hetero_lr_normal":
+        _deploy_and_predict(flow, server, tmp_path, job_id)
 
 
 def test_examples_on_separate_servers(server_factory, tmp_path: Path):
@@ -119,11 +146,14 @@ def test_examples_on_separate_servers(server_factory, tmp_path: Path):
         assert _wait(parties[GUEST], job_id) == "success", (name, job_id)
         assert parties[HOST].wait_job(job_id, timeout=60)["f_status"] == "success"
         _check(parties[GUEST], name, job_id)
+        if name == "hetero_lr_normal":
+            _deploy_and_predict(flows[GUEST], parties[GUEST], tmp_path, job_id)
 
 
-def test_flow_test_min_training_part(standalone):
-    """``flow test min -gid 9999 -hid 10000 -aid 10000 --no-sbt``: its hetero LR pipeline trains and its AUC is
-    read from the summary; the deploy and predict that follow belong to the models issue."""
+def test_flow_test_min_as_a_whole(standalone):
+    """``flow test min -gid 9999 -hid 10000 -aid 10000 --no-sbt``: its hetero LR pipeline trains (AUC read from
+    the summary), then the pipeline SDK deploys it (``deploy_component``) and predicts with it; the command
+    fails on any error, so its exit status says the whole ran."""
     import subprocess
 
     server, flow, tmp_path = standalone
@@ -133,12 +163,19 @@ def test_flow_test_min_training_part(standalone):
     assert "succeeded" in init.stdout, init
     completed = subprocess.run([str(flow.flow), "test", "min", "-gid", GUEST, "-hid", HOST, "-aid", HOST, "--no-sbt"],
                                capture_output=True, text=True, cwd=tmp_path, timeout=1200, env=flow.env)
-    jobs = server.post("/v1/job/list/job", {})["data"]["jobs"]
+    assert completed.returncode == 0, completed.stdout + completed.stderr[-3000:]
+    assert "lower than expect" not in completed.stdout
+    jobs = [j for j in server.post("/v1/job/list/job", {})["data"]["jobs"] if j["role"] == "guest"]
     trained = [summary(server, j["job_id"], "hetero_lr_0", "guest", int(GUEST)) for j in jobs
-               if j["role"] == "guest" and j["status"] == "success"]
+               if j["status"] == "success"]
     trained = [found for found in trained if "validation_metrics" in found]
     assert trained, completed.stdout + completed.stderr
     auc = trained[0]["validation_metrics"]
-    assert auc["train"]["auc"][-1] >= 0.98
-    assert "lower than expect" not in completed.stdout
-    assert np.isfinite(auc["train"]["auc"][-1])
+    assert np.isfinite(auc["train"]["auc"][-1]) and auc["train"]["auc"][-1] >= 0.98
+    # the predict job ran on the deployed model: a predict job succeeded with LR scores at the guest
+    predicted = [j for j in jobs if j["status"] == "success"
+                 and (server.post("/v1/job/config", {"job_id": j["job_id"], "role": "guest", "party_id": GUEST})
+                      ["data"]["runtime_conf"]["job_parameters"]["common"].get("job_type") == "predict")]
+    assert predicted, jobs
+    rows = output_rows(server, predicted[0]["job_id"], "hetero_lr_0", "guest", int(GUEST))
+    assert len(rows) == 569 and all(0.0 <= float(r["predict_score"]) <= 1.0 for r in rows)

@@ -32,7 +32,7 @@ from pydantic import (
     model_validator,
 )
 
-from fate_flow.framework import ComponentSpec, Inputs, Outputs, Params
+from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs, Params
 from fate_flow.ml.params import Nested, choice
 
 HASHES = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sm3")
@@ -283,6 +283,7 @@ SPEC = ComponentSpec(
     runners={"guest": f"{RUNNER}:run_guest", "host": f"{RUNNER}:run_host"},
     inputs=Inputs(data=("data",), cache=True),
     outputs=Outputs(data=True, cache=True),
+    stages=(TRAIN, PREDICT),  # keeps no model: a predict job runs it as a training job does
     preload=("gmpy2", "cryptography.hazmat.primitives.asymmetric.x25519",
              "cryptography.hazmat.primitives.asymmetric.rsa"),
     description="private set intersection of the parties' sample ids (rsa, dh, ecdh)",

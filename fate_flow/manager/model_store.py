@@ -1,0 +1,175 @@
+"""The model store: each party's pipelined models, as files under ``<home>/model_local_cache`` and a row each.
+
+A party's model version is one directory, ``<party_model_id>/<model_version>``::
+
+    pipeline.json                   what ``ModelInfo`` holds (train DSL and confs, inference DSL, parent ...)
+                                    and ``components``: {name: {"module": M, "aliases": [alias, ...]}}
+    variables/<component>/<alias>/  one component model in the format of ``engine.model_files``
+
+A version is written whole into a temporary sibling and renamed into place, then its row is written: a
+reader that finds the row finds every file, and a crash at any point leaves the previous state (at worst
+a temporary directory, removed by the next write of that model). Component models are verified against
+their manifests when they are copied in and when a task loads them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fate_flow.db.connection import write_transaction
+from fate_flow.db.models import ModelInfo
+from fate_flow.engine.model_files import ModelFileError, read_manifest
+from fate_flow.entity.keys import ModelKey
+from fate_flow.utils.paths import check_name, confine
+
+PIPELINE = "pipeline.json"
+VARIABLES = "variables"
+TEMPORARY_PREFIX = ".tmp-"
+# the pipeline fields kept on the row too (the rest of pipeline.json describes the files)
+ROW_FIELDS = ("job_id", "roles", "initiator_role", "initiator_party_id", "train_dsl", "train_runtime_conf",
+              "runtime_conf_on_party", "inference_dsl", "fate_version", "parent", "parent_info")
+
+
+class ModelStoreError(ValueError):
+    """A model version that is missing, incomplete or not in this store's format."""
+
+
+@dataclass(frozen=True)
+class ComponentModelFiles:
+    """One component model to put into a pipelined model: where its files are now."""
+
+    component: str
+    alias: str
+    module: str
+    directory: Path
+
+
+class ModelStore:
+    def __init__(self, root: Path):
+        self.root = root
+
+    def directory(self, key: ModelKey) -> Path:
+        """The version's directory, ``<root>/<role>#<party>#<model_id>/<model_version>`` (the key checked its
+        parts; ``confine`` keeps the result inside the store whatever they are)."""
+        return confine(self.root, key.party_model_id, key.model_version)
+
+    def component_directory(self, key: ModelKey, component: str, alias: str) -> Path:
+        """Where component ``component``'s model ``alias`` of version ``key`` lives."""
+        return confine(self.directory(key), VARIABLES, check_name("component_name", component),
+                       check_name("model alias", alias))
+
+    def save(self, key: ModelKey, pipeline: dict[str, Any], models: list[ComponentModelFiles]) -> ModelInfo:
+        """Write version ``key`` whole (``pipeline`` plus a verified copy of each component model), replacing an
+        earlier write of the same version, then its row. ModelStoreError when a component model is broken;
+        nothing of the version changes then."""
+        components: dict[str, dict[str, Any]] = {}
+        for model in models:
+            entry = components.setdefault(model.component, {"module": model.module, "aliases": []})
+            entry["aliases"].append(model.alias)
+
+        def fill(staging: Path) -> None:
+            for model in models:
+                target = staging / VARIABLES / check_name("component_name", model.component) / check_name(
+                    "model alias", model.alias)
+                _verified_copy(model.directory, target)
+        return self._publish(key, {**pipeline, "components": components}, fill)
+
+    def copy(self, source: ModelKey, target: ModelKey, changes: dict[str, Any]) -> ModelInfo:
+        """Version ``target`` as a copy of ``source`` (its files verified) with ``changes`` to its pipeline:
+        how a deploy makes a child version."""
+        pipeline = self.pipeline(source)
+        source_variables = self.directory(source) / VARIABLES
+
+        def fill(staging: Path) -> None:
+            for component, alias in _aliases(pipeline):
+                _verified_copy(source_variables / component / alias, staging / VARIABLES / component / alias)
+        return self._publish(target, {**pipeline, **changes}, fill)
+
+    def pipeline(self, key: ModelKey) -> dict[str, Any]:
+        """Version ``key``'s ``pipeline.json``; ModelStoreError when it is not in the store."""
+        path = self.directory(key) / PIPELINE
+        try:
+            value = json.loads(path.read_text())
+        except FileNotFoundError:
+            raise ModelStoreError(f"model {key.party_model_id} version {key.model_version} is not in the model "
+                                  "store") from None
+        except (OSError, ValueError) as exc:
+            raise ModelStoreError(f"model {key.party_model_id} version {key.model_version}: {exc}") from None
+        if not isinstance(value, dict) or not isinstance(value.get("components"), dict):
+            raise ModelStoreError(f"model {key.party_model_id} version {key.model_version}: {PIPELINE} is not "
+                                  "a pipelined model")
+        return value
+
+    def component_models(self, key: ModelKey) -> dict[str, tuple[str, dict[str, Path]]]:
+        """Each component of version ``key``: its module and its model directories by alias."""
+        pipeline = self.pipeline(key)
+        return {component: (str(entry.get("module", "")),
+                             {alias: self.component_directory(key, component, alias) for alias in entry["aliases"]})
+                for component, entry in pipeline["components"].items()}
+
+    def size(self, key: ModelKey) -> int:
+        """The bytes of version ``key``'s files."""
+        return sum(path.stat().st_size for path in self.directory(key).rglob("*") if path.is_file())
+
+    def _publish(self, key: ModelKey, pipeline: dict[str, Any], fill) -> ModelInfo:
+        final = self.directory(key)
+        final.parent.mkdir(parents=True, exist_ok=True)
+        for stale in final.parent.glob(f"{TEMPORARY_PREFIX}{key.model_version}.*"):
+            shutil.rmtree(stale, ignore_errors=True)  # what a crashed earlier write of this version left
+        staging = final.parent / f"{TEMPORARY_PREFIX}{key.model_version}.{uuid.uuid4().hex}"
+        try:
+            staging.mkdir()
+            fill(staging)
+            (staging / PIPELINE).write_text(json.dumps(pipeline, indent=1, sort_keys=True))
+            _replace(staging, final)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+        return self._write_row(key, pipeline)
+
+    def _write_row(self, key: ModelKey, pipeline: dict[str, Any]) -> ModelInfo:
+        fields = {f"f_{name}": pipeline.get(name) for name in ROW_FIELDS if name in pipeline}
+        fields["f_size"] = self.size(key)
+        with write_transaction():
+            ModelInfo.delete().where(ModelInfo.matches(key)).execute()
+            ModelInfo.insert_row(f_role=key.role, f_party_id=key.party_id, f_model_id=key.model_id,
+                                 f_model_version=key.model_version, **fields).execute()
+        return ModelInfo.find(key)
+
+
+def _aliases(pipeline: dict[str, Any]) -> Iterator[tuple[str, str]]:
+    for component, entry in pipeline["components"].items():
+        for alias in entry.get("aliases") or []:
+            yield check_name("component_name", component), check_name("model alias", alias)
+
+
+def _verified_copy(source: Path, target: Path) -> None:
+    """Copy a component model directory (regular files only), then check the copy against its manifest."""
+    if source.is_symlink() or not source.is_dir():
+        raise ModelStoreError(f"component model {source.parent.name}/{source.name} is missing")
+    target.mkdir(parents=True)
+    for path in source.iterdir():
+        if path.is_symlink() or not path.is_file():
+            raise ModelStoreError(f"component model {source.name}: {path.name} is not a regular file")
+        shutil.copyfile(path, target / path.name)
+    try:
+        read_manifest(target)
+    except ModelFileError as exc:
+        raise ModelStoreError(f"component model {source.parent.name}/{source.name}: {exc}") from None
+
+
+def _replace(staging: Path, final: Path) -> None:
+    """Put ``staging`` at ``final`` by renames: a reader sees the old version or the new one, never a mix."""
+    if not final.exists():
+        os.rename(staging, final)
+        return
+    retired = final.with_name(f"{TEMPORARY_PREFIX}{final.name}.old.{uuid.uuid4().hex}")
+    os.rename(final, retired)
+    os.rename(staging, final)
+    shutil.rmtree(retired, ignore_errors=True)

@@ -1,0 +1,131 @@
+"""Models on a real standalone server: a training job saves each party's pipelined model, ``model/deploy``
+makes a child version with the inference DSL, and a predict job on it scores the rows as the training job
+did. Also what is refused (an unknown or undeployed model, a bad component list or predict DSL)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tests.algorithms.conftest import ARBITER, GUEST, HOST
+from tests.jobs import job_conf, output_rows, reader_params, run_job, submit
+
+pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
+
+TRAIN_DSL = {"components": {
+    "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
+    "data_transform_0": {"module": "DataTransform", "input": {"data": {"data": ["reader_0.data"]}},
+                         "output": {"data": ["data"], "model": ["model"]}},
+    "intersection_0": {"module": "Intersection", "input": {"data": {"data": ["data_transform_0.data"]}},
+                       "output": {"data": ["data"]}},
+    "hetero_lr_0": {"module": "HeteroLR", "input": {"data": {"train_data": ["intersection_0.data"]}},
+                    "output": {"data": ["data"], "model": ["model"]}},
+    "evaluation_0": {"module": "Evaluation", "input": {"data": {"data": ["hetero_lr_0.data"]}},
+                     "output": {"data": ["data"]}},
+}}
+DEPLOYED = ["reader_0", "data_transform_0", "intersection_0", "hetero_lr_0", "evaluation_0"]
+MODEL_ID = f"arbiter-{ARBITER}#guest-{GUEST}#host-{HOST}#model"
+
+
+def _train_conf() -> dict:
+    role = reader_params("breast_hetero_guest", ["breast_hetero_host"])
+    role["guest"]["0"]["data_transform_0"] = {"with_label": True, "label_name": "y", "label_type": "int"}
+    role["host"]["0"]["data_transform_0"] = {"with_label": False}
+    params = {"hetero_lr_0": {"optimizer": "rmsprop", "learning_rate": 0.15, "max_iter": 3, "batch_size": -1,
+                              "encrypt_param": {"key_length": 1024}},
+              "evaluation_0": {"eval_type": "binary"}}
+    return job_conf(GUEST, [HOST], ARBITER, params, role)
+
+
+def _predict_conf(model_version: str) -> dict:
+    """FATE's predict conf: the readers and the deployed model; the rest comes from the train conf."""
+    return {"dsl_version": 2, "initiator": {"role": "guest", "party_id": int(GUEST)},
+            "role": {"guest": [int(GUEST)], "host": [int(HOST)], "arbiter": [int(ARBITER)]},
+            "job_parameters": {"common": {"job_type": "predict", "model_id": MODEL_ID,
+                                          "model_version": model_version}},
+            "component_parameters": {"role": reader_params("breast_hetero_guest", ["breast_hetero_host"])}}
+
+
+@pytest.fixture(scope="module")
+def trained(breast_server) -> str:
+    job_id, status = run_job(breast_server, TRAIN_DSL, _train_conf())
+    assert status == "success", job_id
+    return job_id
+
+
+def _deploy(server, model_version: str, **extra) -> dict:
+    return server.post("/v1/model/deploy", {"model_id": MODEL_ID, "model_version": model_version, **extra})
+
+
+def _scores(server, job_id: str) -> dict[str, tuple[float, str]]:
+    return {row["id"]: (float(row["predict_score"]), row["predict_result"])
+            for row in output_rows(server, job_id, "hetero_lr_0", "guest", GUEST)}
+
+
+def test_every_party_saves_its_pipelined_model(breast_server, trained):
+    answer = breast_server.post("/v1/model/query", {"model_id": MODEL_ID, "model_version": trained})
+    assert answer["retcode"] == 0, answer
+    rows = {(row["role"], row["party_id"]): row for row in answer["data"]}
+    assert set(rows) == {("guest", GUEST), ("host", HOST), ("arbiter", ARBITER)}
+    guest = rows[("guest", GUEST)]
+    assert guest["parent"] is True and guest["job_id"] == trained and guest["train_dsl"] == TRAIN_DSL
+    assert guest["train_runtime_conf"]["component_parameters"]["common"]["hetero_lr_0"]["max_iter"] == 3
+    store = Path(breast_server.home) / "model_local_cache" / f"guest#{GUEST}#{MODEL_ID}" / trained
+    pipeline = json.loads((store / "pipeline.json").read_text())
+    assert pipeline["components"] == {"data_transform_0": {"module": "DataTransform", "aliases": ["model"]},
+                                      "hetero_lr_0": {"module": "HeteroLR", "aliases": ["model"]}}
+    manifest = json.loads((store / "variables" / "hetero_lr_0" / "model" / "manifest.json").read_text())
+    assert manifest["module"] == "HeteroLR" and "param.json" in manifest["files"]
+    assert guest["size"] == sum(p.stat().st_size for p in store.rglob("*") if p.is_file())
+    assert not list(store.parent.glob(".tmp-*")), "a finished save leaves no temporary directory"
+
+
+def test_a_deployed_model_predicts_the_training_scores(breast_server, trained):
+    answer = _deploy(breast_server, trained, cpn_list=DEPLOYED)
+    assert answer["retcode"] == 0, answer
+    child = answer["data"]["model_version"]
+    assert child != trained and answer["data"]["model_id"] == MODEL_ID
+    assert answer["data"]["guest"] == {GUEST: 0} and answer["data"]["host"] == {HOST: 0}
+    predict_dsl = breast_server.post("/v1/model/get/predict/dsl", {"model_id": MODEL_ID, "model_version": child})
+    components = predict_dsl["data"]["components"]
+    assert components["hetero_lr_0"]["input"] == {"data": {"test_data": ["intersection_0.data"]},
+                                                  "model": ["pipeline.hetero_lr_0.model"]}
+    assert components["data_transform_0"]["input"]["model"] == ["pipeline.data_transform_0.model"]
+    child_row = breast_server.post("/v1/model/query", {"model_version": child, "role": "guest"})["data"][0]
+    assert child_row["parent"] is False and child_row["parent_info"]["parent_model_version"] == trained
+
+    job_id, status = run_job(breast_server, {"components": {}}, _predict_conf(child))
+    assert status == "success", job_id
+    predicted, train_scores = _scores(breast_server, job_id), _scores(breast_server, trained)
+    assert len(predicted) == 569 and predicted.keys() == train_scores.keys()
+    for sample_id, (score, result) in predicted.items():
+        assert score == pytest.approx(train_scores[sample_id][0], abs=1e-9) and result == train_scores[sample_id][1]
+
+
+def test_a_predict_conf_template_names_the_readers_to_fill(breast_server, trained):
+    child = _deploy(breast_server, trained, cpn_list=DEPLOYED)["data"]["model_version"]
+    conf = breast_server.post("/v1/model/get/predict/conf", {"model_id": MODEL_ID, "model_version": child})["data"]
+    assert conf["job_parameters"]["common"] == {"job_type": "predict", "model_id": MODEL_ID, "model_version": child}
+    assert conf["component_parameters"]["role"]["guest"]["0"]["reader_0"]["table"]["name"] == "name_to_be_filled_0"
+    assert "arbiter" not in conf["component_parameters"]["role"]
+
+
+def test_what_deploy_and_predict_refuse(breast_server, trained):
+    unknown = _deploy(breast_server, "20000101000000000000")
+    assert unknown["retcode"] == 404 and "not on this server" in unknown["retmsg"]
+    bad_component = _deploy(breast_server, trained, cpn_list=["reader_0", "no_such_0"])
+    assert bad_component["retcode"] == 103 and "cpn_list" in bad_component["retmsg"], bad_component
+    foreign_model = {"components": {"lr": {"module": "HeteroLR", "input": {"model": ["pipeline.lr_9.model"]}}}}
+    refused = _deploy(breast_server, trained, predict_dsl=foreign_model)
+    assert refused["retcode"] == 103 and "pipeline.lr_9.model" in refused["retmsg"], refused
+    # a predict job needs a deployed version: the trained one is refused, and so is one that does not exist
+    not_deployed = submit(breast_server, {"components": {}}, _predict_conf(trained))
+    assert not_deployed["retcode"] != 0 and "has not been deployed" in not_deployed["retmsg"], not_deployed
+    missing = submit(breast_server, {"components": {}}, _predict_conf("20000101000000000000"))
+    assert missing["retcode"] != 0 and "not on this server" in missing["retmsg"], missing
+    no_version = _predict_conf(trained)
+    del no_version["job_parameters"]["common"]["model_version"]
+    answer = submit(breast_server, {"components": {}}, no_version)
+    assert answer["retcode"] == 103 and "model_version" in answer["retmsg"], answer
