@@ -57,6 +57,7 @@ class FlowRequest(Request):
 
 
 UPLOAD_PATH = "/v1/data/upload"
+MODEL_IMPORT_PATH = "/v1/model/import"
 BLUEPRINTS = (
     job_app.job_app,
     model_app.model_app,
@@ -91,8 +92,11 @@ def create_app() -> Flask:
     def _limit_body() -> None:
         # before anything reads the body (the signature check does): only an upload's file part may be large,
         # and it streams to disk
-        if not (request.path.startswith(UPLOAD_PATH) and request.mimetype == "multipart/form-data"):
-            request.max_content_length = int(runtime().settings.limits.json_body_mb * (1 << 20))
+        limits = runtime().settings.limits
+        if request.path.startswith(MODEL_IMPORT_PATH) and request.mimetype == "multipart/form-data":
+            request.max_content_length = int(limits.model_archive_mb * (1 << 20)) + (1 << 20)  # + the form fields
+        elif not (request.path.startswith(UPLOAD_PATH) and request.mimetype == "multipart/form-data"):
+            request.max_content_length = int(limits.json_body_mb * (1 << 20))
 
     @app.before_request
     def _authenticate() -> None:
@@ -118,8 +122,9 @@ def create_app() -> Flask:
         if exc.code in (404, 405):
             return error_response(exc.code, f"{request.method} {request.path} is not provided by this server")
         if exc.code == 413:
-            limit = runtime().settings.limits.json_body_mb
-            return error_response(413, f"the request body is larger than {limit:g} MB (limits.json_body_mb)")
+            setting = "model_archive_mb" if request.path.startswith(MODEL_IMPORT_PATH) else "json_body_mb"
+            limit = getattr(runtime().settings.limits, setting)
+            return error_response(413, f"the request body is larger than {limit:g} MB (limits.{setting})")
         return error_response(exc.code or 500, f"{exc.name}: {exc.description}")
 
     @app.errorhandler(OSError)

@@ -50,6 +50,8 @@ DEFAULTS: dict[str, Any] = {
         "object_mb": 4096,  # one object a task sends to another party
         "stream_deadline_s": 3600,  # a data-plane push must complete within this
         "peer_streams": 16,  # data-plane pushes one peer party may have open at once
+        "model_archive_mb": 256,  # a model archive to import, and what it unpacks to
+        "model_archive_entries": 10000,  # files in a model archive to import
     },
     "job_default": {
         "task_parallelism": 1,
@@ -111,6 +113,8 @@ class Limits:
     object_mb: float
     stream_deadline_s: float
     peer_streams: int
+    model_archive_mb: float
+    model_archive_entries: int
 
 
 @dataclass(frozen=True)

@@ -393,3 +393,19 @@ class ModelQuery(Body):
     party_id: PartyId | None = None
     job_id: Name | None = None
     query_filters: Annotated[list[Name], Field(max_length=100)] | None = None
+
+
+class PartyModel(Body):
+    role: Role
+    party_id: PartyId
+    model_id: ModelId
+    model_version: ModelVersion
+
+
+class ModelImport(Body):
+    role: Role | None = None
+    party_id: PartyId | None = None
+    model_id: ModelId | None = None
+    model_version: ModelVersion | None = None
+    force_update: bool | int | str = False
+    file: Annotated[str, Field(max_length=4096)] | None = None  # a file on this server (without a file part)

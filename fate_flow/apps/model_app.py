@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import json
+import tempfile
 
-from flask import Blueprint, Response
+import flask
+from flask import Blueprint, Response, send_file
 
 from fate_flow.apps import bodies
-from fate_flow.apps.bodies import accepts
-from fate_flow.apps.util import body_as, error_response, result, runtime
+from fate_flow.apps.bodies import accepts, parse
+from fate_flow.apps.util import body, body_as, error_response, result, runtime
 from fate_flow.controller import model_controller
-from fate_flow.errors import DataError
+from fate_flow.errors import ArgumentError, DataError
+from fate_flow.manager.data_access import DataAccess
 
 model_app = Blueprint("model", __name__, url_prefix="/v1/model")
 
@@ -50,6 +53,36 @@ def get_predict_dsl():
 @accepts(bodies.ModelVersionRef)
 def get_predict_conf():
     return _document(model_controller.predict_conf)
+
+
+@model_app.route("/export", methods=["GET", "POST"])
+@accepts(bodies.PartyModel)
+def export():
+    """The archive of one party's model version (FATE's CLI sends a GET with a JSON body and saves the file
+    the ``Content-Disposition`` names)."""
+    request = body_as(bodies.PartyModel)
+    archive = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 (send_file closes it)
+    name = model_controller.export_model(runtime(), request.model_dump(), archive)
+    archive.seek(0)
+    return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=name)
+
+
+@model_app.route("/import", methods=["POST"])
+@accepts(bodies.ModelImport)
+def import_():
+    """A model archive as the multipart part ``file`` (the CLI's, with the conf as form fields), or a file on
+    this server named by ``file`` inside the directories it reads from (``data_access.allowed_dirs``)."""
+    part = flask.request.files.get("file")
+    fields = parse(bodies.ModelImport, flask.request.form.to_dict() if part is not None else body())
+    rt = runtime()
+    if part is not None:
+        source = part.stream
+    elif fields.file:
+        source = DataAccess(rt.settings).readable(fields.file, "file")
+    else:
+        raise ArgumentError("file: send the archive as the multipart part 'file', or name a file on this server")
+    return result(model_controller.import_model(rt, fields.model_dump(exclude_none=True), source,
+                                                flask.request.remote_addr or ""))
 
 
 @model_app.route("/query", methods=["POST"])

@@ -5,10 +5,11 @@ this module decides what goes in and who may ask.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from fate_flow import FATE_FLOW_COMPAT_VERSION
 from fate_flow import dsl as dsl_parser
@@ -22,6 +23,7 @@ from fate_flow.entity.keys import ModelKey
 from fate_flow.errors import ArgumentError, DataError, OperatingError
 from fate_flow.federation.client import PartyCall
 from fate_flow.log import schedule_logger
+from fate_flow.manager import model_archive
 from fate_flow.manager.model_store import ComponentModelFiles, ModelStoreError
 from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
@@ -209,6 +211,93 @@ def deployed_models(rt: Runtime, role: str, party_id: str, params: dict) -> dict
         raise DataError(str(exc)) from None
     return {component: (module, {alias: str(path) for alias, path in aliases.items()})
             for component, (module, aliases) in models.items()}
+
+
+# -- export and import ----------------------------------------------------------------------------------------
+def party_model_key(body: dict) -> ModelKey:
+    """The (role, party_id, model_id, model_version) a request names; ArgumentError naming a missing field."""
+    return ModelKey(_required(body, "role"), _required(body, "party_id"), _required(body, "model_id"),
+                    _required(body, "model_version"))
+
+
+def export_model(rt: Runtime, body: dict, into: IO[bytes]) -> str:
+    """Write the archive of the party's model version into ``into``; its file name (FATE's)."""
+    key = party_model_key(body)
+    if ModelInfo.find(key) is None:
+        raise DataError(f"model {key.model_id} version {key.model_version} is not on this server for {key.role} "
+                        f"{key.party_id}")
+    model_archive.pack(rt.models.directory(key), into)
+    return f"{key.party_model_id}_{key.model_version}.zip"
+
+
+def import_model(rt: Runtime, body: dict, archive: IO[bytes] | Path, source_ip: str) -> dict:
+    """Put a model archive into the store, whole or not at all: it must be a valid archive of a party served
+    here, match the request's keys where given, and not replace a version unless ``force_update``."""
+    limits = rt.settings.limits
+    with rt.models.scratch() as scratch:
+        digest = _sha256(archive)
+        try:
+            pipeline = model_archive.unpack(archive, scratch / "unpacked", model_archive.ArchiveLimits(
+                int(limits.model_archive_mb * (1 << 20)), int(limits.model_archive_entries)))
+        except model_archive.ModelArchiveError as exc:
+            raise ArgumentError(f"file: {exc}") from None
+        key = _archive_key(rt, pipeline, body)
+        if ModelInfo.find(key) is not None and not _truthy(body.get("force_update")):
+            raise OperatingError(f"model {key.model_id} version {key.model_version} is already on this server for "
+                                 f"{key.role} {key.party_id}: set force_update to replace it")
+        try:
+            info = rt.models.install(key, _checked_pipeline(pipeline), scratch / "unpacked", {
+                "imported": 1, "archive_sha256": digest, "archive_from_ip": source_ip[:100]})
+        except ModelStoreError as exc:
+            raise ArgumentError(f"file: {exc}") from None
+    return {"role": key.role, "party_id": key.party_id, "model_id": key.model_id,
+            "model_version": key.model_version, "size": info.f_size, "archive_sha256": digest}
+
+
+def _archive_key(rt: Runtime, pipeline: dict, body: dict) -> ModelKey:
+    try:
+        key = ModelKey(*(str(pipeline[name]) for name in ("role", "party_id", "model_id", "model_version")))
+    except ArgumentError as exc:
+        raise ArgumentError(f"file: the archive's pipeline.json: {exc.message}") from None
+    for name in ("role", "party_id", "model_id", "model_version"):
+        given = body.get(name)
+        if given not in (None, "") and str(given) != getattr(key, name):
+            raise ArgumentError(f"{name} {given!r} does not match the archive's ({getattr(key, name)!r})")
+    if not rt.is_local_party(key.role, key.party_id):
+        raise ArgumentError(f"the archive holds the model of {key.role} {key.party_id}, a party this server does "
+                            "not serve")
+    return key
+
+
+PIPELINE_TYPES = {"roles": dict, "train_dsl": dict, "train_runtime_conf": dict, "runtime_conf_on_party": dict,
+                  "inference_dsl": dict, "parent": bool, "parent_info": dict, "job_id": str,
+                  "initiator_role": str, "initiator_party_id": str, "fate_version": str}
+
+
+def _checked_pipeline(pipeline: dict) -> dict:
+    """The archive's pipeline with each field of the row of the type it must have (ArgumentError naming it)."""
+    for name, kind in PIPELINE_TYPES.items():
+        if name in pipeline and not isinstance(pipeline[name], kind):
+            raise ArgumentError(f"file: the archive's pipeline.json field {name} must be a {kind.__name__}")
+    return pipeline
+
+
+def _sha256(archive: IO[bytes] | Path) -> str:
+    sha = hashlib.sha256()
+    if isinstance(archive, Path):
+        with archive.open("rb") as stream:
+            for block in iter(lambda: stream.read(1 << 20), b""):
+                sha.update(block)
+        return sha.hexdigest()
+    archive.seek(0)
+    for block in iter(lambda: archive.read(1 << 20), b""):
+        sha.update(block)
+    archive.seek(0)
+    return sha.hexdigest()
+
+
+def _truthy(value: Any) -> bool:
+    return str(value).strip().lower() in ("1", "true", "yes")
 
 
 # -- reading ---------------------------------------------------------------------------------------------------

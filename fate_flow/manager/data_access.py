@@ -31,7 +31,7 @@ class DataAccess:
         db = settings.database.sqlite_path
         self.protected = [db, db.with_name(db.name + "-wal"), db.with_name(db.name + "-shm"), settings.tables_dir,
                           settings.jobs_dir, settings.logs_dir, home / "mailbox", home / "keys", home / ".local_token",
-                          home / "models"]
+                          home / "models", settings.model_store_dir]
         self.job_upload_dir = upload_dir_of_job
 
     def _is_protected(self, path: Path) -> bool:

@@ -14,6 +14,7 @@ their manifests when they are copied in and when a task loads them.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -25,7 +26,7 @@ from typing import Any
 
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import ModelInfo
-from fate_flow.engine.model_files import ModelFileError, read_manifest
+from fate_flow.engine.model_files import MANIFEST, ModelFileError, read_manifest
 from fate_flow.entity.keys import ModelKey
 from fate_flow.utils.paths import check_name, confine
 
@@ -92,6 +93,24 @@ class ModelStore:
                 _verified_copy(source_variables / component / alias, staging / VARIABLES / component / alias)
         return self._publish(target, {**pipeline, **changes}, fill)
 
+    def install(self, key: ModelKey, pipeline: dict[str, Any], unpacked: Path, row: dict[str, Any]) -> ModelInfo:
+        """Version ``key`` from an unpacked archive (``model_archive.unpack``), replacing an earlier one whole; its
+        row gets ``row`` (import marks) besides the pipeline's fields."""
+        def fill(staging: Path) -> None:
+            for component, alias in _aliases(pipeline):
+                _verified_copy(unpacked / VARIABLES / component / alias, staging / VARIABLES / component / alias)
+        return self._publish(key, pipeline, fill, row)
+
+    @contextlib.contextmanager
+    def scratch(self) -> Iterator[Path]:
+        """An empty directory inside the store (same file system as the versions), removed afterwards."""
+        path = self.root / f"{TEMPORARY_PREFIX}scratch.{uuid.uuid4().hex}"
+        path.mkdir(parents=True)
+        try:
+            yield path
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
+
     def pipeline(self, key: ModelKey) -> dict[str, Any]:
         """Version ``key``'s ``pipeline.json``; ModelStoreError when it is not in the store."""
         path = self.directory(key) / PIPELINE
@@ -118,7 +137,7 @@ class ModelStore:
         """The bytes of version ``key``'s files."""
         return sum(path.stat().st_size for path in self.directory(key).rglob("*") if path.is_file())
 
-    def _publish(self, key: ModelKey, pipeline: dict[str, Any], fill) -> ModelInfo:
+    def _publish(self, key: ModelKey, pipeline: dict[str, Any], fill, row: dict[str, Any] | None = None) -> ModelInfo:
         final = self.directory(key)
         final.parent.mkdir(parents=True, exist_ok=True)
         for stale in final.parent.glob(f"{TEMPORARY_PREFIX}{key.model_version}.*"):
@@ -131,10 +150,11 @@ class ModelStore:
             _replace(staging, final)
         finally:
             shutil.rmtree(staging, ignore_errors=True)
-        return self._write_row(key, pipeline)
+        return self._write_row(key, pipeline, row or {})
 
-    def _write_row(self, key: ModelKey, pipeline: dict[str, Any]) -> ModelInfo:
+    def _write_row(self, key: ModelKey, pipeline: dict[str, Any], row: dict[str, Any]) -> ModelInfo:
         fields = {f"f_{name}": pipeline.get(name) for name in ROW_FIELDS if name in pipeline}
+        fields.update({f"f_{name}": value for name, value in row.items()})
         fields["f_size"] = self.size(key)
         with write_transaction():
             ModelInfo.delete().where(ModelInfo.matches(key)).execute()
@@ -150,15 +170,15 @@ def _aliases(pipeline: dict[str, Any]) -> Iterator[tuple[str, str]]:
 
 
 def _verified_copy(source: Path, target: Path) -> None:
-    """Copy a component model directory (regular files only), then check the copy against its manifest."""
+    """Copy a component model: its manifest and the files it lists (nothing else), each checked before and
+    after the copy."""
     if source.is_symlink() or not source.is_dir():
         raise ModelStoreError(f"component model {source.parent.name}/{source.name} is missing")
-    target.mkdir(parents=True)
-    for path in source.iterdir():
-        if path.is_symlink() or not path.is_file():
-            raise ModelStoreError(f"component model {source.name}: {path.name} is not a regular file")
-        shutil.copyfile(path, target / path.name)
     try:
+        manifest = read_manifest(source)
+        target.mkdir(parents=True)
+        for name in (MANIFEST, *manifest["files"]):
+            shutil.copyfile(source / name, target / name)
         read_manifest(target)
     except ModelFileError as exc:
         raise ModelStoreError(f"component model {source.parent.name}/{source.name}: {exc}") from None

@@ -4,13 +4,18 @@ did. Also what is refused (an unknown or undeployed model, a bad component list 
 
 from __future__ import annotations
 
+import hashlib
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
+import requests
 
-from tests.algorithms.conftest import ARBITER, GUEST, HOST
+from tests.algorithms.conftest import ARBITER, BREAST, GUEST, HOST, standalone_server
 from tests.jobs import job_conf, output_rows, reader_params, run_job, submit
+from tests.support import FlowCLI
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
@@ -129,3 +134,92 @@ def test_what_deploy_and_predict_refuse(breast_server, trained):
     del no_version["job_parameters"]["common"]["model_version"]
     answer = submit(breast_server, {"components": {}}, no_version)
     assert answer["retcode"] == 103 and "model_version" in answer["retmsg"], answer
+
+
+def _deployed(server, trained: str) -> str:
+    answer = _deploy(server, trained, cpn_list=DEPLOYED)
+    assert answer["retcode"] == 0, answer
+    return answer["data"]["model_version"]
+
+
+PARTIES = (("guest", GUEST), ("host", HOST), ("arbiter", ARBITER))
+
+
+def test_an_exported_model_predicts_the_same_on_a_fresh_server(breast_server, trained, tmp_path_factory):
+    """``flow model export`` of every party's deployed version, ``flow model import`` on a fresh server, a predict
+    job there: the scores of the original's predict job."""
+    child = _deployed(breast_server, trained)
+    original, status = run_job(breast_server, {"components": {}}, _predict_conf(child))
+    assert status == "success", original
+    fresh = standalone_server(tmp_path_factory.mktemp("fresh") / "party", BREAST)
+    try:
+        flow, out = FlowCLI(), tmp_path_factory.mktemp("archives")
+        archives = {}
+        flow.init(breast_server)
+        for role, party in PARTIES:
+            conf = out / f"export_{role}.json"
+            conf.write_text(json.dumps({"role": role, "party_id": int(party), "model_id": MODEL_ID,
+                                        "model_version": child, "output_path": str(out)}))
+            answer = flow.run("model", "export", "-c", str(conf))
+            assert answer["retcode"] == 0, answer
+            archives[role] = Path(answer["file"])
+            assert archives[role].name == f"{role}#{party}#{MODEL_ID}_{child}.zip"
+        flow.init(fresh)
+        for role, party in PARTIES:
+            conf = out / f"import_{role}.json"
+            conf.write_text(json.dumps({"role": role, "party_id": int(party), "model_id": MODEL_ID,
+                                        "model_version": child, "file": str(archives[role])}))
+            answer = flow.run("model", "import", "-c", str(conf))
+            assert answer["retcode"] == 0, answer
+        again = flow.run("model", "import", "-c", str(out / "import_guest.json"))
+        assert again["retcode"] != 0 and "force_update" in again["retmsg"], again
+        rows = fresh.post("/v1/model/query", {"model_version": child, "role": "guest"})["data"]
+        assert rows[0]["imported"] == 1 and rows[0]["parent"] is False
+        imported, status = run_job(fresh, {"components": {}}, _predict_conf(child))
+        assert status == "success", imported
+        assert _scores(fresh, imported) == _scores(breast_server, original)
+    finally:
+        fresh.stop()
+
+
+def _store_files(server) -> dict[str, str]:
+    root = Path(server.home) / "model_local_cache"
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(root.rglob("*")) if p.is_file()}
+
+
+def test_hostile_archives_are_refused_and_the_store_is_unchanged(breast_server, trained, tmp_path):
+    exported = requests.get(f"{breast_server.url}/v1/model/export", json={
+        "role": "guest", "party_id": GUEST, "model_id": MODEL_ID, "model_version": trained}, timeout=30)
+    assert exported.status_code == 200 and "filename=" in exported.headers["Content-Disposition"]
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as z:
+        entries = {info.filename: z.read(info) for info in z.infolist()}
+    before = _store_files(breast_server)
+
+    def archive(extra: dict[str, bytes]) -> bytes:
+        buffer = io.BytesIO()
+        with zipfile.ZipFile(buffer, "w") as z:
+            for name, data in {**entries, **extra}.items():
+                z.writestr(name, data)
+        return buffer.getvalue()
+
+    def post(content: bytes, **fields) -> dict:
+        return requests.post(f"{breast_server.url}/v1/model/import", files={"file": ("m.zip", content)},
+                             data={"force_update": 1, **fields}, timeout=30).json()
+
+    traversal = post(archive({"../../../escaped.json": b"{}"}))
+    assert traversal["retcode"] == 101 and "not part of a model archive" in traversal["retmsg"], traversal
+    assert not (Path(breast_server.home).parent / "escaped.json").exists()
+    pipeline = json.loads(entries["pipeline.json"])
+    altered = archive({"pipeline.json": json.dumps({**pipeline, "model_version": "x/../../y"}).encode()})
+    answer = post(altered)
+    assert answer["retcode"] == 101 and "model_version" in answer["retmsg"], answer
+    mismatch = post(exported.content, role="host")
+    assert mismatch["retcode"] == 101 and "does not match the archive" in mismatch["retmsg"], mismatch
+    assert post(b"not a zip at all")["retcode"] == 101
+    outside = requests.post(f"{breast_server.url}/v1/model/import", json={"file": "/etc/passwd"}, timeout=30).json()
+    assert outside["retcode"] == 101 and "file /etc/passwd is not in a directory" in outside["retmsg"], outside
+    assert _store_files(breast_server) == before
+    # the same archive, replaced whole with force_update: the store's files are what they were
+    assert post(exported.content)["retcode"] == 0
+    assert _store_files(breast_server) == before

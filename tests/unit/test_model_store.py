@@ -56,10 +56,16 @@ def test_a_broken_component_model_leaves_the_store_unchanged(database, tmp_path:
         store.save(KEY, PIPELINE, [_component(tmp_path, "lr_0", 5.0), broken])
     assert _tree(store.root) == before and ModelInfo.find(KEY).f_size == row_before
     linked = _component(tmp_path, "lr_2", 1.0)
-    os.symlink("/etc/passwd", linked.directory / "extra")
-    with pytest.raises(ModelStoreError, match="not a regular file"):
+    (linked.directory / "w.npy").unlink()
+    os.symlink("/etc/passwd", linked.directory / "w.npy")
+    with pytest.raises(ModelStoreError, match="missing"):
         store.save(KEY, PIPELINE, [linked])
     assert _tree(store.root) == before
+    # a file the manifest does not list is not part of the model: it is not copied
+    extra = _component(tmp_path, "lr_3", 1.0)
+    (extra.directory / "notes.txt").write_text("not listed")
+    store.save(KEY, PIPELINE, [extra])
+    assert not (store.component_directory(KEY, "lr_3", "model") / "notes.txt").exists()
 
 
 def test_a_crashed_write_is_cleaned_by_the_next(database, tmp_path: Path):
