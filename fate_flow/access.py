@@ -49,7 +49,7 @@ ACTIONS = {
     "rerun_job": "rerun it", "update_parameters": "update its parameters", "clean_job": "clean it",
     "create_task_version": "create a task version", "start_task": "start a task", "task_status": "set a task status",
     "stop_task": "stop a task", "collect_task": "collect a task", "report_task": "report on its tasks",
-    "query_job": "query it", "deploy_model": "deploy its model",
+    "query_job": "query it", "deploy_model": "deploy it", "migrate_model": "migrate it",
 }
 
 
@@ -159,8 +159,8 @@ def _authorize_party_command(rt: Runtime, source: str, view: str, args: dict[str
     if view == "create_job":
         _authorize_create(source, job_id, role, party_id)
         return
-    if view == "deploy_model":
-        _authorize_deploy(source, role, party_id)
+    if view in ("deploy_model", "migrate_model"):
+        _authorize_model_command(source, view, role, party_id)
         return
     job = Job.find(JobKey(job_id, role, party_id))
     if job is None:
@@ -197,8 +197,8 @@ def _authorize_create(source: str, job_id: str, role: str, party_id: str) -> Non
                                     f"initiator {held.f_initiator_party_id}")
 
 
-def _authorize_deploy(source: str, role: str, party_id: str) -> None:
-    """A deploy of a party's model comes from a party of that model (one of its training job's parties)."""
+def _authorize_model_command(source: str, view: str, role: str, party_id: str) -> None:
+    """A deploy or migrate of a party's model comes from a party of that model (one of its training job's)."""
     posted = request.get_json(force=True, silent=True)
     posted = posted if isinstance(posted, dict) else {}
     model_id, version = str(posted.get("model_id", ""))[:200], str(posted.get("model_version", ""))[:100]
@@ -208,8 +208,8 @@ def _authorize_deploy(source: str, role: str, party_id: str) -> None:
     if row is None:
         raise DataError(f"model {model_id!r} version {version!r} is not on this server for {role} {party_id}")
     if source not in _parties(row.f_roles):
-        raise PermissionDeniedError(f"party {source} is not a party of model {model_id}: it may not deploy it at "
-                                    f"{role} {party_id}")
+        raise PermissionDeniedError(f"party {source} is not a party of model {model_id}: it may not {_action(view)} "
+                                    f"at {role} {party_id}")
 
 
 def _authorize_initiator_request(source: str, view: str, args: dict[str, str]) -> None:

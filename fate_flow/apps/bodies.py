@@ -409,3 +409,24 @@ class ModelImport(Body):
     model_version: ModelVersion | None = None
     force_update: bool | int | str = False
     file: Annotated[str, Field(max_length=4096)] | None = None  # a file on this server (without a file part)
+
+
+PartyIds = Annotated[dict[Role, Annotated[list[PartyId], Field(min_length=1, max_length=100)]], Field(min_length=1)]
+
+
+class ModelMigrate(Body):
+    model_id: ModelId
+    model_version: ModelVersion
+    role: PartyIds
+    migrate_role: PartyIds
+    execute_party: PartyIds
+    migrate_initiator: dict
+    unify_model_version: ModelVersion | None = None
+
+
+class PartyModelMigrate(Body):
+    model_id: ModelId
+    model_version: ModelVersion
+    role: PartyIds
+    migrate_role: PartyIds
+    migrate_initiator: dict

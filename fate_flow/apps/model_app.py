@@ -55,6 +55,13 @@ def get_predict_conf():
     return _document(model_controller.predict_conf)
 
 
+@model_app.route("/migrate", methods=["POST"])
+@accepts(bodies.ModelMigrate)
+def migrate():
+    retcode, retmsg, data = model_controller.migrate(runtime(), body_as(bodies.ModelMigrate).model_dump())
+    return result(data, retmsg=retmsg, retcode=retcode)
+
+
 @model_app.route("/export", methods=["GET", "POST"])
 @accepts(bodies.PartyModel)
 def export():

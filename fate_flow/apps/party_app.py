@@ -46,6 +46,15 @@ def deploy_model(job_id: str, role: str, party_id: str):
     return result(model_controller.deploy_here(runtime(), key.role, key.party_id, key.job_id, request))
 
 
+@party_app.route(JOB + "/model/migrate", methods=["POST"])
+@accepts(bodies.PartyModelMigrate)
+def migrate_model(job_id: str, role: str, party_id: str):
+    """Copy this party's model as the model of the party that takes its place, version ``job_id``."""
+    key = _job(job_id, role, party_id)
+    request = body_as(bodies.PartyModelMigrate).model_dump()
+    return result(model_controller.migrate_here(runtime(), key.role, key.party_id, key.job_id, request))
+
+
 @party_app.route(JOB + "/resource/apply", methods=["POST"])
 def apply_resource(**job: str):
     party_controller.apply_resource(_job(**job))

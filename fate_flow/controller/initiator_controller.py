@@ -15,7 +15,7 @@ from fate_flow.controller.federated_commands import job_command, job_parties, ta
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
 from fate_flow.dsl.conf import job_type as conf_job_type
-from fate_flow.entity.ids import new_job_id
+from fate_flow.entity.ids import model_id, new_job_id
 from fate_flow.entity.keys import JobKey
 from fate_flow.entity.status import END_STATUSES, INTERRUPT_STATUSES, LEVEL, JobStatus
 from fate_flow.errors import OperatingError, RetCode
@@ -57,7 +57,7 @@ def submit_job(rt: Runtime, dsl: dict, conf: dict, job_id: str | None = None) ->
     job_saver.update_job_status(JobKey(job_id, spec.initiator_role, spec.initiator_party_id), JobStatus.WAITING)
     rt.wake_scheduler()
     params = dsl_parser.party_job_parameters(spec, spec.initiator_role, spec.initiator_party_id)
-    model_info = {"model_id": params.get("model_id") or party_controller.model_id(spec.roles),
+    model_info = {"model_id": params.get("model_id") or model_id(spec.roles),
                   "model_version": params.get("model_version") or job_id}
     return job_controller.job_submit_data(rt, job_id, spec.initiator_role, spec.initiator_party_id, model_info)
 

@@ -18,6 +18,7 @@ from fate_flow.dsl import DSLError
 from fate_flow.dsl.conf import common_job_parameters
 from fate_flow.dsl.graph import parse_graph
 from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX, deep_merge
+from fate_flow.entity.ids import model_id as make_model_id
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.keys import ModelKey
 from fate_flow.errors import ArgumentError, DataError, OperatingError
@@ -121,17 +122,7 @@ def deploy(rt: Runtime, body: dict) -> tuple[int, str, dict]:
     calls = [PartyCall(role, str(party_id), f"/v1/party/{child_version}/{role}/{party_id}/model/deploy",
                        {"model_id": model_id, "model_version": model_version, "inference_dsl": inference_dsl})
              for role, ids in (parent.f_roles or {}).items() for party_id in ids]
-    answers = rt.federation.fan_out(calls)
-    detail: dict[str, dict[str, dict]] = {}
-    for call, answer in answers:
-        detail.setdefault(call.role, {})[call.party_id] = {"retcode": answer.retcode, "retmsg": answer.message}
-    data: dict[str, Any] = {"model_id": model_id, "model_version": child_version, "detail": detail}
-    data.update({role: {party: result["retcode"] for party, result in parties.items()}
-                 for role, parties in detail.items()})
-    failed = [f"{call.role} {call.party_id}: {answer.message}" for call, answer in answers if answer.retcode != 0]
-    if failed:
-        return 100, f"deploy of model {model_id} version {model_version} failed at " + "; ".join(failed), data
-    return 0, "success", data
+    return _fan_out_answer(rt, calls, model_id, child_version, f"deploy of model {model_id} version {model_version}")
 
 
 def deploy_here(rt: Runtime, role: str, party_id: str, child_version: str, body: dict) -> dict:
@@ -211,6 +202,98 @@ def deployed_models(rt: Runtime, role: str, party_id: str, params: dict) -> dict
         raise DataError(str(exc)) from None
     return {component: (module, {alias: str(path) for alias, path in aliases.items()})
             for component, (module, aliases) in models.items()}
+
+
+# -- migrating ------------------------------------------------------------------------------------------------
+def _role_ids(body: dict, field: str) -> dict[str, list[str]]:
+    value = body.get(field)
+    if not isinstance(value, dict) or not value or not all(
+            isinstance(ids, list) and ids and all(isinstance(p, str | int) for p in ids) for ids in value.values()):
+        raise ArgumentError(f"{field} must map roles to lists of party ids, e.g. {{\"guest\": [9999]}}")
+    return {str(role): [str(p) for p in ids] for role, ids in value.items()}
+
+
+def migrate(rt: Runtime, body: dict) -> tuple[int, str, dict]:
+    """FATE's ``model/migrate``: every party of ``execute_party`` copies its model as the model of the party that
+    takes its place in ``migrate_role`` (same role, same position), under the new parties' model id and a new
+    version (``unify_model_version`` or a new job id), with the roles and initiator of its confs rewritten."""
+    model_id, model_version = _required(body, "model_id"), _required(body, "model_version")
+    old_roles, new_roles = _role_ids(body, "role"), _role_ids(body, "migrate_role")
+    execute = _role_ids(body, "execute_party")
+    initiator = body.get("migrate_initiator")
+    if not isinstance(initiator, dict) or "role" not in initiator or "party_id" not in initiator:
+        raise ArgumentError("migrate_initiator must be {\"role\": ..., \"party_id\": ...}")
+    if {r: len(ids) for r, ids in old_roles.items()} != {r: len(ids) for r, ids in new_roles.items()}:
+        raise ArgumentError("migrate_role must have the roles of role, with as many parties each")
+    for role, ids in execute.items():
+        if not set(ids) <= set(old_roles.get(role, [])):
+            raise ArgumentError(f"execute_party {role} {ids} must be parties of role {role} {old_roles.get(role)}")
+    new_version = str(body.get("unify_model_version") or new_job_id())
+    new_model_id = make_model_id(new_roles)
+    ModelKey("guest", "0", new_model_id, new_version)  # checks both before any party is asked
+    change = {"model_id": model_id, "model_version": model_version, "role": old_roles, "migrate_role": new_roles,
+              "migrate_initiator": {"role": str(initiator["role"]), "party_id": str(initiator["party_id"])}}
+    calls = [PartyCall(role, party_id, f"/v1/party/{new_version}/{role}/{party_id}/model/migrate", change)
+             for role, ids in execute.items() for party_id in ids]
+    return _fan_out_answer(rt, calls, new_model_id, new_version, f"migrate of model {model_id} version {model_version}")
+
+
+def _fan_out_answer(rt: Runtime, calls: list[PartyCall], model_id: str, model_version: str,
+                    what: str) -> tuple[int, str, dict]:
+    """Ask every party; FATE's answer: the model, each party's result (``detail``) and retcode per role."""
+    answers = rt.federation.fan_out(calls)
+    detail: dict[str, dict[str, dict]] = {}
+    for call, answer in answers:
+        detail.setdefault(call.role, {})[call.party_id] = {"retcode": answer.retcode, "retmsg": answer.message}
+    data: dict[str, Any] = {"model_id": model_id, "model_version": model_version, "detail": detail}
+    data.update({role: {party: result["retcode"] for party, result in parties.items()}
+                 for role, parties in detail.items()})
+    failed = [f"{call.role} {call.party_id}: {answer.message}" for call, answer in answers if answer.retcode != 0]
+    if failed:
+        return 100, f"{what} failed at " + "; ".join(failed), data
+    return 0, "success", data
+
+
+def migrate_here(rt: Runtime, role: str, party_id: str, new_version: str, body: dict) -> dict:
+    """This party's model copied as the model of the party taking its place (``migrate``)."""
+    source = ModelKey(role, party_id, _required(body, "model_id"), _required(body, "model_version"))
+    if ModelInfo.find(source) is None:
+        raise DataError(f"model {source.model_id} version {source.model_version} is not on this server for "
+                        f"{role} {party_id}")
+    old_roles, new_roles = _role_ids(body, "role"), _role_ids(body, "migrate_role")
+    if party_id not in old_roles.get(role, []):
+        raise ArgumentError(f"role {role} of the request does not name {party_id}")
+    new_party = new_roles[role][old_roles[role].index(party_id)]
+    initiator = body.get("migrate_initiator") or {}
+    target = ModelKey(role, new_party, make_model_id(new_roles), new_version)
+    pipeline = rt.models.pipeline(source)
+    roles = {r: [int(p) if p.isdigit() else p for p in ids] for r, ids in new_roles.items()}
+    changes = {"model_id": target.model_id, "model_version": new_version, "party_id": new_party, "roles": roles,
+               "initiator_role": str(initiator.get("role")), "initiator_party_id": str(initiator.get("party_id")),
+               "train_runtime_conf": _with_parties(pipeline.get("train_runtime_conf") or {}, roles, initiator),
+               "runtime_conf_on_party": _with_parties(pipeline.get("runtime_conf_on_party") or {}, roles, initiator),
+               "parent_info": {**(pipeline.get("parent_info") or {}), "migrated_from": {
+                   "party_id": party_id, "model_id": source.model_id, "model_version": source.model_version}}}
+    try:
+        info = rt.models.copy(source, target, changes)
+    except ModelStoreError as exc:
+        raise OperatingError(f"cannot migrate model {source.model_id} at {role} {party_id}: {exc}") from None
+    return {"model_id": info.f_model_id, "model_version": info.f_model_version, "party_id": new_party}
+
+
+def _with_parties(conf: dict, roles: dict, initiator: dict) -> dict:
+    """A conf with the new parties (the per-party parameters keep their positions, as FATE's do)."""
+    if not conf:
+        return conf
+    updated = {**conf, "role": roles, "initiator": {"role": initiator.get("role"),
+                                                    "party_id": int(initiator["party_id"])
+                                                    if str(initiator.get("party_id")).isdigit()
+                                                    else initiator.get("party_id")}}
+    common = (updated.get("job_parameters") or {}).get("common")
+    if isinstance(common, dict) and "model_id" in common:
+        updated["job_parameters"] = {**updated["job_parameters"], "common": {**common,
+                                                                              "model_id": make_model_id(roles)}}
+    return updated
 
 
 # -- export and import ----------------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from fate_flow.controller.component_check import check_components
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import Job, Task
 from fate_flow.dsl import DSLError
+from fate_flow.entity.ids import model_id
 from fate_flow.entity.ids import task_id as make_task_id
 from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import END_STATUSES, JobStatus
@@ -45,12 +46,6 @@ def get_task(key: TaskKey) -> Task:
         raise DataError(f"no task {key.task_id} version {key.task_version} for {key.role} {key.party_id} "
                         "on this server")
     return task
-
-
-def model_id(roles: dict[str, list[str]]) -> str:
-    """FATE's model id: ``role-<sorted ids>`` per role, sorted by role, joined by '#', plus '#model'."""
-    parts = [f"{role}-{'_'.join(sorted({str(p) for p in ids}))}" for role, ids in sorted(roles.items())]
-    return "#".join(parts) + "#model"
 
 
 def _party_job_parameters(rt: Runtime, job_id: str, spec: dsl_parser.JobSpec, role: str, party_id: str) -> dict:

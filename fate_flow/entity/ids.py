@@ -25,3 +25,9 @@ def new_job_id() -> str:
 def task_id(job_id: str, component_name: str) -> str:
     """FATE's task id ``<job_id>_<component_name>``: the same at every party and task version."""
     return f"{job_id}_{component_name}"
+
+
+def model_id(roles: dict[str, list]) -> str:
+    """FATE's model id: ``role-<sorted ids>`` per role, sorted by role, joined by '#', plus '#model'."""
+    parts = [f"{role}-{'_'.join(sorted({str(p) for p in ids}))}" for role, ids in sorted(roles.items())]
+    return "#".join(parts) + "#model"

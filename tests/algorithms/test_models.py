@@ -223,3 +223,34 @@ def test_hostile_archives_are_refused_and_the_store_is_unchanged(breast_server, 
     # the same archive, replaced whole with force_update: the store's files are what they were
     assert post(exported.content)["retcode"] == 0
     assert _store_files(breast_server) == before
+
+
+def test_a_migrated_model_predicts_with_the_new_parties(breast_server, trained):
+    child = _deployed(breast_server, trained)
+    original, status = run_job(breast_server, {"components": {}}, _predict_conf(child))
+    assert status == "success", original
+    old = {"guest": [int(GUEST)], "host": [int(HOST)], "arbiter": [int(ARBITER)]}
+    new = {"guest": [99], "host": [100], "arbiter": [100]}
+    answer = breast_server.post("/v1/model/migrate", {
+        "model_id": MODEL_ID, "model_version": child, "role": old, "migrate_role": new, "execute_party": old,
+        "migrate_initiator": {"role": "guest", "party_id": 99}, "unify_model_version": f"{child}_migrated"})
+    assert answer["retcode"] == 0, answer
+    assert answer["data"]["model_id"] == "arbiter-100#guest-99#host-100#model"
+    assert answer["data"]["guest"] == {GUEST: 0} and answer["data"]["host"] == {HOST: 0}
+    rows = breast_server.post("/v1/model/query", {"model_version": f"{child}_migrated"})["data"]
+    assert sorted((r["role"], r["party_id"]) for r in rows) == [("arbiter", "100"), ("guest", "99"), ("host", "100")]
+    guest = next(r for r in rows if r["role"] == "guest")
+    assert guest["roles"] == new and guest["train_runtime_conf"]["role"] == new
+    assert guest["initiator_party_id"] == "99" and guest["parent_info"]["migrated_from"]["party_id"] == GUEST
+    conf = _predict_conf(f"{child}_migrated")
+    conf["initiator"]["party_id"], conf["role"] = 99, new
+    conf["job_parameters"]["common"]["model_id"] = answer["data"]["model_id"]
+    migrated, status = run_job(breast_server, {"components": {}}, conf)
+    assert status == "success", migrated
+    assert {row["id"]: float(row["predict_score"]) for row in output_rows(breast_server, migrated, "hetero_lr_0",
+                                                                          "guest", "99")} == \
+        {sample: score for sample, (score, _) in _scores(breast_server, original).items()}
+    bad = breast_server.post("/v1/model/migrate", {
+        "model_id": MODEL_ID, "model_version": child, "role": old, "migrate_role": {"guest": [99]},
+        "execute_party": old, "migrate_initiator": {"role": "guest", "party_id": 99}})
+    assert bad["retcode"] == 101 and "migrate_role" in bad["retmsg"], bad

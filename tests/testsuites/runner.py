@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import requests
-
 from tests.support import ServerProcess, upload_multipart
 from tests.testsuites.suite import SuiteJob, Testsuite, set_predict_model
 
@@ -25,7 +23,6 @@ FINAL = ("success", "failed", "canceled", "timeout")
 # training on 5,190 rows) takes about 7 min on an idle 2-core machine and half as long again on a busy one
 JOB_TIMEOUT = float(os.environ.get("TESTSUITE_JOB_TIMEOUT", "1200"))
 UPLOAD_TIMEOUT = 300.0
-ISSUE_10 = "predict with a trained job's model: issue 10"
 # FATE modules that later issues provide: a job that needs one is an expected failure until then, named
 LATER_MODULES = {"HeteroFeatureBinning": "issue 11", "HeteroFeatureSelection": "issue 11",
                  "HeteroSecureBoost": "issue 11", "HomoSecureBoost": "issue 11", "HeteroFastSecureBoost": "issue 11",
@@ -167,9 +164,6 @@ class SuiteRun:
     def _predict_conf(self, job: SuiteJob, conf: dict) -> tuple[dict, JobResult | None]:
         """The predict job's conf on its training job's deployed model, as fate_test builds it; or why not."""
         parent = self.run(job.model_deps)
-        if not self._provides("/v1/model/deploy"):
-            return conf, self._result(job, "xfail", error=f"{ISSUE_10} (this server has no model/deploy; "
-                                                          f"training job {parent.job}: {parent.status})")
         if not parent.ok:
             return conf, self._result(job, "not submitted", error=f"its training job {parent.job} did not succeed "
                                                                   f"({parent.status}): {parent.first_error_line}")
@@ -181,10 +175,6 @@ class SuiteRun:
                                                                   f"{parent.model_info} refused: {answer}")
         model = answer["data"]
         return set_predict_model(conf, model["model_id"], model["model_version"]), None
-
-    def _provides(self, path: str) -> bool:
-        """Whether the server has route ``path`` (an empty body is refused before anything is done)."""
-        return requests.post(self.server.url + path, json={}, timeout=30).status_code != 404
 
     def _submit_and_wait(self, job: SuiteJob, conf: dict) -> JobResult:
         start = time.monotonic()

@@ -5,8 +5,8 @@ fate_test runs it against one standalone server per suite: one test per (suite, 
     .venv/bin/pytest tests/testsuites -m testsuite -k "intersect and rsa"  # some jobs (dependencies run too)
 
 A failing test says why: the refusal of the submit (a module the server does not provide, a parameter), or
-the failed task with its error report and the tail of its ERROR.log, and where its logs are. Predict jobs on a
-trained job's model (``deps``) are expected failures until the server deploys models (issue 10).
+the failed task with its error report and the tail of its ERROR.log, and where its logs are. A predict job on
+a trained job's model (``deps``) runs after its training job, on that model deployed as fate_test does it.
 """
 
 from __future__ import annotations
