@@ -50,6 +50,7 @@ ACTIONS = {
     "create_task_version": "create a task version", "start_task": "start a task", "task_status": "set a task status",
     "stop_task": "stop a task", "collect_task": "collect a task", "report_task": "report on its tasks",
     "query_job": "query it", "deploy_model": "deploy it", "migrate_model": "migrate it",
+    "load_model": "load it",
 }
 
 
@@ -159,7 +160,7 @@ def _authorize_party_command(rt: Runtime, source: str, view: str, args: dict[str
     if view == "create_job":
         _authorize_create(source, job_id, role, party_id)
         return
-    if view in ("deploy_model", "migrate_model"):
+    if view in ("deploy_model", "migrate_model", "load_model"):
         _authorize_model_command(source, view, role, party_id)
         return
     job = Job.find(JobKey(job_id, role, party_id))

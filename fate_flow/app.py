@@ -13,6 +13,7 @@ from werkzeug.formparser import FormDataParser
 
 from fate_flow.access import authenticate
 from fate_flow.apps import (
+    checkpoint_app,
     data_access_app,
     initiator_app,
     job_app,
@@ -61,6 +62,7 @@ MODEL_IMPORT_PATH = "/v1/model/import"
 BLUEPRINTS = (
     job_app.job_app,
     model_app.model_app,
+    checkpoint_app.checkpoint_app,
     data_access_app.data_access_app,
     table_app.table_app,
     log_app.log_app,

@@ -430,3 +430,9 @@ class PartyModelMigrate(Body):
     role: PartyIds
     migrate_role: PartyIds
     migrate_initiator: dict
+
+
+class ComponentCheckpoint(PartyModel):
+    component_name: Name
+    step_index: Annotated[int, Field(ge=0)] | None = None
+    step_name: Name | None = None

@@ -11,8 +11,8 @@ from flask import Blueprint, Response, send_file
 from fate_flow.apps import bodies
 from fate_flow.apps.bodies import accepts, parse
 from fate_flow.apps.util import body, body_as, error_response, result, runtime
-from fate_flow.controller import model_controller
-from fate_flow.errors import ArgumentError, DataError
+from fate_flow.controller import model_controller, model_tags
+from fate_flow.errors import ArgumentError, DataError, FlowError
 from fate_flow.manager.data_access import DataAccess
 
 model_app = Blueprint("model", __name__, url_prefix="/v1/model")
@@ -55,6 +55,18 @@ def get_predict_conf():
     return _document(model_controller.predict_conf)
 
 
+@model_app.route("/load", methods=["POST"])
+def load():
+    retcode, retmsg, data = model_controller.load(runtime(), body())
+    return result(data, retmsg=retmsg, retcode=retcode)
+
+
+@model_app.route("/bind", methods=["POST"])
+def bind():
+    model_controller.bind(runtime(), body())
+    return result()  # pragma: no cover (bind raises: no serving system here)
+
+
 @model_app.route("/migrate", methods=["POST"])
 @accepts(bodies.ModelMigrate)
 def migrate():
@@ -90,6 +102,25 @@ def import_():
         raise ArgumentError("file: send the archive as the multipart part 'file', or name a file on this server")
     return result(model_controller.import_model(rt, fields.model_dump(exclude_none=True), source,
                                                 flask.request.remote_addr or ""))
+
+
+@model_app.route("/model_tag/<operation>", methods=["POST"])
+def model_tag(operation: str):
+    message, data = model_tags.model_tag(operation, body())
+    return result(data, retmsg=message)
+
+
+@model_app.route("/tag/<operation>", methods=["POST"])
+def tag(operation: str):
+    message, data = model_tags.tag(operation, body())
+    return result(data, retmsg=message)
+
+
+@model_app.route("/homo/<operation>", methods=["POST"])
+def homo(operation: str):
+    """FATE converts a homo model to another framework's format (and deploys it to KFServing): not provided."""
+    raise FlowError(f"model/homo/{operation} is not provided by this server: its homo models are served by "
+                         "its own predict jobs (deploy, then predict)")
 
 
 @model_app.route("/query", methods=["POST"])

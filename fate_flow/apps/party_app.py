@@ -55,6 +55,15 @@ def migrate_model(job_id: str, role: str, party_id: str):
     return result(model_controller.migrate_here(runtime(), key.role, key.party_id, key.job_id, request))
 
 
+@party_app.route(JOB + "/model/load", methods=["POST"])
+@accepts(bodies.ModelVersionRef)
+def load_model(job_id: str, role: str, party_id: str):
+    """Load this party's deployed model into FATE-Serving (refused with FATE's message: there is none here)."""
+    key = _job(job_id, role, party_id)
+    model_controller.load_here(key.role, key.party_id, body_as(bodies.ModelVersionRef).model_dump())
+    return result()  # pragma: no cover (load_here raises: no serving system here)
+
+
 @party_app.route(JOB + "/resource/apply", methods=["POST"])
 def apply_resource(**job: str):
     party_controller.apply_resource(_job(**job))

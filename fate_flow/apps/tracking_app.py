@@ -77,7 +77,7 @@ def component_parameters():
 @tracking_app.route("/component/output/model", methods=["POST"])
 @accepts(bodies.ComponentRef)
 def component_output_model():
-    param, meta = tracking.output_model(*_located()[1])
+    param, meta = tracking.output_model(*_located()[1], store=runtime().models)
     if not param and not meta:
         return result({}, retmsg="no data", meta={})
     return result(param, meta=meta)

@@ -21,7 +21,7 @@ from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX, deep_merge
 from fate_flow.entity.ids import model_id as make_model_id
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.keys import ModelKey
-from fate_flow.errors import ArgumentError, DataError, OperatingError
+from fate_flow.errors import ArgumentError, DataError, FlowError, OperatingError
 from fate_flow.federation.client import PartyCall
 from fate_flow.log import schedule_logger
 from fate_flow.manager import model_archive
@@ -117,6 +117,10 @@ def deploy(rt: Runtime, body: dict) -> tuple[int, str, dict]:
     holding the inference DSL; (retcode, retmsg, FATE's answer with each party's result)."""
     model_id, model_version = _required(body, "model_id"), _required(body, "model_version")
     parent = local_model(rt, model_id, model_version)
+    checkpoints = body.get("components_checkpoint")
+    if checkpoints:  # this server's components save no checkpoints (checkpoint/list is empty)
+        raise DataError(f"components_checkpoint: no checkpoint of {sorted(checkpoints)} is saved on this server; "
+                        "deploy the components' final models (leave components_checkpoint empty)")
     inference_dsl = inference_dsl_for(parent, body)
     child_version = new_job_id()
     calls = [PartyCall(role, str(party_id), f"/v1/party/{child_version}/{role}/{party_id}/model/deploy",
@@ -204,6 +208,51 @@ def deployed_models(rt: Runtime, role: str, party_id: str, params: dict) -> dict
             for component, (module, aliases) in models.items()}
 
 
+# -- FATE-Serving ---------------------------------------------------------------------------------------------
+NO_SERVING = ("Please configure servings address: this server has no FATE-Serving (service_conf servings), so a model "
+              "cannot be loaded into one or bound to a service id; deploy it and run predict jobs instead")
+
+
+def _model_of_request(rt: Runtime, body: dict) -> ModelInfo:
+    """The model a load or bind names: ``job_id`` (a version, FATE's shortcut) or ``job_parameters``."""
+    if body.get("job_id"):
+        rows = list(ModelInfo.select().where(ModelInfo.f_model_version == str(body["job_id"])).limit(1))
+        if not rows:
+            raise ArgumentError(f"Model with version {body['job_id']} can not be found in database. Please check if "
+                                "the model version is valid.")
+        return rows[0]
+    params = body.get("job_parameters") if isinstance(body.get("job_parameters"), dict) else {}
+    return local_model(rt, _required(params, "model_id"), _required(params, "model_version"))
+
+
+def load(rt: Runtime, body: dict) -> tuple[int, str, dict]:
+    """FATE's ``model/load``: every party but the arbiter checks it holds the deployed model and loads it into
+    FATE-Serving. Without a serving system each says so (retcode 100), as FATE does, and nothing is recorded."""
+    info = _model_of_request(rt, body)
+    calls = [PartyCall(role, str(party_id), f"/v1/party/{new_job_id()}/{role}/{party_id}/model/load",
+                       {"model_id": info.f_model_id, "model_version": info.f_model_version})
+             for role, ids in (info.f_roles or {}).items() if role != "arbiter" for party_id in ids]
+    retcode, _, data = _fan_out_answer(rt, calls, info.f_model_id, info.f_model_version, "load")
+    return (0, "success", data) if retcode == 0 else (101, "failed", data)
+
+
+def load_here(role: str, party_id: str, body: dict) -> None:
+    """One party's load: only a deployed model may be loaded, and only into a serving system this server has."""
+    info = ModelInfo.find(ModelKey(role, party_id, _required(body, "model_id"), _required(body, "model_version")))
+    if info is None or info.f_parent:
+        raise FlowError("Only deployed models could be used to execute process of loading. Please deploy model "
+                        "before loading.")
+    raise FlowError(NO_SERVING)
+
+
+def bind(rt: Runtime, body: dict) -> None:
+    """FATE's ``model/bind`` of a loaded model to a service id: refused, there is no serving system here."""
+    _model_of_request(rt, body)
+    if not body.get("service_id"):
+        raise ArgumentError("no service id")
+    raise FlowError(NO_SERVING)
+
+
 # -- migrating ------------------------------------------------------------------------------------------------
 def _role_ids(body: dict, field: str) -> dict[str, list[str]]:
     value = body.get(field)
@@ -223,6 +272,9 @@ def migrate(rt: Runtime, body: dict) -> tuple[int, str, dict]:
     initiator = body.get("migrate_initiator")
     if not isinstance(initiator, dict) or "role" not in initiator or "party_id" not in initiator:
         raise ArgumentError("migrate_initiator must be {\"role\": ..., \"party_id\": ...}")
+    if old_roles == new_roles:
+        raise FlowError("The config of previous roles is the same with that of migrate roles. There is no need "
+                        "to migrate model. Migration process aborting.")
     if {r: len(ids) for r, ids in old_roles.items()} != {r: len(ids) for r, ids in new_roles.items()}:
         raise ArgumentError("migrate_role must have the roles of role, with as many parties each")
     for role, ids in execute.items():
@@ -416,6 +468,10 @@ def predict_conf(rt: Runtime, body: dict) -> dict:
             "component_parameters": {"role": role_parameters}}
 
 
+def _date(millis: int | None) -> str | None:
+    return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(millis / 1000)) if millis else None
+
+
 QUERY_FIELDS = ("model_id", "model_version", "role", "party_id", "job_id")
 
 
@@ -431,6 +487,7 @@ def query(body: dict) -> list[dict]:
     for row in rows:
         item = row.to_human_dict()
         item["party_model_id"] = row.key.party_model_id
+        item["create_date"] = _date(row.f_create_time)
         if isinstance(wanted, list) and wanted:
             item = {name: item.get(name) for name in wanted if isinstance(name, str)}
         answer.append(item)

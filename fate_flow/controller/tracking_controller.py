@@ -11,7 +11,9 @@ from typing import Any
 
 from fate_flow.db.models import Job, Task
 from fate_flow.engine.model_files import ModelFileError, read_param_and_meta
+from fate_flow.entity.keys import JobKey, ModelKey
 from fate_flow.errors import ArgumentError, DataError, FindFailedError, NoDataError, require
+from fate_flow.manager.model_store import ModelStore, ModelStoreError
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.operation import job_tracker
 
@@ -51,11 +53,13 @@ def parameters(job_id: str, component: str, role: str, party_id: str) -> dict:
     return {"module": module, f"{module}Param": task.f_component_parameters.get("ComponentParam", {})}
 
 
-def output_model(job_id: str, component: str, role: str, party_id: str) -> tuple[dict, dict]:
-    """A component's model as FATE-Board reads it: its parameters, and {meta_data, module_name, model_alias}."""
+def output_model(job_id: str, component: str, role: str, party_id: str,
+                 store: ModelStore | None = None) -> tuple[dict, dict]:
+    """A component's model as FATE-Board reads it: its parameters, and {meta_data, module_name, model_alias}.
+    In a predict job, the deployed model the component loaded."""
     model = job_tracker.model(job_id, component, role, party_id)
     if model is None:
-        return {}, {}
+        return _deployed_model(job_id, component, role, party_id, store) if store else ({}, {})
     if model.f_directory:
         try:
             param, meta = read_param_and_meta(Path(model.f_directory))
@@ -64,6 +68,23 @@ def output_model(job_id: str, component: str, role: str, party_id: str) -> tuple
     else:  # registered before schema 5, as JSON
         param, meta = model.f_param, model.f_meta
     return param, {"meta_data": meta, "module_name": model.f_module_name, "model_alias": model.f_model_alias}
+
+
+def _deployed_model(job_id: str, component: str, role: str, party_id: str, store: ModelStore) -> tuple[dict, dict]:
+    job = Job.find(JobKey(job_id, role, party_id))
+    params = ((job.f_runtime_conf_on_party or {}).get("job_parameters") or {}) if job else {}
+    if params.get("job_type") != "predict":
+        return {}, {}
+    try:
+        key = ModelKey(role, party_id, str(params.get("model_id")), str(params.get("model_version")))
+        module, aliases = store.component_models(key).get(component, ("", {}))
+        if not aliases:
+            return {}, {}
+        alias, directory = next(iter(aliases.items()))
+        param, meta = read_param_and_meta(directory)
+    except (ArgumentError, ModelStoreError, ModelFileError) as exc:
+        raise DataError(f"the deployed model of {component} cannot be read: {exc}") from None
+    return param, {"meta_data": meta, "module_name": module, "model_alias": alias}
 
 
 def _tables(storage: TableStorage, job_id: str, component: str, role: str, party_id: str) -> list[tuple[str, Any]]:

@@ -77,7 +77,7 @@ MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (4, "job: indexes for the Board's job list", _add_job_list_indexes),
     (5, "component model: the directory of its files and their manifest", _add_model_files),
     (6, "security: nonces of signed calls, partner permissions", _create_security_tables),
-    (7, "model store: pipelined models (trained and deployed)", _create_model_store_tables),
+    (7, "model store: pipelined models (trained and deployed), model tags", _create_model_store_tables),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

@@ -357,6 +357,29 @@ class ModelInfo(BaseModel):
         primary_key = peewee.CompositeKey("f_role", "f_party_id", "f_model_id", "f_model_version")
 
 
+class Tag(BaseModel):
+    """A model tag (FATE's ``t_tags``): a name and a description."""
+
+    f_id = peewee.BigAutoField(primary_key=True)
+    f_name = peewee.CharField(max_length=100, unique=True)
+    f_desc = peewee.TextField(null=True)
+
+    class Meta:
+        table_name = "t_tags"
+
+
+class ModelTag(BaseModel):
+    """A tag on a model version (FATE's ``t_model_tag``: ``f_m_id`` is the version, ``f_t_id`` the tag)."""
+
+    f_id = peewee.BigAutoField(primary_key=True)
+    f_m_id = peewee.CharField(max_length=100, index=True)
+    f_t_id = peewee.BigIntegerField(index=True)
+
+    class Meta:
+        table_name = "t_model_tag"
+        indexes = ((("f_m_id", "f_t_id"), True),)
+
+
 class SeenNonce(BaseModel):
     """A nonce of a signed call already accepted, kept until it expires: a replay is refused, also after a
     restart."""
@@ -396,4 +419,4 @@ class SchemaVersion(peewee.Model):
 ALL_MODELS: list[type[peewee.Model]] = [Job, Task, StorageTableMeta, EngineRegistry]
 TRACKING_MODELS: list[type[peewee.Model]] = [TrackingMetric, TrackingOutputDataInfo, ComponentSummary, ComponentModel]
 SECURITY_MODELS: list[type[peewee.Model]] = [SeenNonce, PartyPermission]
-MODEL_STORE_MODELS: list[type[peewee.Model]] = [ModelInfo]
+MODEL_STORE_MODELS: list[type[peewee.Model]] = [ModelInfo, Tag, ModelTag]
