@@ -254,3 +254,20 @@ def test_a_migrated_model_predicts_with_the_new_parties(breast_server, trained):
         "model_id": MODEL_ID, "model_version": child, "role": old, "migrate_role": {"guest": [99]},
         "execute_party": old, "migrate_initiator": {"role": "guest", "party_id": 99}})
     assert bad["retcode"] == 101 and "migrate_role" in bad["retmsg"], bad
+
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jobs" / "hetero_lr"
+
+
+def test_the_shipped_predict_example_runs(breast_server, trained):
+    """README's steps: deploy with the example's predict DSL (as ``flow model deploy --dsl-path`` sends it), put
+    the version it returns into the example's predict conf, submit."""
+    dsl_text = (EXAMPLE / "hetero_lr_predict_dsl.json").read_text()
+    answer = _deploy(breast_server, trained, dsl=dsl_text, components_checkpoint={})
+    assert answer["retcode"] == 0, answer
+    conf = json.loads((EXAMPLE / "hetero_lr_predict_conf.json").read_text())
+    assert conf["job_parameters"]["common"]["model_id"] == MODEL_ID
+    conf["job_parameters"]["common"]["model_version"] = answer["data"]["model_version"]
+    job_id, status = run_job(breast_server, json.loads(dsl_text), conf)
+    assert status == "success", job_id
+    assert len(_scores(breast_server, job_id)) == 569

@@ -184,7 +184,7 @@ def test_parameters_for_a_component_not_in_the_dsl_are_ignored_with_a_warning(pa
 
 
 def test_a_route_the_server_does_not_serve_says_so(party: ServerProcess):
-    for path in ("/v1/model/deploy", "/v1/table/bind", "/v1/nonsense"):
+    for path in ("/v1/model/archive/packaging", "/v1/table/bind", "/v1/nonsense"):
         response = requests.post(party.url + path, json={}, timeout=10)
         assert response.status_code == 404
         assert response.json() == {"retcode": 404, "retmsg": f"POST {path} is not provided by this server"}
