@@ -116,11 +116,17 @@ def tag(operation: str):
     return result(data, retmsg=message)
 
 
-@model_app.route("/homo/<operation>", methods=["POST"])
-def homo(operation: str):
-    """FATE converts a homo model to another framework's format (and deploys it to KFServing): not provided."""
-    raise FlowError(f"model/homo/{operation} is not provided by this server: its homo models are served by "
-                         "its own predict jobs (deploy, then predict)")
+@model_app.route("/homo/convert", methods=["POST"])
+def homo_convert():
+    message, detail = model_controller.convert_homo(runtime(), body())
+    return result(detail, retmsg=message)
+
+
+@model_app.route("/homo/deploy", methods=["POST"])
+def homo_deploy():
+    """FATE deploys a converted homo model to a KFServing cluster: there is none here."""
+    raise FlowError("model/homo/deploy needs a KFServing (Kubernetes) deployment, which this server does not have: "
+                    "export the converted model (model/homo/convert, then model/export) and serve it yourself")
 
 
 @model_app.route("/query", methods=["POST"])

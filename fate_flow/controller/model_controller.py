@@ -18,6 +18,7 @@ from fate_flow.dsl import DSLError
 from fate_flow.dsl.conf import common_job_parameters
 from fate_flow.dsl.graph import parse_graph
 from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX, deep_merge
+from fate_flow.engine.model_files import ModelFileError, load_model
 from fate_flow.entity.ids import model_id as make_model_id
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.keys import ModelKey
@@ -251,6 +252,65 @@ def bind(rt: Runtime, body: dict) -> None:
     if not body.get("service_id"):
         raise ArgumentError("no service id")
     raise FlowError(NO_SERVING)
+
+
+# -- homo model conversion -------------------------------------------------------------------------------------
+CONVERTIBLE = {"HomoLR": "sklearn"}  # module -> the framework its models convert to (FATE's default for LR)
+SKLEARN_FILE = "sklearn_model.joblib"
+
+
+def convert_homo(rt: Runtime, body: dict) -> tuple[str, list[dict]]:
+    """FATE's ``model/homo/convert``: each HomoLR model of the party's version as a scikit-learn
+    ``LogisticRegression`` (joblib file, as FATE writes it) under the version's ``converted/``, for export."""
+    key = party_model_key(body)
+    if ModelInfo.find(key) is None:
+        raise FlowError(f"Model {key.party_model_id} {key.model_version} does not exist")
+    framework = str(body.get("framework_name") or "sklearn").lower()
+    if framework != "sklearn":
+        raise FlowError(f"framework_name {framework!r}: this server converts HomoLR models to sklearn only")
+    files: dict[tuple[str, str, str], bytes] = {}
+    for component, (module, aliases) in rt.models.component_models(key).items():
+        if CONVERTIBLE.get(module) != framework:
+            continue
+        for alias, directory in aliases.items():
+            try:
+                model = load_model(directory)
+            except ModelFileError as exc:
+                raise FlowError(f"component {component}: {exc}") from None
+            if model.param.get("need_cv") or "header" not in model.param:
+                continue  # a cross validation keeps no model
+            files[(component, alias, SKLEARN_FILE)] = _sklearn_logistic_regression(model.param)
+    if not files:
+        raise FlowError(f"No component in model {key.party_model_id}:{key.model_version} can be converted.")
+    rt.models.add_converted(key, files)
+    directory = rt.models.directory(key)
+    return (f"Conversion of homogeneous federated learning component(s) in model {key.party_model_id}:"
+            f"{key.model_version} completed. Use export to download the converted model.",
+            [{"component_name": component, "model_alias": alias,
+              "converted_model_path": str(directory / "converted" / component / alias / name)}
+             for component, alias, name in files])
+
+
+def _sklearn_logistic_regression(param: dict) -> bytes:
+    """A HomoLR model's weights in a fitted-looking scikit-learn LogisticRegression, serialised by joblib."""
+    try:
+        import io
+
+        import joblib
+        import numpy as np
+        from sklearn.linear_model import LogisticRegression
+    except ImportError:
+        raise FlowError("scikit-learn is not installed on this server: install it to convert to sklearn") from None
+    singles = param["one_vs_rest_result"]["completed_models"] if param.get("need_one_vs_rest") else [param]
+    header = list(param["header"])
+    regression = LogisticRegression()
+    regression.coef_ = np.array([[float(single["weight"].get(name, 0.0)) for name in header] for single in singles])
+    regression.intercept_ = np.array([float(single.get("intercept", 0.0)) for single in singles])
+    regression.classes_ = np.array(param.get("classes") or [0, 1])
+    regression.n_features_in_ = len(header)
+    buffer = io.BytesIO()
+    joblib.dump(regression, buffer)
+    return buffer.getvalue()
 
 
 # -- migrating ------------------------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Model archives: one version of the model store as a zip file, for ``model/export`` and ``model/import``.
 
-An archive holds exactly the version's files, ``pipeline.json`` and ``variables/<component>/<alias>/<file>``.
-Unpacking trusts nothing in it: every entry name is checked before anything is written (no absolute path,
-no ``..``, no link, nothing outside that layout, no name twice), the entry count and the bytes written are
-bounded whatever the headers claim, and every component model must match its manifest. Archives hold JSON
-and numpy files only: nothing in one is ever unpickled or executed.
+An archive holds exactly the version's files: ``pipeline.json``, ``variables/<component>/<alias>/<file>`` and
+``converted/<component>/<alias>/<file>`` (a homo model converted to another framework's format, for the user:
+never read here). Unpacking trusts nothing in it: every entry name is checked before anything is written (no
+absolute path, no ``..``, no link, nothing outside that layout, no name twice), the entry count and the bytes
+written are bounded whatever the headers claim, and every component model must match its manifest. The
+server reads only JSON and numpy files (without pickle) from an archive: nothing in one is ever unpickled or
+executed.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from fate_flow.engine.model_files import ModelFileError, read_manifest
-from fate_flow.manager.model_store import PIPELINE, VARIABLES
+from fate_flow.manager.model_store import CONVERTED, PIPELINE, VARIABLES
 from fate_flow.utils.paths import SAFE_NAME
 
 CHUNK = 1 << 20
@@ -37,9 +39,10 @@ def pack(directory: Path, into: IO[bytes]) -> None:
     """Write version ``directory`` of the model store (its pipeline and component models) as a zip archive."""
     with zipfile.ZipFile(into, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
         archive.write(directory / PIPELINE, PIPELINE)
-        for path in sorted((directory / VARIABLES).rglob("*")):
-            if path.is_file() and not path.is_symlink():
-                archive.write(path, path.relative_to(directory).as_posix())
+        for top in (VARIABLES, CONVERTED):
+            for path in sorted((directory / top).rglob("*")):
+                if path.is_file() and not path.is_symlink():
+                    archive.write(path, path.relative_to(directory).as_posix())
 
 
 def unpack(source: IO[bytes] | Path, target: Path, limits: ArchiveLimits) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def _checked_entries(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zi
         seen.add(name)
         if name != PIPELINE and not _is_variables_file(name):
             raise ModelArchiveError(f"entry {name!r} is not part of a model archive (only {PIPELINE} and "
-                                    f"{VARIABLES}/<component>/<alias>/<file>)")
+                                    f"{VARIABLES}|{CONVERTED}/<component>/<alias>/<file>)")
         files.append(info)
     if PIPELINE not in seen:
         raise ModelArchiveError(f"the archive has no {PIPELINE}: it is not a model archive of this server")
@@ -96,14 +99,15 @@ def _safe_part(part: str) -> bool:
 
 
 def _is_variables_file(name: str) -> bool:
+    """``variables/<component>/<alias>/<file>`` or ``converted/<component>/<alias>/<file>``."""
     parts = name.split("/")
-    return len(parts) == 4 and parts[0] == VARIABLES and all(_safe_part(p) for p in parts[1:]) \
+    return len(parts) == 4 and parts[0] in (VARIABLES, CONVERTED) and all(_safe_part(p) for p in parts[1:]) \
         and not parts[3].startswith(".")
 
 
 def _is_variables_dir(name: str) -> bool:
     parts = name.split("/")
-    return 1 <= len(parts) <= 3 and parts[0] == VARIABLES and all(_safe_part(p) for p in parts[1:])
+    return 1 <= len(parts) <= 3 and parts[0] in (VARIABLES, CONVERTED) and all(_safe_part(p) for p in parts[1:])
 
 
 def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, written: int, max_bytes: int) -> int:

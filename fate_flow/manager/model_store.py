@@ -32,10 +32,15 @@ from fate_flow.utils.paths import check_name, confine
 
 PIPELINE = "pipeline.json"
 VARIABLES = "variables"
+CONVERTED = "converted"  # converted/<component>/<alias>/<file>: a model in another framework's format (homo)
 TEMPORARY_PREFIX = ".tmp-"
 # the pipeline fields kept on the row too (the rest of pipeline.json describes the files)
 ROW_FIELDS = ("job_id", "roles", "initiator_role", "initiator_party_id", "train_dsl", "train_runtime_conf",
               "runtime_conf_on_party", "inference_dsl", "fate_version", "parent", "parent_info")
+
+
+# what a rewrite of a version (adding converted models) keeps of its row besides the pipeline's fields
+KEPT_ON_REWRITE = ("imported", "archive_sha256", "archive_from_ip", "loaded_times", "description")
 
 
 class ModelStoreError(ValueError):
@@ -99,6 +104,26 @@ class ModelStore:
         def fill(staging: Path) -> None:
             for component, alias in _aliases(pipeline):
                 _verified_copy(unpacked / VARIABLES / component / alias, staging / VARIABLES / component / alias)
+            _copy_converted(unpacked, staging)
+        return self._publish(key, pipeline, fill, row)
+
+    def add_converted(self, key: ModelKey, files: dict[tuple[str, str, str], bytes]) -> ModelInfo:
+        """Version ``key`` again, whole, with converted models added: ``(component, alias, file name) -> bytes``
+        under ``converted/`` (the server never reads them back; they are for export)."""
+        pipeline = self.pipeline(key)
+        source = self.directory(key)
+
+        def fill(staging: Path) -> None:
+            for component, alias in _aliases(pipeline):
+                _verified_copy(source / VARIABLES / component / alias, staging / VARIABLES / component / alias)
+            _copy_converted(source, staging)
+            for (component, alias, name), data in files.items():
+                target = staging / CONVERTED / check_name("component_name", component) / check_name(
+                    "model alias", alias) / check_name("file name", name)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                target.write_bytes(data)
+        kept = ModelInfo.find(key)
+        row = {name: getattr(kept, f"f_{name}") for name in KEPT_ON_REWRITE} if kept else {}
         return self._publish(key, pipeline, fill, row)
 
     @contextlib.contextmanager
@@ -182,6 +207,15 @@ def _verified_copy(source: Path, target: Path) -> None:
         read_manifest(target)
     except ModelFileError as exc:
         raise ModelStoreError(f"component model {source.parent.name}/{source.name}: {exc}") from None
+
+
+def _copy_converted(source: Path, staging: Path) -> None:
+    """The converted models of a version (regular files three levels under ``converted/``)."""
+    for path in sorted((source / CONVERTED).glob("*/*/*")):
+        if path.is_file() and not path.is_symlink():
+            target = staging / path.relative_to(source)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(path, target)
 
 
 def _replace(staging: Path, final: Path) -> None:

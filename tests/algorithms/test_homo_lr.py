@@ -392,3 +392,32 @@ def test_labels_of_one_class_fail_naming_why(homo_server, tmp_path):
     assert status == "failed"
     errors = "".join(p.read_text() for p in (homo_server.home / "logs" / job_id).rglob("ERROR.log"))
     assert "one class only" in errors
+
+
+def test_homo_convert_gives_sklearn_the_same_scores(homo_server, tmp_path):
+    """``model/homo/convert``: the guest's HomoLR model as a scikit-learn LogisticRegression (joblib, as FATE
+    writes it), whose probabilities are the training job's scores; the export carries it."""
+    import io
+    import zipfile
+
+    import joblib
+    import requests
+
+    params = {"optimizer": "sgd", "learning_rate": 0.15, "max_iter": 3, "encrypt_param": {"method": None}}
+    job_id, status = run_job(homo_server, _pipeline(), _conf(params))
+    assert status == "success", job_id
+    model = {"role": "guest", "party_id": GUEST, "model_id": f"arbiter-{ARBITER}#guest-{GUEST}#host-{HOST}#model",
+             "model_version": job_id}
+    answer = homo_server.post("/v1/model/homo/convert", model)
+    assert answer["retcode"] == 0 and answer["data"][0]["component_name"] == "homo_lr_0", answer
+    converted = joblib.load(answer["data"][0]["converted_model_path"])  # the test trusts what the server wrote
+    features, _ = _client_data("breast_homo_guest.csv")
+    rows = output_rows(homo_server, job_id, "homo_lr_0", "guest", GUEST)
+    ids = np.loadtxt(FATE_DATA / "breast_homo_guest.csv", delimiter=",", skiprows=1, usecols=0).astype(int)
+    expected = {r["id"]: float(r["predict_score"]) for r in rows}
+    assert np.allclose(converted.predict_proba(features)[:, 1], [expected[str(i)] for i in ids], atol=1e-9)
+    exported = requests.get(f"{homo_server.url}/v1/model/export", json=model, timeout=30)
+    with zipfile.ZipFile(io.BytesIO(exported.content)) as archive:
+        assert "converted/homo_lr_0/model/sklearn_model.joblib" in archive.namelist()
+    assert homo_server.post("/v1/model/homo/convert", {**model, "role": "arbiter", "party_id": ARBITER})[
+        "retcode"] == 100  # the arbiter keeps no HomoLR weights to convert

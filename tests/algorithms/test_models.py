@@ -107,6 +107,13 @@ def test_a_deployed_model_predicts_the_training_scores(breast_server, trained):
     assert len(predicted) == 569 and predicted.keys() == train_scores.keys()
     for sample_id, (score, result) in predicted.items():
         assert score == pytest.approx(train_scores[sample_id][0], abs=1e-9) and result == train_scores[sample_id][1]
+    # FATE-Board's model view of the predict job's component: the deployed model it loaded
+    def board_model(job: str) -> dict:
+        return breast_server.post("/v1/tracking/component/output/model", {
+            "job_id": job, "component_name": "hetero_lr_0", "role": "guest", "party_id": GUEST})
+    shown, original = board_model(job_id), board_model(trained)
+    assert shown["data"] == original["data"] and shown["data"]["weights"], shown
+    assert shown["meta"]["module_name"] == "HeteroLR" == original["meta"]["module_name"]
 
 
 def test_a_predict_conf_template_names_the_readers_to_fill(breast_server, trained):
@@ -222,6 +229,14 @@ def test_hostile_archives_are_refused_and_the_store_is_unchanged(breast_server, 
     assert _store_files(breast_server) == before
     # the same archive, replaced whole with force_update: the store's files are what they were
     assert post(exported.content)["retcode"] == 0
+    assert _store_files(breast_server) == before
+    # and from a file on the server, inside the directories it reads from (its home here)
+    on_server = Path(breast_server.home) / "imports" / "guest.zip"
+    on_server.parent.mkdir(exist_ok=True)
+    on_server.write_bytes(exported.content)
+    answer = requests.post(f"{breast_server.url}/v1/model/import", json={"file": str(on_server),
+                                                                          "force_update": True}, timeout=30).json()
+    assert answer["retcode"] == 0 and answer["data"]["model_version"] == trained, answer
     assert _store_files(breast_server) == before
 
 

@@ -1,6 +1,6 @@
 """Every ``flow model``, ``flow tag`` and ``flow checkpoint`` command of fate-client 1.11.3 against a real
 standalone server, on a model that a guest and a host trained: each answers, with what FATE's server answers
-(FATE-Serving, checkpoints and homo conversion are not here: those commands say so clearly)."""
+(FATE-Serving, checkpoints and KFServing are not here: those commands say so clearly)."""
 
 from __future__ import annotations
 
@@ -75,7 +75,7 @@ def test_model_tags_and_tags(trained):
     assert flow.run("tag", "delete", "-t", "old")["retcode"] != 0
 
 
-def test_serving_checkpoints_and_homo_conversion_say_they_are_not_here(trained):
+def test_serving_checkpoints_and_kfserving_say_they_are_not_here(trained):
     server, flow, job_id, tmp = trained
     child = server.post("/v1/model/deploy", {"model_id": MODEL_ID, "model_version": job_id})["data"]["model_version"]
     loaded = flow.run("model", "load", "-j", child)
@@ -96,8 +96,14 @@ def test_serving_checkpoints_and_homo_conversion_say_they_are_not_here(trained):
     homo = tmp / "homo.json"
     homo.write_text(json.dumps({"role": "guest", "party_id": int(GUEST), "model_id": MODEL_ID,
                                 "model_version": job_id}))
-    converted = flow.run("model", "homo-convert", "-c", str(homo))
-    assert converted["retcode"] == 100 and "not provided" in converted["retmsg"]
+    converted = flow.run("model", "homo-convert", "-c", str(homo))  # a TestModule model: nothing to convert
+    assert converted["retcode"] == 100 and "can be converted" in converted["retmsg"], converted
+    deploy = tmp / "homo_deploy.json"
+    deploy.write_text(json.dumps({"service_id": "s", "role": "guest", "party_id": int(GUEST), "model_id": MODEL_ID,
+                                  "model_version": job_id, "component_name": "m", "deployment_type": "kfserving",
+                                  "deployment_parameters": {}}))
+    deployed = flow.run("model", "homo-deploy", "-c", str(deploy))
+    assert deployed["retcode"] == 100 and "KFServing" in deployed["retmsg"], deployed
 
 
 def test_migrate_export_and_import_with_the_cli(trained):
