@@ -111,6 +111,8 @@ def test_a_deployed_model_predicts_the_training_scores(breast_server, trained):
     def board_model(job: str) -> dict:
         return breast_server.post("/v1/tracking/component/output/model", {
             "job_id": job, "component_name": "hetero_lr_0", "role": "guest", "party_id": GUEST})
+    dag = breast_server.post("/v1/pipeline/dag/dependency", {"job_id": job_id, "role": "guest", "party_id": GUEST})
+    assert dag["retcode"] == 0 and "hetero_lr_0" in dag["data"]["component_list"], dag
     shown, original = board_model(job_id), board_model(trained)
     assert shown["data"] == original["data"] and shown["data"]["weights"], shown
     assert shown["meta"]["module_name"] == "HeteroLR" == original["meta"]["module_name"]
