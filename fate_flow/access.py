@@ -40,8 +40,10 @@ LOCAL_TOKEN_HEADER = "X-Flow-Local-Token"
 # machine, never by a partner who can reach the port
 ADMIN_PREFIXES = ("/v1/permission/",)
 LOOPBACK = ("127.0.0.1", "::1")
-# fate-client 1.11.3 sends multipart only for an upload, and signs none of its body
+# fate-client 1.11.3 sends multipart for an upload, signing none of its body, and for a model import, signing
+# its form fields (the conf) but not the file
 CLIENT_MULTIPART_PATHS = {"/v1/data/upload"}
+CLIENT_SIGNED_FORM_MULTIPART = "/v1/model/import"
 # what a refused peer may not do, by view (the message names it)
 ACTIONS = {
     "create_job": "create it", "apply_resource": "apply for its cores", "return_resource": "return its cores",
@@ -240,19 +242,27 @@ def _authorize_initiator_request(source: str, view: str, args: dict[str, str]) -
 # ------------------------------------------------------------------------------------------ clients
 
 
+def _signed_form() -> bytes:
+    """The form fields as fate-client signs its ``data=`` dict: sorted, URL-encoded."""
+    form = sorted(request.form.items())
+    return urlencode(form, quote_via=quote, safe="-._~").encode() if form else b""
+
+
 def client_signed_parts() -> tuple[bytes, bytes]:
     """What fate-client 1.11.3 signs of this request (``flow_sdk/client/base.py``): ``(body, form)``.
 
     It signs the JSON body it sends when it was given a non-empty ``json=`` and nothing for ``json={}`` (it
-    still sends ``{}``); a ``data=`` dict as its sorted, URL-encoded form; and nothing of a multipart body,
-    which it sends only for an upload (whose conf travels, signed, in the query string).
+    still sends ``{}``); a ``data=`` dict as its sorted, URL-encoded form (also the form fields of a model
+    import's multipart body); and nothing of an upload's multipart body (its conf travels, signed, in the
+    query string).
     """
     if request.mimetype == "multipart/form-data":
+        if request.path == CLIENT_SIGNED_FORM_MULTIPART:  # model import: the conf as form fields, signed
+            return b"", _signed_form()
         if request.path not in CLIENT_MULTIPART_PATHS:
             raise AuthenticationError(f"bad request signature: fate-client sends no multipart body to {request.path}")
         return b"", b""
     if request.mimetype == "application/x-www-form-urlencoded":
-        form = sorted(request.form.items())
-        return b"", urlencode(form, quote_via=quote, safe="-._~").encode() if form else b""
+        return b"", _signed_form()
     body = request.get_data(cache=True)
     return (b"" if body == b"{}" else body), b""

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, send_file
 from fate_flow.apps import bodies
 from fate_flow.apps.bodies import accepts, parse
 from fate_flow.apps.util import body, body_as, error_response, result, runtime
-from fate_flow.controller import model_controller, model_tags
+from fate_flow.controller import model_controller, model_serving, model_tags, model_transfer
 from fate_flow.errors import ArgumentError, DataError, FlowError
 from fate_flow.manager.data_access import DataAccess
 
@@ -57,20 +57,20 @@ def get_predict_conf():
 
 @model_app.route("/load", methods=["POST"])
 def load():
-    retcode, retmsg, data = model_controller.load(runtime(), body())
+    retcode, retmsg, data = model_serving.load(runtime(), body())
     return result(data, retmsg=retmsg, retcode=retcode)
 
 
 @model_app.route("/bind", methods=["POST"])
 def bind():
-    model_controller.bind(runtime(), body())
+    model_serving.bind(runtime(), body())
     return result()  # pragma: no cover (bind raises: no serving system here)
 
 
 @model_app.route("/migrate", methods=["POST"])
 @accepts(bodies.ModelMigrate)
 def migrate():
-    retcode, retmsg, data = model_controller.migrate(runtime(), body_as(bodies.ModelMigrate).model_dump())
+    retcode, retmsg, data = model_transfer.migrate(runtime(), body_as(bodies.ModelMigrate).model_dump())
     return result(data, retmsg=retmsg, retcode=retcode)
 
 
@@ -81,7 +81,7 @@ def export():
     the ``Content-Disposition`` names)."""
     request = body_as(bodies.PartyModel)
     archive = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 (send_file closes it)
-    name = model_controller.export_model(runtime(), request.model_dump(), archive)
+    name = model_transfer.export_model(runtime(), request.model_dump(), archive)
     archive.seek(0)
     return send_file(archive, mimetype="application/zip", as_attachment=True, download_name=name)
 
@@ -100,7 +100,7 @@ def import_():
         source = DataAccess(rt.settings).readable(fields.file, "file")
     else:
         raise ArgumentError("file: send the archive as the multipart part 'file', or name a file on this server")
-    return result(model_controller.import_model(rt, fields.model_dump(exclude_none=True), source,
+    return result(model_transfer.import_model(rt, fields.model_dump(exclude_none=True), source,
                                                 flask.request.remote_addr or ""))
 
 
@@ -118,7 +118,7 @@ def tag(operation: str):
 
 @model_app.route("/homo/convert", methods=["POST"])
 def homo_convert():
-    message, detail = model_controller.convert_homo(runtime(), body())
+    message, detail = model_serving.convert_homo(runtime(), body())
     return result(detail, retmsg=message)
 
 

@@ -7,7 +7,7 @@ from flask import Blueprint
 from fate_flow.apps import bodies
 from fate_flow.apps.bodies import accepts
 from fate_flow.apps.util import body_as, path_job_key, path_task_key, result, runtime
-from fate_flow.controller import model_controller, party_controller, task_controller
+from fate_flow.controller import model_controller, model_serving, model_transfer, party_controller, task_controller
 from fate_flow.entity.status import JobStatus
 from fate_flow.errors import ArgumentError, RetCode
 
@@ -52,7 +52,7 @@ def migrate_model(job_id: str, role: str, party_id: str):
     """Copy this party's model as the model of the party that takes its place, version ``job_id``."""
     key = _job(job_id, role, party_id)
     request = body_as(bodies.PartyModelMigrate).model_dump()
-    return result(model_controller.migrate_here(runtime(), key.role, key.party_id, key.job_id, request))
+    return result(model_transfer.migrate_here(runtime(), key.role, key.party_id, key.job_id, request))
 
 
 @party_app.route(JOB + "/model/load", methods=["POST"])
@@ -60,7 +60,7 @@ def migrate_model(job_id: str, role: str, party_id: str):
 def load_model(job_id: str, role: str, party_id: str):
     """Load this party's deployed model into FATE-Serving (refused with FATE's message: there is none here)."""
     key = _job(job_id, role, party_id)
-    model_controller.load_here(key.role, key.party_id, body_as(bodies.ModelVersionRef).model_dump())
+    model_serving.load_here(key.role, key.party_id, body_as(bodies.ModelVersionRef).model_dump())
     return result()  # pragma: no cover (load_here raises: no serving system here)
 
 

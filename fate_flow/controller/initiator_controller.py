@@ -57,8 +57,9 @@ def submit_job(rt: Runtime, dsl: dict, conf: dict, job_id: str | None = None) ->
     job_saver.update_job_status(JobKey(job_id, spec.initiator_role, spec.initiator_party_id), JobStatus.WAITING)
     rt.wake_scheduler()
     params = dsl_parser.party_job_parameters(spec, spec.initiator_role, spec.initiator_party_id)
-    model_info = {"model_id": params.get("model_id") or model_id(spec.roles),
-                  "model_version": params.get("model_version") or job_id}
+    predict = spec.job_type == "predict"
+    model_info = {"model_id": params.get("model_id") if predict else model_id(spec.roles),
+                  "model_version": params.get("model_version") if predict else job_id}
     return job_controller.job_submit_data(rt, job_id, spec.initiator_role, spec.initiator_party_id, model_info)
 
 

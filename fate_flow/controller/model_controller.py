@@ -5,11 +5,10 @@ this module decides what goes in and who may ask.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from fate_flow import FATE_FLOW_COMPAT_VERSION
 from fate_flow import dsl as dsl_parser
@@ -18,14 +17,11 @@ from fate_flow.dsl import DSLError
 from fate_flow.dsl.conf import common_job_parameters
 from fate_flow.dsl.graph import parse_graph
 from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX, deep_merge
-from fate_flow.engine.model_files import ModelFileError, load_model
-from fate_flow.entity.ids import model_id as make_model_id
 from fate_flow.entity.ids import new_job_id
 from fate_flow.entity.keys import ModelKey
-from fate_flow.errors import ArgumentError, DataError, FlowError, OperatingError
+from fate_flow.errors import ArgumentError, DataError, OperatingError
 from fate_flow.federation.client import PartyCall
 from fate_flow.log import schedule_logger
-from fate_flow.manager import model_archive
 from fate_flow.manager.model_store import ComponentModelFiles, ModelStoreError
 from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
@@ -99,7 +95,7 @@ def _checked_inference_dsl(parent: ModelInfo, dsl: Any) -> dict:
     """A client's inference DSL, refused unless it parses as a predict DSL whose deployed-model references
     (``pipeline.<component>.<model>``) name models of the trained job."""
     if not isinstance(dsl, dict):
-        raise DSLError("predict_dsl must be a DSL object", field="predict_dsl")
+        raise DSLError("predict_dsl (inference_dsl) must be a DSL object", field="predict_dsl")
     graph = parse_graph(dsl, predict=True)
     trained = (parent.f_train_dsl or {}).get("components", {})
     for name in graph.components:
@@ -116,33 +112,31 @@ def _checked_inference_dsl(parent: ModelInfo, dsl: Any) -> dict:
 def deploy(rt: Runtime, body: dict) -> tuple[int, str, dict]:
     """Deploy model ``(model_id, model_version)`` on every party of it as a child version (a new job id)
     holding the inference DSL; (retcode, retmsg, FATE's answer with each party's result)."""
-    model_id, model_version = _required(body, "model_id"), _required(body, "model_version")
+    model_id, model_version = required_field(body, "model_id"), required_field(body, "model_version")
     parent = local_model(rt, model_id, model_version)
     checkpoints = body.get("components_checkpoint")
     if checkpoints:  # this server's components save no checkpoints (checkpoint/list is empty)
-        raise DataError(f"components_checkpoint: no checkpoint of {sorted(checkpoints)} is saved on this server; "
+        raise ArgumentError(f"components_checkpoint: no checkpoint of {sorted(checkpoints)} is saved on this server; "
                         "deploy the components' final models (leave components_checkpoint empty)")
     inference_dsl = inference_dsl_for(parent, body)
     child_version = new_job_id()
     calls = [PartyCall(role, str(party_id), f"/v1/party/{child_version}/{role}/{party_id}/model/deploy",
                        {"model_id": model_id, "model_version": model_version, "inference_dsl": inference_dsl})
              for role, ids in (parent.f_roles or {}).items() for party_id in ids]
-    return _fan_out_answer(rt, calls, model_id, child_version, f"deploy of model {model_id} version {model_version}")
+    return fan_out_answer(rt, calls, model_id, child_version, f"deploy of model {model_id} version {model_version}")
 
 
 def deploy_here(rt: Runtime, role: str, party_id: str, child_version: str, body: dict) -> dict:
-    """This party's child version of its model: a copy of the parent with the inference DSL, not a parent."""
-    parent_key = ModelKey(role, party_id, _required(body, "model_id"), _required(body, "model_version"))
-    if ModelInfo.find(parent_key) is None:
-        raise DataError(f"model {parent_key.model_id} version {parent_key.model_version} is not on this server for "
-                        f"{role} {party_id}")
-    inference_dsl = body.get("inference_dsl")
-    if not isinstance(inference_dsl, dict):
-        raise ArgumentError("inference_dsl must be a DSL object")
-    parse_graph(inference_dsl, predict=True)
-    child_key = parent_key.at_version(child_version)
+    """This party's child version of its trained model: a copy with the inference DSL (checked against the
+    trained job, as at the party that asked), not a parent; an existing version is never replaced."""
+    parent_key = body_model_key(body, role, party_id)
+    parent = require_model(parent_key)
+    if not parent.f_parent:
+        raise OperatingError(f"model {parent_key.model_id} version {parent_key.model_version} is a deployed version: "
+                             "deploy its trained version")
+    inference_dsl = _checked_inference_dsl(parent, body.get("inference_dsl"))
     try:
-        info = rt.models.copy(parent_key, child_key, {
+        info = rt.models.copy(parent_key, parent_key.at_version(child_version), {
             "model_version": child_version, "inference_dsl": inference_dsl, "parent": False,
             "parent_info": {"parent_model_id": parent_key.model_id, "parent_model_version": parent_key.model_version}})
     except ModelStoreError as exc:
@@ -151,11 +145,48 @@ def deploy_here(rt: Runtime, role: str, party_id: str, child_version: str, body:
     return {"model_id": info.f_model_id, "model_version": info.f_model_version}
 
 
-def _required(body: dict, field: str) -> str:
+def required_field(body: dict, field: str) -> str:
+    """``body[field]`` as text; ArgumentError (101) naming the field when it is missing or not a scalar."""
     value = body.get(field)
     if not isinstance(value, str | int) or not str(value):
         raise ArgumentError(f"{field} is required")
     return str(value)
+
+
+def fan_out_answer(rt: Runtime, calls: list[PartyCall], model_id: str, model_version: str,
+                   what: str) -> tuple[int, str, dict]:
+    """Ask every party; FATE's answer: the model, each party's result (``detail``) and retcode per role."""
+    answers = rt.federation.fan_out(calls)
+    detail: dict[str, dict[str, dict]] = {}
+    for call, answer in answers:
+        detail.setdefault(call.role, {})[call.party_id] = {"retcode": answer.retcode, "retmsg": answer.message}
+    data: dict[str, Any] = {"model_id": model_id, "model_version": model_version, "detail": detail}
+    data.update({role: {party: result["retcode"] for party, result in parties.items()}
+                 for role, parties in detail.items()})
+    failed = [f"{call.role} {call.party_id}: {answer.message}" for call, answer in answers if answer.retcode != 0]
+    if failed:
+        return 100, f"{what} failed at " + "; ".join(failed), data
+    return 0, "success", data
+
+
+def require_model(key: ModelKey) -> ModelInfo:
+    """The row of model ``key``; DataError (102) when this server holds none."""
+    info = ModelInfo.find(key)
+    if info is None:
+        raise DataError(f"model {key.model_id} version {key.model_version} is not on this server for {key.role} "
+                        f"{key.party_id}")
+    return info
+
+
+def body_model_key(body: dict, role: str, party_id: str) -> ModelKey:
+    """Party ``(role, party_id)``'s model named by ``body``'s ``model_id`` and ``model_version``."""
+    return ModelKey(role, party_id, required_field(body, "model_id"), required_field(body, "model_version"))
+
+
+def party_model_key(body: dict) -> ModelKey:
+    """The (role, party_id, model_id, model_version) a request names; ArgumentError naming a missing field."""
+    return ModelKey(required_field(body, "role"), required_field(body, "party_id"), required_field(body, "model_id"),
+                    required_field(body, "model_version"))
 
 
 # -- predict jobs ----------------------------------------------------------------------------------------------
@@ -188,14 +219,20 @@ def predict_job(rt: Runtime, conf: dict) -> tuple[dict, dict, dict]:
     return info.f_inference_dsl or {}, merged, train_conf
 
 
-def check_predict_model(role: str, party_id: str, params: dict) -> None:
-    """A predict job is created at a party only if that party holds the deployed model it names."""
+def check_predict_model(role: str, party_id: str, params: dict, roles: dict[str, list]) -> None:
+    """A predict job is created at a party only if that party holds the deployed model it names and every
+    party of the job is a party of that model (in the same role): a model is used only with its own parties."""
     if str(params.get("job_type")) != "predict":
         return
     key = ModelKey(role, party_id, str(params.get("model_id")), str(params.get("model_version")))
     info = ModelInfo.find(key)
     if info is None or info.f_parent:
         raise DataError(f"model {key.model_id} version {key.model_version} is not deployed at {role} {party_id}")
+    trained = {r: {str(p) for p in ids} for r, ids in (info.f_roles or {}).items()}
+    strangers = [f"{r} {p}" for r, ids in roles.items() for p in ids if str(p) not in trained.get(r, set())]
+    if strangers:
+        raise OperatingError(f"model {key.model_id} version {key.model_version} at {role} {party_id} was not trained "
+                             f"with {', '.join(strangers)}: a predict job runs a model with its own parties only")
 
 
 def deployed_models(rt: Runtime, role: str, party_id: str, params: dict) -> dict[str, tuple[str, dict[str, str]]]:
@@ -209,302 +246,17 @@ def deployed_models(rt: Runtime, role: str, party_id: str, params: dict) -> dict
             for component, (module, aliases) in models.items()}
 
 
-# -- FATE-Serving ---------------------------------------------------------------------------------------------
-NO_SERVING = ("Please configure servings address: this server has no FATE-Serving (service_conf servings), so a model "
-              "cannot be loaded into one or bound to a service id; deploy it and run predict jobs instead")
-
-
-def _model_of_request(rt: Runtime, body: dict) -> ModelInfo:
-    """The model a load or bind names: ``job_id`` (a version, FATE's shortcut) or ``job_parameters``."""
-    if body.get("job_id"):
-        rows = list(ModelInfo.select().where(ModelInfo.f_model_version == str(body["job_id"])).limit(1))
-        if not rows:
-            raise ArgumentError(f"Model with version {body['job_id']} can not be found in database. Please check if "
-                                "the model version is valid.")
-        return rows[0]
-    params = body.get("job_parameters") if isinstance(body.get("job_parameters"), dict) else {}
-    return local_model(rt, _required(params, "model_id"), _required(params, "model_version"))
-
-
-def load(rt: Runtime, body: dict) -> tuple[int, str, dict]:
-    """FATE's ``model/load``: every party but the arbiter checks it holds the deployed model and loads it into
-    FATE-Serving. Without a serving system each says so (retcode 100), as FATE does, and nothing is recorded."""
-    info = _model_of_request(rt, body)
-    calls = [PartyCall(role, str(party_id), f"/v1/party/{new_job_id()}/{role}/{party_id}/model/load",
-                       {"model_id": info.f_model_id, "model_version": info.f_model_version})
-             for role, ids in (info.f_roles or {}).items() if role != "arbiter" for party_id in ids]
-    retcode, _, data = _fan_out_answer(rt, calls, info.f_model_id, info.f_model_version, "load")
-    return (0, "success", data) if retcode == 0 else (101, "failed", data)
-
-
-def load_here(role: str, party_id: str, body: dict) -> None:
-    """One party's load: only a deployed model may be loaded, and only into a serving system this server has."""
-    info = ModelInfo.find(ModelKey(role, party_id, _required(body, "model_id"), _required(body, "model_version")))
-    if info is None or info.f_parent:
-        raise FlowError("Only deployed models could be used to execute process of loading. Please deploy model "
-                        "before loading.")
-    raise FlowError(NO_SERVING)
-
-
-def bind(rt: Runtime, body: dict) -> None:
-    """FATE's ``model/bind`` of a loaded model to a service id: refused, there is no serving system here."""
-    _model_of_request(rt, body)
-    if not body.get("service_id"):
-        raise ArgumentError("no service id")
-    raise FlowError(NO_SERVING)
-
-
-# -- homo model conversion -------------------------------------------------------------------------------------
-CONVERTIBLE = {"HomoLR": "sklearn"}  # module -> the framework its models convert to (FATE's default for LR)
-SKLEARN_FILE = "sklearn_model.joblib"
-
-
-def convert_homo(rt: Runtime, body: dict) -> tuple[str, list[dict]]:
-    """FATE's ``model/homo/convert``: each HomoLR model of the party's version as a scikit-learn
-    ``LogisticRegression`` (joblib file, as FATE writes it) under the version's ``converted/``, for export."""
-    key = party_model_key(body)
-    if ModelInfo.find(key) is None:
-        raise FlowError(f"Model {key.party_model_id} {key.model_version} does not exist")
-    framework = str(body.get("framework_name") or "sklearn").lower()
-    if framework != "sklearn":
-        raise FlowError(f"framework_name {framework!r}: this server converts HomoLR models to sklearn only")
-    files: dict[tuple[str, str, str], bytes] = {}
-    for component, (module, aliases) in rt.models.component_models(key).items():
-        if CONVERTIBLE.get(module) != framework:
-            continue
-        for alias, directory in aliases.items():
-            try:
-                model = load_model(directory)
-            except ModelFileError as exc:
-                raise FlowError(f"component {component}: {exc}") from None
-            if model.param.get("need_cv") or "header" not in model.param:
-                continue  # a cross validation keeps no model
-            files[(component, alias, SKLEARN_FILE)] = _sklearn_logistic_regression(model.param)
-    if not files:
-        raise FlowError(f"No component in model {key.party_model_id}:{key.model_version} can be converted.")
-    rt.models.add_converted(key, files)
-    directory = rt.models.directory(key)
-    return (f"Conversion of homogeneous federated learning component(s) in model {key.party_model_id}:"
-            f"{key.model_version} completed. Use export to download the converted model.",
-            [{"component_name": component, "model_alias": alias,
-              "converted_model_path": str(directory / "converted" / component / alias / name)}
-             for component, alias, name in files])
-
-
-def _sklearn_logistic_regression(param: dict) -> bytes:
-    """A HomoLR model's weights in a fitted-looking scikit-learn LogisticRegression, serialised by joblib."""
-    try:
-        import io
-
-        import joblib
-        import numpy as np
-        from sklearn.linear_model import LogisticRegression
-    except ImportError:
-        raise FlowError("scikit-learn is not installed on this server: install it to convert to sklearn") from None
-    singles = param["one_vs_rest_result"]["completed_models"] if param.get("need_one_vs_rest") else [param]
-    header = list(param["header"])
-    regression = LogisticRegression()
-    regression.coef_ = np.array([[float(single["weight"].get(name, 0.0)) for name in header] for single in singles])
-    regression.intercept_ = np.array([float(single.get("intercept", 0.0)) for single in singles])
-    regression.classes_ = np.array(param.get("classes") or [0, 1])
-    regression.n_features_in_ = len(header)
-    buffer = io.BytesIO()
-    joblib.dump(regression, buffer)
-    return buffer.getvalue()
-
-
-# -- migrating ------------------------------------------------------------------------------------------------
-def _role_ids(body: dict, field: str) -> dict[str, list[str]]:
-    value = body.get(field)
-    if not isinstance(value, dict) or not value or not all(
-            isinstance(ids, list) and ids and all(isinstance(p, str | int) for p in ids) for ids in value.values()):
-        raise ArgumentError(f"{field} must map roles to lists of party ids, e.g. {{\"guest\": [9999]}}")
-    return {str(role): [str(p) for p in ids] for role, ids in value.items()}
-
-
-def migrate(rt: Runtime, body: dict) -> tuple[int, str, dict]:
-    """FATE's ``model/migrate``: every party of ``execute_party`` copies its model as the model of the party that
-    takes its place in ``migrate_role`` (same role, same position), under the new parties' model id and a new
-    version (``unify_model_version`` or a new job id), with the roles and initiator of its confs rewritten."""
-    model_id, model_version = _required(body, "model_id"), _required(body, "model_version")
-    old_roles, new_roles = _role_ids(body, "role"), _role_ids(body, "migrate_role")
-    execute = _role_ids(body, "execute_party")
-    initiator = body.get("migrate_initiator")
-    if not isinstance(initiator, dict) or "role" not in initiator or "party_id" not in initiator:
-        raise ArgumentError("migrate_initiator must be {\"role\": ..., \"party_id\": ...}")
-    if old_roles == new_roles:
-        raise FlowError("The config of previous roles is the same with that of migrate roles. There is no need "
-                        "to migrate model. Migration process aborting.")
-    if {r: len(ids) for r, ids in old_roles.items()} != {r: len(ids) for r, ids in new_roles.items()}:
-        raise ArgumentError("migrate_role must have the roles of role, with as many parties each")
-    for role, ids in execute.items():
-        if not set(ids) <= set(old_roles.get(role, [])):
-            raise ArgumentError(f"execute_party {role} {ids} must be parties of role {role} {old_roles.get(role)}")
-    new_version = str(body.get("unify_model_version") or new_job_id())
-    new_model_id = make_model_id(new_roles)
-    ModelKey("guest", "0", new_model_id, new_version)  # checks both before any party is asked
-    change = {"model_id": model_id, "model_version": model_version, "role": old_roles, "migrate_role": new_roles,
-              "migrate_initiator": {"role": str(initiator["role"]), "party_id": str(initiator["party_id"])}}
-    calls = [PartyCall(role, party_id, f"/v1/party/{new_version}/{role}/{party_id}/model/migrate", change)
-             for role, ids in execute.items() for party_id in ids]
-    return _fan_out_answer(rt, calls, new_model_id, new_version, f"migrate of model {model_id} version {model_version}")
-
-
-def _fan_out_answer(rt: Runtime, calls: list[PartyCall], model_id: str, model_version: str,
-                    what: str) -> tuple[int, str, dict]:
-    """Ask every party; FATE's answer: the model, each party's result (``detail``) and retcode per role."""
-    answers = rt.federation.fan_out(calls)
-    detail: dict[str, dict[str, dict]] = {}
-    for call, answer in answers:
-        detail.setdefault(call.role, {})[call.party_id] = {"retcode": answer.retcode, "retmsg": answer.message}
-    data: dict[str, Any] = {"model_id": model_id, "model_version": model_version, "detail": detail}
-    data.update({role: {party: result["retcode"] for party, result in parties.items()}
-                 for role, parties in detail.items()})
-    failed = [f"{call.role} {call.party_id}: {answer.message}" for call, answer in answers if answer.retcode != 0]
-    if failed:
-        return 100, f"{what} failed at " + "; ".join(failed), data
-    return 0, "success", data
-
-
-def migrate_here(rt: Runtime, role: str, party_id: str, new_version: str, body: dict) -> dict:
-    """This party's model copied as the model of the party taking its place (``migrate``)."""
-    source = ModelKey(role, party_id, _required(body, "model_id"), _required(body, "model_version"))
-    if ModelInfo.find(source) is None:
-        raise DataError(f"model {source.model_id} version {source.model_version} is not on this server for "
-                        f"{role} {party_id}")
-    old_roles, new_roles = _role_ids(body, "role"), _role_ids(body, "migrate_role")
-    if party_id not in old_roles.get(role, []):
-        raise ArgumentError(f"role {role} of the request does not name {party_id}")
-    new_party = new_roles[role][old_roles[role].index(party_id)]
-    initiator = body.get("migrate_initiator") or {}
-    target = ModelKey(role, new_party, make_model_id(new_roles), new_version)
-    pipeline = rt.models.pipeline(source)
-    roles = {r: [int(p) if p.isdigit() else p for p in ids] for r, ids in new_roles.items()}
-    changes = {"model_id": target.model_id, "model_version": new_version, "party_id": new_party, "roles": roles,
-               "initiator_role": str(initiator.get("role")), "initiator_party_id": str(initiator.get("party_id")),
-               "train_runtime_conf": _with_parties(pipeline.get("train_runtime_conf") or {}, roles, initiator),
-               "runtime_conf_on_party": _with_parties(pipeline.get("runtime_conf_on_party") or {}, roles, initiator),
-               "parent_info": {**(pipeline.get("parent_info") or {}), "migrated_from": {
-                   "party_id": party_id, "model_id": source.model_id, "model_version": source.model_version}}}
-    try:
-        info = rt.models.copy(source, target, changes)
-    except ModelStoreError as exc:
-        raise OperatingError(f"cannot migrate model {source.model_id} at {role} {party_id}: {exc}") from None
-    return {"model_id": info.f_model_id, "model_version": info.f_model_version, "party_id": new_party}
-
-
-def _with_parties(conf: dict, roles: dict, initiator: dict) -> dict:
-    """A conf with the new parties (the per-party parameters keep their positions, as FATE's do)."""
-    if not conf:
-        return conf
-    updated = {**conf, "role": roles, "initiator": {"role": initiator.get("role"),
-                                                    "party_id": int(initiator["party_id"])
-                                                    if str(initiator.get("party_id")).isdigit()
-                                                    else initiator.get("party_id")}}
-    common = (updated.get("job_parameters") or {}).get("common")
-    if isinstance(common, dict) and "model_id" in common:
-        updated["job_parameters"] = {**updated["job_parameters"], "common": {**common,
-                                                                              "model_id": make_model_id(roles)}}
-    return updated
-
-
-# -- export and import ----------------------------------------------------------------------------------------
-def party_model_key(body: dict) -> ModelKey:
-    """The (role, party_id, model_id, model_version) a request names; ArgumentError naming a missing field."""
-    return ModelKey(_required(body, "role"), _required(body, "party_id"), _required(body, "model_id"),
-                    _required(body, "model_version"))
-
-
-def export_model(rt: Runtime, body: dict, into: IO[bytes]) -> str:
-    """Write the archive of the party's model version into ``into``; its file name (FATE's)."""
-    key = party_model_key(body)
-    if ModelInfo.find(key) is None:
-        raise DataError(f"model {key.model_id} version {key.model_version} is not on this server for {key.role} "
-                        f"{key.party_id}")
-    model_archive.pack(rt.models.directory(key), into)
-    return f"{key.party_model_id}_{key.model_version}.zip"
-
-
-def import_model(rt: Runtime, body: dict, archive: IO[bytes] | Path, source_ip: str) -> dict:
-    """Put a model archive into the store, whole or not at all: it must be a valid archive of a party served
-    here, match the request's keys where given, and not replace a version unless ``force_update``."""
-    limits = rt.settings.limits
-    with rt.models.scratch() as scratch:
-        digest = _sha256(archive)
-        try:
-            pipeline = model_archive.unpack(archive, scratch / "unpacked", model_archive.ArchiveLimits(
-                int(limits.model_archive_mb * (1 << 20)), int(limits.model_archive_entries)))
-        except model_archive.ModelArchiveError as exc:
-            raise ArgumentError(f"file: {exc}") from None
-        key = _archive_key(rt, pipeline, body)
-        if ModelInfo.find(key) is not None and not _truthy(body.get("force_update")):
-            raise OperatingError(f"model {key.model_id} version {key.model_version} is already on this server for "
-                                 f"{key.role} {key.party_id}: set force_update to replace it")
-        try:
-            info = rt.models.install(key, _checked_pipeline(pipeline), scratch / "unpacked", {
-                "imported": 1, "archive_sha256": digest, "archive_from_ip": source_ip[:100]})
-        except ModelStoreError as exc:
-            raise ArgumentError(f"file: {exc}") from None
-    return {"role": key.role, "party_id": key.party_id, "model_id": key.model_id,
-            "model_version": key.model_version, "size": info.f_size, "archive_sha256": digest}
-
-
-def _archive_key(rt: Runtime, pipeline: dict, body: dict) -> ModelKey:
-    try:
-        key = ModelKey(*(str(pipeline[name]) for name in ("role", "party_id", "model_id", "model_version")))
-    except ArgumentError as exc:
-        raise ArgumentError(f"file: the archive's pipeline.json: {exc.message}") from None
-    for name in ("role", "party_id", "model_id", "model_version"):
-        given = body.get(name)
-        if given not in (None, "") and str(given) != getattr(key, name):
-            raise ArgumentError(f"{name} {given!r} does not match the archive's ({getattr(key, name)!r})")
-    if not rt.is_local_party(key.role, key.party_id):
-        raise ArgumentError(f"the archive holds the model of {key.role} {key.party_id}, a party this server does "
-                            "not serve")
-    return key
-
-
-PIPELINE_TYPES = {"roles": dict, "train_dsl": dict, "train_runtime_conf": dict, "runtime_conf_on_party": dict,
-                  "inference_dsl": dict, "parent": bool, "parent_info": dict, "job_id": str,
-                  "initiator_role": str, "initiator_party_id": str, "fate_version": str}
-
-
-def _checked_pipeline(pipeline: dict) -> dict:
-    """The archive's pipeline with each field of the row of the type it must have (ArgumentError naming it)."""
-    for name, kind in PIPELINE_TYPES.items():
-        if name in pipeline and not isinstance(pipeline[name], kind):
-            raise ArgumentError(f"file: the archive's pipeline.json field {name} must be a {kind.__name__}")
-    return pipeline
-
-
-def _sha256(archive: IO[bytes] | Path) -> str:
-    sha = hashlib.sha256()
-    if isinstance(archive, Path):
-        with archive.open("rb") as stream:
-            for block in iter(lambda: stream.read(1 << 20), b""):
-                sha.update(block)
-        return sha.hexdigest()
-    archive.seek(0)
-    for block in iter(lambda: archive.read(1 << 20), b""):
-        sha.update(block)
-    archive.seek(0)
-    return sha.hexdigest()
-
-
-def _truthy(value: Any) -> bool:
-    return str(value).strip().lower() in ("1", "true", "yes")
-
-
 # -- reading ---------------------------------------------------------------------------------------------------
 def predict_dsl(rt: Runtime, body: dict) -> dict:
     """The inference DSL of model ``(model_id, model_version)``."""
-    return local_model(rt, _required(body, "model_id"), _required(body, "model_version")).f_inference_dsl or {}
+    info = local_model(rt, required_field(body, "model_id"), required_field(body, "model_version"))
+    return info.f_inference_dsl or {}
 
 
 def predict_conf(rt: Runtime, body: dict) -> dict:
     """A predict conf to fill in for model ``(model_id, model_version)``: its roles and initiator, the job
     parameters of a predict job, a reader per party with the table left to fill (as FATE's template)."""
-    info = local_model(rt, _required(body, "model_id"), _required(body, "model_version"))
+    info = local_model(rt, required_field(body, "model_id"), required_field(body, "model_version"))
     readers = [name for name, component in (info.f_inference_dsl or {}).get("components", {}).items()
                if component.get("module") == "Reader"]
     train_conf = info.f_train_runtime_conf or {}

@@ -12,6 +12,14 @@ MODEL_TAG_OPERATIONS = ("retrieve", "create", "remove")
 TAG_OPERATIONS = ("create", "retrieve", "update", "destroy", "list")
 
 
+def _text(body: dict, field: str, max_length: int = 4000) -> str | None:
+    """``body[field]``: None or a string of at most ``max_length`` characters (ArgumentError naming it)."""
+    value = body.get(field)
+    if value is not None and (not isinstance(value, str) or len(value) > max_length):
+        raise ArgumentError(f"{field} must be a string of at most {max_length} characters")
+    return value
+
+
 def _model(job_id: str | None) -> ModelInfo:
     row = ModelInfo.select().where(ModelInfo.f_model_version == str(job_id or "")).first()
     if row is None:
@@ -40,8 +48,8 @@ def model_tag(operation: str, body: dict) -> tuple[str, dict | None]:
     if operation == "retrieve":
         tags = _tags_of(version)
         return "success", {"tags": [{"name": t.f_name, "description": t.f_desc} for t in tags], "count": len(tags)}
-    name = str(body.get("tag_name") or "").strip()
-    if not name or len(name) > 100:
+    name = (_text(body, "tag_name", 100) or "").strip()
+    if not name:
         raise ArgumentError("tag_name must be a name of 1 to 100 characters")
     if operation == "remove":
         tag = _tag(name)
@@ -60,12 +68,12 @@ def tag(operation: str, body: dict) -> tuple[str, dict | None]:
     """Create, find, rename, delete or list tags; (message, data)."""
     if operation not in TAG_OPERATIONS:
         raise OperatingError(f"tag/{operation} is not supported: use {', '.join(TAG_OPERATIONS)}")
-    name = body.get("tag_name")
+    name = _text(body, "tag_name", 100)
     if operation == "create":
-        if not name or len(str(name)) > 100:
+        if not name:
             raise ArgumentError("tag_name must be a name of 1 to 100 characters")
         try:
-            Tag.create(f_name=str(name), f_desc=body.get("tag_desc"))
+            Tag.create(f_name=name, f_desc=_text(body, "tag_desc"))
         except peewee.IntegrityError:
             raise OperatingError(f"tag {name!r} exists already") from None
         return f"tag {name!r} created", None
@@ -95,13 +103,13 @@ def tag(operation: str, body: dict) -> tuple[str, dict | None]:
 
 
 def _update(found: Tag, body: dict) -> str:
-    new_name, new_desc = body.get("new_tag_name"), body.get("new_tag_desc")
+    new_name, new_desc = _text(body, "new_tag_name", 100), _text(body, "new_tag_desc")
     if (new_name in (None, found.f_name)) and new_desc == found.f_desc:
         raise OperatingError("nothing to update")
     if new_name and new_name != found.f_name:
-        if len(str(new_name)) > 100 or Tag.get_or_none(Tag.f_name == new_name) is not None:
-            raise OperatingError(f"tag {new_name!r} exists already (or is longer than 100 characters)")
-        found.f_name = str(new_name)
+        if Tag.get_or_none(Tag.f_name == new_name) is not None:
+            raise OperatingError(f"tag {new_name!r} exists already")
+        found.f_name = new_name
     found.f_desc = new_desc
     found.save()
     return f"tag {body.get('tag_name')!r} updated"

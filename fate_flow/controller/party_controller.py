@@ -10,6 +10,8 @@ import json
 import shutil
 from typing import Any
 
+import peewee
+
 from fate_flow import dsl as dsl_parser
 from fate_flow.controller import model_controller, permission_controller, task_controller
 from fate_flow.controller.component_check import check_components
@@ -58,8 +60,8 @@ def _party_job_parameters(rt: Runtime, job_id: str, spec: dsl_parser.JobSpec, ro
     if storage != "STANDALONE":
         raise OperatingError(f"job_parameters storage_engine {params['storage_engine']!r} is not provided by this "
                              "server (it stores tables as STANDALONE)")
-    params.setdefault("model_id", model_id(spec.roles))
-    params.setdefault("model_version", job_id)
+    if spec.job_type != "predict":  # a training job's model is its parties' and its own version (as FATE sets)
+        params["model_id"], params["model_version"] = model_id(spec.roles), job_id
     params["federated_mode"] = "SINGLE" if all(rt.is_local_party(r, p) for r, ids in spec.roles.items()
                                                for p in ids) else "MULTIPLE"
     return params
@@ -135,7 +137,7 @@ def create_job(rt: Runtime, key: JobKey, body: dict) -> dict:
     permission_controller.check_partner_job(rt, key, spec)
     check_server_files(rt, key, spec)
     params = _party_job_parameters(rt, key.job_id, spec, key.role, key.party_id)
-    model_controller.check_predict_model(key.role, key.party_id, params)
+    model_controller.check_predict_model(key.role, key.party_id, params, spec.roles)
     cores = _cores(rt, key.role, params)
     component_params = dsl_parser.party_component_parameters(spec, key.role, key.party_id)
     need_run = dsl_parser.party_need_run(spec, key.role, key.party_id)
@@ -222,7 +224,7 @@ def _save_model(rt: Runtime, job: Job) -> None:
     (its outputs stay where they are) and does not change the job's end."""
     try:
         model_controller.save_trained_model(rt, job)
-    except (OSError, ValueError, FlowError) as exc:
+    except (OSError, ValueError, FlowError, peewee.PeeweeError) as exc:
         schedule_logger(job.f_job_id).error("job %s: the model of %s %s was not saved: %s", job.f_job_id,
                                             job.f_role, job.f_party_id, exc)
 

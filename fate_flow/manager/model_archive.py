@@ -79,13 +79,13 @@ def _checked_entries(archive: zipfile.ZipFile, limits: ArchiveLimits) -> list[zi
         if stat.S_ISLNK(mode):
             raise ModelArchiveError(f"entry {name!r} is a link: an archive holds regular files only")
         if info.is_dir():
-            if not _is_variables_dir(name.rstrip("/")):
+            if not _is_model_dir(name.rstrip("/")):
                 raise ModelArchiveError(f"entry {name!r} is not part of a model archive")
             continue
         if name in seen:
             raise ModelArchiveError(f"entry {name!r} appears twice")
         seen.add(name)
-        if name != PIPELINE and not _is_variables_file(name):
+        if name != PIPELINE and not _is_model_file(name):
             raise ModelArchiveError(f"entry {name!r} is not part of a model archive (only {PIPELINE} and "
                                     f"{VARIABLES}|{CONVERTED}/<component>/<alias>/<file>)")
         files.append(info)
@@ -98,14 +98,14 @@ def _safe_part(part: str) -> bool:
     return bool(SAFE_NAME.match(part)) and part not in (".", "..") and ".." not in part
 
 
-def _is_variables_file(name: str) -> bool:
+def _is_model_file(name: str) -> bool:
     """``variables/<component>/<alias>/<file>`` or ``converted/<component>/<alias>/<file>``."""
     parts = name.split("/")
     return len(parts) == 4 and parts[0] in (VARIABLES, CONVERTED) and all(_safe_part(p) for p in parts[1:]) \
         and not parts[3].startswith(".")
 
 
-def _is_variables_dir(name: str) -> bool:
+def _is_model_dir(name: str) -> bool:
     parts = name.split("/")
     return 1 <= len(parts) <= 3 and parts[0] in (VARIABLES, CONVERTED) and all(_safe_part(p) for p in parts[1:])
 
@@ -121,7 +121,8 @@ def _extract(archive: zipfile.ZipFile, info: zipfile.ZipInfo, path: Path, writte
                     raise ModelArchiveError(f"the archive unpacks to more than {max_bytes} bytes "
                                             "(limits.model_archive_mb)")
                 out.write(block)
-    except (zipfile.BadZipFile, EOFError, OSError) as exc:  # a corrupt entry: a bad CRC, a truncated stream
+    except (zipfile.BadZipFile, EOFError, OSError, RuntimeError, NotImplementedError) as exc:
+        # a corrupt entry (a bad CRC, a truncated stream), an encrypted one, an unknown compression
         raise ModelArchiveError(f"entry {info.filename!r} cannot be read ({exc})") from None
     return written
 

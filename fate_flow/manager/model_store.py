@@ -5,11 +5,15 @@ A party's model version is one directory, ``<party_model_id>/<model_version>``::
     pipeline.json                   what ``ModelInfo`` holds (train DSL and confs, inference DSL, parent ...)
                                     and ``components``: {name: {"module": M, "aliases": [alias, ...]}}
     variables/<component>/<alias>/  one component model in the format of ``engine.model_files``
+    converted/<component>/<alias>/  that model in another framework's format (homo conversion; never read here)
 
-A version is written whole into a temporary sibling and renamed into place, then its row is written: a
-reader that finds the row finds every file, and a crash at any point leaves the previous state (at worst
-a temporary directory, removed by the next write of that model). Component models are verified against
-their manifests when they are copied in and when a task loads them.
+Writes go one at a time (a lock; each takes milliseconds). A version is written whole into a temporary
+sibling, renamed into place (the version it replaces renamed aside first), then its row is written; if the
+second rename or the row fails, the previous directory is renamed back. A reader that finds the row finds
+every file, and a crash leaves the previous version, a row without its directory only if the process dies
+between the two renames (a missing version is reported as missing), and at most a temporary directory,
+removed by the next write of that model. Component models are verified against their manifests when they
+are copied in and when a task loads them.
 """
 
 from __future__ import annotations
@@ -18,6 +22,8 @@ import contextlib
 import json
 import os
 import shutil
+import threading
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -40,7 +46,9 @@ ROW_FIELDS = ("job_id", "roles", "initiator_role", "initiator_party_id", "train_
 
 
 # what a rewrite of a version (adding converted models) keeps of its row besides the pipeline's fields
-KEPT_ON_REWRITE = ("imported", "archive_sha256", "archive_from_ip", "loaded_times", "description")
+KEPT_ON_REWRITE = ("create_time", "imported", "archive_sha256", "archive_from_ip", "loaded_times", "description")
+SCRATCH_MAX_AGE_S = 3600  # a scratch directory older than this was left by a crash
+_WRITES = threading.RLock()  # the store's writes, one at a time
 
 
 class ModelStoreError(ValueError):
@@ -88,24 +96,26 @@ class ModelStore:
         return self._publish(key, {**pipeline, "components": components}, fill)
 
     def copy(self, source: ModelKey, target: ModelKey, changes: dict[str, Any]) -> ModelInfo:
-        """Version ``target`` as a copy of ``source`` (its files verified) with ``changes`` to its pipeline:
-        how a deploy makes a child version."""
+        """A new version ``target`` as a copy of ``source`` (its files verified) with ``changes`` to its
+        pipeline: how a deploy makes a child version and a migrate the new parties' version. ModelStoreError
+        when ``target`` exists already (nothing is replaced)."""
         pipeline = self.pipeline(source)
         source_variables = self.directory(source) / VARIABLES
 
         def fill(staging: Path) -> None:
             for component, alias in _aliases(pipeline):
                 _verified_copy(source_variables / component / alias, staging / VARIABLES / component / alias)
-        return self._publish(target, {**pipeline, **changes}, fill)
+        return self._publish(target, {**pipeline, **changes}, fill, replace=False)
 
-    def install(self, key: ModelKey, pipeline: dict[str, Any], unpacked: Path, row: dict[str, Any]) -> ModelInfo:
-        """Version ``key`` from an unpacked archive (``model_archive.unpack``), replacing an earlier one whole; its
-        row gets ``row`` (import marks) besides the pipeline's fields."""
+    def install(self, key: ModelKey, pipeline: dict[str, Any], unpacked: Path, row: dict[str, Any],
+                replace: bool) -> ModelInfo:
+        """Version ``key`` from an unpacked archive (``model_archive.unpack``), replacing an earlier one whole only
+        if ``replace`` (ModelStoreError otherwise); its row gets ``row`` (import marks) besides the pipeline's."""
         def fill(staging: Path) -> None:
             for component, alias in _aliases(pipeline):
                 _verified_copy(unpacked / VARIABLES / component / alias, staging / VARIABLES / component / alias)
             _copy_converted(unpacked, staging)
-        return self._publish(key, pipeline, fill, row)
+        return self._publish(key, pipeline, fill, row, replace=replace)
 
     def add_converted(self, key: ModelKey, files: dict[tuple[str, str, str], bytes]) -> ModelInfo:
         """Version ``key`` again, whole, with converted models added: ``(component, alias, file name) -> bytes``
@@ -128,7 +138,12 @@ class ModelStore:
 
     @contextlib.contextmanager
     def scratch(self) -> Iterator[Path]:
-        """An empty directory inside the store (same file system as the versions), removed afterwards."""
+        """An empty directory inside the store (same file system as the versions), removed afterwards (and
+        those a crash left, once they are an hour old)."""
+        for stale in self.root.glob(f"{TEMPORARY_PREFIX}scratch.*"):
+            with contextlib.suppress(OSError):
+                if time.time() - stale.stat().st_mtime > SCRATCH_MAX_AGE_S:
+                    shutil.rmtree(stale, ignore_errors=True)
         path = self.root / f"{TEMPORARY_PREFIX}scratch.{uuid.uuid4().hex}"
         path.mkdir(parents=True)
         try:
@@ -162,20 +177,31 @@ class ModelStore:
         """The bytes of version ``key``'s files."""
         return sum(path.stat().st_size for path in self.directory(key).rglob("*") if path.is_file())
 
-    def _publish(self, key: ModelKey, pipeline: dict[str, Any], fill, row: dict[str, Any] | None = None) -> ModelInfo:
+    def _publish(self, key: ModelKey, pipeline: dict[str, Any], fill, row: dict[str, Any] | None = None,
+                 replace: bool = True) -> ModelInfo:
         final = self.directory(key)
-        final.parent.mkdir(parents=True, exist_ok=True)
-        for stale in final.parent.glob(f"{TEMPORARY_PREFIX}{key.model_version}.*"):
-            shutil.rmtree(stale, ignore_errors=True)  # what a crashed earlier write of this version left
-        staging = final.parent / f"{TEMPORARY_PREFIX}{key.model_version}.{uuid.uuid4().hex}"
-        try:
-            staging.mkdir()
-            fill(staging)
-            (staging / PIPELINE).write_text(json.dumps(pipeline, indent=1, sort_keys=True))
-            _replace(staging, final)
-        finally:
-            shutil.rmtree(staging, ignore_errors=True)
-        return self._write_row(key, pipeline, row or {})
+        with _WRITES:
+            if not replace and (final.exists() or ModelInfo.find(key) is not None):
+                raise ModelStoreError(f"model {key.party_model_id} version {key.model_version} exists already")
+            final.parent.mkdir(parents=True, exist_ok=True)
+            for stale in final.parent.glob(f"{TEMPORARY_PREFIX}{key.model_version}.*"):
+                shutil.rmtree(stale, ignore_errors=True)  # what a crashed earlier write of this version left
+            staging = final.parent / f"{TEMPORARY_PREFIX}{key.model_version}.{uuid.uuid4().hex}"
+            try:
+                staging.mkdir()
+                fill(staging)
+                (staging / PIPELINE).write_text(json.dumps(pipeline, indent=1, sort_keys=True))
+                retired = _swap_in(staging, final)
+                try:
+                    info = self._write_row(key, pipeline, row or {})
+                except BaseException:
+                    _swap_back(final, retired)
+                    raise
+                if retired is not None:
+                    shutil.rmtree(retired, ignore_errors=True)
+                return info
+            finally:
+                shutil.rmtree(staging, ignore_errors=True)
 
     def _write_row(self, key: ModelKey, pipeline: dict[str, Any], row: dict[str, Any]) -> ModelInfo:
         fields = {f"f_{name}": pipeline.get(name) for name in ROW_FIELDS if name in pipeline}
@@ -218,12 +244,24 @@ def _copy_converted(source: Path, staging: Path) -> None:
             shutil.copyfile(path, target)
 
 
-def _replace(staging: Path, final: Path) -> None:
-    """Put ``staging`` at ``final`` by renames: a reader sees the old version or the new one, never a mix."""
+def _swap_in(staging: Path, final: Path) -> Path | None:
+    """Put ``staging`` at ``final`` by renames (a reader sees the old version or the new one, never a mix); the
+    old version's directory, renamed aside, or None. On failure ``final`` is what it was."""
     if not final.exists():
         os.rename(staging, final)
-        return
+        return None
     retired = final.with_name(f"{TEMPORARY_PREFIX}{final.name}.old.{uuid.uuid4().hex}")
     os.rename(final, retired)
-    os.rename(staging, final)
-    shutil.rmtree(retired, ignore_errors=True)
+    try:
+        os.rename(staging, final)
+    except BaseException:
+        os.rename(retired, final)
+        raise
+    return retired
+
+
+def _swap_back(final: Path, retired: Path | None) -> None:
+    """Undo ``_swap_in``: the new version removed, the old one (if any) back at ``final``."""
+    shutil.rmtree(final, ignore_errors=True)
+    if retired is not None:
+        os.rename(retired, final)

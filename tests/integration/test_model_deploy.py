@@ -94,3 +94,43 @@ def test_a_shared_model_is_deployed_at_every_party(server_factory, tmp_path: Pat
     loaded = host.post("/v1/tracking/component/summary/download", {
         "job_id": predict, "component_name": "m", "role": "host", "party_id": HOST})["data"]["loaded_model"]
     assert loaded["param"]["intercept"] == 0.3
+
+
+def test_a_partner_cannot_overwrite_or_misuse_a_model(server_factory):
+    parties = start_parties(server_factory, [GUEST, HOST, "10001"])
+    guest, host = parties[GUEST], parties[HOST]
+    roles = {"guest": [int(GUEST)], "host": [int(HOST)]}
+    job_id = _run(guest, MODEL_DSL, _conf(roles, {"m": {"metrics": True}}))
+    model_id = f"guest-{GUEST}#host-{HOST}#model"
+
+    def version_files(server: ServerProcess, version: str) -> dict[str, str]:
+        return {name: digest for name, digest in _store(server).items() if f"/{version}/" in name}
+    before = version_files(guest, job_id)
+    assert before
+
+    def as_host(path: str, body: dict) -> dict:
+        return _signed_call(host, HOST, guest, GUEST, path, body)
+    # a deploy whose "child" is the trained version itself, or an existing one
+    inference = {"components": {"m": {"module": "TestModule", "input": {"model": ["pipeline.m.model"]}}}}
+    body = {"model_id": model_id, "model_version": job_id, "inference_dsl": inference}
+    answer = as_host(f"/v1/party/{job_id}/guest/{GUEST}/model/deploy", body)
+    assert answer["retcode"] == 103 and "exists already" in answer["retmsg"], answer
+    # a migrate naming other parties than the model's, or landing on an existing version
+    migrate = {"model_id": model_id, "model_version": job_id, "role": {"guest": [GUEST], "host": ["10001"]},
+               "migrate_role": {"guest": ["1"], "host": ["2"]}, "migrate_initiator": {"role": "guest", "party_id": 1}}
+    answer = as_host(f"/v1/party/20990101000000000002/guest/{GUEST}/model/migrate", migrate)
+    assert answer["retcode"] == 101 and "is not the parties of model" in answer["retmsg"], answer
+    onto = {**migrate, "role": {"guest": [GUEST], "host": [HOST]}, "migrate_role": {"guest": [GUEST], "host": [HOST]}}
+    answer = as_host(f"/v1/party/{job_id}/guest/{GUEST}/model/migrate", onto)
+    assert answer["retcode"] == 103 and "exists already" in answer["retmsg"], answer
+    # a training job that names an existing model version gets its own (FATE: the job id)
+    again = _run(guest, MODEL_DSL, _conf(roles, {"m": {"metrics": True}}, {"model_id": "x#model",
+                                                                          "model_version": job_id}))
+    assert guest.post("/v1/model/query", {"model_version": again, "role": "guest"})["data"][0]["model_id"] == model_id
+    assert version_files(guest, job_id) == before
+    # a predict job with a party the model was not trained with is refused at the parties
+    child = guest.post("/v1/model/deploy", {"model_id": model_id, "model_version": job_id})["data"]["model_version"]
+    stranger = {"guest": [int(GUEST)], "host": [10001]}
+    answer = guest.post("/v1/job/submit", {"job_dsl": {"components": {}}, "job_runtime_conf": _conf(stranger, {}, {
+        "job_type": "predict", "model_id": model_id, "model_version": child})})
+    assert answer["retcode"] != 0 and "was not trained with host 10001" in answer["retmsg"], answer

@@ -388,6 +388,17 @@ def test_a_client_signature_covers_the_body_sent(server_factory, flow_cli: FlowC
         submitted = flow_cli.run("job", "submit", "-c", str(conf), "-d", str(dsl))
         assert submitted["retcode"] == 0, submitted
         assert _wait_signed(server, submitted["jobId"]) == "success"
+        # a model export (GET, its JSON body signed) and import (multipart, its form fields signed)
+        model = {"role": "guest", "party_id": int(GUEST), "model_id": f"guest-{GUEST}#host-{HOST}#model",
+                 "model_version": submitted["jobId"]}
+        export = tmp_path / "export.json"
+        export.write_text(json.dumps({**model, "output_path": str(tmp_path / "out")}))
+        exported = flow_cli.run("model", "export", "-c", str(export))
+        assert exported["retcode"] == 0, exported
+        imported = tmp_path / "import.json"
+        imported.write_text(json.dumps({**model, "file": exported["file"], "force_update": True}))
+        answer = flow_cli.run("model", "import", "-c", str(imported))
+        assert answer["retcode"] == 0, answer
     finally:
         flow_cli.run("init", "--reset")
     jobs_before = len(_all_jobs(server))
@@ -417,6 +428,11 @@ def test_a_client_signature_covers_the_body_sent(server_factory, flow_cli: FlowC
     assert answer["retcode"] == 109
     assert len(_all_jobs(server)) == jobs_before
     assert not (server.home / "data" / "tables" / "experiment" / "forged").exists()
+    # a model import whose form fields are not the ones signed (the signature of an upload: no form)
+    headers = _fate_client_signature("secret1", "app1", "/v1/model/import", b"")
+    answer = requests.post(f"{server.url}/v1/model/import", headers=headers, timeout=15, data={"force_update": 1},
+                           files={"file": ("m.zip", b"PK")}).json()
+    assert answer["retcode"] == 109, answer
 
 
 def _signed_post(server: ServerProcess, path: str, body: dict) -> dict:

@@ -95,3 +95,30 @@ def test_a_key_cannot_leave_the_store(field: str, value: str):
     parts = {"role": "guest", "party_id": "9999", "model_id": "guest-9999#model", "model_version": "1"}
     with pytest.raises(ArgumentError, match=field):
         ModelKey(**{**parts, field: value})
+
+
+def test_a_failed_row_write_puts_the_previous_version_back(database, tmp_path: Path, monkeypatch):
+    store = ModelStore(tmp_path / "store")
+    store.save(KEY, PIPELINE, [_component(tmp_path, "lr_0", 1.0)])
+    before, row_before = _tree(store.root), ModelInfo.find(KEY).to_dict()
+
+    def failing_row(*_args, **_kwargs):
+        raise RuntimeError("the database went away")
+    monkeypatch.setattr(ModelStore, "_write_row", failing_row)
+    with pytest.raises(RuntimeError, match="went away"):
+        store.save(KEY, PIPELINE, [_component(tmp_path, "lr_0", 9.0)])
+    assert _tree(store.root) == before and ModelInfo.find(KEY).to_dict() == row_before
+    with pytest.raises(RuntimeError):  # a first version: nothing of it is left
+        store.save(KEY.at_version("2"), PIPELINE, [_component(tmp_path, "lr_0", 9.0)])
+    assert not store.directory(KEY.at_version("2")).exists()
+
+
+def test_a_copy_never_replaces_a_version(database, tmp_path: Path):
+    store = ModelStore(tmp_path / "store")
+    store.save(KEY, PIPELINE, [_component(tmp_path, "lr_0", 1.0)])
+    other = KEY.at_version("2")
+    store.save(other, PIPELINE, [_component(tmp_path, "lr_0", 2.0)])
+    before = _tree(store.root)
+    with pytest.raises(ModelStoreError, match="exists already"):
+        store.copy(KEY, other, {"parent": False})
+    assert _tree(store.root) == before
