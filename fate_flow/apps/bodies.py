@@ -106,8 +106,9 @@ class JobQuery(Body):
 
 
 class Page(Body):
-    limit: Annotated[int, Field(ge=0)] = 0
-    page: Annotated[int, Field(ge=0)] = 1
+    # bounded so that (page - 1) * limit stays a 64-bit offset (SQLite refuses larger integers)
+    limit: Annotated[int, Field(ge=0, le=10**9)] = 0
+    page: Annotated[int, Field(ge=0, le=10**9)] = 1
     order_by: Literal["job_id", "task_version", "create_time", "start_time", "end_time", "elapsed"] | None = None
     order: Literal["asc", "desc"] | None = None
 
@@ -127,7 +128,7 @@ class TaskQuery(Body):
     component_name: Name | None = None
     status: Status | None = None
     task_id: Name | None = None
-    task_version: Annotated[int, Field(ge=0)] | None = None
+    task_version: Annotated[int, Field(ge=0, le=10**9)] | None = None
     party_status: Status | None = None
     component_module: Annotated[str, Field(max_length=200)] | None = None
 
@@ -221,7 +222,7 @@ class Download(Body):
 
 class UploadHistory(Body):
     job_id: Name | None = None
-    limit: Annotated[int, Field(ge=1)] = 10
+    limit: Annotated[int, Field(ge=1, le=10**6)] = 10
 
 
 class EngineQuery(Body):
@@ -290,7 +291,7 @@ class Parameters(Body):
 
 class ExecutorReport(Body):
     party_status: Status
-    run_pid: Annotated[int, Field(ge=1)] | None = None
+    run_pid: Annotated[int, Field(ge=1, le=2**31)] | None = None
     run_elapsed_ms: Millis | None = None
     error_report: Annotated[str, Field(max_length=64_000)] | None = None
 
@@ -434,5 +435,5 @@ class PartyModelMigrate(Body):
 
 class ComponentCheckpoint(PartyModel):
     component_name: Name
-    step_index: Annotated[int, Field(ge=0)] | None = None
+    step_index: Annotated[int, Field(ge=0, le=10**9)] | None = None
     step_name: Name | None = None

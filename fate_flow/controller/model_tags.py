@@ -78,7 +78,7 @@ def tag(operation: str, body: dict) -> tuple[str, dict | None]:
             raise OperatingError(f"tag {name!r} exists already") from None
         return f"tag {name!r} created", None
     if operation == "list":
-        limit = body.get("limit") if isinstance(body.get("limit"), int) and body["limit"] > 0 else 1000
+        limit = min(body["limit"], 1000) if isinstance(body.get("limit"), int) and body["limit"] > 0 else 1000
         tags = list(Tag.select().order_by(Tag.f_id).limit(limit))
         return "success", {"tags": [{"name": t.f_name, "description": t.f_desc, "model_count": ModelTag.select().where(
             ModelTag.f_t_id == t.f_id).count()} for t in tags]}
