@@ -174,16 +174,9 @@ def _progress(job_id: str) -> str:
     return f"{len(done)} components done" + (f", running {', '.join(running)}" if running else "")
 
 
-def hetero_lr_job() -> None:
-    """FATE's hetero_lr_normal example (examples/jobs/hetero_lr): reader -> data transform -> intersection ->
-    hetero LR (Paillier, arbiter at the host) -> evaluation, with its progress, the AUC and where to look."""
-    dsl = json.loads((JOBS / "hetero_lr_dsl.json").read_text())
-    conf = json.loads((JOBS / "hetero_lr_conf.json").read_text())
-    answer = post("guest", "job/submit", {"job_dsl": dsl, "job_runtime_conf": conf})
-    if answer["retcode"] != 0:
-        sys.exit(f"hetero LR job refused: {answer['retmsg']}")
-    job_id, started, shown = answer["jobId"], time.time(), ""
-    print(f"  hetero LR job {job_id} submitted (examples/jobs/hetero_lr)")
+def _follow(job_id: str, title: str, timeout_s: float = 300) -> tuple[str, float]:
+    """Print the job's progress at the guest until it ends; (final status, seconds)."""
+    started, shown = time.time(), ""
     while True:
         rows = post("guest", "job/query", {"job_id": job_id})["data"]
         status = rows[0]["f_status"] if rows else "waiting"
@@ -193,18 +186,56 @@ def hetero_lr_job() -> None:
             shown = line.split("s ", 1)[1]
         if status in ENDED:
             break
-        if time.time() - started > 300:
-            sys.exit(f"job {job_id} did not finish in 300 s")
+        if time.time() - started > timeout_s:
+            sys.exit(f"{title} job {job_id} did not finish in {timeout_s:.0f} s")
         time.sleep(0.3)
     if status != "success":
-        sys.exit(f"hetero LR job {job_id} {status}: see {HOME / 'guest' / 'logs' / job_id}")
+        sys.exit(f"{title} job {job_id} {status}: see {HOME / 'guest' / 'logs' / job_id}")
+    return status, time.time() - started
+
+
+def hetero_lr_job() -> str:
+    """FATE's hetero_lr_normal example (examples/jobs/hetero_lr): reader -> data transform -> intersection ->
+    hetero LR (Paillier, arbiter at the host) -> evaluation, with its progress, the AUC and where to look."""
+    dsl = json.loads((JOBS / "hetero_lr_dsl.json").read_text())
+    conf = json.loads((JOBS / "hetero_lr_conf.json").read_text())
+    answer = post("guest", "job/submit", {"job_dsl": dsl, "job_runtime_conf": conf})
+    if answer["retcode"] != 0:
+        sys.exit(f"hetero LR job refused: {answer['retmsg']}")
+    job_id = answer["jobId"]
+    print(f"  hetero LR job {job_id} submitted (examples/jobs/hetero_lr)")
+    _, seconds = _follow(job_id, "hetero LR")
     evaluation = post("guest", "tracking/component/summary/download", {
         "job_id": job_id, "role": "guest", "party_id": 9999, "component_name": "evaluation_0"}).get("data") or {}
     train = next(iter(evaluation.values()), {}).get("train", {})
-    print(f"  hetero LR: success in {time.time() - started:.1f} s; on the training data AUC {train.get('auc')}, "
+    print(f"  hetero LR: success in {seconds:.1f} s; on the training data AUC {train.get('auc')}, "
           f"KS {train.get('ks')}")
     print(f"  look at it: flow job query -j {job_id}; flow component metric-all -j {job_id} -r guest -p 9999 "
           f"-cpn evaluation_0; logs in {HOME / 'guest' / 'logs' / job_id}")
+    return job_id
+
+
+def predict_job(train_job_id: str) -> None:
+    """The trained model deployed on both parties (as ``flow model deploy --dsl-path`` does it), then the
+    example predict job on it (examples/jobs/hetero_lr/hetero_lr_predict_*.json)."""
+    dsl_text = (JOBS / "hetero_lr_predict_dsl.json").read_text()
+    conf = json.loads((JOBS / "hetero_lr_predict_conf.json").read_text())
+    model_id = conf["job_parameters"]["common"]["model_id"]
+    deployed = post("guest", "model/deploy", {"model_id": model_id, "model_version": train_job_id, "dsl": dsl_text})
+    if deployed["retcode"] != 0:
+        sys.exit(f"model deploy refused: {deployed['retmsg']}")
+    version = deployed["data"]["model_version"]
+    parties = [f"{role} {party}" for role, answers in deployed["data"]["detail"].items() for party in answers]
+    print(f"  model {model_id} version {train_job_id} deployed as version {version} on {', '.join(parties)}")
+    conf["job_parameters"]["common"]["model_version"] = version
+    answer = post("guest", "job/submit", {"job_dsl": json.loads(dsl_text), "job_runtime_conf": conf})
+    if answer["retcode"] != 0:
+        sys.exit(f"predict job refused: {answer['retmsg']}")
+    job_id = answer["jobId"]
+    print(f"  predict job {job_id} submitted on the deployed model")
+    _, seconds = _follow(job_id, "predict")
+    print(f"  predict: success in {seconds:.1f} s; the scores: flow component output-data -j {job_id} -r guest "
+          f"-p 9999 -cpn hetero_lr_0 -o ./scores")
 
 
 def stop() -> None:
@@ -232,7 +263,7 @@ def main() -> None:
     grant_table("host", PARTIES["guest"][0], "breast_hetero_host")
     print("jobs:")
     toy_job()
-    hetero_lr_job()
+    predict_job(hetero_lr_job())
     print(f"\nBoth servers keep running (guest pid {pids['guest']} at {_url('guest')}, host pid {pids['host']} "
           f"at {_url('host')}). Stop them with: make demo-stop")
     print("Try the FATE client: flow init --ip 127.0.0.1 --port 9380 && flow test toy -gid 9999 -hid 10000")
