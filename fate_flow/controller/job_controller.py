@@ -245,9 +245,8 @@ def predict_dsl(train_dsl: Any, cpn_str: Any) -> dict:
             train_dsl = json.loads(train_dsl)
         except json.JSONDecodeError as exc:
             raise ArgumentError(f"train_dsl is not valid JSON: {exc}") from None
-    names = cpn_str if isinstance(cpn_str, list) else [c.strip() for c in str(cpn_str).split(",") if c.strip()]
     try:
-        return dsl_parser.generate_predict_dsl(train_dsl, names)
+        return dsl_parser.generate_predict_dsl(train_dsl, dsl_parser.component_names(cpn_str) or [])
     except dsl_parser.DSLError as exc:
         raise NoDataError(f"cannot generate the predict dsl: {exc}") from None
 

@@ -22,7 +22,7 @@ from fate_flow.entity.keys import ModelKey
 from fate_flow.errors import ArgumentError, DataError, OperatingError
 from fate_flow.federation.client import PartyCall
 from fate_flow.log import schedule_logger
-from fate_flow.manager.model_store import ComponentModelFiles, ModelStoreError
+from fate_flow.manager.model_store import ComponentModelFiles, ModelStore, ModelStoreError
 from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
 from fate_flow.utils.paths import UnsafePathError
@@ -81,12 +81,7 @@ def inference_dsl_for(parent: ModelInfo, body: dict) -> dict:
             except ValueError as exc:
                 raise DSLError(f"dsl: not JSON ({exc})", field="dsl") from None
         return _checked_inference_dsl(parent, given)
-    components = body.get("cpn_list") or body.get("cpn_str")
-    if isinstance(components, str):
-        components = [name.strip() for name in components.replace("[", "").replace("]", "").split(",") if name.strip()]
-    if components is not None and (not isinstance(components, list) or not all(isinstance(c, str)
-                                                                                for c in components)):
-        raise DSLError("cpn_list must be a list of component names", field="cpn_list")
+    components = dsl_parser.component_names(body.get("cpn_list") or body.get("cpn_str"))
     train_dsl = parent.f_train_dsl or {}
     return dsl_parser.generate_predict_dsl(train_dsl, components or list(train_dsl.get("components", {})))
 
@@ -116,8 +111,8 @@ def deploy(rt: Runtime, body: dict) -> tuple[int, str, dict]:
     parent = local_model(rt, model_id, model_version)
     checkpoints = body.get("components_checkpoint")
     if checkpoints:  # this server's components save no checkpoints (checkpoint/list is empty)
-        raise ArgumentError(f"components_checkpoint: no checkpoint of {sorted(checkpoints)} is saved on this server; "
-                        "deploy the components' final models (leave components_checkpoint empty)")
+        raise ArgumentError(f"components_checkpoint: no checkpoint of {sorted(checkpoints)} is saved on this "
+                            "server; deploy the components' final models (leave components_checkpoint empty)")
     inference_dsl = inference_dsl_for(parent, body)
     child_version = new_job_id()
     calls = [PartyCall(role, str(party_id), f"/v1/party/{child_version}/{role}/{party_id}/model/deploy",
@@ -235,12 +230,15 @@ def check_predict_model(role: str, party_id: str, params: dict, roles: dict[str,
                              f"with {', '.join(strangers)}: a predict job runs a model with its own parties only")
 
 
-def deployed_models(rt: Runtime, role: str, party_id: str, params: dict) -> dict[str, tuple[str, dict[str, str]]]:
-    """The component models a predict job's tasks at this party load (``pipeline.<component>.<alias>``)."""
-    key = ModelKey(role, party_id, str(params.get("model_id")), str(params.get("model_version")))
+def deployed_models(store: ModelStore, role: str, party_id: str,
+                    params: dict) -> dict[str, tuple[str, dict[str, str]]]:
+    """The component models of a predict job (``params``: its job parameters) at this party, by component:
+    module and model directories by alias (what ``pipeline.<component>.<alias>`` inputs load); DataError when
+    the deployed version is not in the store."""
     try:
-        models = rt.models.component_models(key)
-    except (ModelStoreError, UnsafePathError) as exc:
+        key = ModelKey(role, party_id, str(params.get("model_id")), str(params.get("model_version")))
+        models = store.component_models(key)
+    except (ArgumentError, ModelStoreError, UnsafePathError) as exc:
         raise DataError(str(exc)) from None
     return {component: (module, {alias: str(path) for alias, path in aliases.items()})
             for component, (module, aliases) in models.items()}

@@ -81,7 +81,7 @@ def _upstream_models(rt: Runtime, task: Task, job: Job, inputs: dict) -> dict[st
             if component == PREDICT_MODEL_PREFIX:
                 if deployed is None:
                     try:
-                        deployed = model_controller.deployed_models(rt, task.f_role, task.f_party_id,
+                        deployed = model_controller.deployed_models(rt.models, task.f_role, task.f_party_id,
                                                                     _job_parameters(job))
                     except FlowError as exc:
                         raise TaskSetupError(exc.message) from None

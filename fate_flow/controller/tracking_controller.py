@@ -9,11 +9,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from fate_flow.controller import model_controller
 from fate_flow.db.models import Job, Task
 from fate_flow.engine.model_files import ModelFileError, read_param_and_meta
-from fate_flow.entity.keys import JobKey, ModelKey
+from fate_flow.entity.keys import JobKey
 from fate_flow.errors import ArgumentError, DataError, FindFailedError, NoDataError, require
-from fate_flow.manager.model_store import ModelStore, ModelStoreError
+from fate_flow.manager.model_store import ModelStore
 from fate_flow.manager.table_storage import TableStorage
 from fate_flow.operation import job_tracker
 
@@ -71,18 +72,18 @@ def output_model(job_id: str, component: str, role: str, party_id: str,
 
 
 def _deployed_model(job_id: str, component: str, role: str, party_id: str, store: ModelStore) -> tuple[dict, dict]:
+    """The deployed model a predict job's component loaded (its first alias), as ``output_model`` answers."""
     job = Job.find(JobKey(job_id, role, party_id))
     params = ((job.f_runtime_conf_on_party or {}).get("job_parameters") or {}) if job else {}
     if params.get("job_type") != "predict":
         return {}, {}
+    module, aliases = model_controller.deployed_models(store, role, party_id, params).get(component, ("", {}))
+    if not aliases:
+        return {}, {}
+    alias, directory = next(iter(aliases.items()))
     try:
-        key = ModelKey(role, party_id, str(params.get("model_id")), str(params.get("model_version")))
-        module, aliases = store.component_models(key).get(component, ("", {}))
-        if not aliases:
-            return {}, {}
-        alias, directory = next(iter(aliases.items()))
-        param, meta = read_param_and_meta(directory)
-    except (ArgumentError, ModelStoreError, ModelFileError) as exc:
+        param, meta = read_param_and_meta(Path(directory))
+    except ModelFileError as exc:
         raise DataError(f"the deployed model of {component} cannot be read: {exc}") from None
     return param, {"meta_data": meta, "module_name": module, "model_alias": alias}
 

@@ -9,13 +9,14 @@ from fate_flow.dsl.parser import (
     party_job_parameters,
     party_need_run,
 )
-from fate_flow.dsl.predict import generate_predict_dsl
+from fate_flow.dsl.predict import component_names, generate_predict_dsl
 from fate_flow.dsl.spec import DSLComponent, DSLError, JobSpec, deep_merge
 
 __all__ = [
     "DSLComponent",
     "DSLError",
     "JobSpec",
+    "component_names",
     "dag_dependencies",
     "deep_merge",
     "generate_predict_dsl",

@@ -22,6 +22,18 @@ PREDICT_DATA_KEYS = (("data", "data"), ("train_data", "test_data"), ("validate_d
 PASS_THROUGH_KEYS = ("train_data", "eval_data", "test_data", "data")
 
 
+def component_names(value: object) -> list[str] | None:
+    """The components a deploy or ``job/dsl/generate`` names: a list, or the CLI's text ``"a, b"`` (brackets
+    allowed); None when none are named; DSLError when it is neither."""
+    if value is None or value == "" or value == []:
+        return None
+    if isinstance(value, str):
+        value = [name.strip() for name in value.replace("[", "").replace("]", "").split(",") if name.strip()]
+    if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
+        raise DSLError("cpn_list must be a list of component names", field="cpn_list")
+    return value
+
+
 def generate_predict_dsl(train_dsl: dict, cpn_list: list[str]) -> dict:
     """The predict DSL deploying ``cpn_list`` from the train DSL (rules above); DSLError naming any
     component that is not in it."""
