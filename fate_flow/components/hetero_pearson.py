@@ -6,7 +6,7 @@ protocol in which neither sees the other's features (``_hetero_pearson``). No ar
 
 from __future__ import annotations
 
-from pydantic import StrictInt, field_validator, model_validator
+from pydantic import StrictBool, StrictInt, field_validator, model_validator
 
 from fate_flow.framework import TRAIN, ComponentSpec, Inputs, Outputs, Params
 
@@ -19,7 +19,7 @@ class PearsonParams(Params):
     column_names: list[str] | None = None
     column_indexes: StrictInt | list[StrictInt] | None = None
     cross_parties: bool = True
-    use_mix_rand: bool = False  # FATE: how SPDZ draws its masks; the masks here always come from the OS CSPRNG
+    use_mix_rand: StrictBool = False  # FATE: how SPDZ draws its masks; the masks here always come from the OS CSPRNG
     calc_local_vif: bool = True
 
     @field_validator("column_indexes", mode="after")
