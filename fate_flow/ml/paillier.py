@@ -203,6 +203,19 @@ class PublicKey:
         ciphertexts = [(m * n + 1) * r % n2 for m, r in zip(plain, obfuscators, strict=True)]
         return EncryptedVector(self, ciphertexts, ENCRYPT_FRAC_BITS, _one_shifted(ENCRYPT_FRAC_BITS + VALUE_BITS))
 
+    def encrypt_integers(self, values: Sequence[int], cores: int = 1,
+                         pool: ObfuscatorPool | None = None) -> EncryptedVector:
+        """Encrypt non-negative integers as they are (exponent 0; SecureBoost's packed gradients), each with
+        fresh randomness; the vector's public bound is the largest value, which must stay below n/2."""
+        plain = [int(v) for v in values]
+        if any(v < 0 for v in plain):
+            raise ValueError("encrypt_integers takes non-negative integers")
+        bound = max(plain, default=0)
+        if bound >= self.max_int:
+            raise OverflowError("an integer reaches n/2: use a longer key")
+        vector = self._seal(plain, self._fresh_obfuscators(len(plain), cores, pool))
+        return vector._like(vector.ciphertexts, exponent=0, bound=bound)
+
     def obfuscators(self, count: int, cores: int = 1) -> list[mpz]:
         """``count`` fresh random n-th residues ``hs^a mod n^2``: this process's own DJN base ``hs``, a new
         full-length ``a`` from the OS CSPRNG for each (see the module doc)."""

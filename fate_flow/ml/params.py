@@ -154,6 +154,19 @@ class PredictParam(Nested):
 DEPRECATED_CALLBACK_KEYS = ("validation_freqs", "early_stopping_rounds", "metrics", "use_first_metric_only")
 
 
+def move_deprecated_callback_keys(values: Any) -> Any:
+    """FATE's rule: deprecated top-level callback keys fill ``callback_param`` (with PerformanceEvaluate);
+    giving both is an error."""
+    if not isinstance(values, dict):
+        return values
+    fed = {k: values[k] for k in DEPRECATED_CALLBACK_KEYS if values.get(k) not in (None, False)}
+    if not fed:
+        return values
+    if values.get("callback_param"):
+        raise ValueError(f"give {', '.join(fed)} inside callback_param, not both")
+    return {**values, "callback_param": {"callbacks": ["PerformanceEvaluate"], **fed}}
+
+
 class LinearModelParams(Params):
     """FATE's LinearModelParam: what HeteroLR, HomoLR, HeteroLinR and HeteroPoisson share."""
 
@@ -182,16 +195,7 @@ class LinearModelParams(Params):
     @model_validator(mode="before")
     @classmethod
     def _move_deprecated(cls, values: Any) -> Any:
-        """FATE's rule: deprecated callback keys fill ``callback_param`` (with PerformanceEvaluate);
-        giving both is an error."""
-        if not isinstance(values, dict):
-            return values
-        fed = {k: values[k] for k in DEPRECATED_CALLBACK_KEYS if values.get(k) not in (None, False)}
-        if not fed:
-            return values
-        if values.get("callback_param"):
-            raise ValueError(f"give {', '.join(fed)} inside callback_param, not both")
-        return {**values, "callback_param": {"callbacks": ["PerformanceEvaluate"], **fed}}
+        return move_deprecated_callback_keys(values)
 
     @model_validator(mode="after")
     def _batch_size(self) -> LinearModelParams:

@@ -1,0 +1,560 @@
+"""The runner of HeteroSecureBoost at the guest and the hosts: bin the features, boost trees round by round
+(``fate_flow.ml.hetero_sbt`` grows each), validate, predict, cross-validate, save the model and summarise as
+FATE does (docs/fate-secureboost-1.11.md §2.5, §4)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from fate_flow.framework import PREDICT, ComponentError, Context, Table
+from fate_flow.ml import predict as outputs
+from fate_flow.ml.batch import folds
+from fate_flow.ml.binning import split_points
+from fate_flow.ml.hetero_sbt import GuestGrower, HostGrower, PartyData, choose_features, guest_walk, host_walk
+from fate_flow.ml.paillier import PublicKey, generate_keypair
+from fate_flow.ml.tree import Criterion, Objective, Tree, bin_with_missing
+
+MODEL_NAME = "hetero_sbt"
+GUEST_MODEL, HOST_MODEL = "HeteroSecureBoostingTreeGuest", "HeteroSecureBoostingTreeHost"
+
+
+def run(ctx: Context) -> None:
+    """Dispatch on role and stage."""
+    params = ctx.params
+    if params.strategy != "std":
+        raise ComponentError(f"{ctx.component_name}: boosting_strategy {params.strategy} is not provided yet "
+                             "(use std)")
+    if params.run_goss:
+        raise ComponentError(f"{ctx.component_name}: run_goss is not provided yet")
+    if params.multi_mode == "multi_output":
+        raise ComponentError(f"{ctx.component_name}: multi_mode multi_output is not provided yet (use single_output)")
+    guest = ctx.role == "guest"
+    if ctx.stage == PREDICT:
+        (_guest_predict if guest else _host_predict)(ctx)
+    elif params.cv_param.need_cv:
+        (_guest_cv if guest else _host_cv)(ctx)
+    else:
+        (_guest_train if guest else _host_train)(ctx)
+
+
+# -- data --------------------------------------------------------------------------------------------------------
+def _features(ctx: Context, table: Table) -> np.ndarray:
+    x = table.features().astype(np.float64, copy=True)
+    if ctx.params.zeros_are_missing:
+        x[x == 0] = np.nan
+    return x
+
+
+def _party_data(ctx: Context, x: np.ndarray, points: list[np.ndarray] | None = None) -> PartyData:
+    points = points if points is not None else split_points(x, ctx.params.bin_num)
+    return PartyData(bin_with_missing(x, points), points, ctx.params.bin_num)
+
+
+def _criterion(params) -> Criterion:
+    tree = params.tree_param
+    l2, l1 = tree.criterion_params
+    return Criterion(l2=l2, l1=l1, min_impurity_split=tree.min_impurity_split, min_leaf_node=tree.min_leaf_node,
+                     min_child_weight=tree.min_child_weight, min_sample_split=tree.min_sample_split)
+
+
+def _send_order(ctx: Context, name: str, table: Table) -> None:
+    ctx.hosts.put(name, [str(s) for s in table.sids()])
+
+
+def _aligned(ctx: Context, name: str, table: Table) -> np.ndarray:
+    """This host's features in the guest's sample order."""
+    order = ctx.guest.get(name)
+    if not isinstance(order, list) or not all(isinstance(s, str) for s in order):
+        raise ComponentError("the guest sent a bad sample order")
+    position = {sid: i for i, sid in enumerate(table.sids().astype(str))}
+    missing = [s for s in order if s not in position]
+    if missing:
+        raise ComponentError(f"{ctx.component_name}: {len(missing)} samples of the guest are not in this host's "
+                             f"data (e.g. {missing[0]!r}); put an Intersection in front")
+    rows = np.fromiter((position[s] for s in order), dtype=np.int64, count=len(order))
+    return _features(ctx, table.take(rows))
+
+
+# -- the guest's model -------------------------------------------------------------------------------------------
+@dataclass
+class Booster:
+    """What the guest learns: trees (round-major, ``tree_dim`` per round), the initial score, the classes."""
+
+    objective: Objective
+    learning_rate: float
+    tree_dim: int
+    init_score: np.ndarray
+    classes: list
+    header: list[str]
+    party_id: str
+    trees: list[Tree] = field(default_factory=list)
+    losses: list[float] = field(default_factory=list)
+    importance: dict[tuple[str, int], list[float]] = field(default_factory=dict)
+    host_importance: dict[str, float] = field(default_factory=dict)
+    best_iteration: int = -1
+    converged: bool = False
+
+    def raw_scores(self, positions: np.ndarray, trees: list[Tree] | None = None, first: int = 0) -> np.ndarray:
+        """Raw scores from the leaves reached (rows x trees), trees ``first`` onwards added to the init score."""
+        trees = self.trees if trees is None else trees
+        raw = np.tile(self.init_score, (len(positions), 1)) if first == 0 else np.zeros((len(positions),
+                                                                                          self.tree_dim))
+        for t, tree in enumerate(trees):
+            weights = tree.arrays("").weight
+            raw[:, (first + t) % self.tree_dim] += self.learning_rate * weights[positions[:, t]]
+        return raw
+
+    def arrays(self, trees: list[Tree] | None = None) -> list:
+        """The trees as arrays, with the guest's own splits."""
+        return [t.arrays(f"guest:{self.party_id}") for t in (self.trees if trees is None else trees)]
+
+
+def _classes(y: np.ndarray) -> list:
+    classes = [int(c) if float(c).is_integer() else c for c in sorted(np.unique(y).tolist())]
+    if len(classes) < 2:
+        raise ComponentError(f"the label has a single class ({classes}): nothing to learn")
+    return classes
+
+
+def _targets(params, y: np.ndarray) -> tuple[np.ndarray, list, int]:
+    """Labels as the objective reads them (class indices for classification), the classes, tree_dim."""
+    if params.task_type == "regression":
+        return y.astype(np.float64), [], 1
+    classes = _classes(y)
+    index = np.searchsorted(np.asarray(classes, dtype=np.float64), y)
+    return index.astype(np.float64), classes, 1 if len(classes) == 2 else len(classes)
+
+
+def _objective(params) -> Objective:
+    name = params.objective_param.objective or "cross_entropy"
+    values = params.objective_param.params or []
+    return Objective(name, float(values[0]) if values and name in ("huber", "fair", "tweedie") else None)
+
+
+def _bounds(objective: Objective, weights: np.ndarray | None, g: np.ndarray, h: np.ndarray
+            ) -> tuple[float, float, float] | None:
+    """FATE's fixed (g, h) bounds for classification (scaled by the largest sample weight), else observed."""
+    if objective.name != "cross_entropy":
+        return None
+    top = float(weights.max()) if weights is not None else 1.0
+    return -top, top, top
+
+
+# -- guest: training ---------------------------------------------------------------------------------------------
+@dataclass
+class Fit:
+    """One guest fit's inputs, shared by plain training and each cross-validation fold."""
+
+    x: np.ndarray
+    y: np.ndarray
+    weights: np.ndarray | None
+    header: list[str]
+
+
+def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: Validation | None = None
+               ) -> Booster:
+    params = ctx.params
+    targets, classes, tree_dim = _targets(params, fit.y)
+    objective = _objective(params)
+    public, private = generate_keypair(params.encrypt_param.key_length)
+    ctx.hosts.put("setup", {"public_key": public.to_wire(), "tree_dim": tree_dim})
+    data = _party_data(ctx, fit.x)
+    grower = GuestGrower(data, _criterion(params), params.tree_param.max_depth, params.use_missing_values,
+                         ctx.party_id, private, params.cipher_compress, ctx.cores,
+                         [p for _, p in ctx.hosts.parties])
+    if warm is not None:
+        booster, start = warm, len(warm.trees) // warm.tree_dim
+        if booster.tree_dim != tree_dim:
+            raise ComponentError("the warm-start model was trained on other classes")
+        raw = booster.raw_scores(guest_walk(ctx.child("warm", 0), booster.arrays(), fit.x))
+    else:
+        init = objective.init_score(targets, tree_dim, fit.weights)
+        booster = Booster(objective, params.learning_rate, tree_dim, init, classes, fit.header, ctx.party_id)
+        start, raw = 0, np.tile(init, (len(fit.y), 1))
+    rng = np.random.default_rng(params.random_seed)
+    next_epoch = start
+    for epoch in range(start, params.num_trees):
+        next_epoch = epoch + 1
+        round_ctx = ctx.child("round", epoch)
+        validating = validation is not None and validation.due(epoch)
+        round_ctx.hosts.put("round", {"go": True, "validate": validating})
+        g, h = objective.grad_hess(targets, raw)
+        if fit.weights is not None:
+            g, h = g * fit.weights[:, None], h * fit.weights[:, None]
+        for dim in range(tree_dim):
+            tree_ctx = round_ctx.child("dim", dim)
+            chosen = choose_features(data.features, params.subsample_feature_rate, rng)
+            use_hosts = epoch >= params.complete_secure_trees
+            grown = grower.grow(tree_ctx, g[:, dim], h[:, dim], use_hosts, chosen,
+                                _bounds(objective, fit.weights, g, h))
+            booster.trees.append(grown.tree)
+            raw[:, dim] += booster.learning_rate * grown.tree.arrays("").weight[grown.leaf_of]
+            for sitename, fid, gain in grown.gains:
+                entry = booster.importance.setdefault((sitename, fid), [0.0, 0.0])
+                entry[0] += 1
+                entry[1] += gain
+        loss = objective.loss(targets, raw, fit.weights)
+        booster.losses.append(loss)
+        ctx.metrics.loss(epoch, loss)
+        stop = validating and validation.check(round_ctx, booster, epoch, raw)
+        if params.n_iter_no_change and len(booster.losses) > 1 and abs(booster.losses[-2] - loss) < params.tol:
+            booster.converged = True
+            stop = True
+        if stop:
+            break
+    ctx.child("round", next_epoch).hosts.put("round", {"go": False, "validate": False})
+    for importance in ctx.child("round", "end").hosts.get("importance"):
+        booster.host_importance.update(_host_importance(importance))
+    if validation is not None:
+        booster.best_iteration = validation.best_iteration
+    return booster
+
+
+def _host_importance(value: object) -> dict[str, float]:
+    if not isinstance(value, dict) or not all(isinstance(k, str) and isinstance(v, (int, float))
+                                              for k, v in value.items()):
+        raise ComponentError("a host sent a malformed feature importance")
+    return {k: float(v) for k, v in value.items()}
+
+
+def _guest_train(ctx: Context) -> None:
+    train = ctx.inputs.first("train_data", "data")
+    validate = ctx.inputs.get("validate_data")
+    _send_order(ctx, "train_order", train)
+    ctx.hosts.put("has_validate", validate is not None)
+    if validate is not None:
+        _send_order(ctx, "validate_order", validate)
+    fit = Fit(_features(ctx, train), train.labels(), train.weights(), list(train.schema.header))
+    warm = _load_booster(ctx) if ctx.models.available() else None
+    validation = Validation.of(ctx, train, validate)
+    booster = _guest_fit(ctx, fit, warm, validation)
+    tables = [_prediction_table(ctx, booster, train, booster.raw_scores(
+        guest_walk(ctx.child("predict", "train"), booster.arrays(), fit.x)), outputs.TRAIN)]
+    if validate is not None:
+        positions = guest_walk(ctx.child("predict", "validate"), booster.arrays(), _features(ctx, validate))
+        tables.append(_prediction_table(ctx, booster, validate, booster.raw_scores(positions), outputs.VALIDATE))
+    ctx.outputs[0].write(outputs.concat(tables))
+    _save_guest(ctx, booster)
+    ctx.summary(_guest_summary(booster, validation))
+
+
+def _prediction_table(ctx: Context, booster: Booster, table: Table, raw: np.ndarray, kind: str) -> Table:
+    labels = table.column(table.schema.label) if table.schema.label else None
+    sids, sid = table.sids(), table.schema.sid
+    predicted = booster.objective.predict(raw)
+    if not booster.classes:
+        return outputs.regression_output(sids, labels, predicted, kind, sid)
+    names = [str(c) for c in booster.classes]
+    if len(names) == 2:
+        return outputs.binary_output(sids, labels, predicted, ctx.params.predict_param.threshold, kind, names, sid)
+    return outputs.multi_output(sids, labels, predicted, names, kind, sid)
+
+
+# -- validation during training ----------------------------------------------------------------------------------
+class Validation:
+    """FATE's PerformanceEvaluate callback for boosting: every ``validation_freqs`` rounds, the metrics of the
+    model so far on the validate data (the train data without one); ``early_stopping_rounds`` stops boosting
+    when the first metric has not improved for that many validations."""
+
+    def __init__(self, ctx: Context, table: Table, kind: str):
+        callback = ctx.params.callback_param
+        self.ctx, self.table, self.kind = ctx, table, kind
+        self.freqs = callback.validation_freqs
+        self.rounds = callback.early_stopping_rounds
+        self.metrics = list(callback.metrics)
+        self.x = _features(ctx, table)
+        self.raw: np.ndarray | None = None
+        self.seen = 0
+        self.history: dict[str, list[float]] = {}
+        self.best: tuple[float, int] | None = None
+        self.best_iteration = -1
+
+    @classmethod
+    def of(cls, ctx: Context, train: Table, validate: Table | None) -> Validation | None:
+        """The validation a conf asks for, if any."""
+        if ctx.params.callback_param.validation_freqs is None:
+            return None
+        return cls(ctx, validate if validate is not None else train, "validate" if validate is not None else "train")
+
+    def due(self, epoch: int) -> bool:
+        """Whether round ``epoch`` is validated."""
+        if isinstance(self.freqs, int):
+            return (epoch + 1) % self.freqs == 0
+        return epoch in self.freqs
+
+    def check(self, ctx: Context, booster: Booster, epoch: int, _train_raw: np.ndarray) -> bool:
+        """Validate after round ``epoch``; whether boosting should stop early."""
+        from fate_flow.ml.metrics import validation_scores
+
+        new = booster.trees[self.seen:]
+        positions = guest_walk(ctx.child("validate", 0), booster.arrays(new), self.x)
+        added = booster.raw_scores(positions, new, first=self.seen)
+        self.raw = (np.tile(booster.init_score, (len(self.x), 1)) if self.raw is None else self.raw) + added
+        self.seen = len(booster.trees)
+        labels = self.table.labels()
+        predicted = booster.objective.predict(self.raw)
+        if not booster.classes:
+            values = validation_scores("regression", self.metrics, labels, predicted)
+        elif len(booster.classes) == 2:
+            values = validation_scores("binary", self.metrics, (labels == booster.classes[1]).astype(float),
+                                       predicted)
+        else:
+            best = np.asarray(booster.classes)[predicted.argmax(axis=1)]
+            values = validation_scores("multi", self.metrics, labels, predicted.max(axis=1), predicted=best)
+        for metric, value in values.items():
+            self.history.setdefault(metric, []).append(float(value))
+        return self._should_stop(epoch, values)
+
+    def _should_stop(self, epoch: int, values: dict[str, float]) -> bool:
+        if not values:
+            return False
+        name, value = next(iter(values.items()))
+        lower_is_better = name in ("mean_squared_error", "root_mean_squared_error", "mean_absolute_error",
+                                   "median_absolute_error", "explained_variance")
+        if self.best is None or (value < self.best[0] if lower_is_better else value > self.best[0]):
+            self.best = (value, epoch)
+            self.best_iteration = epoch
+            return False
+        return self.rounds is not None and epoch - self.best[1] >= self.rounds
+
+
+# -- the model files ---------------------------------------------------------------------------------------------
+def _feature_importances(booster: Booster) -> list[dict]:
+    rows = []
+    for (sitename, fid), (count, gain) in booster.importance.items():
+        if sitename.startswith("guest:"):
+            rows.append({"sitename": sitename, "fid": fid, "fullname": booster.header[fid],
+                         "importance": count, "importance2": gain, "main": "split"})
+    for name, count in booster.host_importance.items():
+        party = name.split("_")[1] if name.count("_") >= 2 else ""
+        rows.append({"sitename": f"host:{party}", "fid": -1, "fullname": name, "importance": count,
+                     "importance2": 0.0, "main": "split"})
+    return sorted(rows, key=lambda row: -row["importance"])
+
+
+def _save_guest(ctx: Context, booster: Booster) -> None:
+    params = ctx.params
+    param = {
+        "tree_num": len(booster.trees), "trees_": [t.to_dict() for t in booster.trees],
+        "init_score": booster.init_score.tolist(), "losses": booster.losses, "tree_dim": booster.tree_dim,
+        "num_classes": len(booster.classes) if booster.classes else 1,
+        "classes_": [str(c) for c in booster.classes], "feature_importances": _feature_importances(booster),
+        "feature_name_fid_mapping": {str(i): name for i, name in enumerate(booster.header)},
+        "best_iteration": booster.best_iteration, "tree_plan": [], "model_name": MODEL_NAME,
+        "header": booster.header, "objective": booster.objective.name, "objective_param": booster.objective.param,
+        "learning_rate": booster.learning_rate, "is_converged": booster.converged}
+    meta = {"module": ctx.module, "learning_rate": booster.learning_rate, "num_trees": params.num_trees,
+            "quantile_meta": {"bin_num": params.bin_num}, "task_type": params.task_type,
+            "objective_meta": {"objective": booster.objective.name,
+                               "param": [booster.objective.param] if booster.objective.param else []},
+            "tree_meta": {"criterion_meta": {"criterion_method": "xgboost",
+                                             "criterion_param": list(params.tree_param.criterion_params)},
+                          "max_depth": params.tree_param.max_depth, "use_missing": params.use_missing_values,
+                          "zero_as_missing": params.zeros_are_missing},
+            "n_iter_no_change": params.n_iter_no_change, "tol": params.tol,
+            "use_missing": params.use_missing_values, "zero_as_missing": params.zeros_are_missing,
+            "boosting_strategy": params.strategy, "params": params.model_dump(mode="json")}
+    ctx.models.save(param=param, meta=meta, alias="model")
+
+
+def _load_booster(ctx: Context) -> Booster:
+    param = ctx.models.load().param
+    try:
+        booster = Booster(Objective(str(param["objective"]), param.get("objective_param")),
+                          float(param["learning_rate"]), int(param["tree_dim"]),
+                          np.asarray(param["init_score"], dtype=np.float64),
+                          [_class_value(c) for c in param["classes_"]], list(param["header"]), ctx.party_id,
+                          [Tree.from_dict(t) for t in param["trees_"]], list(param["losses"]))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ComponentError(f"the model is not a HeteroSecureBoost guest model: {exc}") from exc
+    for row in param.get("feature_importances", []):
+        if str(row["sitename"]).startswith("guest:"):
+            booster.importance[(str(row["sitename"]), int(row["fid"]))] = [float(row["importance"]),
+                                                                           float(row["importance2"])]
+        else:
+            booster.host_importance[str(row["fullname"])] = float(row["importance"])
+    # the loaded trees were grown by this guest: its sitename in them is the one it writes now
+    return booster
+
+
+def _class_value(text: str) -> int | float | str:
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    return int(number) if number.is_integer() else number
+
+
+def _guest_summary(booster: Booster, validation: Validation | None) -> dict:
+    importance = {row["fullname"]: row["importance"] for row in _feature_importances(booster)}
+    summary = {"loss_history": booster.losses, "best_iteration": booster.best_iteration,
+               "feature_importance": importance, "is_converged": booster.converged}
+    if validation is not None:
+        summary["validation_metrics"] = {validation.kind: validation.history}
+    return summary
+
+
+# -- guest: predict and cross-validation -------------------------------------------------------------------------
+def _guest_predict(ctx: Context) -> None:
+    booster = _load_booster(ctx)
+    table = ctx.inputs.first("test_data", "data", "validate_data")
+    if list(table.schema.header) != booster.header:
+        raise ComponentError(f"{ctx.component_name}: the data's features {list(table.schema.header)[:5]}... "
+                             "differ from the model's")
+    _send_order(ctx, "predict_order", table)
+    positions = guest_walk(ctx.child("predict", "test"), booster.arrays(), _features(ctx, table))
+    ctx.outputs[0].write(_prediction_table(ctx, booster, table, booster.raw_scores(positions), outputs.TEST))
+
+
+def _guest_cv(ctx: Context) -> None:
+    from fate_flow.ml.metrics import validation_scores
+
+    table = ctx.inputs.first("train_data", "data")
+    cv = ctx.params.cv_param
+    parts = folds(table.count(), cv.n_splits, cv.shuffle, cv.random_seed)
+    _send_order(ctx, "cv_order", table)
+    ctx.hosts.put("folds", parts)
+    x_all, y_all, w_all = _features(ctx, table), table.labels(), table.weights()
+    header = list(table.schema.header)
+    predictions, scores = [], {}
+    for index, held_out in enumerate(parts):
+        kept = np.setdiff1d(np.arange(table.count()), held_out)
+        fold_ctx = ctx.child("fold", index)
+        fit = Fit(x_all[kept], y_all[kept], None if w_all is None else w_all[kept], header)
+        booster = _guest_fit(fold_ctx, fit)
+        test = table.take(held_out)
+        raw = booster.raw_scores(guest_walk(fold_ctx.child("predict", "test"), booster.arrays(), x_all[held_out]))
+        predictions.append(_prediction_table(ctx, booster, test, raw, outputs.VALIDATE))
+        predicted = booster.objective.predict(raw)
+        labels = test.labels()
+        if not booster.classes:
+            found = validation_scores("regression", [], labels, predicted)
+        elif len(booster.classes) == 2:
+            found = validation_scores("binary", [], (labels == booster.classes[1]).astype(float), predicted)
+        else:
+            best = np.asarray(booster.classes)[predicted.argmax(axis=1)]
+            found = validation_scores("multi", [], labels, predicted.max(axis=1), predicted=best)
+        for metric, value in found.items():
+            scores.setdefault(metric, []).append(float(value))
+        for epoch, loss in enumerate(booster.losses):
+            ctx.metrics.loss(epoch, loss, name=f"loss.{index}")
+    ctx.outputs[0].write(outputs.concat(predictions))
+    ctx.summary({"cv_scores": scores, "n_splits": cv.n_splits})
+    for metric, values in scores.items():
+        ctx.metrics.scalars("cv", metric, {f"fold_{i}": v for i, v in enumerate(values)})
+
+
+# -- host --------------------------------------------------------------------------------------------------------
+def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: np.ndarray | None,
+              train_x: np.ndarray) -> tuple[list[Tree], PartyData]:
+    setup = ctx.guest.get("setup")
+    if not isinstance(setup, dict) or set(setup) != {"public_key", "tree_dim"}:
+        raise ComponentError("the guest sent a malformed setup")
+    try:
+        public = PublicKey.from_wire(setup["public_key"])
+    except ValueError as exc:
+        raise ComponentError(f"the guest sent a bad public key: {exc}") from exc
+    tree_dim = setup["tree_dim"]
+    if isinstance(tree_dim, bool) or not isinstance(tree_dim, int) or not 1 <= tree_dim <= 1000:
+        raise ComponentError("the guest sent a bad tree_dim")
+    params = ctx.params
+    data = _party_data(ctx, x)
+    grower = HostGrower(data, _criterion(params), params.use_missing_values, ctx.party_id, public, ctx.cores)
+    trees = list(warm or [])
+    own = f"host:{ctx.party_id}"
+    if warm is not None:
+        host_walk(ctx.child("warm", 0), [t.arrays(own) for t in trees], x)
+    rng = np.random.default_rng(params.random_seed)
+    seen = 0
+    for epoch in range(len(trees) // tree_dim, 1 << 20):
+        round_ctx = ctx.child("round", epoch)
+        message = round_ctx.guest.get("round")
+        if not isinstance(message, dict) or not isinstance(message.get("go"), bool):
+            raise ComponentError("the guest sent a malformed round")
+        if not message["go"]:
+            break
+        for dim in range(tree_dim):
+            chosen = choose_features(data.features, params.subsample_feature_rate, rng)
+            trees.append(grower.grow(round_ctx.child("dim", dim), chosen))
+        if message.get("validate"):
+            host_walk(round_ctx.child("validate", 0), [t.arrays(own) for t in trees[seen:]],
+                      validate_x if validate_x is not None else train_x)
+            seen = len(trees)
+    ctx.child("round", "end").guest.put("importance", _host_importance_of(ctx, trees, data.features))
+    return trees, data
+
+
+def _host_importance_of(ctx: Context, trees: list[Tree], features: int) -> dict[str, int]:
+    """Splits per feature of this host, under its anonymous names (what the guest may learn)."""
+    counts = np.zeros(features, dtype=np.int64)
+    own = f"host:{ctx.party_id}"
+    for tree in trees:
+        for node in tree.nodes:
+            if node.sitename == own and node.fid >= 0:
+                counts[node.fid] += 1
+    return {_anonymous(ctx, i): int(c) for i, c in enumerate(counts) if c}
+
+
+def _anonymous(ctx: Context, index: int) -> str:
+    return f"host_{ctx.party_id}_x{index}"
+
+
+def _host_train(ctx: Context) -> None:
+    train = ctx.inputs.first("train_data", "data")
+    x = _aligned(ctx, "train_order", train)
+    validate_x = None
+    if ctx.guest.get("has_validate"):
+        validate = ctx.inputs.get("validate_data")
+        validate_x = _aligned(ctx, "validate_order", validate if validate is not None else train)
+    warm = _load_host_trees(ctx) if ctx.models.available() else None
+    trees, _ = _host_fit(ctx, x, warm, validate_x, x)
+    header = list(train.schema.header)
+    importance = _host_importance_of(ctx, trees, len(header))
+    own = f"host:{ctx.party_id}"
+    host_walk(ctx.child("predict", "train"), [t.arrays(own) for t in trees], x)
+    if validate_x is not None:
+        host_walk(ctx.child("predict", "validate"), [t.arrays(own) for t in trees], validate_x)
+    counts = {header[int(k.rsplit("x", 1)[1])]: v for k, v in importance.items()}
+    ctx.models.save(param={
+        "tree_num": len(trees), "trees_": [t.to_dict() for t in trees], "model_name": MODEL_NAME,
+        "feature_name_fid_mapping": {str(i): name for i, name in enumerate(header)},
+        "anonymous_name_mapping": {_anonymous(ctx, i): name for i, name in enumerate(header)},
+        "feature_importances": [{"sitename": "hostLocal", "fid": header.index(name), "fullname": name,
+                                 "importance": v, "importance2": 0.0, "main": "split"}
+                                for name, v in sorted(counts.items(), key=lambda kv: -kv[1])],
+        "header": header, "best_iteration": -1, "tree_plan": []},
+        meta={"module": ctx.module, "params": ctx.params.model_dump(mode="json")})
+    ctx.summary({"best_iteration": -1, "feature_importance": counts})
+
+
+def _load_host_trees(ctx: Context) -> list[Tree]:
+    try:
+        return [Tree.from_dict(t) for t in ctx.models.load().param["trees_"]]
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ComponentError(f"the model is not a HeteroSecureBoost host model: {exc}") from exc
+
+
+def _host_predict(ctx: Context) -> None:
+    trees = _load_host_trees(ctx)
+    table = ctx.inputs.first("test_data", "data", "validate_data")
+    x = _aligned(ctx, "predict_order", table)
+    host_walk(ctx.child("predict", "test"), [t.arrays(f"host:{ctx.party_id}") for t in trees], x)
+
+
+def _host_cv(ctx: Context) -> None:
+    table = ctx.inputs.first("train_data", "data")
+    x_all = _aligned(ctx, "cv_order", table)
+    parts = ctx.guest.get("folds")
+    if not isinstance(parts, list):
+        raise ComponentError("the guest sent bad folds")
+    for index, held_out in enumerate(parts):
+        held_out = np.asarray(held_out, dtype=np.int64)
+        if held_out.ndim != 1 or (held_out < 0).any() or (held_out >= len(x_all)).any():
+            raise ComponentError("the guest sent bad folds")
+        kept = np.setdiff1d(np.arange(len(x_all)), held_out)
+        fold_ctx = ctx.child("fold", index)
+        trees, _ = _host_fit(fold_ctx, x_all[kept], None, None, x_all[kept])
+        host_walk(fold_ctx.child("predict", "test"), [t.arrays(f"host:{ctx.party_id}") for t in trees],
+                  x_all[held_out])

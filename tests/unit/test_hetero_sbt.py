@@ -1,0 +1,164 @@
+"""Hetero SecureBoost's protocol in process (guest and host in threads, every message through the codec): a
+federated tree equals the tree the same algorithm grows on the joined data in the clear, and what crosses to
+the host is ciphertexts and positions, never a gradient, a hessian or a label; what crosses to the guest is
+never a host feature, bin or threshold."""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+
+from fate_flow.engine.bigint import BigIntVector
+from fate_flow.entity.keys import TaskKey
+from fate_flow.framework.context import Context
+from fate_flow.framework.federation import Exchange
+from fate_flow.ml.binning import split_points
+from fate_flow.ml.hetero_sbt import GuestGrower, HostGrower, PartyData, guest_walk, host_walk
+from fate_flow.ml.paillier import generate_keypair
+from fate_flow.ml.tree import (
+    Criterion,
+    Objective,
+    best_splits,
+    bin_with_missing,
+    candidate_layout,
+    candidates_from_histograms,
+    histograms,
+)
+from tests.algorithms.test_homo_lr import MemoryPlane
+from tests.jobs import FATE_DATA
+
+GUEST, HOST = "9999", "10000"
+ROLES = {"guest": [GUEST], "host": [HOST]}
+BIN_NUM = 32
+
+
+def _context(plane: MemoryPlane, role: str, party_id: str) -> Context:
+    task = TaskKey("202401010000000000003", "hetero_secure_boost_0", "t", 0, role, party_id)
+    exchange = Exchange(plane.transport((role, party_id)), (role, party_id), ROLES)
+    return Context(task=task, module="HeteroSecureBoost", stage="train", params=None, cores=1, computing=None,
+                   inputs=None, outputs=None, models=None, metrics=None, exchange=exchange)
+
+
+def _breast() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def read(name: str) -> tuple[list[str], np.ndarray]:
+        rows = [line.split(",") for line in (FATE_DATA / name).read_text().splitlines()[1:]]
+        return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows])
+
+    guest_ids, guest = read("breast_hetero_guest.csv")
+    host_ids, host = read("breast_hetero_host.csv")
+    position = {sid: i for i, sid in enumerate(host_ids)}
+    return guest[:, 0], guest[:, 1:], host[[position[s] for s in guest_ids]]
+
+
+def _data(x: np.ndarray) -> PartyData:
+    points = split_points(x, BIN_NUM)
+    return PartyData(bin_with_missing(x, points), points, BIN_NUM)
+
+
+def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterion, depth: int) -> list[tuple]:
+    """The tree on the joined features in the clear: (node id, feature, threshold) of every split, and leaves."""
+    data = _data(x)
+    layout = candidate_layout([p.size for p in data.points], False)
+    position = np.zeros(len(g), dtype=np.int64)
+    layer, splits, next_id = [0], [], 1
+    for _ in range(depth):
+        lookup = np.full(next_id, -1)
+        lookup[layer] = np.arange(len(layer))
+        node_index = lookup[position]
+        sums = [np.bincount(node_index[node_index >= 0], weights=w[node_index >= 0], minlength=len(layer))
+                for w in (g, h)]
+        counts = np.bincount(node_index[node_index >= 0], minlength=len(layer))
+        candidates = candidates_from_histograms(*histograms(data.binned, node_index, len(layer), g, h, BIN_NUM),
+                                                layout)
+        gain, index = best_splits(candidates, sums[0], sums[1], counts, criterion)
+        children = []
+        for i, nid in enumerate(layer):
+            if not (np.isfinite(gain[i]) and gain[i] > criterion.min_impurity_split + 1e-8):
+                continue
+            fid, bid = int(layout.fid[index[i]]), int(layout.bid[index[i]])
+            splits.append((nid, fid, float(data.points[fid][bid])))
+            rows = node_index == i
+            left = rows & (data.binned[:, fid] <= bid)
+            position[left], position[rows & ~left] = next_id, next_id + 1
+            children += [next_id, next_id + 1]
+            next_id += 2
+        layer = children
+    return splits
+
+
+@pytest.mark.parametrize("compress", [True, False])
+def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress):
+    y, strong, weak = _breast()
+    xg, xh = weak[:, :4], strong  # the host holds the better features: its splits must win somewhere
+    raw = np.zeros((len(y), 1))
+    g, h = Objective("cross_entropy").grad_hess(y, raw)
+    g, h = g[:, 0], h[:, 0]
+    criterion = Criterion()
+    public, private = generate_keypair(1024)
+    plane = MemoryPlane()
+    guest_data, host_data = _data(xg), _data(xh)
+
+    def guest():
+        ctx = _context(plane, "guest", GUEST)
+        grower = GuestGrower(guest_data, criterion, 3, False, GUEST, private, compress, 1, [HOST])
+        grown = grower.grow(ctx, g, h, True, np.arange(xg.shape[1]), (-1.0, 1.0, 1.0))
+        positions = guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
+        return grown, positions
+
+    def host():
+        ctx = _context(plane, "host", HOST)
+        grower = HostGrower(host_data, criterion, False, HOST, public, 1)
+        tree = grower.grow(ctx, np.arange(xh.shape[1]))
+        host_walk(ctx.child("predict", 0), [tree.arrays(f"host:{HOST}")], xh)
+        return tree
+
+    with ThreadPoolExecutor(2) as pool:
+        guest_future, host_future = pool.submit(guest), pool.submit(host)
+        grown, positions = guest_future.result(timeout=120)
+        host_tree = host_future.result(timeout=120)
+
+    expected = _plain_tree(np.hstack([xg, xh]), g, h, criterion, 3)
+    found = []
+    for node in grown.tree.nodes:
+        if node.is_leaf:
+            continue
+        if node.sitename == f"guest:{GUEST}":
+            found.append((node.id, node.fid, grown.tree.split_maskdict[node.id]))
+        else:
+            found.append((node.id, xg.shape[1] + host_tree.nodes[node.id].fid, host_tree.split_maskdict[node.id]))
+    assert found == expected
+    assert any(s[1] >= xg.shape[1] for s in expected), "the tree uses host features"
+    # training positions and the prediction walk agree
+    assert np.array_equal(positions[:, 0], grown.leaf_of)
+
+    # what the host received: ciphertexts, sample positions, the tree's shape; no float array of gradients
+    to_host = [(name, obj) for _, dst, name, _, obj in plane.log if dst[0] == "host"]
+    names = {name for name, _ in to_host}
+    assert names == {"tree_start", "layer", "won", "tree", "walk"}
+    start = next(obj for name, obj in to_host if name == "tree_start")
+    assert all(isinstance(v["ciphertexts"], BigIntVector) for v in start["gh"])
+    for name, obj in to_host:
+        for value in _leaves(obj):
+            assert not (isinstance(value, np.ndarray) and value.dtype.kind == "f"), name
+            assert not isinstance(value, float) or name == "tree_start", name
+    # what the guest received: packages, counts, decisions, positions; no host threshold or feature index
+    host_values = set(np.round(np.concatenate(host_data.points), 6).tolist())
+    for _, dst, name, _, obj in plane.log:
+        if dst[0] == "guest":
+            assert name in {"candidates", "goes_left", "walked"}
+            for value in _leaves(obj):
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                    assert not set(np.round(value, 6).tolist()) & host_values
+
+
+def _leaves(obj):
+    if isinstance(obj, dict):
+        for value in obj.values():
+            yield from _leaves(value)
+    elif isinstance(obj, list | tuple):
+        for value in obj:
+            yield from _leaves(value)
+    else:
+        yield obj
