@@ -239,3 +239,55 @@ def ks_split(event: np.ndarray, non_event: np.ndarray, bin_num: int, min_bin_pct
         segments[index:index] = [(lo, cut), (cut + 1, hi)]
         cuts.append(cut)
     return sorted(cuts)
+
+
+# -- additions for HomoFeatureBinning: federated order statistics on counts ---------------------------------------
+_LOW_BITS = np.int64(0x7FFFFFFFFFFFFFFF)
+KEY_LOW, KEY_HIGH = np.iinfo(np.int64).min, np.iinfo(np.int64).max  # keys of NaNs only: below/above every value
+
+
+def float_keys(values: np.ndarray) -> np.ndarray:
+    """Order-preserving int64 keys of float64 values: ``a < b`` iff ``key(a) < key(b)`` (finite values; -0.0
+    sorts just below 0.0). A negative float's bits other than the sign are flipped, so that a larger
+    magnitude gives a smaller key."""
+    bits = np.ascontiguousarray(values, dtype=np.float64).view(np.int64)
+    return np.where(bits < 0, bits ^ _LOW_BITS, bits)
+
+
+def key_floats(keys: np.ndarray) -> np.ndarray:
+    """The float64 values of ``float_keys`` keys (its inverse)."""
+    keys = np.ascontiguousarray(keys, dtype=np.int64)
+    return np.where(keys < 0, keys ^ _LOW_BITS, keys).view(np.float64)
+
+
+def key_midpoints(low: np.ndarray, high: np.ndarray) -> np.ndarray:
+    """``floor((low + high) / 2)`` of int64 keys without overflow."""
+    return (low >> 1) + (high >> 1) + (low & high & 1)
+
+
+def quantile_ranks(count: int, bin_num: int) -> np.ndarray:
+    """The ranks (1-based) ``quantile_points`` reads off ``count`` sorted values: ``ceil(i / bin_num * count)``
+    for ``i = 1 .. bin_num - 1`` (at least 1), then ``count``; none for no values."""
+    if count <= 0:
+        return np.empty(0, dtype=np.int64)
+    ranks = [max(1, math.ceil(i / bin_num * count)) for i in range(1, bin_num)] + [count]
+    return np.asarray(ranks, dtype=np.int64)
+
+
+def virtual_summary_points(grid: np.ndarray, ranks: np.ndarray, count: int, bin_num: int,
+                           float_zero: float = 1e-8) -> np.ndarray:
+    """FATE's virtual-summary split points of one column: ``grid`` are query values (ascending), ``ranks``
+    how many values are ``<=`` each; the value at rank ``int(q * count)`` for ``q = 1/bin_num .. 1`` is
+    interpolated linearly between the grid values around it (the last grid value past the end), distinct."""
+    targets = [int(i / bin_num * count) for i in range(1, bin_num)] + [count]
+    points = []
+    for rank in targets:
+        at = int(np.searchsorted(ranks, rank, side="left"))
+        if at >= len(ranks) - 1:
+            points.append(float(grid[-1]))
+        elif abs(grid[at + 1] - grid[at]) < float_zero or abs(ranks[at + 1] - ranks[at]) < float_zero:
+            points.append(float(grid[at]))
+        else:
+            share = (rank - ranks[at]) / (ranks[at + 1] - ranks[at])
+            points.append(float(grid[at] + (grid[at + 1] - grid[at]) * share))
+    return np.asarray(sorted(set(points)), dtype=np.float64)
