@@ -261,7 +261,8 @@ def test_a_model_input_bins_with_the_fitted_points(server, recursive_job):
 
 
 def test_virtual_summary_job_and_column_choice(server):
-    params = {"bin_indexes": [0, 2], "bin_names": ["x5"], "sample_bins": 200, "bin_num": 5}
+    params = {"bin_indexes": [0, 2], "bin_names": ["x5"], "sample_bins": 200, "bin_num": 5,
+              "transform_param": {"transform_type": "woe"}}
     job_id, status = run_job(server, binning_dsl(), binning_conf(params))
     assert status == "success", job_id
     _, _, xg = read("breast_homo_guest.csv")
@@ -277,4 +278,10 @@ def test_virtual_summary_job_and_column_choice(server):
         assert all(np.abs(np.sum(union[:, j] <= p) - targets).min() <= cell for p in expected[:-1])
     rows = output_rows(server, job_id, "binning_0", "guest", GUEST)
     assert [float(r["x1"]) for r in rows] == pytest.approx(xg[:, 1].tolist())  # not binned, unchanged
+    # a host transforms to WOE too: its own, from its own labels
+    ids, y, xh = read("breast_homo_host.csv")
+    rows = {r["id"]: r for r in output_rows(server, job_id, "binning_0", "host", HOST)}
+    points = np.asarray(result["split_points"]["x2"])
+    woe, _ = plain_woe_iv(plain_bins(xh[:, 2], points), y, len(points))
+    assert [float(rows[i]["x2"]) for i in ids] == pytest.approx(np.asarray(woe)[plain_bins(xh[:, 2], points)])
     assert math.isfinite(dict(summary(server, job_id, "binning_0", "guest", GUEST)["result"]["iv"])["x0"])
