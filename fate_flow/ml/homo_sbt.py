@@ -311,8 +311,13 @@ def _decisions(message: object, nodes: int, chosen: np.ndarray, points: list[np.
         if fid[i] not in chosen or not 0 <= bid[i] < len(points[fid[i]]) - 1 \
                 or arrays["missing_dir"][i] not in (LEFT, RIGHT):
             raise ComponentError("the arbiter sent a split on a feature, bin or direction that does not exist")
-    if not np.all(np.isfinite(arrays["weight"].astype(np.float64))):
-        raise ComponentError("the arbiter sent non-finite node weights")
+    try:
+        numbers = [arrays[k].astype(np.float64) for k in ("weight", "gain", "count")]
+    except (TypeError, ValueError) as exc:
+        raise ComponentError("the arbiter sent node weights, gains or counts that are not numbers") from exc
+    if not all(np.all(np.isfinite(a)) for a in numbers) or np.any(numbers[2] < 0) \
+            or np.any(numbers[2] != np.round(numbers[2])):
+        raise ComponentError("the arbiter sent non-finite node weights or gains, or bad counts")
     arrays["split"], arrays["fid"], arrays["bid"] = split, fid, bid
     return arrays
 

@@ -269,7 +269,8 @@ def test_a_decision_on_a_missing_bin_is_refused():
     good = {"split": [True], "fid": [0], "bid": [1], "missing_dir": [1], "weight": [0.1], "count": [3],
             "gain": [1.0]}
     assert _decisions(good, 1, np.array([0]), points)["split"].tolist() == [True]
-    for key, value in (("bid", [2]), ("fid", [1]), ("missing_dir", [0]), ("weight", [np.nan])):
+    for key, value in (("bid", [2]), ("fid", [1]), ("missing_dir", [0]), ("weight", [np.nan]), ("count", [-1]),
+                       ("gain", ["x"])):
         with pytest.raises(Exception, match="arbiter"):
             _decisions({**good, key: value}, 1, np.array([0]), points)
     with pytest.raises(Exception, match="arbiter"):
