@@ -12,8 +12,16 @@ from fate_flow.framework import PREDICT, ComponentError, Context, Table
 from fate_flow.ml import predict as outputs
 from fate_flow.ml.batch import folds
 from fate_flow.ml.binning import split_points
-from fate_flow.ml.hetero_sbt import GuestGrower, HostGrower, PartyData, choose_features, guest_walk, host_walk
-from fate_flow.ml.paillier import PublicKey, generate_keypair
+from fate_flow.ml.hetero_sbt import (
+    GrownTree,
+    GuestGrower,
+    HostGrower,
+    PartyData,
+    choose_features,
+    guest_walk,
+    host_walk,
+)
+from fate_flow.ml.paillier import ObfuscatorPool, PublicKey, generate_keypair
 from fate_flow.ml.tree import Criterion, Objective, Tree, bin_with_missing
 
 MODEL_NAME = "hetero_sbt"
@@ -106,6 +114,14 @@ class Booster:
             raw[:, (first + t) % self.tree_dim] += self.learning_rate * weights[positions[:, t]]
         return raw
 
+    def add(self, grown: GrownTree) -> None:
+        """Append a grown tree and count its splits (FATE's split importance, the gains beside)."""
+        self.trees.append(grown.tree)
+        for sitename, fid, gain in grown.gains:
+            entry = self.importance.setdefault((sitename, fid), [0.0, 0.0])
+            entry[0] += 1
+            entry[1] += gain
+
     def arrays(self, trees: list[Tree] | None = None) -> list:
         """The trees as arrays, with the guest's own splits."""
         return [t.arrays(f"guest:{self.party_id}") for t in (self.trees if trees is None else trees)]
@@ -173,43 +189,51 @@ def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: 
         init = objective.init_score(targets, tree_dim, fit.weights)
         booster = Booster(objective, params.learning_rate, tree_dim, init, classes, fit.header, ctx.party_id)
         start, raw = 0, np.tile(init, (len(fit.y), 1))
+    columns = 1 if params.cipher_compress else 2
+    with ObfuscatorPool(public, capacity=columns * len(fit.y)) as pool:
+        grower.pool = pool
+        next_epoch = _boost(ctx, grower, booster, fit, targets, raw, start, validation)
+    ctx.child("round", next_epoch).hosts.put("round", {"go": False, "validate": False})
+    ctx.logger.info("secureboost timings (guest): %s", grower.timings.line())
+    for importance in ctx.child("round", "end").hosts.get("importance"):
+        booster.host_importance.update(_host_importance(importance))
+    if validation is not None:
+        booster.best_iteration = validation.best_iteration
+    return booster
+
+
+def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, targets: np.ndarray, raw: np.ndarray,
+           start: int, validation: Validation | None) -> int:
+    """Boosting rounds ``start`` onwards (``raw`` holds the scores so far); the first round not run."""
+    params, objective, tree_dim = ctx.params, booster.objective, booster.tree_dim
+    columns = 1 if params.cipher_compress else 2
     rng = np.random.default_rng(params.random_seed)
-    next_epoch = start
     for epoch in range(start, params.num_trees):
-        next_epoch = epoch + 1
         round_ctx = ctx.child("round", epoch)
         validating = validation is not None and validation.due(epoch)
         round_ctx.hosts.put("round", {"go": True, "validate": validating})
         g, h = objective.grad_hess(targets, raw)
         if fit.weights is not None:
             g, h = g * fit.weights[:, None], h * fit.weights[:, None]
+        use_hosts = epoch >= params.complete_secure_trees
         for dim in range(tree_dim):
-            tree_ctx = round_ctx.child("dim", dim)
-            chosen = choose_features(data.features, params.subsample_feature_rate, rng)
-            use_hosts = epoch >= params.complete_secure_trees
-            grown = grower.grow(tree_ctx, g[:, dim], h[:, dim], use_hosts, chosen,
+            remaining = (params.num_trees - epoch) * tree_dim - dim
+            grower.pool.expect(remaining * columns * len(targets) if use_hosts else 0)
+            chosen = choose_features(grower.data.features, params.subsample_feature_rate, rng)
+            grown = grower.grow(round_ctx.child("dim", dim), g[:, dim], h[:, dim], use_hosts, chosen,
                                 _bounds(objective, fit.weights, g, h))
-            booster.trees.append(grown.tree)
+            booster.add(grown)
             raw[:, dim] += booster.learning_rate * grown.tree.arrays("").weight[grown.leaf_of]
-            for sitename, fid, gain in grown.gains:
-                entry = booster.importance.setdefault((sitename, fid), [0.0, 0.0])
-                entry[0] += 1
-                entry[1] += gain
         loss = objective.loss(targets, raw, fit.weights)
         booster.losses.append(loss)
         ctx.metrics.loss(epoch, loss)
-        stop = validating and validation.check(round_ctx, booster, epoch, raw)
+        stop = validating and validation.check(round_ctx, booster, epoch)
         if params.n_iter_no_change and len(booster.losses) > 1 and abs(booster.losses[-2] - loss) < params.tol:
             booster.converged = True
             stop = True
         if stop:
-            break
-    ctx.child("round", next_epoch).hosts.put("round", {"go": False, "validate": False})
-    for importance in ctx.child("round", "end").hosts.get("importance"):
-        booster.host_importance.update(_host_importance(importance))
-    if validation is not None:
-        booster.best_iteration = validation.best_iteration
-    return booster
+            return epoch + 1
+    return max(start, params.num_trees)
 
 
 def _host_importance(value: object) -> dict[str, float]:
@@ -284,7 +308,7 @@ class Validation:
             return (epoch + 1) % self.freqs == 0
         return epoch in self.freqs
 
-    def check(self, ctx: Context, booster: Booster, epoch: int, _train_raw: np.ndarray) -> bool:
+    def check(self, ctx: Context, booster: Booster, epoch: int) -> bool:
         """Validate after round ``epoch``; whether boosting should stop early."""
         from fate_flow.ml.metrics import validation_scores
 
@@ -483,6 +507,7 @@ def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: 
                       validate_x if validate_x is not None else train_x)
             seen = len(trees)
     ctx.child("round", "end").guest.put("importance", _host_importance_of(ctx, trees, data.features))
+    ctx.logger.info("secureboost timings (host): %s", grower.timings.line())
     return trees, data
 
 

@@ -20,10 +20,11 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey
+from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey, in_processes
 
 PRECISION_BITS = 52
 _ONE = mpz(1)
+_MIN_FORK_PRODUCTS = 20_000  # ciphertext multiplications below which forking costs more than it saves
 
 
 @dataclass(frozen=True)
@@ -113,6 +114,35 @@ def bin_products(ciphertexts: list[mpz], keys: np.ndarray, size: int, n2: mpz) -
     return out
 
 
+def feature_histograms(ciphertexts: list[mpz], bins: np.ndarray, node_index: np.ndarray, nodes: int, width: int,
+                       n2: mpz, cores: int) -> list[mpz]:
+    """Encrypted sums per (node, feature, bin), flat in the order ``(node * features + f) * width + bin``:
+    ``bins`` is samples x features (the missing bin is ``width - 1``), ``node_index`` -1 for samples on no node.
+    Features are spread over ``cores`` processes when the multiplications pay for the fork."""
+    features = bins.shape[1]
+    active = int((node_index >= 0).sum())
+    workers = cores if active * features >= _MIN_FORK_PRODUCTS else 1
+    state = (ciphertexts, bins, node_index, nodes, width, n2)
+    per_feature = in_processes(_histogram_span, state, features, workers,
+                               lambda parts: [column for part in parts for column in part])
+    flat = [_ONE] * (nodes * features * width)
+    for f, column in enumerate(per_feature):
+        for node in range(nodes):
+            base = (node * features + f) * width
+            flat[base:base + width] = column[node * width:(node + 1) * width]
+    return flat
+
+
+def _histogram_span(state: tuple, start: int, stop: int) -> list[list[mpz]]:
+    ciphertexts, bins, node_index, nodes, width, n2 = state
+    keys_base = np.where(node_index >= 0, node_index * width, -1)
+    out = []
+    for f in range(start, stop):
+        keys = np.where(keys_base >= 0, keys_base + bins[:, f], -1)
+        out.append(bin_products(ciphertexts, keys, nodes * width, n2))
+    return out
+
+
 def candidate_sums(bin_sums: list[mpz], counts: np.ndarray, layout_fid: np.ndarray, layout_bid: np.ndarray,
                    left_missing: np.ndarray, chosen: list[np.ndarray], features: int, width: int, n2: mpz,
                    ) -> list[list[mpz]]:
@@ -139,15 +169,33 @@ def candidate_sums(bin_sums: list[mpz], counts: np.ndarray, layout_fid: np.ndarr
     return per_node
 
 
-def compress(ciphertexts: list[mpz], packing: Packing, n2: mpz) -> list[mpz]:
-    """Candidates packed ``capacity`` to a ciphertext, the first most significant: ``c_1^(2^pad) c_2 ...``."""
+def compress(ciphertexts: list[mpz], packing: Packing, n2: mpz, cores: int = 1) -> list[mpz]:
+    """Candidates packed ``capacity`` to a ciphertext, the first most significant: ``c_1^(2^pad) c_2 ...``
+    (``pad`` squarings per candidate: the host's main cost, spread over ``cores`` processes)."""
     if packing.capacity == 1:
         return list(ciphertexts)
-    shift = mpz(1) << packing.pad
+    capacity = packing.capacity
+    packages = -(-len(ciphertexts) // capacity)
+    workers = cores if len(ciphertexts) * packing.pad >= _MIN_FORK_PRODUCTS else 1
+    spans = [(a * capacity, min(b * capacity, len(ciphertexts)))
+             for a, b in _package_spans(packages, workers)]
+    state = (ciphertexts, capacity, mpz(1) << packing.pad, n2)
+    return in_processes(_compress_span, state, len(ciphertexts), workers,
+                        lambda parts: [c for part in parts for c in part], spans)
+
+
+def _package_spans(packages: int, parts: int) -> list[tuple[int, int]]:
+    parts = max(1, min(parts, packages))
+    bounds = [packages * i // parts for i in range(parts + 1)]
+    return [(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True) if b > a] or [(0, 0)]
+
+
+def _compress_span(state: tuple, start: int, stop: int) -> list[mpz]:
+    ciphertexts, capacity, shift, n2 = state
     packages = []
-    for start in range(0, len(ciphertexts), packing.capacity):
-        acc = ciphertexts[start]
-        for c in ciphertexts[start + 1:start + packing.capacity]:
+    for first in range(start, stop, capacity):
+        acc = ciphertexts[first]
+        for c in ciphertexts[first + 1:min(first + capacity, stop)]:
             acc = gmpy2.powmod(acc, shift, n2) * c % n2
         packages.append(acc)
     return packages

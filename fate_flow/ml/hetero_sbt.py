@@ -17,15 +17,17 @@ element-wise maximum.
 
 from __future__ import annotations
 
+import contextlib
 import secrets
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fate_flow.errors import ComponentError
 from fate_flow.ml import gh_packing as packing_ops
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey
+from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey
 from fate_flow.ml.tree import (
     FLOAT_ZERO,
     LEFT,
@@ -82,6 +84,23 @@ def goes_left(data: PartyData, rows: np.ndarray, fid: int, bid: int, missing_dir
     return np.where(bins == MISSING, missing_dir == LEFT, bins <= bid)
 
 
+class Timings(dict):
+    """Seconds spent per phase of a fit (logged at its end: where SecureBoost's time goes)."""
+
+    @contextlib.contextmanager
+    def measure(self, phase: str) -> Iterator[None]:
+        """Add the time the ``with`` block takes to ``phase``."""
+        started = time.perf_counter()
+        try:
+            yield
+        finally:
+            self[phase] = self.get(phase, 0.0) + time.perf_counter() - started
+
+    def line(self) -> str:
+        """``phase 1.2 s, ...``, the slowest first."""
+        return ", ".join(f"{k} {v:.2f} s" for k, v in sorted(self.items(), key=lambda kv: -kv[1]))
+
+
 # -- guest -----------------------------------------------------------------------------------------------------
 @dataclass
 class GrownTree:
@@ -105,6 +124,8 @@ class GuestGrower:
     compress: bool
     cores: int
     host_ids: Sequence[str]
+    timings: Timings = field(default_factory=Timings)
+    pool: ObfuscatorPool | None = None  # obfuscators made ahead while the guest waits for the hosts
 
     def grow(self, ctx, g: np.ndarray, h: np.ndarray, use_hosts: bool, chosen: np.ndarray,
              bounds: tuple[float, float, float] | None) -> GrownTree:
@@ -116,7 +137,8 @@ class GuestGrower:
         if use_hosts:
             public = self.private.public
             packing = packing_ops.make_packing(g, h, rows, self.compress, public.key_length, bounds)
-            vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores)
+            with self.timings.measure("encrypt"):
+                vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores, self.pool)
             start.update(packing=packing.to_wire(), gh=[v.to_wire() for v in vectors])
         ctx.hosts.put("tree_start", start)
         tree = Tree()
@@ -153,13 +175,16 @@ class GuestGrower:
         sums_g = np.bincount(node_index[node_index >= 0], weights=g[node_index >= 0], minlength=nodes)
         sums_h = np.bincount(node_index[node_index >= 0], weights=h[node_index >= 0], minlength=nodes)
         counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
-        hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
-        own = candidates_from_histograms(*hist, layout)
-        best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
+        with self.timings.measure("guest splits"):
+            hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
+            own = candidates_from_histograms(*hist, layout)
+            best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
         owner = np.full(nodes, -1)  # -1 guest, else the host's index
         host_gains = []
         if use_hosts:
-            for host, message in enumerate(ctx.hosts.get("candidates")):
+            with self.timings.measure("wait for hosts"):
+                messages = ctx.hosts.get("candidates")
+            for host, message in enumerate(messages):
                 candidates = self._host_candidates(message, packing, counts)
                 host_gains.append(split_gains(candidates, sums_g, sums_h, counts, self.criterion))
                 gain, index = best_of(host_gains[-1])
@@ -228,7 +253,8 @@ class GuestGrower:
             if len(vector) != expected:
                 raise ComponentError("a host sent the wrong number of packages")
             packages.append(vector.ciphertexts)
-        gl, hl = packing_ops.decode(self.private, packing, packages, left_counts, self.cores)
+        with self.timings.measure("decrypt"):
+            gl, hl = packing_ops.decode(self.private, packing, packages, left_counts, self.cores)
         width = int(per_node.max(initial=0))
         shape = (len(counts), width)
         padded = [np.zeros(shape), np.zeros(shape), np.full(shape, -1, dtype=np.int64)]
@@ -293,6 +319,7 @@ class HostGrower:
     party_id: str
     public: PublicKey
     cores: int
+    timings: Timings = field(default_factory=Timings)
 
     def grow(self, ctx, chosen: np.ndarray) -> Tree:
         """Answer the guest for one tree; returns the tree with this host's splits."""
@@ -305,7 +332,8 @@ class HostGrower:
             layout = self.data.layout(chosen, self.use_missing)
             for depth in range(MAX_LAYER_NODES):
                 step = ctx.child("layer", depth)
-                message = step.guest.get("layer")
+                with self.timings.measure("wait for guest"):
+                    message = step.guest.get("layer")
                 ids, node_index = self._layer(message)
                 if not len(ids):
                     break
@@ -342,17 +370,19 @@ class HostGrower:
         node_counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
         candidates = candidates_from_histograms(counts.astype(np.float64), counts.astype(np.float64), counts, layout)
         chosen = self._chosen(candidates.count, node_counts)
-        keys = self._keys(node_index, features, width)
+        bins = np.where(data.binned == MISSING, width - 1, data.binned)
         columns = []
         for ciphertexts in gh:
-            sample_of = np.repeat(np.arange(len(node_index)), features)
-            bin_sums = packing_ops.bin_products([ciphertexts[i] for i in sample_of], keys, nodes * features * width, n2)
-            per_node = packing_ops.candidate_sums(bin_sums, counts, layout.fid, layout.bid,
-                                                  layout.missing_dir == LEFT, chosen, features, width, n2)
-            flat = [c for sums in per_node for c in sums]
-            packages = packing_ops.compress(flat, packing, n2)
-            bound = (1 << (packing.pad * packing.capacity)) - 1
-            columns.append(EncryptedVector(self.public, packages, 0, bound).rerandomize(self.cores).to_wire())
+            with self.timings.measure("histograms"):
+                bin_sums = packing_ops.feature_histograms(ciphertexts, bins, node_index, nodes, width, n2, self.cores)
+                per_node = packing_ops.candidate_sums(bin_sums, counts, layout.fid, layout.bid,
+                                                      layout.missing_dir == LEFT, chosen, features, width, n2)
+            with self.timings.measure("pack and rerandomize"):
+                flat = [c for sums in per_node for c in sums]
+                packages = packing_ops.compress(flat, packing, n2, self.cores)
+                bound = (1 << (packing.pad * packing.capacity)) - 1
+                vector = EncryptedVector(self.public, packages, 0, bound).rerandomize(self.cores)
+            columns.append(vector.to_wire())
         left_counts = np.concatenate([candidates.count[i, c] for i, c in enumerate(chosen)] or [np.empty(0)])
         ctx.guest.put("candidates", {"packages": columns, "counts": left_counts.astype(np.int64),
                                      "per_node": np.asarray([len(c) for c in chosen], dtype=np.int64)})
@@ -377,14 +407,6 @@ class HostGrower:
                                    & (total >= self.criterion.min_sample_split))
             chosen.append(valid[rng.permutation(valid.size)])
         return chosen
-
-    def _keys(self, node_index: np.ndarray, features: int, width: int) -> np.ndarray:
-        """Histogram keys ``(node * features + f) * width + bin`` of every (sample, feature), row-major; the
-        missing bin is the last; -1 for samples on no node of the layer."""
-        bins = np.where(self.data.binned == MISSING, width - 1, self.data.binned)
-        keys = (node_index[:, None] * features + np.arange(features)[None, :]) * width + bins
-        keys[node_index < 0] = -1
-        return keys.ravel()
 
     def _record_wins(self, won: object, ids: np.ndarray, chosen: list[np.ndarray], layout: SplitDesc,
                      splits: dict[int, tuple[int, int, int]]) -> None:

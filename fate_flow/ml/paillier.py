@@ -1321,6 +1321,13 @@ def _in_processes(func: Callable[[tuple, int, int], list], state: tuple, size: i
     return combine(parts)
 
 
+def in_processes(func: Callable[[tuple, int, int], list], state: tuple, size: int, cores: int,
+                 combine: Callable[[list], Any], spans: list[tuple[int, int]] | None = None) -> Any:
+    """Public name of the fork-and-combine helper the ciphertext arithmetic uses (see ``_in_processes``): work
+    on big-integer lists spread over ``cores`` processes that inherit ``state``."""
+    return _in_processes(func, state, size, cores, combine, spans)
+
+
 def _chunks(size: int, parts: int) -> list[tuple[int, int]]:
     parts = max(1, min(parts, size))
     edges = [size * i // parts for i in range(parts + 1)]
