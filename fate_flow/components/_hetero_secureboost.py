@@ -211,7 +211,8 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
     for epoch in range(start, params.num_trees):
         round_ctx = ctx.child("round", epoch)
         validating = validation is not None and validation.due(epoch)
-        round_ctx.hosts.put("round", {"go": True, "validate": validating})
+        # the hosts walk the validate data's samples down the new trees (the train data's leaves are known)
+        round_ctx.hosts.put("round", {"go": True, "validate": validating and validation.validate is not None})
         g, h = objective.grad_hess(targets, raw)
         if fit.weights is not None:
             g, h = g * fit.weights[:, None], h * fit.weights[:, None]
@@ -227,7 +228,7 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
         loss = objective.loss(targets, raw, fit.weights)
         booster.losses.append(loss)
         ctx.metrics.loss(epoch, loss)
-        stop = validating and validation.check(round_ctx, booster, epoch)
+        stop = validating and validation.check(round_ctx, booster, epoch, raw)
         if params.n_iter_no_change and len(booster.losses) > 1 and abs(booster.losses[-2] - loss) < params.tol:
             booster.converged = True
             stop = True
@@ -279,19 +280,20 @@ def _prediction_table(ctx: Context, booster: Booster, table: Table, raw: np.ndar
 # -- validation during training ----------------------------------------------------------------------------------
 class Validation:
     """FATE's PerformanceEvaluate callback for boosting: every ``validation_freqs`` rounds, the metrics of the
-    model so far on the validate data (the train data without one); ``early_stopping_rounds`` stops boosting
-    when the first metric has not improved for that many validations."""
+    model so far on the train data and the validate data (when given); ``early_stopping_rounds`` stops boosting
+    when the first metric of the validate data (else the train data) has not improved for that many rounds."""
 
-    def __init__(self, ctx: Context, table: Table, kind: str):
+    def __init__(self, ctx: Context, train: Table, validate: Table | None):
         callback = ctx.params.callback_param
-        self.ctx, self.table, self.kind = ctx, table, kind
         self.freqs = callback.validation_freqs
         self.rounds = callback.early_stopping_rounds
         self.metrics = list(callback.metrics)
-        self.x = _features(ctx, table)
-        self.raw: np.ndarray | None = None
+        self.train_labels = train.labels()
+        self.validate = validate
+        self.validate_x = _features(ctx, validate) if validate is not None else None
+        self.validate_raw: np.ndarray | None = None
         self.seen = 0
-        self.history: dict[str, list[float]] = {}
+        self.history: dict[str, dict[str, list[float]]] = {}
         self.best: tuple[float, int] | None = None
         self.best_iteration = -1
 
@@ -300,7 +302,7 @@ class Validation:
         """The validation a conf asks for, if any."""
         if ctx.params.callback_param.validation_freqs is None:
             return None
-        return cls(ctx, validate if validate is not None else train, "validate" if validate is not None else "train")
+        return cls(ctx, train, validate)
 
     def due(self, epoch: int) -> bool:
         """Whether round ``epoch`` is validated."""
@@ -308,33 +310,30 @@ class Validation:
             return (epoch + 1) % self.freqs == 0
         return epoch in self.freqs
 
-    def check(self, ctx: Context, booster: Booster, epoch: int) -> bool:
-        """Validate after round ``epoch``; whether boosting should stop early."""
-        from fate_flow.ml.metrics import validation_scores
+    def check(self, ctx: Context, booster: Booster, epoch: int, train_raw: np.ndarray) -> bool:
+        """Validate after round ``epoch`` (``train_raw``: the train data's scores); whether to stop early."""
+        self._record("train", booster, self.train_labels, train_raw)
+        if self.validate is not None:
+            new = booster.trees[self.seen:]
+            positions = guest_walk(ctx.child("validate", 0), booster.arrays(new), self.validate_x)
+            added = booster.raw_scores(positions, new, first=self.seen)
+            start = np.tile(booster.init_score, (len(self.validate_x), 1)) if self.validate_raw is None else \
+                self.validate_raw
+            self.validate_raw = start + added
+            self.seen = len(booster.trees)
+            self._record("validate", booster, self.validate.labels(), self.validate_raw)
+        return self._should_stop(epoch)
 
-        new = booster.trees[self.seen:]
-        positions = guest_walk(ctx.child("validate", 0), booster.arrays(new), self.x)
-        added = booster.raw_scores(positions, new, first=self.seen)
-        self.raw = (np.tile(booster.init_score, (len(self.x), 1)) if self.raw is None else self.raw) + added
-        self.seen = len(booster.trees)
-        labels = self.table.labels()
-        predicted = booster.objective.predict(self.raw)
-        if not booster.classes:
-            values = validation_scores("regression", self.metrics, labels, predicted)
-        elif len(booster.classes) == 2:
-            values = validation_scores("binary", self.metrics, (labels == booster.classes[1]).astype(float),
-                                       predicted)
-        else:
-            best = np.asarray(booster.classes)[predicted.argmax(axis=1)]
-            values = validation_scores("multi", self.metrics, labels, predicted.max(axis=1), predicted=best)
-        for metric, value in values.items():
-            self.history.setdefault(metric, []).append(float(value))
-        return self._should_stop(epoch, values)
+    def _record(self, kind: str, booster: Booster, labels: np.ndarray, raw: np.ndarray) -> None:
+        for metric, value in _scores(booster, labels, raw, self.metrics).items():
+            self.history.setdefault(kind, {}).setdefault(metric, []).append(float(value))
 
-    def _should_stop(self, epoch: int, values: dict[str, float]) -> bool:
+    def _should_stop(self, epoch: int) -> bool:
+        values = self.history.get("validate") or self.history.get("train") or {}
         if not values:
             return False
-        name, value = next(iter(values.items()))
+        name, series = next(iter(values.items()))
+        value = series[-1]
         lower_is_better = name in ("mean_squared_error", "root_mean_squared_error", "mean_absolute_error",
                                    "median_absolute_error", "explained_variance")
         if self.best is None or (value < self.best[0] if lower_is_better else value > self.best[0]):
@@ -342,6 +341,19 @@ class Validation:
             self.best_iteration = epoch
             return False
         return self.rounds is not None and epoch - self.best[1] >= self.rounds
+
+
+def _scores(booster: Booster, labels: np.ndarray, raw: np.ndarray, metrics: list[str]) -> dict[str, float]:
+    """FATE's single-value validation metrics of raw scores against labels (the task's eval type)."""
+    from fate_flow.ml.metrics import validation_scores
+
+    predicted = booster.objective.predict(raw)
+    if not booster.classes:
+        return validation_scores("regression", metrics, labels, predicted)
+    if len(booster.classes) == 2:
+        return validation_scores("binary", metrics, (labels == booster.classes[1]).astype(float), predicted)
+    best = np.asarray(booster.classes)[predicted.argmax(axis=1)]
+    return validation_scores("multi", metrics, labels, predicted.max(axis=1), predicted=best)
 
 
 # -- the model files ---------------------------------------------------------------------------------------------
@@ -416,7 +428,7 @@ def _guest_summary(booster: Booster, validation: Validation | None) -> dict:
     summary = {"loss_history": booster.losses, "best_iteration": booster.best_iteration,
                "feature_importance": importance, "is_converged": booster.converged}
     if validation is not None:
-        summary["validation_metrics"] = {validation.kind: validation.history}
+        summary["validation_metrics"] = validation.history
     return summary
 
 
@@ -433,8 +445,6 @@ def _guest_predict(ctx: Context) -> None:
 
 
 def _guest_cv(ctx: Context) -> None:
-    from fate_flow.ml.metrics import validation_scores
-
     table = ctx.inputs.first("train_data", "data")
     cv = ctx.params.cv_param
     parts = folds(table.count(), cv.n_splits, cv.shuffle, cv.random_seed)
@@ -451,15 +461,7 @@ def _guest_cv(ctx: Context) -> None:
         test = table.take(held_out)
         raw = booster.raw_scores(guest_walk(fold_ctx.child("predict", "test"), booster.arrays(), x_all[held_out]))
         predictions.append(_prediction_table(ctx, booster, test, raw, outputs.VALIDATE))
-        predicted = booster.objective.predict(raw)
-        labels = test.labels()
-        if not booster.classes:
-            found = validation_scores("regression", [], labels, predicted)
-        elif len(booster.classes) == 2:
-            found = validation_scores("binary", [], (labels == booster.classes[1]).astype(float), predicted)
-        else:
-            best = np.asarray(booster.classes)[predicted.argmax(axis=1)]
-            found = validation_scores("multi", [], labels, predicted.max(axis=1), predicted=best)
+        found = _scores(booster, test.labels(), raw, [])
         for metric, value in found.items():
             scores.setdefault(metric, []).append(float(value))
         for epoch, loss in enumerate(booster.losses):
@@ -471,8 +473,8 @@ def _guest_cv(ctx: Context) -> None:
 
 
 # -- host --------------------------------------------------------------------------------------------------------
-def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: np.ndarray | None,
-              train_x: np.ndarray) -> tuple[list[Tree], PartyData]:
+def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: np.ndarray | None
+              ) -> tuple[list[Tree], PartyData]:
     setup = ctx.guest.get("setup")
     if not isinstance(setup, dict) or set(setup) != {"public_key", "tree_dim"}:
         raise ComponentError("the guest sent a malformed setup")
@@ -503,8 +505,9 @@ def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: 
             chosen = choose_features(data.features, params.subsample_feature_rate, rng)
             trees.append(grower.grow(round_ctx.child("dim", dim), chosen))
         if message.get("validate"):
-            host_walk(round_ctx.child("validate", 0), [t.arrays(own) for t in trees[seen:]],
-                      validate_x if validate_x is not None else train_x)
+            if validate_x is None:
+                raise ComponentError("the guest validates on data this host was not given")
+            host_walk(round_ctx.child("validate", 0), [t.arrays(own) for t in trees[seen:]], validate_x)
             seen = len(trees)
     ctx.child("round", "end").guest.put("importance", _host_importance_of(ctx, trees, data.features))
     ctx.logger.info("secureboost timings (host): %s", grower.timings.line())
@@ -534,7 +537,7 @@ def _host_train(ctx: Context) -> None:
         validate = ctx.inputs.get("validate_data")
         validate_x = _aligned(ctx, "validate_order", validate if validate is not None else train)
     warm = _load_host_trees(ctx) if ctx.models.available() else None
-    trees, _ = _host_fit(ctx, x, warm, validate_x, x)
+    trees, _ = _host_fit(ctx, x, warm, validate_x)
     header = list(train.schema.header)
     importance = _host_importance_of(ctx, trees, len(header))
     own = f"host:{ctx.party_id}"
@@ -580,6 +583,6 @@ def _host_cv(ctx: Context) -> None:
             raise ComponentError("the guest sent bad folds")
         kept = np.setdiff1d(np.arange(len(x_all)), held_out)
         fold_ctx = ctx.child("fold", index)
-        trees, _ = _host_fit(fold_ctx, x_all[kept], None, None, x_all[kept])
+        trees, _ = _host_fit(fold_ctx, x_all[kept], None, None)
         host_walk(fold_ctx.child("predict", "test"), [t.arrays(f"host:{ctx.party_id}") for t in trees],
                   x_all[held_out])

@@ -1,7 +1,7 @@
 """FATE 1.11.2's algorithm examples, unchanged but for table names and party ids, submitted with the real
 ``flow`` CLI (fate-client 1.11.3) to one standalone server and to separate servers (guest 9999, host and
-arbiter 10000), hetero_lr_normal deployed and predicting there, and ``flow test min --no-sbt`` as a whole
-(train, deploy, predict). Slow: behind the ``testsuite`` marker."""
+arbiter 10000), hetero_lr_normal and hetero SecureBoost deployed and predicting there, and ``flow test min``
+as a whole (hetero LR and SecureBoost: train, deploy, predict). Slow: behind the ``testsuite`` marker."""
 
 from __future__ import annotations
 
@@ -26,9 +26,16 @@ TABLES = {  # table -> (file, party that holds it)
     "breast_hetero_host": ("breast_hetero_host.csv", HOST),
     "breast_homo_guest": ("breast_homo_guest.csv", GUEST),
     "breast_homo_host": ("breast_homo_host.csv", HOST),
+    "breast_homo_test": ("breast_homo_test.csv", GUEST),
     "motor_hetero_guest": ("motor_hetero_guest.csv", GUEST),
     "motor_hetero_host": ("motor_hetero_host.csv", HOST),
+    "vehicle_scale_hetero_guest": ("vehicle_scale_hetero_guest.csv", GUEST),
+    "vehicle_scale_hetero_host": ("vehicle_scale_hetero_host.csv", HOST),
+    "student_hetero_guest": ("student_hetero_guest.csv", GUEST),
+    "student_hetero_host": ("student_hetero_host.csv", HOST),
 }
+# the test table of the homo examples is read at both parties
+SHARED_TABLES = ("breast_homo_test",)
 # (folder, dsl, conf) of each example, and what it must show
 EXAMPLES_RUN = {
     "hetero_lr_normal": ("hetero_logistic_regression", "hetero_lr_normal_dsl.json", "hetero_lr_normal_conf.json"),
@@ -42,7 +49,18 @@ EXAMPLES_RUN = {
     "intersect_raw": ("intersect", "test_intersect_job_dsl.json", "test_intersect_job_rsa_conf.json"),
     # (FATE's feature_scale examples put HeteroFeatureBinning in front: they come with the binning issue)
     "data_split": ("data_split", "test_hetero_data_split_job_dsl.json", "test_hetero_data_split_job_conf.json"),
+    "sbt_binary": ("hetero_secureboost", "test_secureboost_train_dsl.json", "test_secureboost_train_binary_conf.json"),
+    "sbt_multi": ("hetero_secureboost", "test_secureboost_train_dsl.json", "test_secureboost_train_multi_conf.json"),
+    "sbt_regression": ("hetero_secureboost", "test_secureboost_train_dsl.json",
+                       "test_secureboost_train_regression_conf.json"),
+    "homo_sbt_binary": ("homo_secureboost", "test_secureboost_train_dsl.json",
+                        "test_secureboost_train_binary_conf.json"),
+    "hetero_binning": ("hetero_feature_binning", "hetero_binning_quantile_binning_dsl.json",
+                       "hetero_binning_quantile_binning_conf.json"),
+    "hetero_selection": ("hetero_feature_selection", "hetero_feature_selection_iv_selection_dsl.json",
+                         "hetero_feature_selection_iv_selection_conf.json"),
 }
+SBT = "hetero_secure_boost_0"
 
 
 def _upload(flow: FlowCLI, tmp_path: Path, table: str) -> None:
@@ -71,15 +89,61 @@ def _wait(server: ServerProcess, job_id: str) -> str:
 
 
 def _check(server: ServerProcess, name: str, job_id: str) -> None:
-    if name in ("hetero_lr_normal", "homo_lr_train"):
-        component = "hetero_lr_0" if name == "hetero_lr_normal" else "homo_lr_0"
-        rows = output_rows(server, job_id, component, "guest", int(GUEST))
+    if name in ("hetero_lr_normal", "homo_lr_train", "sbt_binary"):
+        component = {"hetero_lr_normal": "hetero_lr_0", "homo_lr_train": "homo_lr_0", "sbt_binary": SBT}[name]
+        rows = [r for r in output_rows(server, job_id, component, "guest", int(GUEST)) if r["type"] == "train"]
         auc = roc_auc_score([int(float(r["label"])) for r in rows], [float(r["predict_score"]) for r in rows])
-        assert auc >= 0.98, (name, auc)
+        assert auc >= (0.99 if name == "sbt_binary" else 0.98), (name, auc)
         evaluated = summary(server, job_id, "evaluation_0", "guest", int(GUEST))
         assert next(iter(evaluated.values()))["train"]["auc"] == pytest.approx(auc, abs=1e-4)
+    elif name == "sbt_multi":
+        rows = [r for r in output_rows(server, job_id, SBT, "guest", int(GUEST)) if r["type"] == "train"]
+        accuracy = np.mean([float(r["label"]) == float(r["predict_result"]) for r in rows])
+        assert len(rows) == 846 and accuracy >= 0.8, accuracy
+    elif name == "sbt_regression":
+        rows = [r for r in output_rows(server, job_id, SBT, "guest", int(GUEST)) if r["type"] == "train"]
+        labels = np.array([float(r["label"]) for r in rows])
+        rmse = float(np.sqrt(np.mean((labels - np.array([float(r["predict_score"]) for r in rows])) ** 2)))
+        print(f"sbt_regression train RMSE {rmse:.4f} (label std {labels.std():.4f})")
+        assert len(rows) == 395 and rmse < 0.8 * labels.std(), rmse
+    elif name == "homo_sbt_binary":
+        rows = [r for r in output_rows(server, job_id, "homo_secureboost_0", "guest", int(GUEST))
+                if r["type"] == "validate"]
+        auc = roc_auc_score([int(float(r["label"])) for r in rows], [float(r["predict_score"]) for r in rows])
+        assert len(rows) == 114 and auc >= 0.95, auc
+    elif name == "hetero_binning":
+        found = summary(server, job_id, "hetero_feature_binning_0", "guest", int(GUEST))
+        ivs = dict(found["result"]["iv"])
+        assert len(ivs) == 30 and all(v >= 0 for v in ivs.values())  # 10 guest, 20 host (anonymous) columns
+    elif name == "hetero_selection":
+        found = summary(server, job_id, "hetero_feature_selection_0", "guest", int(GUEST))
+        assert found["all"]["left_col_nums"] < found["all"]["last_col_nums"]
     elif name.startswith("intersect"):
         assert summary(server, job_id, "intersect_0", "guest", int(GUEST))["intersect_num"] == 569
+
+
+def _deploy_and_predict_sbt(flow: FlowCLI, server: ServerProcess, tmp_path: Path, train_job: str) -> None:
+    """``flow model deploy`` of the SecureBoost binary example, then FATE's SecureBoost predict example: the
+    guest's scores equal the training job's for every row (hosts answer for their own splits)."""
+    folder = EXAMPLES / "hetero_secureboost"
+    model_id = f"guest-{GUEST}#host-{HOST}#model"
+    deployed = flow.run("model", "deploy", "--model-id", model_id, "--model-version", train_job, "--cpn-list",
+                        f"reader_0, data_transform_0, intersection_0, {SBT}")
+    assert deployed["retcode"] == 0, deployed
+    conf = json.loads((folder / "test_predict_conf.json").read_text())
+    conf["job_parameters"]["common"].update({"model_id": model_id, "model_version": deployed["data"]["model_version"]})
+    conf = rewrite_parties(conf, PARTIES)
+    conf_path = tmp_path / f"predict_sbt_{train_job}.json"
+    conf_path.write_text(json.dumps(conf))
+    answer = flow.run("job", "submit", "-c", str(conf_path), "-d", str(folder / "test_predict_dsl.json"))
+    assert answer["retcode"] == 0, answer
+    assert _wait(server, answer["jobId"]) == "success", answer["jobId"]
+
+    def scores(job_id: str, kind: str) -> dict[str, float]:
+        return {r["id"]: float(r["predict_score"]) for r in output_rows(server, job_id, SBT, "guest", GUEST)
+                if r["type"] == kind}
+    predicted, trained = scores(answer["jobId"], "predict"), scores(train_job, "train")
+    assert len(predicted) == 569 and predicted == pytest.approx(trained, abs=1e-9)
 
 
 def _deploy_and_predict(flow: FlowCLI, server: ServerProcess, tmp_path: Path, train_job: str) -> None:
@@ -126,6 +190,8 @@ def test_example_on_one_standalone_server(standalone, name: str):
     _check(server, name, job_id)
     if name == "hetero_lr_normal":
         _deploy_and_predict(flow, server, tmp_path, job_id)
+    if name == "sbt_binary":
+        _deploy_and_predict_sbt(flow, server, tmp_path, job_id)
 
 
 def test_examples_on_separate_servers(server_factory, tmp_path: Path):
@@ -135,25 +201,28 @@ def test_examples_on_separate_servers(server_factory, tmp_path: Path):
         flows[party] = FlowCLI()
         flows[party].init(server)
         for table, (_, holder) in TABLES.items():
-            if holder == party:
+            if holder == party or table in SHARED_TABLES:
                 _upload(flows[party], tmp_path, table)
     # the host lets the guest's jobs read its tables (as `flow privilege grant` does)
     grant = {"party_id": int(GUEST), "dataset": [{"namespace": "experiment", "name": t}
                                                    for t, (_, holder) in TABLES.items() if holder == HOST]}
     assert parties[HOST].post("/v1/permission/grant", grant)["retcode"] == 0
-    for name in ("hetero_lr_normal", "intersect_ecdh", "homo_lr_train"):
+    for name in ("hetero_lr_normal", "intersect_ecdh", "homo_lr_train", "sbt_binary", "homo_sbt_binary",
+                 "hetero_binning", "hetero_selection"):
         job_id = _submit(flows[GUEST], tmp_path, name)
         assert _wait(parties[GUEST], job_id) == "success", (name, job_id)
         assert parties[HOST].wait_job(job_id, timeout=60)["f_status"] == "success"
         _check(parties[GUEST], name, job_id)
         if name == "hetero_lr_normal":
             _deploy_and_predict(flows[GUEST], parties[GUEST], tmp_path, job_id)
+        if name == "sbt_binary":
+            _deploy_and_predict_sbt(flows[GUEST], parties[GUEST], tmp_path, job_id)
 
 
 def test_flow_test_min_as_a_whole(standalone):
-    """``flow test min -gid 9999 -hid 10000 -aid 10000 --no-sbt``: its hetero LR pipeline trains (AUC read from
-    the summary), then the pipeline SDK deploys it (``deploy_component``) and predicts with it; the command
-    fails on any error, so its exit status says the whole ran."""
+    """``flow test min -gid 9999 -hid 10000 -aid 10000``: its hetero LR and hetero SecureBoost pipelines train
+    (AUC read from the summaries), then the pipeline SDK deploys each (``deploy_component``) and predicts with
+    it; the command fails on any error, so its exit status says the whole ran."""
     import subprocess
 
     server, flow, tmp_path = standalone
@@ -161,7 +230,7 @@ def test_flow_test_min_as_a_whole(standalone):
     init = subprocess.run([str(FATE_CLIENT_VENV / "bin" / "pipeline"), "init", "--ip", "127.0.0.1", "--port",
                            str(server.http_port)], capture_output=True, text=True, timeout=60)
     assert "succeeded" in init.stdout, init
-    completed = subprocess.run([str(flow.flow), "test", "min", "-gid", GUEST, "-hid", HOST, "-aid", HOST, "--no-sbt"],
+    completed = subprocess.run([str(flow.flow), "test", "min", "-gid", GUEST, "-hid", HOST, "-aid", HOST],
                                capture_output=True, text=True, cwd=tmp_path, timeout=1200, env=flow.env)
     assert completed.returncode == 0, completed.stdout + completed.stderr[-3000:]
     assert "lower than expect" not in completed.stdout
@@ -179,3 +248,19 @@ def test_flow_test_min_as_a_whole(standalone):
     assert predicted, jobs
     rows = output_rows(server, predicted[0]["job_id"], "hetero_lr_0", "guest", int(GUEST))
     assert len(rows) == 569 and all(0.0 <= float(r["predict_score"]) <= 1.0 for r in rows)
+    # and the SecureBoost half (its component is hetero_secureboost_0): trained, then a predict job with it
+    boosted = [summary(server, j["job_id"], "hetero_secureboost_0", "guest", int(GUEST)) for j in jobs
+               if j["status"] == "success"]
+    boosted = [found for found in boosted if found.get("loss_history")]
+    assert boosted and boosted[0]["validation_metrics"]["train"]["auc"][-1] >= 0.98, completed.stdout
+    sbt_predicted = [j for j in predicted if summary(server, j["job_id"], "hetero_secureboost_0", "guest", GUEST)
+                     or any(r["type"] == "predict" for r in _rows_or_none(server, j["job_id"]))]
+    assert sbt_predicted, predicted
+
+
+def _rows_or_none(server: ServerProcess, job_id: str) -> list[dict]:
+    """The SecureBoost output of a predict job, or nothing when the job has no such component."""
+    try:
+        return output_rows(server, job_id, "hetero_secureboost_0", "guest", int(GUEST))
+    except AssertionError:
+        return []

@@ -30,8 +30,11 @@ EXAMPLES_DATA = "examples/data/"  # how the suites name FATE's tables; their cop
 ISSUE_9_FOLDERS = ("intersect", "data_transform", "homo_logistic_regression", "union", "label_transform",
                    "feature_imputation", "data_statistics", "data_split", "hetero_linear_regression",
                    "hetero_poisson_regression", "column_expand")
-LATER_FOLDERS = ("hetero_logistic_regression", "feature_scale", "sample_weight")
-FOLDERS = ISSUE_9_FOLDERS + LATER_FOLDERS
+ISSUE_11_FOLDERS = ("hetero_secureboost", "homo_secureboost", "hetero_feature_binning", "hetero_feature_selection",
+                    "homo-feature-binning", "hetero_logistic_regression", "feature_scale", "sample_weight", "psi",
+                    "hetero_pearson", "homo_onehot", "multi_model_pipeline")
+FOLDERS = ISSUE_9_FOLDERS + ISSUE_11_FOLDERS
+FATE_DEFAULT_KEY_LENGTH = 1024  # FATE 1.11.2's EncryptParam default (1.11.4 and this server: 2048)
 
 FATE_TEST_PARTIES: dict[str, list[int]] = {"guest": [9999], "host": [10000, 9999], "arbiter": [10000]}
 FATE_TEST_TIMEOUT = 3600  # fate_test suite -m default, written into every conf
@@ -86,9 +89,11 @@ class SuiteJob:
         return {name: spec.get("module", "?") for name, spec in ((self.dsl or {}).get("components") or {}).items()}
 
     def submit_conf(self, parties: dict[str, list[int]] = FATE_TEST_PARTIES,
-                    timeout: int | None = FATE_TEST_TIMEOUT) -> dict[str, Any]:
-        """The conf fate_test submits: parties rewritten, its timeout in the common job parameters."""
-        return rewrite_parties(self.conf, parties, timeout)
+                    timeout: int | None = FATE_TEST_TIMEOUT, key_length: int | None = None) -> dict[str, Any]:
+        """The conf fate_test submits: parties rewritten, its timeout in the common job parameters; with
+        ``key_length``, FATE 1.11.2's default key length where the conf leaves it to the default."""
+        conf = rewrite_parties(self.conf, parties, timeout)
+        return with_default_key_length(conf, self.modules(), key_length) if key_length else conf
 
 
 @dataclass
@@ -161,6 +166,38 @@ def rewrite_parties(conf: dict[str, Any], parties: dict[str, list[int]] = FATE_T
         else:
             rewritten["job_parameters"]["timeout"] = timeout
     return rewritten
+
+
+def with_default_key_length(conf: dict[str, Any], modules: dict[str, str], key_length: int) -> dict[str, Any]:
+    """A copy of ``conf`` where every component that takes ``encrypt_param`` and is not given a key length
+    anywhere (common or a party's section) gets ``key_length`` in its common parameters.
+
+    FATE 1.11.2's EncryptParam defaults to 1024 bits; this server defaults to 2048 (docs/fate-params-1.11.md).
+    The testsuite tier runs FATE's suites with FATE's own default: the same jobs, at the cost FATE's users
+    pay for them. Jobs that name a key length keep theirs."""
+    from fate_flow.framework.registry import load_registry
+
+    registry = load_registry()
+    rewritten = copy.deepcopy(conf)
+    parameters = rewritten.setdefault("component_parameters", {})
+    for name, module in modules.items():
+        spec = registry.find(module)
+        if spec is None or "encrypt_param" not in spec.params.model_fields or _names_key_length(conf, name):
+            continue
+        common = parameters.setdefault("common", {}).setdefault(name, {})
+        encrypt = common.get("encrypt_param")
+        common["encrypt_param"] = {**(encrypt if isinstance(encrypt, dict) else {}), "key_length": key_length}
+    return rewritten
+
+
+def _names_key_length(conf: dict[str, Any], component: str) -> bool:
+    parameters = conf.get("component_parameters") or {}
+    sections = [(parameters.get("common") or {}).get(component)]
+    for by_index in (parameters.get("role") or {}).values():
+        for party in (by_index or {}).values():
+            sections.append((party or {}).get(component))
+    return any(isinstance(s, dict) and isinstance(s.get("encrypt_param"), dict) and "key_length" in s["encrypt_param"]
+               for s in sections)
 
 
 def set_predict_model(conf: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:

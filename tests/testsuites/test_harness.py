@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from tests.testsuites.suite import FATE_DATA, load_folders, rewrite_parties, set_predict_model
+from tests.testsuites.suite import FATE_DATA, load_folders, rewrite_parties, set_predict_model, with_default_key_length
 
 SUITES = {suite.folder: suite for suite in load_folders()}
 
@@ -53,3 +53,16 @@ def test_a_predict_conf_names_the_deployed_model() -> None:
     common = conf["job_parameters"]["common"]
     assert (common["model_id"], common["model_version"], common["job_type"]) == ("model-id", "model-version",
                                                                                  "predict")
+
+
+def test_components_left_to_the_default_key_length_get_fates():
+    job = SUITES["hetero_secureboost"].jobs["train_binary"]
+    conf = job.submit_conf(key_length=1024)
+    assert conf["component_parameters"]["common"]["hetero_secure_boost_0"]["encrypt_param"] == {
+        "method": "Paillier", "key_length": 1024}
+    assert "encrypt_param" not in conf["component_parameters"]["common"].get("evaluation_0", {})
+    named = {**job.conf, "component_parameters": {"common": {"hetero_secure_boost_0": {
+        "encrypt_param": {"key_length": 2048}}}}}
+    assert with_default_key_length(named, job.modules(), 1024)["component_parameters"]["common"][
+        "hetero_secure_boost_0"]["encrypt_param"] == {"key_length": 2048}
+    assert "key_length" not in str(job.submit_conf())  # without the option, the conf as FATE wrote it

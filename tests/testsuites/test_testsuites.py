@@ -1,5 +1,6 @@
-"""Every job of FATE 1.11.2's testsuites of the folders issue 9 (and the issues after it) accepts on, run as
-fate_test runs it against one standalone server per suite: one test per (suite, job).
+"""Every job of FATE 1.11.2's testsuites of the folders issues 9 and 11 accept on, run as fate_test runs it
+against one standalone server per suite: one test per (suite, job). Components whose conf leaves the key length
+to its default get FATE 1.11.2's default, 1024 bits (``suite.with_default_key_length``).
 
     .venv/bin/pytest tests/testsuites -m testsuite -k data_transform      # one suite
     .venv/bin/pytest tests/testsuites -m testsuite -k "intersect and rsa"  # some jobs (dependencies run too)
@@ -14,13 +15,12 @@ from __future__ import annotations
 import pytest
 
 from tests.testsuites.runner import JobResult
-from tests.testsuites.suite import ISSUE_9_FOLDERS, load_folders
+from tests.testsuites.suite import FOLDERS, load_folders
 
 pytestmark = pytest.mark.testsuite
 
-# the folders whose every job the algorithms issue accepts on (the runner also takes the later issues' folders:
-# python -m tests.testsuites run hetero_logistic_regression feature_scale sample_weight)
-SUITES = {suite.folder: suite for suite in load_folders(ISSUE_9_FOLDERS)}
+# the folders whose every job the algorithms issues (9 and 11) accept on
+SUITES = {suite.folder: suite for suite in load_folders(FOLDERS)}
 CASES = [(folder, name) for folder, suite in SUITES.items() for name in suite.jobs]
 
 

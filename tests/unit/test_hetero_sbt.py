@@ -88,13 +88,17 @@ def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterio
     return splits
 
 
-@pytest.mark.parametrize("compress", [True, False])
-def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress):
+@pytest.mark.parametrize(("compress", "objective"), [(True, "cross_entropy"), (False, "cross_entropy"),
+                                                    (True, "lse")])
+def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress, objective):
     y, strong, weak = _breast()
     xg, xh = weak[:, :4], strong  # the host holds the better features: its splits must win somewhere
-    raw = np.zeros((len(y), 1))
-    g, h = Objective("cross_entropy").grad_hess(y, raw)
+    if objective == "lse":  # a regression target made of the host's features
+        y = strong @ np.linspace(-1, 1, strong.shape[1])
+    raw = np.tile(Objective(objective).init_score(y, 1, None), (len(y), 1))
+    g, h = Objective(objective).grad_hess(y, raw)
     g, h = g[:, 0], h[:, 0]
+    bounds = (-1.0, 1.0, 1.0) if objective == "cross_entropy" else None
     criterion = Criterion()
     public, private = generate_keypair(1024)
     plane = MemoryPlane()
@@ -103,7 +107,7 @@ def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress):
     def guest():
         ctx = _context(plane, "guest", GUEST)
         grower = GuestGrower(guest_data, criterion, 3, False, GUEST, private, compress, 1, [HOST])
-        grown = grower.grow(ctx, g, h, True, np.arange(xg.shape[1]), (-1.0, 1.0, 1.0))
+        grown = grower.grow(ctx, g, h, True, np.arange(xg.shape[1]), bounds)
         positions = guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
         return grown, positions
 
