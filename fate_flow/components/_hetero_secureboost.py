@@ -31,9 +31,10 @@ GUEST_MODEL, HOST_MODEL = "HeteroSecureBoostingTreeGuest", "HeteroSecureBoosting
 def run(ctx: Context) -> None:
     """Dispatch on role and stage."""
     params = ctx.params
-    if params.strategy != "std":
-        raise ComponentError(f"{ctx.component_name}: boosting_strategy {params.strategy} is not provided yet "
-                             "(use std)")
+    if params.strategy == "mix":
+        raise ComponentError(f"{ctx.component_name}: boosting_strategy mix is not provided yet (use std or layered)")
+    if params.strategy == "layered" and len(ctx.roles.get("host", [])) != 1:
+        raise ComponentError(f"{ctx.component_name}: the layered strategy takes exactly one host (FATE's rule)")
     if params.run_goss:
         raise ComponentError(f"{ctx.component_name}: run_goss is not provided yet")
     if params.multi_mode == "multi_output":
@@ -177,9 +178,10 @@ def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: 
     public, private = generate_keypair(params.encrypt_param.key_length)
     ctx.hosts.put("setup", {"public_key": public.to_wire(), "tree_dim": tree_dim})
     data = _party_data(ctx, fit.x)
-    grower = GuestGrower(data, _criterion(params), params.tree_param.max_depth, params.use_missing_values,
+    grower = GuestGrower(data, _criterion(params), _max_depth(params), params.use_missing_values,
                          ctx.party_id, private, params.cipher_compress, ctx.cores,
-                         [p for _, p in ctx.hosts.parties])
+                         [p for _, p in ctx.hosts.parties],
+                         host_layers=params.host_depth if params.strategy == "layered" else None)
     if warm is not None:
         booster, start = warm, len(warm.trees) // warm.tree_dim
         if booster.tree_dim != tree_dim:
@@ -235,6 +237,15 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
         if stop:
             return epoch + 1
     return max(start, params.num_trees)
+
+
+def _max_depth(params) -> int:
+    """FATE's layered strategy grows ``host_depth`` host layers then ``guest_depth`` guest layers."""
+    return params.host_depth + params.guest_depth if params.strategy == "layered" else params.tree_param.max_depth
+
+
+def _model_name(params) -> str:
+    return "hetero_fast_sbt_layered" if params.strategy == "layered" else MODEL_NAME
 
 
 def _host_importance(value: object) -> dict[str, float]:
@@ -378,7 +389,7 @@ def _save_guest(ctx: Context, booster: Booster) -> None:
         "num_classes": len(booster.classes) if booster.classes else 1,
         "classes_": [str(c) for c in booster.classes], "feature_importances": _feature_importances(booster),
         "feature_name_fid_mapping": {str(i): name for i, name in enumerate(booster.header)},
-        "best_iteration": booster.best_iteration, "tree_plan": [], "model_name": MODEL_NAME,
+        "best_iteration": booster.best_iteration, "tree_plan": [], "model_name": _model_name(params),
         "header": booster.header, "objective": booster.objective.name, "objective_param": booster.objective.param,
         "learning_rate": booster.learning_rate, "is_converged": booster.converged}
     meta = {"module": ctx.module, "learning_rate": booster.learning_rate, "num_trees": params.num_trees,
@@ -387,7 +398,7 @@ def _save_guest(ctx: Context, booster: Booster) -> None:
                                "param": [booster.objective.param] if booster.objective.param else []},
             "tree_meta": {"criterion_meta": {"criterion_method": "xgboost",
                                              "criterion_param": list(params.tree_param.criterion_params)},
-                          "max_depth": params.tree_param.max_depth, "use_missing": params.use_missing_values,
+                          "max_depth": _max_depth(params), "use_missing": params.use_missing_values,
                           "zero_as_missing": params.zeros_are_missing},
             "n_iter_no_change": params.n_iter_no_change, "tol": params.tol,
             "use_missing": params.use_missing_values, "zero_as_missing": params.zeros_are_missing,
@@ -546,7 +557,7 @@ def _host_train(ctx: Context) -> None:
         host_walk(ctx.child("predict", "validate"), [t.arrays(own) for t in trees], validate_x)
     counts = {header[int(k.rsplit("x", 1)[1])]: v for k, v in importance.items()}
     ctx.models.save(param={
-        "tree_num": len(trees), "trees_": [t.to_dict() for t in trees], "model_name": MODEL_NAME,
+        "tree_num": len(trees), "trees_": [t.to_dict() for t in trees], "model_name": _model_name(ctx.params),
         "feature_name_fid_mapping": {str(i): name for i, name in enumerate(header)},
         "anonymous_name_mapping": {_anonymous(ctx, i): name for i, name in enumerate(header)},
         "feature_importances": [{"sitename": "hostLocal", "fid": header.index(name), "fullname": name,

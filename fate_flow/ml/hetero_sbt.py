@@ -126,6 +126,15 @@ class GuestGrower:
     host_ids: Sequence[str]
     timings: Timings = field(default_factory=Timings)
     pool: ObfuscatorPool | None = None  # obfuscators made ahead while the guest waits for the hosts
+    host_layers: int | None = None  # FATE's layered strategy: the first layers split on host features only
+
+    def _plan(self, depth: int, use_hosts: bool) -> tuple[bool, bool]:
+        """Whether the hosts offer candidates at ``depth``, and whether the guest may split there."""
+        if not use_hosts:
+            return False, True
+        if self.host_layers is None:
+            return True, True
+        return depth < self.host_layers, depth >= self.host_layers
 
     def grow(self, ctx, g: np.ndarray, h: np.ndarray, use_hosts: bool, chosen: np.ndarray,
              bounds: tuple[float, float, float] | None) -> GrownTree:
@@ -150,13 +159,15 @@ class GuestGrower:
         gains: list[tuple[str, int, float]] = []
         for depth in range(self.max_depth):
             step = ctx.child("layer", depth)
+            offer, guest_splits = self._plan(depth, use_hosts)
             if use_hosts:
-                step.hosts.put("layer", _layer_message(layer, position))
+                step.hosts.put("layer", _layer_message(layer, position, offer))
             if not layer:
                 break
-            layer = self._split_layer(step, tree, layer, position, g, h, layout, packing, use_hosts, gains)
+            layer = self._split_layer(step, tree, layer, position, g, h, layout, packing, (offer, guest_splits),
+                                      gains)
         if use_hosts and layer:  # every layer was split: tell the hosts the tree is done
-            ctx.child("layer", self.max_depth).hosts.put("layer", _layer_message([], position))
+            ctx.child("layer", self.max_depth).hosts.put("layer", _layer_message([], position, False))
         for nid in layer:
             tree.nodes[nid].is_leaf = True
         for node in tree.nodes:
@@ -168,8 +179,9 @@ class GuestGrower:
         return GrownTree(tree, position, gains)
 
     def _split_layer(self, ctx, tree: Tree, layer: list[int], position: np.ndarray, g: np.ndarray,
-                     h: np.ndarray, layout: SplitDesc, packing, use_hosts: bool,
+                     h: np.ndarray, layout: SplitDesc, packing, plan: tuple[bool, bool],
                      gains: list[tuple[str, int, float]]) -> list[int]:
+        use_hosts, guest_splits = plan
         node_index = _node_index(layer, position)
         nodes = len(layer)
         sums_g = np.bincount(node_index[node_index >= 0], weights=g[node_index >= 0], minlength=nodes)
@@ -179,6 +191,8 @@ class GuestGrower:
             hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
             own = candidates_from_histograms(*hist, layout)
             best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
+        if not guest_splits:
+            best_gain = np.full(nodes, -np.inf)
         owner = np.full(nodes, -1)  # -1 guest, else the host's index
         host_gains = []
         if use_hosts:
@@ -283,8 +297,10 @@ class GuestGrower:
             go_left[rows] = answer
 
 
-def _layer_message(layer: list[int], position: np.ndarray) -> dict:
-    return {"ids": np.asarray(layer, dtype=np.int64), "node_index": _node_index(layer, position).astype(np.int32)}
+def _layer_message(layer: list[int], position: np.ndarray, offer: bool) -> dict:
+    """A layer's nodes, each sample's node, and whether the hosts offer split candidates at it."""
+    return {"ids": np.asarray(layer, dtype=np.int64), "node_index": _node_index(layer, position).astype(np.int32),
+            "offer": offer}
 
 
 def _node_index(layer: list[int], position: np.ndarray) -> np.ndarray:
@@ -334,10 +350,11 @@ class HostGrower:
                 step = ctx.child("layer", depth)
                 with self.timings.measure("wait for guest"):
                     message = step.guest.get("layer")
-                ids, node_index = self._layer(message)
+                ids, node_index, offer = self._layer(message)
                 if not len(ids):
                     break
-                self._answer_layer(step, ids, node_index, gh, packing, layout, splits)
+                if offer:
+                    self._answer_layer(step, ids, node_index, gh, packing, layout, splits)
         return self._tree(ctx.guest.get("tree"), splits)
 
     def _encrypted_gh(self, start: dict) -> tuple[packing_ops.Packing, list[list]]:
@@ -350,8 +367,9 @@ class HostGrower:
             raise ComponentError("the guest's encrypted gradients do not match the samples")
         return packing, [v.ciphertexts for v in vectors]
 
-    def _layer(self, message: object) -> tuple[np.ndarray, np.ndarray]:
-        if not isinstance(message, dict) or set(message) != {"ids", "node_index"}:
+    def _layer(self, message: object) -> tuple[np.ndarray, np.ndarray, bool]:
+        if (not isinstance(message, dict) or set(message) != {"ids", "node_index", "offer"}
+                or not isinstance(message["offer"], bool)):
             raise ComponentError("the guest sent a malformed layer")
         ids, node_index = message["ids"], message["node_index"]
         if (not isinstance(ids, np.ndarray) or ids.dtype.kind != "i" or ids.ndim != 1 or len(ids) > MAX_LAYER_NODES
@@ -359,7 +377,7 @@ class HostGrower:
                 or node_index.shape != (len(self.data.binned),)
                 or (len(node_index) and (node_index.min() < -1 or node_index.max() >= len(ids)))):
             raise ComponentError("the guest sent a malformed layer")
-        return ids.astype(np.int64), node_index.astype(np.int64)
+        return ids.astype(np.int64), node_index.astype(np.int64), message["offer"]
 
     def _answer_layer(self, ctx, ids: np.ndarray, node_index: np.ndarray, gh: list[list], packing,
                       layout: SplitDesc, splits: dict[int, tuple[int, int, int]]) -> None:

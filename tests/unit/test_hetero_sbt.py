@@ -166,3 +166,29 @@ def _leaves(obj):
             yield from _leaves(value)
     else:
         yield obj
+
+
+def test_the_layered_strategy_splits_on_host_features_first_then_the_guests():
+    y, strong, weak = _breast()
+    xg, xh = strong[:, :5], weak  # the guest holds the better features, yet the first layer is the host's
+    g, h = Objective("cross_entropy").grad_hess(y, np.zeros((len(y), 1)))
+    public, private = generate_keypair(1024)
+    plane = MemoryPlane()
+
+    def guest():
+        grower = GuestGrower(_data(xg), Criterion(), 3, False, GUEST, private, True, 1, [HOST], host_layers=1)
+        return grower.grow(_context(plane, "guest", GUEST), g[:, 0], h[:, 0], True, np.arange(xg.shape[1]),
+                           (-1.0, 1.0, 1.0))
+
+    def host():
+        return HostGrower(_data(xh), Criterion(), False, HOST, public, 1).grow(_context(plane, "host", HOST),
+                                                                             np.arange(xh.shape[1]))
+
+    with ThreadPoolExecutor(2) as pool:
+        grown, host_tree = (f.result(timeout=120) for f in (pool.submit(guest), pool.submit(host)))
+    splits = {n.id: n.sitename for n in grown.tree.nodes if not n.is_leaf}
+    assert splits[0] == f"host:{HOST}" and host_tree.nodes[0].fid >= 0
+    assert len(splits) > 1 and all(site == f"guest:{GUEST}" for nid, site in splits.items() if nid)
+    # the guest-only layers asked nothing of the host
+    layers = [tag for _, dst, name, tag, _ in plane.log if dst[0] == "guest" and name == "candidates"]
+    assert len(layers) == 1
