@@ -18,7 +18,9 @@ from fate_flow.ml.hetero_sbt import (
     HostGrower,
     PartyData,
     choose_features,
+    guest_eini,
     guest_walk,
+    host_eini,
     host_walk,
 )
 from fate_flow.ml.paillier import ObfuscatorPool, PublicKey, generate_keypair
@@ -451,8 +453,28 @@ def _guest_predict(ctx: Context) -> None:
         raise ComponentError(f"{ctx.component_name}: the data's features {list(table.schema.header)[:5]}... "
                              "differ from the model's")
     _send_order(ctx, "predict_order", table)
-    positions = guest_walk(ctx.child("predict", "test"), booster.arrays(), _features(ctx, table))
-    ctx.outputs[0].write(_prediction_table(ctx, booster, table, booster.raw_scores(positions), outputs.TEST))
+    x = _features(ctx, table)
+    if ctx.params.EINI_inference:
+        raw = _guest_eini(ctx, booster, x)
+    else:
+        raw = booster.raw_scores(guest_walk(ctx.child("predict", "test"), booster.arrays(), x))
+    ctx.outputs[0].write(_prediction_table(ctx, booster, table, raw, outputs.TEST))
+
+
+def _leaf_ids(tree: Tree) -> np.ndarray:
+    return np.asarray([n.id for n in tree.nodes if n.is_leaf], dtype=np.int64)
+
+
+def _guest_eini(ctx: Context, booster: Booster, x: np.ndarray) -> np.ndarray:
+    """Raw scores by FATE's EINI inference: each leaf carries its weight times the learning rate and its
+    share of the initial score, so the sum over the leaves reached is the raw score."""
+    rounds = max(1, len(booster.trees) // booster.tree_dim)
+    leaves = [_leaf_ids(t) for t in booster.trees]
+    dims = [t % booster.tree_dim for t in range(len(booster.trees))]
+    values = [booster.learning_rate * tree.arrays("").weight[ids] + booster.init_score[dim] / rounds
+              for tree, ids, dim in zip(booster.trees, leaves, dims, strict=True)]
+    return guest_eini(ctx.child("predict", "eini"), booster.arrays(), leaves, values, dims, booster.tree_dim, x,
+                      ctx.params.encrypt_param.key_length, ctx.cores)
 
 
 def _guest_cv(ctx: Context) -> None:
@@ -579,7 +601,13 @@ def _host_predict(ctx: Context) -> None:
     trees = _load_host_trees(ctx)
     table = ctx.inputs.first("test_data", "data", "validate_data")
     x = _aligned(ctx, "predict_order", table)
-    host_walk(ctx.child("predict", "test"), [t.arrays(f"host:{ctx.party_id}") for t in trees], x)
+    arrays = [t.arrays(f"host:{ctx.party_id}") for t in trees]
+    params = ctx.params
+    if params.EINI_inference:
+        host_eini(ctx.child("predict", "eini"), arrays, [_leaf_ids(t) for t in trees], x, params.EINI_random_mask,
+                  params.EINI_complexity_check, ctx.cores)
+    else:
+        host_walk(ctx.child("predict", "test"), arrays, x)
 
 
 def _host_cv(ctx: Context) -> None:

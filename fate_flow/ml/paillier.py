@@ -430,6 +430,30 @@ class EncryptedVector:
             total = total * c % n2
         return self._like([total], bound=self.bound * max(len(self), 1))
 
+    def group_sums(self, groups: Sequence[np.ndarray]) -> EncryptedVector:
+        """One encrypted sum per group of element indices (an empty group sums to an encryption of 0 without
+        randomness: rerandomize before such a result leaves the party)."""
+        n2, cs = self.public.nsquare, self.ciphertexts
+        sums, largest = [], 1
+        for group in groups:
+            total = _ONE
+            for i in np.asarray(group, dtype=np.int64).tolist():
+                total = total * cs[i] % n2
+            sums.append(total)
+            largest = max(largest, len(group))
+        return self._like(sums, bound=self.bound * largest)
+
+    def keep(self, mask: np.ndarray, cores: int = 1) -> EncryptedVector:
+        """Elements where ``mask`` is true, fresh encryptions of 0 elsewhere, all under fresh randomness (what
+        was dropped cannot be told from what was kept)."""
+        mask = np.asarray(mask, dtype=bool)
+        if mask.shape != (len(self),):
+            raise ValueError("the mask must have one entry per element")
+        n2 = self.public.nsquare
+        obfuscators = self.public.obfuscators(len(self), cores)
+        return self._like([c * r % n2 if kept else r for c, r, kept in zip(self.ciphertexts, obfuscators, mask.tolist(),
+                                                                               strict=True)])
+
     def take(self, indices: np.ndarray) -> EncryptedVector:
         """The elements at ``indices`` (numpy integer indexing, negatives count from the end)."""
         index = np.asarray(indices)

@@ -125,3 +125,19 @@ def test_bad_parameters_are_refused_at_submit(breast_server, params, field):
     conf["component_parameters"]["common"][SBT] = params
     answer = submit(breast_server, dsl, conf)
     assert answer["retcode"] == 103 and field in answer["retmsg"], answer
+
+
+def test_eini_inference_gives_the_training_scores(breast_server, trained):
+    """FATE's EINI predict (the guest never learns which leaf a host's splits send a sample to): the same
+    scores as the training job's, from encrypted leaf contributions the host sums."""
+    predict_dsl = (EXAMPLE / "hetero_secureboost_predict_dsl.json").read_text()
+    answer = breast_server.post("/v1/model/deploy", {"model_id": MODEL_ID, "model_version": trained,
+                                                     "dsl": predict_dsl})
+    assert answer["retcode"] == 0, answer
+    conf = json.loads((EXAMPLE / "hetero_secureboost_predict_conf.json").read_text())
+    conf["job_parameters"]["common"]["model_version"] = answer["data"]["model_version"]
+    conf["component_parameters"]["common"] = {SBT: {"EINI_inference": True, "encrypt_param": {"key_length": 1024}}}
+    job_id, status = run_job(breast_server, json.loads(predict_dsl), conf)
+    assert status == "success", job_id
+    predicted, scores = _scores(breast_server, job_id, "predict"), _scores(breast_server, trained, "train")
+    assert len(predicted) == 569 and predicted == pytest.approx(scores, abs=1e-9)
