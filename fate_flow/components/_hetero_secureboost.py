@@ -198,7 +198,7 @@ def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: 
         grower.pool = pool
         next_epoch = _boost(ctx, grower, booster, fit, targets, raw, start, validation)
     ctx.child("round", next_epoch).hosts.put("round", {"go": False, "validate": False})
-    ctx.logger.info("secureboost timings (guest): %s", grower.timings.line())
+    grower.timings.log(ctx, "guest", grower.pool)
     for importance in ctx.child("round", "end").hosts.get("importance"):
         booster.host_importance.update(_host_importance(importance))
     if validation is not None:
@@ -543,7 +543,7 @@ def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: 
             host_walk(round_ctx.child("validate", 0), [t.arrays(own) for t in trees[seen:]], validate_x)
             seen = len(trees)
     ctx.child("round", "end").guest.put("importance", _host_importance_of(ctx, trees, data.features))
-    ctx.logger.info("secureboost timings (host): %s", grower.timings.line())
+    grower.timings.log(ctx, "host")
     return trees, data
 
 

@@ -11,10 +11,7 @@ says whether to stop.
 
 from __future__ import annotations
 
-import contextlib
-import time
-from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,6 +24,7 @@ from fate_flow.ml.batch import batch_indices, largest_batch
 from fate_flow.ml.glm import Family, add_pieces, decode_pieces
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
 from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PublicKey, generate_keypair
+from fate_flow.ml.timings import Timings
 
 
 @dataclass(frozen=True)
@@ -93,31 +91,6 @@ class Fit:
     best_iteration: int = -1
 
 
-class Timings:
-    """Where a party's training time goes (encryption, gradients, decryption, waiting for the others), logged
-    at the end so a slow job says why."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = defaultdict(float)
-
-    @contextlib.contextmanager
-    def phase(self, name: str) -> Iterator[None]:
-        """Add the time spent inside the ``with`` to ``name``."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.seconds[name] += time.perf_counter() - started
-
-    def log(self, ctx: Context, role: str, pool: ObfuscatorPool | None = None) -> None:
-        """One INFO line: ``hetero linear timings (<role>): encrypt 1.2 s, ...``, and with a ``pool`` how many
-        obfuscators it had ready and how many the party made while it waited for them."""
-        parts = ", ".join(f"{name} {value:.2f} s" for name, value in sorted(self.seconds.items()))
-        if pool is not None:
-            parts += f"; obfuscators: {pool.taken} from the pool, {pool.made_here} made inline"
-        ctx.logger.info("hetero linear timings (%s): %s", role, parts)
-
-
 Validator = Callable[[Context, int, np.ndarray], bool]  # (ctx, iteration, weights) -> stop early?
 
 
@@ -151,7 +124,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
     optimizer = settings.optimizer_for(settings.fit_intercept)
     fit = Fit(weights=w)
     one_host = len(ctx.hosts) == 1
-    timings = Timings()
+    timings = Timings("hetero linear")
     if one_host and family.labels_at_host:
         with timings.phase("encrypt"):
             labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
@@ -231,7 +204,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     optimizer = settings.optimizer_for(False)
     with_loss = len(ctx.hosts) == 1
     fit = Fit(weights=w)
-    timings = Timings()
+    timings = Timings("hetero linear")
     labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
         if with_loss and family.labels_at_host else None
     # the forward's fresh randomness, a batch's worth made ahead while the host waits for the others
@@ -309,7 +282,7 @@ def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
     ctx.hosts.put("public_key", public.to_wire())
     fit = Fit(weights=np.zeros(0))
     previous: float | None = None
-    timings = Timings()
+    timings = Timings("hetero linear")
     for iteration in range(settings.max_iter):
         with ctx.sub("iter", iteration) as step:
             losses = []

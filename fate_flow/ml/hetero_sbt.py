@@ -17,10 +17,8 @@ element-wise maximum.
 
 from __future__ import annotations
 
-import contextlib
 import secrets
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,6 +26,7 @@ import numpy as np
 from fate_flow.errors import ComponentError
 from fate_flow.ml import gh_packing as packing_ops
 from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey
+from fate_flow.ml.timings import Timings
 from fate_flow.ml.tree import (
     FLOAT_ZERO,
     LEFT,
@@ -84,23 +83,6 @@ def goes_left(data: PartyData, rows: np.ndarray, fid: int, bid: int, missing_dir
     return np.where(bins == MISSING, missing_dir == LEFT, bins <= bid)
 
 
-class Timings(dict):
-    """Seconds spent per phase of a fit (logged at its end: where SecureBoost's time goes)."""
-
-    @contextlib.contextmanager
-    def measure(self, phase: str) -> Iterator[None]:
-        """Add the time the ``with`` block takes to ``phase``."""
-        started = time.perf_counter()
-        try:
-            yield
-        finally:
-            self[phase] = self.get(phase, 0.0) + time.perf_counter() - started
-
-    def line(self) -> str:
-        """``phase 1.2 s, ...``, the slowest first."""
-        return ", ".join(f"{k} {v:.2f} s" for k, v in sorted(self.items(), key=lambda kv: -kv[1]))
-
-
 # -- guest -----------------------------------------------------------------------------------------------------
 @dataclass
 class GrownTree:
@@ -124,7 +106,7 @@ class GuestGrower:
     compress: bool
     cores: int
     host_ids: Sequence[str]
-    timings: Timings = field(default_factory=Timings)
+    timings: Timings = field(default_factory=lambda: Timings("secureboost"))
     pool: ObfuscatorPool | None = None  # obfuscators made ahead while the guest waits for the hosts
     host_layers: int | None = None  # FATE's layered strategy: the first layers split on host features only
 
@@ -146,7 +128,7 @@ class GuestGrower:
         if use_hosts:
             public = self.private.public
             packing = packing_ops.make_packing(g, h, rows, self.compress, public.key_length, bounds)
-            with self.timings.measure("encrypt"):
+            with self.timings.phase("encrypt"):
                 vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores, self.pool)
             start.update(packing=packing.to_wire(), gh=[v.to_wire() for v in vectors])
         ctx.hosts.put("tree_start", start)
@@ -187,7 +169,7 @@ class GuestGrower:
         sums_g = np.bincount(node_index[node_index >= 0], weights=g[node_index >= 0], minlength=nodes)
         sums_h = np.bincount(node_index[node_index >= 0], weights=h[node_index >= 0], minlength=nodes)
         counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
-        with self.timings.measure("guest splits"):
+        with self.timings.phase("guest splits"):
             hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
             own = candidates_from_histograms(*hist, layout)
             best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
@@ -196,7 +178,7 @@ class GuestGrower:
         owner = np.full(nodes, -1)  # -1 guest, else the host's index
         host_gains = []
         if use_hosts:
-            with self.timings.measure("wait for hosts"):
+            with self.timings.phase("wait for hosts"):
                 messages = ctx.hosts.get("candidates")
             for host, message in enumerate(messages):
                 candidates = self._host_candidates(message, packing, counts)
@@ -267,7 +249,7 @@ class GuestGrower:
             if len(vector) != expected:
                 raise ComponentError("a host sent the wrong number of packages")
             packages.append(vector.ciphertexts)
-        with self.timings.measure("decrypt"):
+        with self.timings.phase("decrypt"):
             gl, hl = packing_ops.decode(self.private, packing, packages, left_counts, self.cores)
         width = int(per_node.max(initial=0))
         shape = (len(counts), width)
@@ -335,7 +317,7 @@ class HostGrower:
     party_id: str
     public: PublicKey
     cores: int
-    timings: Timings = field(default_factory=Timings)
+    timings: Timings = field(default_factory=lambda: Timings("secureboost"))
 
     def grow(self, ctx, chosen: np.ndarray) -> Tree:
         """Answer the guest for one tree; returns the tree with this host's splits."""
@@ -348,7 +330,7 @@ class HostGrower:
             layout = self.data.layout(chosen, self.use_missing)
             for depth in range(MAX_LAYER_NODES):
                 step = ctx.child("layer", depth)
-                with self.timings.measure("wait for guest"):
+                with self.timings.phase("wait for guest"):
                     message = step.guest.get("layer")
                 ids, node_index, offer = self._layer(message)
                 if not len(ids):
@@ -391,11 +373,11 @@ class HostGrower:
         bins = np.where(data.binned == MISSING, width - 1, data.binned)
         columns = []
         for ciphertexts in gh:
-            with self.timings.measure("histograms"):
+            with self.timings.phase("histograms"):
                 bin_sums = packing_ops.feature_histograms(ciphertexts, bins, node_index, nodes, width, n2, self.cores)
                 per_node = packing_ops.candidate_sums(bin_sums, counts, layout.fid, layout.bid,
                                                       layout.missing_dir == LEFT, chosen, features, width, n2)
-            with self.timings.measure("pack and rerandomize"):
+            with self.timings.phase("pack and rerandomize"):
                 flat = [c for sums in per_node for c in sums]
                 packages = packing_ops.compress(flat, packing, n2, self.cores)
                 bound = (1 << (packing.pad * packing.capacity)) - 1
