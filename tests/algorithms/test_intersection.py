@@ -338,3 +338,33 @@ def test_what_a_peer_sends_is_checked():
     b = a.copy()
     b[0, 31] = 1
     assert [x.tolist() for x in match(a[:1], b)] == [[0], [1]]
+
+
+def test_match_ids_are_intersected_and_rows_keyed_by_the_guests_sample_ids(server):
+    """Tables uploaded with ``extend_sid`` (a generated sample id per row, the file's id kept as a column) and
+    DataTransform's ``with_match_id``: the parties intersect the match ids; the host's rows come out under the
+    guest's sample ids, each beside the guest's row of the same match id."""
+    upload(server, FATE_DATA / "breast_hetero_guest.csv", "breast_guest_sid", extend_sid=True)
+    upload(server, FATE_DATA / "breast_hetero_host.csv", "breast_host_sid", extend_sid=True)
+    dsl = {"components": {
+        "reader_0": DSL["components"]["reader_0"],
+        "data_transform_0": {"module": "DataTransform", "input": {"data": {"data": ["reader_0.data"]}},
+                             "output": {"data": ["data"], "model": ["model"]}},
+        "intersect_0": {"module": "Intersection", "input": {"data": {"data": ["data_transform_0.data"]}},
+                        "output": {"data": ["data"]}},
+    }}
+    roles = {"guest": {"0": {"reader_0": {"table": {"name": "breast_guest_sid", "namespace": "experiment"}},
+                             "data_transform_0": {"with_label": True, "with_match_id": True}}},
+             "host": {"0": {"reader_0": {"table": {"name": "breast_host_sid", "namespace": "experiment"}},
+                            "data_transform_0": {"with_label": False, "with_match_id": True}}}}
+    job_id, status = run_job(server, dsl, job_conf(GUEST, [HOST], None, {"intersect_0": {"intersect_method": "ecdh"}},
+                                                   roles), timeout=120)
+    assert status == "success", job_id
+    guest = {r["sid"] if "sid" in r else r[next(iter(r))]: r for r in output_rows(server, job_id, "intersect_0",
+                                                                                 "guest", GUEST)}
+    host = {r["sid"] if "sid" in r else r[next(iter(r))]: r for r in output_rows(server, job_id, "intersect_0",
+                                                                                "host", HOST)}
+    assert len(guest) == 569 and set(guest) == set(host)
+    assert not set(guest) & BREAST  # generated sample ids, not the files' ids
+    for sid, row in guest.items():
+        assert row["id"] == host[sid]["id"]  # the same match id (the file's id) on both sides

@@ -135,12 +135,14 @@ def _apply(ctx: Context, table: Table, transform: Transform) -> tuple[Table, dic
             continue
         features[:, index] = _feature(ctx, table, name, transform, rates, rows)
     labels = _labels(ctx, table, transform) if transform.label_name in present else None
+    # FATE's schema names the match id column: Intersection intersects on it
+    schema_extra = {"match_id_name": transform.match_id_name} if transform.match_id_name else {}
     schema = Schema(sid=table.schema.sid, header=tuple(transform.header),
-                    label=transform.label_name if labels is not None else None)
+                    label=transform.label_name if labels is not None else None, extra=schema_extra)
     extra = {transform.match_id_name: table.column(transform.match_id_name)} if transform.match_id_name else None
     if text_columns:
         schema = Schema(sid=schema.sid, header=tuple(c for c in transform.header if c not in text_columns),
-                        label=schema.label, extra={"str_columns": sorted(text_columns)})
+                        label=schema.label, extra={**schema_extra, "str_columns": sorted(text_columns)})
         keep = [i for i, c in enumerate(transform.header) if c not in text_columns]
         features = features[:, keep]
         extra = {**(extra or {}), **text_columns}

@@ -9,8 +9,9 @@ the intersection only when ``sync_intersect_ids``. ``cardinality_only`` counts i
 ecdh, estimated with a Bloom filter with rsa); ``run_preprocess`` first drops ids that a Bloom filter of
 the other side rules out; ``run_cache`` keeps the host's half of the protocol as a cache (model files,
 alias ``cache``) that a later Intersection given it as its ``cache`` input reuses. Data with match ids
-(``join_method`` left_join, ``sample_id_generator``, ``new_sample_id``) is not handled yet: those
-parameters are checked as FATE does, and left_join fails the task.
+(DataTransform's ``with_match_id``) is intersected on the match ids, and every party's rows are then keyed
+by the sample ids of ``sample_id_generator``; ``join_method`` left_join and ``new_sample_id`` are checked as
+FATE does and fail the task (not provided yet).
 
 This module declares the spec and FATE's parameters only (pydantic, nothing heavy); the protocols run in
 the sibling modules, imported by the executor.

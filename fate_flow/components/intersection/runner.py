@@ -32,7 +32,8 @@ def _run(ctx: Context) -> None:
     params: IntersectParams = ctx.params
     _refuse_unprovided(ctx, params)
     table = ctx.inputs.first("data")
-    ids = unique_ids(table)
+    match_id = table.schema.extra.get("match_id_name") or None
+    ids = unique_ids(table, match_id)
     if ids.size == 0:
         raise ComponentError(f"{ctx.component_name}: the input data at {ctx.role} {ctx.party_id} has no rows")
     started = time.perf_counter()
@@ -53,14 +54,51 @@ def _run(ctx: Context) -> None:
     if intersected.size == 0:
         raise ComponentError(f"{ctx.component_name}: the intersection is empty: none of the {ids.size} ids at "
                              f"{ctx.role} {ctx.party_id} is also at {_peers(ctx)}")
+    if match_id:
+        table = _keyed_by_generator(ctx, params, table, match_id, intersected)
+        intersected = unique_ids(table)
     ctx.outputs[0].write(_restricted(ctx, params, table, intersected))
 
 
 def _refuse_unprovided(ctx: Context, params: IntersectParams) -> None:
     """What this server does not run fails the task naming the parameter."""
     if params.join_method == "left_join":
-        raise ComponentError(f"{ctx.component_name}: join_method left_join applies only to data with match ids "
-                             "(FATE: 'Only data with match_id may apply left_join method')")
+        raise ComponentError(f"{ctx.component_name}: join_method left_join is not provided yet")
+    if params.new_sample_id:
+        raise ComponentError(f"{ctx.component_name}: new_sample_id is not provided yet")
+    if params.sample_id_generator == "host" and len(ctx.roles.get("host", [])) != 1:
+        raise ComponentError(f"{ctx.component_name}: sample_id_generator host takes exactly one host")
+
+
+def _keyed_by_generator(ctx: Context, params: IntersectParams, table: Table, match_id: str,
+                        intersected: np.ndarray) -> Table:
+    """Data with match ids (FATE's ``with_match_id``): the parties intersected their match ids; every party's
+    rows of the intersection are now keyed by the sample ids of ``sample_id_generator``'s rows, which that
+    party sends with their match ids (a match id on several of its rows gives the others that many rows)."""
+    from fate_flow.components._tables import rows_with_sids
+
+    matches = np.asarray(table.column(match_id)).astype(str)
+    rows = np.flatnonzero(np.isin(matches, intersected.astype(str)))
+    if ctx.role == params.sample_id_generator:
+        pairs = {"match_ids": [str(m) for m in matches[rows]], "sids": [str(s) for s in table.sids()[rows]]}
+        (ctx.hosts if ctx.role == "guest" else ctx.guest).put("generated_sids", pairs)
+        return rows_with_sids(table, rows)
+    pairs = (ctx.guest if params.sample_id_generator == "guest" else ctx.hosts[0]).get("generated_sids")
+    if (not isinstance(pairs, dict) or set(pairs) != {"match_ids", "sids"}
+            or not all(isinstance(pairs[k], list) and all(isinstance(v, str) for v in pairs[k]) for k in pairs)
+            or len(pairs["match_ids"]) != len(pairs["sids"])):
+        raise ComponentError("the sample id generator sent malformed sample ids")
+    own: dict[str, int] = {}
+    for row in rows.tolist():
+        if matches[row] in own:
+            raise ComponentError(f"{ctx.component_name}: match id {matches[row]!r} is on several rows here; "
+                                 "FATE keys such rows by the generator's sample ids only when they are unique here")
+        own[matches[row]] = row
+    unknown = [m for m in pairs["match_ids"] if m not in own]
+    if unknown:
+        raise ComponentError(f"the sample id generator sent {len(unknown)} match ids outside the intersection")
+    return rows_with_sids(table, np.asarray([own[m] for m in pairs["match_ids"]], dtype=np.int64),
+                          np.asarray(pairs["sids"]))
 
 
 def _peers(ctx: Context) -> str:
@@ -121,12 +159,14 @@ def preprocess(ctx: Any, ids: np.ndarray, params: IntersectParams) -> np.ndarray
     return ids[keep]
 
 
-def unique_ids(table: Table) -> np.ndarray:
-    """The table's distinct sample ids (texts, an object array), hashed rather than sorted."""
+def unique_ids(table: Table, match_id: str | None = None) -> np.ndarray:
+    """The table's distinct sample ids (or values of its ``match_id`` column) as texts (an object array),
+    hashed rather than sorted."""
     import pyarrow as pa
     import pyarrow.compute as pc
 
-    sids = pa.array(np.asarray(table.sids(), dtype=object), type=pa.string())
+    values = table.sids() if not match_id else np.asarray(table.column(match_id)).astype(str)
+    sids = pa.array(np.asarray(values, dtype=object), type=pa.string())
     return pc.unique(sids).to_numpy(zero_copy_only=False)
 
 
