@@ -48,21 +48,21 @@ class Packing:
         return 1 if self.compress else 2
 
     def to_wire(self) -> dict:
-        """Plain values for the codec."""
-        return {"g_offset": self.g_offset, "g_bits": self.g_bits, "h_bits": self.h_bits,
-                "compress": self.compress, "capacity": self.capacity}
+        """What the hosts need to pack candidates (bit widths, capacity); not ``g_offset``, which would tell
+        them the smallest gradient."""
+        return {"g_bits": self.g_bits, "h_bits": self.h_bits, "compress": self.compress, "capacity": self.capacity}
 
     @classmethod
     def from_wire(cls, obj: object, key_bits: int) -> Packing:
         """The layout the guest sent, checked against the key (a package must fit below n/2)."""
-        if not isinstance(obj, dict) or set(obj) != {"g_offset", "g_bits", "h_bits", "compress", "capacity"}:
-            raise ValueError("a packing is a dict of g_offset, g_bits, h_bits, compress, capacity")
+        if not isinstance(obj, dict) or set(obj) != {"g_bits", "h_bits", "compress", "capacity"}:
+            raise ValueError("a packing is a dict of g_bits, h_bits, compress, capacity")
         ints = [obj["g_bits"], obj["h_bits"], obj["capacity"]]
         if any(isinstance(v, bool) or not isinstance(v, int) or v < 1 for v in ints):
             raise ValueError("g_bits, h_bits and capacity must be positive ints")
-        if not isinstance(obj["compress"], bool) or not isinstance(obj["g_offset"], (int, float)):
-            raise ValueError("compress must be a bool and g_offset a number")
-        packing = cls(float(obj["g_offset"]), *ints[:2], obj["compress"], ints[2])
+        if not isinstance(obj["compress"], bool):
+            raise ValueError("compress must be a bool")
+        packing = cls(0.0, *ints[:2], obj["compress"], ints[2])
         if packing.pad * packing.capacity > key_bits - 2 or (not packing.compress and packing.capacity != 1):
             raise ValueError("the packing does not fit the key")
         return packing
