@@ -10,8 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.ensemble import GradientBoostingClassifier, GradientBoostingRegressor
 from sklearn.metrics import roc_auc_score
 
+from tests.algorithms.test_hetero_lr import _joined
 from tests.jobs import FATE_DATA, output_rows, summary
 from tests.support import FATE_CLIENT_VENV, FlowCLI, ServerProcess, database_env, start_parties
 from tests.testsuites.suite import rewrite_parties
@@ -99,13 +101,17 @@ def _check(server: ServerProcess, name: str, job_id: str) -> None:
     elif name == "sbt_multi":
         rows = [r for r in output_rows(server, job_id, SBT, "guest", int(GUEST)) if r["type"] == "train"]
         accuracy = np.mean([float(r["label"]) == float(r["predict_result"]) for r in rows])
-        assert len(rows) == 846 and accuracy >= 0.8, accuracy
+        # scikit-learn's gradient boosting, same rounds, depth and rate, on the joined data (0.76): FATE's softmax
+        # hessian is 2p(1-p), half scikit-learn's step, so three rounds learn a little less
+        plain = _plain_boosting("vehicle_scale_hetero", GradientBoostingClassifier)
+        assert len(rows) == 846 and accuracy >= plain - 0.06, (accuracy, plain)
     elif name == "sbt_regression":
         rows = [r for r in output_rows(server, job_id, SBT, "guest", int(GUEST)) if r["type"] == "train"]
         labels = np.array([float(r["label"]) for r in rows])
         rmse = float(np.sqrt(np.mean((labels - np.array([float(r["predict_score"]) for r in rows])) ** 2)))
-        print(f"sbt_regression train RMSE {rmse:.4f} (label std {labels.std():.4f})")
-        assert len(rows) == 395 and rmse < 0.8 * labels.std(), rmse
+        plain = _plain_boosting("student_hetero", GradientBoostingRegressor)
+        print(f"sbt_regression train RMSE {rmse:.4f} (scikit-learn's on the joined data {plain:.4f})")
+        assert len(rows) == 395 and rmse <= plain * 1.05, (rmse, plain)
     elif name == "homo_sbt_binary":
         rows = [r for r in output_rows(server, job_id, "homo_secureboost_0", "guest", int(GUEST))
                 if r["type"] == "validate"]
@@ -117,9 +123,22 @@ def _check(server: ServerProcess, name: str, job_id: str) -> None:
         assert len(ivs) == 30 and all(v >= 0 for v in ivs.values())  # 10 guest, 20 host (anonymous) columns
     elif name == "hetero_selection":
         found = summary(server, job_id, "hetero_feature_selection_0", "guest", int(GUEST))
-        assert found["all"]["left_col_nums"] < found["all"]["last_col_nums"]
+        ivs = dict(summary(server, job_id, "hetero_feature_binning_0", "guest", int(GUEST))["result"]["iv"])
+        kept = sorted(name for name, iv in ivs.items() if iv >= 0.1 and not name.startswith("host_"))
+        assert sorted(found["all"]["left_col_names"]) == kept and found["all"]["left_col_nums"] == len(kept)
     elif name.startswith("intersect"):
         assert summary(server, job_id, "intersect_0", "guest", int(GUEST))["intersect_num"] == 569
+
+
+def _plain_boosting(tables: str, model: type) -> float:
+    """Train accuracy (classifier) or RMSE (regressor) of scikit-learn's gradient boosting with FATE's example
+    settings (3 trees, depth 3, rate 0.3) on the joined guest and host data."""
+    _, y, xg, xh = _joined(f"{tables}_guest.csv", f"{tables}_host.csv")
+    x = np.hstack([xg, xh])
+    fitted = model(n_estimators=3, max_depth=3, learning_rate=0.3, random_state=0).fit(x, y)
+    if model is GradientBoostingClassifier:
+        return float(np.mean(fitted.predict(x) == y))
+    return float(np.sqrt(np.mean((fitted.predict(x) - y) ** 2)))
 
 
 def _deploy_and_predict_sbt(flow: FlowCLI, server: ServerProcess, tmp_path: Path, train_job: str) -> None:
@@ -205,7 +224,8 @@ def test_examples_on_separate_servers(server_factory, tmp_path: Path):
                 _upload(flows[party], tmp_path, table)
     # the host lets the guest's jobs read its tables (as `flow privilege grant` does)
     grant = {"party_id": int(GUEST), "dataset": [{"namespace": "experiment", "name": t}
-                                                   for t, (_, holder) in TABLES.items() if holder == HOST]}
+                                                   for t, (_, holder) in TABLES.items()
+                                                   if holder == HOST or t in SHARED_TABLES]}
     assert parties[HOST].post("/v1/permission/grant", grant)["retcode"] == 0
     for name in ("hetero_lr_normal", "intersect_ecdh", "homo_lr_train", "sbt_binary", "homo_sbt_binary",
                  "hetero_binning", "hetero_selection"):
@@ -246,21 +266,22 @@ def test_flow_test_min_as_a_whole(standalone):
                  and (server.post("/v1/job/config", {"job_id": j["job_id"], "role": "guest", "party_id": GUEST})
                       ["data"]["runtime_conf"]["job_parameters"]["common"].get("job_type") == "predict")]
     assert predicted, jobs
-    rows = output_rows(server, predicted[0]["job_id"], "hetero_lr_0", "guest", int(GUEST))
-    assert len(rows) == 569 and all(0.0 <= float(r["predict_score"]) <= 1.0 for r in rows)
+    lr_rows = [rows for rows in (_rows_or_none(server, j["job_id"], "hetero_lr_0") for j in predicted) if rows]
+    assert lr_rows and len(lr_rows[0]) == 569 and all(0.0 <= float(r["predict_score"]) <= 1.0 for r in lr_rows[0])
     # and the SecureBoost half (its component is hetero_secureboost_0): trained, then a predict job with it
     boosted = [summary(server, j["job_id"], "hetero_secureboost_0", "guest", int(GUEST)) for j in jobs
                if j["status"] == "success"]
     boosted = [found for found in boosted if found.get("loss_history")]
     assert boosted and boosted[0]["validation_metrics"]["train"]["auc"][-1] >= 0.98, completed.stdout
-    sbt_predicted = [j for j in predicted if summary(server, j["job_id"], "hetero_secureboost_0", "guest", GUEST)
-                     or any(r["type"] == "predict" for r in _rows_or_none(server, j["job_id"]))]
-    assert sbt_predicted, predicted
+    sbt_rows = [rows for rows in (_rows_or_none(server, j["job_id"], "hetero_secureboost_0") for j in predicted)
+                if rows]
+    assert sbt_rows and len(sbt_rows[0]) == 569 and all(r["type"] == "predict" for r in sbt_rows[0]), predicted
 
 
-def _rows_or_none(server: ServerProcess, job_id: str) -> list[dict]:
-    """The SecureBoost output of a predict job, or nothing when the job has no such component."""
+def _rows_or_none(server: ServerProcess, job_id: str, component: str) -> list[dict]:
+    """A predict job's output rows of ``component`` at the guest, or nothing when the job has no such component
+    (``flow test min`` runs one predict job per model)."""
     try:
-        return output_rows(server, job_id, "hetero_secureboost_0", "guest", int(GUEST))
+        return output_rows(server, job_id, component, "guest", int(GUEST))
     except AssertionError:
         return []
