@@ -79,10 +79,9 @@ def auc(server, job_id: str) -> float | None:
     answer = server.session.post(f"{server.url}/v1/tracking/component/summary/download",
                                  json={"job_id": job_id, "component_name": "evaluation_0", "role": "guest",
                                        "party_id": 9999}, timeout=30).json()
-    data = answer.get("data") or {}
-    for name, values in data.items():
-        if "train" in name and isinstance(values, dict) and "auc" in values:
-            return values["auc"]
+    for values in (answer.get("data") or {}).values():  # {"<model>": {"train": {"auc": ...}}}
+        if isinstance(values, dict) and "auc" in values.get("train", {}):
+            return values["train"]["auc"]
     return None
 
 
