@@ -46,11 +46,12 @@ def run(server, dsl: dict, conf: dict) -> tuple[float, str, str]:
     return time.perf_counter() - started, status, answer["jobId"]
 
 
-def timings(server, job_id: str) -> dict[str, str]:
+def timings(server, job_id: str, pattern: re.Pattern = TIMINGS) -> dict[str, str]:
+    """Each party's timings line (``<label> timings (<role>): ...``) in the job's INFO logs."""
     found = {}
     for log in (server.home / "logs" / job_id).rglob("INFO.log"):
         for line in log.read_text(errors="replace").splitlines():
-            match = TIMINGS.search(line)
+            match = pattern.search(line)
             if match:
                 found[match.group(1)] = match.group(2)
     return found

@@ -16,32 +16,18 @@ import json
 import re
 import statistics
 import sys
-import time
 from pathlib import Path
 
 from benchlib import RssSampler, cleanup, save_result, start_server
-from hetero_lr import upload
+from hetero_lr import run, upload
+from hetero_lr import timings as lr_timings
 
 TIMINGS = re.compile(r"secureboost timings \((\w+)\): (.*)")
 
 
-def run(server, dsl: dict, conf: dict) -> tuple[float, str, str]:
-    started = time.perf_counter()
-    answer = server.session.post(f"{server.url}/v1/job/submit", json={"job_dsl": dsl, "job_runtime_conf": conf},
-                                 timeout=60).json()
-    assert answer["retcode"] == 0, answer
-    status = server.wait_job(answer["jobId"], timeout_s=3600)
-    return time.perf_counter() - started, status, answer["jobId"]
-
-
 def timings(server, job_id: str) -> dict[str, str]:
-    found = {}
-    for log in (server.home / "logs" / job_id).rglob("INFO.log"):
-        for line in log.read_text(errors="replace").splitlines():
-            match = TIMINGS.search(line)
-            if match:
-                found[match.group(1)] = match.group(2)
-    return found
+    """Each party's "secureboost timings" line."""
+    return lr_timings(server, job_id, TIMINGS)
 
 
 def _dsl(intersect: bool) -> dict:

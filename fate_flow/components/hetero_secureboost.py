@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import Field, field_validator, model_validator
 
-from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs, Params
+from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs
 from fate_flow.ml.params import (
-    CallbackParam,
+    CallbackParams,
     CrossValidationParam,
     EncryptedModeCalculatorParam,
     EncryptParam,
@@ -21,7 +21,6 @@ from fate_flow.ml.params import (
     PositiveInt,
     PredictParam,
     choice,
-    move_deprecated_callback_keys,
 )
 
 RUNNER = "fate_flow.components._hetero_secureboost:run"
@@ -71,7 +70,7 @@ class DecisionTreeParam(Nested):
         return [float(v) for v in value]
 
 
-class BoostingParams(Params):
+class BoostingParams(CallbackParams):
     """What FATE's boosting parameter classes share."""
 
     tree_param: DecisionTreeParam = Field(default_factory=DecisionTreeParam)
@@ -89,18 +88,7 @@ class BoostingParams(Params):
     binning_error: float = Field(1e-4, ge=0, le=1)
     use_missing: bool = False
     zero_as_missing: bool = False
-    callback_param: CallbackParam = Field(default_factory=CallbackParam)
     multi_mode: choice("single_output", "multi_output") = "single_output"
-    # deprecated top-level spellings of callback_param's fields (FATE moves them there)
-    validation_freqs: int | list[int] | None = None
-    early_stopping_rounds: int | None = None
-    metrics: list[str] | None = None
-    use_first_metric_only: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _move_deprecated(cls, values: Any) -> Any:
-        return move_deprecated_callback_keys(values)
 
     @model_validator(mode="after")
     def _objective(self) -> BoostingParams:

@@ -7,29 +7,18 @@ the set encodes as all zeros. The model (the values per column) encodes other da
 
 from __future__ import annotations
 
-from pydantic import StrictBool, StrictInt, field_validator
+from pydantic import StrictBool
 
-from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs, Params
+from fate_flow.components.one_hot_encoder import OneHotEncoderParams
+from fate_flow.framework import PREDICT, TRAIN, ComponentSpec, Inputs, Outputs
 
 RUNNER = "fate_flow.components._homo_onehot"
 
 
-class HomoOneHotParams(Params):
-    """FATE 1.11's HomoOneHotParam."""
+class HomoOneHotParams(OneHotEncoderParams):
+    """FATE 1.11's HomoOneHotParam: OneHotEncoder's columns, and whether the arbiter aligns the clients' values."""
 
-    transform_col_indexes: StrictInt | list[StrictInt] | None = -1
-    transform_col_names: list[str] | None = None
     need_alignment: StrictBool = True
-
-    @field_validator("transform_col_indexes", mode="after")
-    @classmethod
-    def _indexes(cls, value: int | list[int] | None) -> int | list[int] | None:
-        # FATE takes any int and fails at run on one that is not -1: refused at submit instead
-        if isinstance(value, int) and value != -1:
-            raise ValueError("must be -1 (every column) or a list of column indexes")
-        if isinstance(value, list) and any(index < 0 for index in value):
-            raise ValueError("column indexes must be non-negative")
-        return value
 
 
 SPEC = ComponentSpec(

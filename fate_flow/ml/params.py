@@ -167,7 +167,23 @@ def move_deprecated_callback_keys(values: Any) -> Any:
     return {**values, "callback_param": {"callbacks": ["PerformanceEvaluate"], **fed}}
 
 
-class LinearModelParams(Params):
+class CallbackParams(Params):
+    """``callback_param`` and FATE's deprecated top-level spellings of its fields (moved into it, with
+    PerformanceEvaluate): what every iterative training component takes."""
+
+    callback_param: CallbackParam = Field(default_factory=CallbackParam)
+    validation_freqs: int | list[int] | None = None
+    early_stopping_rounds: int | None = None
+    metrics: list[str] | None = None
+    use_first_metric_only: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _move_deprecated(cls, values: Any) -> Any:
+        return move_deprecated_callback_keys(values)
+
+
+class LinearModelParams(CallbackParams):
     """FATE's LinearModelParam: what HeteroLR, HomoLR, HeteroLinR and HeteroPoisson share."""
 
     penalty: choice("L1", "L2", "NONE", case="upper", none_as="NONE") = "L2"
@@ -185,17 +201,6 @@ class LinearModelParams(Params):
     decay_sqrt: bool = True
     stepwise_param: StepwiseParam = Field(default_factory=StepwiseParam)
     floating_point_precision: int | None = Field(23, ge=0, le=64)
-    callback_param: CallbackParam = Field(default_factory=CallbackParam)
-    # deprecated top-level spellings of callback_param's fields (FATE moves them there)
-    validation_freqs: int | list[int] | None = None
-    early_stopping_rounds: int | None = None
-    metrics: list[str] | None = None
-    use_first_metric_only: bool = False
-
-    @model_validator(mode="before")
-    @classmethod
-    def _move_deprecated(cls, values: Any) -> Any:
-        return move_deprecated_callback_keys(values)
 
     @model_validator(mode="after")
     def _batch_size(self) -> LinearModelParams:
