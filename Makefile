@@ -45,3 +45,9 @@ bench: venv fate-client
 
 clean:
 	rm -rf $(VENV) $(FC_VENV) demo-home
+
+# The board's vendored browser libraries (Chart.js, dagre): pinned in board-vendor/package-lock.json,
+# copied into fate_flow/board/static/vendor/ and committed; rerun only to upgrade them.
+.PHONY: board-vendor
+board-vendor:
+	board-vendor/vendor.sh
