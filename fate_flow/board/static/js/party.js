@@ -1,0 +1,66 @@
+/**
+ * The party page: this server (party id, versions, host and ports), its computing cores and the
+ * jobs holding them, and the route table with whether each partner answers now.
+ */
+import { call } from './api.js';
+import { h, clear, table, cellText, link, seg } from './dom.js';
+
+export async function render(root, _params, _query, ctx) {
+  const server = h('div', { 'data-testid': 'server-info' }, h('p', { class: 'muted' }, 'Loading…'));
+  const resources = h('div', { 'data-testid': 'resources' }, h('p', { class: 'muted' }, 'Loading…'));
+  const routes = h('div', { 'data-testid': 'routes' }, h('p', { class: 'muted' }, 'Checking the routes…'));
+  clear(root,
+    h('h1', {}, 'Party'),
+    h('section', { class: 'card', 'aria-labelledby': 'server-title' }, h('h2', { id: 'server-title' }, 'This server'), server),
+    h('section', { class: 'card', 'aria-labelledby': 'res-title' }, h('h2', { id: 'res-title' }, 'Computing resources'), resources),
+    h('section', { class: 'card', 'aria-labelledby': 'routes-title' }, h('h2', { id: 'routes-title' }, 'Routes to other parties'), routes));
+
+  const [info, version, resource, route] = await Promise.all([
+    call('/v1/server/fateflow/info', {}, { signal: ctx.signal }),
+    call('/v1/version/get', {}, { signal: ctx.signal }),
+    call('/v1/resource/query', {}, { signal: ctx.signal }),
+    call('/v1/server/routes', {}, { signal: ctx.signal }),
+  ]);
+  if (!ctx.alive) return;
+
+  // the instance serving this page (FATE-Board picks the one whose host is the browser's host)
+  const instances = Object.values(info?.data || {});
+  const me = instances.find((i) => i.host === window.location.hostname) || instances[0] || {};
+  const versions = version?.data || {};
+  const partyId = info?.data?.party_id ?? me.party_id ?? route?.data?.party_id;
+  clear(server, table(['Field', 'Value'], [
+    ['Party ID', cellText(partyId ?? '(not reported)')],
+    ['Instance', cellText(me.instance_id)],
+    ['Host', cellText(me.host)],
+    ['HTTP port', cellText(me.http_port)],
+    ['gRPC port', cellText(me.grpc_port)],
+    ...Object.entries(versions).map(([k, v]) => [`${k} version`, cellText(v)]),
+  ], { class: 'kv' }));
+
+  const engine = resource?.data?.computing_engine_resource || {};
+  const total = Number(engine.f_cores ?? engine.cores ?? 0);
+  const free = Number(engine.f_remaining_cores ?? engine.remaining_cores ?? 0);
+  const holders = resource?.data?.use_resource_job || [];
+  clear(resources, resource ? [
+    h('dl', { class: 'summary-grid' },
+      h('div', {}, h('dt', {}, 'Engine'), h('dd', {}, cellText(engine.f_engine_name ?? engine.engine_name))),
+      h('div', {}, h('dt', {}, 'Cores total'), h('dd', { 'data-testid': 'cores-total' }, String(total))),
+      h('div', {}, h('dt', {}, 'Cores in use'), h('dd', { 'data-testid': 'cores-in-use' }, String(total - free))),
+      h('div', {}, h('dt', {}, 'Cores free'), h('dd', { 'data-testid': 'cores-free' }, String(free))),
+      h('div', {}, h('dt', {}, 'Nodes'), h('dd', {}, cellText(engine.f_nodes ?? engine.nodes)))),
+    h('h3', {}, 'Jobs holding cores'),
+    holders.length ? table(['Job', 'Role', 'Party', 'Cores', 'Memory'], holders.map((j) => [
+      link(`/job/${seg(j.job_id)}/${seg(j.role)}/${seg(j.party_id)}`, j.job_id), j.role, cellText(j.party_id), cellText(j.core ?? j.cores), cellText(j.memory),
+    ])) : h('p', { class: 'muted' }, 'No job holds cores now.'),
+  ] : h('p', { class: 'muted' }, 'Resources unavailable.'));
+
+  const rows = route?.data?.routes || [];
+  clear(routes, rows.length ? h('div', { class: 'table-scroll' }, h('table', {},
+    h('thead', {}, h('tr', {}, ['Party', 'Host', 'HTTP port', 'gRPC port', 'Reachable', 'Latency', 'Error'].map((c) => h('th', { scope: 'col' }, c)))),
+    h('tbody', {}, rows.map((r) => h('tr', { 'data-testid': 'route-row', 'data-party-id': r.party_id, 'data-reachable': r.reachable ? 'true' : 'false' },
+      h('td', {}, cellText(r.party_id)), h('td', {}, cellText(r.host)), h('td', {}, cellText(r.http_port)), h('td', {}, cellText(r.grpc_port)),
+      h('td', {}, h('span', { class: `badge ${r.reachable ? 'status-success' : 'status-failed'}` }, r.reachable ? 'reachable' : 'unreachable')),
+      h('td', {}, r.latency_ms !== null && r.latency_ms !== undefined ? `${Number(r.latency_ms).toFixed(1)} ms` : ''),
+      h('td', { class: 'wrap' }, cellText(r.error)))))))
+    : h('p', { class: 'muted' }, route ? 'No route to another party.' : 'The route check is unavailable.'));
+}
