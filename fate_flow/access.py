@@ -9,7 +9,11 @@
   party of the job, and a task report only about the sender's own rows of a task the initiator started.
   A job's cores are not returned while it runs. Refusals answer 108 naming the party and what it may not
   do; a missing, wrong, stale or replayed signature answers 109.
-- Clients call the public API, signed as fate-client signs when client authentication is on.
+- Clients call the public API, signed as fate-client signs when client authentication is on. The board's pages
+  call it with their login session instead (when ``board.auth`` is set), every POST with the session's CSRF
+  token. The board's own paths (``/board/...``) decide their access themselves (``apps/board_app.py``).
+- A browser request from a page of another site (its ``Origin`` is not this server) is refused, whoever sends it:
+  a web page a user visits cannot drive this party's server through the user's browser.
 
 Every peer call is written to the audit log: the job's when the job exists here, else the server's.
 """
@@ -17,7 +21,7 @@ Every peer call is written to the audit log: the job's when the job exists here,
 from __future__ import annotations
 
 import hmac
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, urlencode, urlsplit
 
 from flask import request
 
@@ -29,6 +33,7 @@ from fate_flow.errors import AuthenticationError, DataError, PermissionDeniedErr
 from fate_flow.federation.client import LOCAL_CALL
 from fate_flow.federation.signing import SRC_PARTY, verify_client
 from fate_flow.log import audit_logger
+from fate_flow.manager.board_sessions import COOKIE, CSRF_HEADER, Session
 from fate_flow.runtime import Runtime
 from fate_flow.utils.paths import check_name
 
@@ -39,6 +44,7 @@ LOCAL_TOKEN_HEADER = "X-Flow-Local-Token"
 # what this party allows its partners: changed only by a signed client, or (client signing off) from this
 # machine, never by a partner who can reach the port
 ADMIN_PREFIXES = ("/v1/permission/",)
+BOARD_PREFIX = "/board"
 LOOPBACK = ("127.0.0.1", "::1")
 # fate-client 1.11.3 sends multipart for an upload, signing none of its body, and for a model import, signing
 # its form fields (the conf) but not the file
@@ -61,10 +67,15 @@ def authenticate(rt: Runtime) -> None:
     DataError (102, a peer's command about a job this server does not hold)."""
     if request.environ.get(LOCAL_CALL) or _has_local_token(rt):
         return
+    _refuse_cross_site()
+    if request.path == "/" or request.path.startswith(BOARD_PREFIX + "/") or request.path == BOARD_PREFIX:
+        return  # the board's pages and login: apps/board_app.py
     if request.path.startswith(EXECUTOR_PREFIXES) or request.endpoint in EXECUTOR_ENDPOINTS:
         raise AuthenticationError(f"only this server's own executors (with its local token) may call {request.path}")
     if request.path.startswith(PEER_PREFIXES):
         _admit_peer(rt)
+    elif not request.path.startswith(ADMIN_PREFIXES) and board_session(rt) is not None:
+        return
     elif request.path.startswith(ADMIN_PREFIXES) and not rt.settings.federation.client_auth:
         _admit_administrator()
     elif rt.settings.federation.client_auth:
@@ -73,6 +84,21 @@ def authenticate(rt: Runtime) -> None:
         signed_body, signed_form = client_signed_parts()
         verify_client(request.headers, request.path + (f"?{query}" if query else ""), signed_body, signed_form,
                       federation.client_keys, federation.max_clock_skew, rt.client_nonces)
+
+
+def _refuse_cross_site() -> None:
+    """A browser says where the page that sent a request came from: refuse other sites' pages."""
+    origin = request.headers.get("Origin")
+    if origin is not None and urlsplit(origin).netloc != request.host:
+        raise AuthenticationError(f"a page of another site ({origin[:100]}) may not call this server")
+    if request.headers.get("Sec-Fetch-Site") == "cross-site":
+        raise AuthenticationError("a page of another site may not call this server")
+
+
+def board_session(rt: Runtime) -> Session | None:
+    """The board's login session this request carries (None without one); AuthenticationError when it changes
+    something (POST ...) without the session's CSRF token."""
+    return rt.board_sessions.of_request(request.cookies.get(COOKIE), request.method, request.headers.get(CSRF_HEADER))
 
 
 def _admit_administrator() -> None:

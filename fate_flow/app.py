@@ -13,6 +13,7 @@ from werkzeug.formparser import FormDataParser
 
 from fate_flow.access import authenticate
 from fate_flow.apps import (
+    board_app,
     checkpoint_app,
     data_access_app,
     initiator_app,
@@ -76,6 +77,7 @@ BLUEPRINTS = (
     mailbox_app.mailbox_app,
     resource_app.resource_app,
     permission_app.permission_app,
+    board_app.board_app,
 )
 
 

@@ -99,5 +99,26 @@ def keys_init(config_path: Path | None, home: Path | None, force: bool) -> None:
     click.echo(f"  {entry}")
 
 
+@main.group()
+def board() -> None:
+    """The board served under /board/."""
+
+
+@board.command("hash-password")
+@click.option("--password-stdin", is_flag=True, help="read the password from the standard input (one line)")
+def board_hash_password(password_stdin: bool) -> None:
+    """Print a hash of the board's password, for board.auth.password_hash in service_conf.yaml."""
+    from fate_flow.utils.passwords import hash_password
+
+    if password_stdin:
+        password = click.get_text_stream("stdin").readline().rstrip("\r\n")
+    else:
+        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    try:
+        click.echo(hash_password(password))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from None
+
+
 if __name__ == "__main__":
     main()

@@ -23,10 +23,12 @@ from fate_flow.federation.signing import KeyRing, NonceCache
 from fate_flow.federation.transfer import PushVerifier
 from fate_flow.federation.transports import RemoteTransport
 from fate_flow.framework.registry import Registry, load_registry
+from fate_flow.manager.board_sessions import BoardSessions
 from fate_flow.manager.job_paths import JobPaths
 from fate_flow.manager.mailbox import Mailbox
 from fate_flow.manager.model_store import ModelStore
 from fate_flow.manager.table_storage import TableStorage
+from fate_flow.manager.wait_reasons import WaitReasons
 from fate_flow.operation.nonce_store import NonceStore
 from fate_flow.operation.party_contact import PartyContact
 from fate_flow.settings import KEYS_INIT_HINT, Settings, SettingsError
@@ -95,6 +97,8 @@ class Runtime:
     client_nonces: NonceCache
     scheduler_waker: Waker
     party_contact: PartyContact
+    board_sessions: BoardSessions
+    wait_reasons: WaitReasons
 
     @classmethod
     def build(cls, settings: Settings, wsgi_app: Any, mailbox: Mailbox) -> Runtime:
@@ -131,6 +135,8 @@ class Runtime:
             client_nonces=NonceCache(2 * skew, NonceStore("client")),
             scheduler_waker=Waker(),
             party_contact=PartyContact(),
+            board_sessions=BoardSessions(settings.board.session_hours * 3600),
+            wait_reasons=WaitReasons(),
         )
 
     def wake_scheduler(self) -> None:

@@ -17,6 +17,7 @@ from typing import Any
 import yaml
 
 from fate_flow.settings_schema import known_keys, unknown_keys
+from fate_flow.utils import passwords
 
 REPO_CONF_DIR = Path(__file__).resolve().parent.parent / "conf"
 ENV_PREFIX = "FATE_FLOW_"
@@ -38,6 +39,8 @@ DEFAULTS: dict[str, Any] = {
     "default_engines": {"computing": "standalone", "federation": "standalone", "storage": "standalone"},
     "fate_on_standalone": {"standalone": {"cores_per_node": 20, "nodes": 1}},
     "fateboard": {"host": "127.0.0.1", "port": 8080},
+    # the board this server serves under /board/; auth: a login (password_hash from `fate_flow board hash-password`)
+    "board": {"enabled": True, "auth": {"user": "", "password_hash": ""}, "session_hours": 12},
     # Python modules declaring extra components (a SPEC each), besides the built-in fate_flow.components
     "components": {"modules": []},
     # bounds on what a client or a peer can make this server hold or wait for
@@ -118,6 +121,21 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class BoardSettings:
+    """The board served under ``/board/``: on or off, and its login (none when ``password_hash`` is empty)."""
+
+    enabled: bool = True
+    user: str = ""
+    password_hash: str = field(default="", repr=False)
+    session_hours: float = 12
+
+    @property
+    def auth(self) -> bool:
+        """Whether the board asks for a login."""
+        return bool(self.password_hash)
+
+
+@dataclass(frozen=True)
 class Route:
     """Where a party's server listens, and the public key its calls are signed with (base64, may be empty)."""
 
@@ -174,6 +192,7 @@ class Settings:
     fateboard_port: int
     component_modules: tuple[str, ...] = ()
     limits: Limits = field(default_factory=lambda: _limits(DEFAULTS["limits"]))
+    board: BoardSettings = field(default_factory=BoardSettings)
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     # Directories under the home directory (FATE's layout, relative to one root).
@@ -411,6 +430,25 @@ def _limits(section: dict) -> Limits:
     return Limits(**values)
 
 
+def _board(section: dict) -> BoardSettings:
+    merged = _deep_merge(DEFAULTS["board"], section)
+    auth = merged.get("auth") or {}
+    enabled = merged.get("enabled")
+    if not isinstance(enabled, bool):
+        raise SettingsError(f"setting board.enabled must be true or false, got {enabled!r}")
+    password_hash = str(auth.get("password_hash") or "")
+    if password_hash and not passwords.is_hash(password_hash):
+        raise SettingsError("setting board.auth.password_hash is not a hash this server wrote: make one with "
+                            "`fate_flow board hash-password`")
+    user = str(auth.get("user") or "")
+    if password_hash and not user:
+        raise SettingsError("setting board.auth.user is empty: the board's login needs a user name")
+    hours = _get(merged, "board", "session_hours", float)
+    if not 0 < hours <= 24 * 30:
+        raise SettingsError(f"setting board.session_hours must be in (0, 720], got {hours:g}")
+    return BoardSettings(enabled=enabled, user=user, password_hash=password_hash, session_hours=hours)
+
+
 def _module_list(section: dict) -> tuple[str, ...]:
     modules = section.get("modules") or []
     if isinstance(modules, str):
@@ -481,6 +519,7 @@ def load_settings(
         fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
         component_modules=_module_list(raw.get("components") or {}),
         limits=_limits(raw.get("limits") or {}),
+        board=_board(raw.get("board") or {}),
         raw=raw,
     )
     if database.engine not in ("sqlite", "mysql"):

@@ -34,6 +34,7 @@ SCHEMA: dict[str, Any] = {
     "fate_on_eggroll": ANY,
     "fate_on_spark": ANY,
     "fateboard": {"host": ANY, "port": ANY},
+    "board": {"enabled": ANY, "auth": {"user": ANY, "password_hash": ANY}, "session_hours": ANY},
     "components": {"modules": ANY},
     "limits": {key: ANY for key in ("json_body_mb", "page_size", "http_timeout_s", "http_backlog", "grpc_message_mb",
                                     "object_mb", "stream_deadline_s", "peer_streams", "model_archive_mb",

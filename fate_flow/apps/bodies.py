@@ -119,6 +119,10 @@ class JobList(Page):
     party_id: Annotated[str, BeforeValidator(_scalar_text), Field(max_length=20)] | None = None
     role: _one_or_list(Role) | None = None
     status: _one_or_list(ClientStatus) | None = None
+    tag: Annotated[str, Field(max_length=50)] | None = None  # substring (the board's filter; not FATE-Board's)
+    # jobs created in [create_time_from, create_time_to] (ms since the epoch; the board's time filter)
+    create_time_from: Annotated[int, Field(ge=0, le=10**15)] | None = None
+    create_time_to: Annotated[int, Field(ge=0, le=10**15)] | None = None
 
 
 class TaskQuery(Body):
@@ -210,6 +214,17 @@ class TableRefBody(Body):
         if not (self.table_name or self.name):
             raise ArgumentError("required argument are missing: table_name; ")
         return str(self.table_name or self.name)
+
+
+class TableList(Body):
+    namespace: Annotated[str, Field(max_length=100)] | None = None  # substring
+    table_name: Annotated[str, Field(max_length=100)] | None = None  # substring
+    limit: Annotated[int, Field(ge=0, le=10**9)] = 0
+    page: Annotated[int, Field(ge=1, le=10**9)] = 1
+
+
+class TablePreview(TableRefBody):
+    limit: Annotated[int, Field(ge=1, le=100)] = 20
 
 
 class Download(Body):

@@ -25,7 +25,7 @@ job_app = Blueprint("job", __name__, url_prefix="/v1/job")
 @job_app.route("/query", methods=["POST"])
 @accepts(bodies.JobQuery)
 def query_job():
-    jobs = job_controller.query_jobs(body_as(bodies.JobQuery).model_dump(exclude_none=True))
+    jobs = job_controller.query_jobs(body_as(bodies.JobQuery).model_dump(exclude_none=True), runtime().wait_reasons)
     if not jobs:
         return result([], retmsg="no job could be found")
     return result(jobs)
@@ -35,7 +35,7 @@ def query_job():
 @accepts(bodies.JobList)
 def list_job():
     request = body_as(bodies.JobList, http_status=400).model_dump(exclude_none=True)  # FATE-Board's 400s
-    return result(job_controller.list_jobs(request, runtime().settings.limits.page_size))
+    return result(job_controller.list_jobs(request, runtime().settings.limits.page_size, runtime().wait_reasons))
 
 
 @job_app.route("/task/query", methods=["POST"])

@@ -1,4 +1,5 @@
-"""/v1/server and /v1/version: versions and this instance's address (the Board's log viewer)."""
+"""/v1/server and /v1/version: versions, this instance's address (the Board's log viewer), and whether the
+parties of its route table can be reached (the board's party page)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from fate_flow import FATE_FLOW_COMPAT_VERSION, __version__
 from fate_flow.apps import bodies
 from fate_flow.apps.bodies import accepts
 from fate_flow.apps.util import body_as, error_response, result, runtime
+from fate_flow.manager.route_health import probe_routes
 from fate_flow.utils.timeutil import now_ms
 
 server_app = Blueprint("server", __name__, url_prefix="/v1/server")
@@ -37,3 +39,9 @@ def fateflow_info():
     s = runtime().settings
     return result({s.instance_id: {"instance_id": s.instance_id, "timestamp": now_ms(), "version": __version__,
                                    "host": s.host, "grpc_port": s.grpc_port, "http_port": s.http_port}})
+
+
+@server_app.route("/routes", methods=["POST"])
+def routes():
+    federation = runtime().settings.federation
+    return result({"protocol": federation.protocol, "routes": probe_routes(federation.routes, federation.protocol)})

@@ -1,4 +1,4 @@
-"""/v1/table: table_info, delete."""
+"""/v1/table: table_info, delete; list and preview (the board's data page)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,23 @@ def table_info():
     storage = runtime().storage
     name = request.table()
     return result(storage.table_info(storage.get_meta(request.namespace, name), request.namespace, name))
+
+
+@table_app.route("/list", methods=["POST"])
+@accepts(bodies.TableList)
+def list_tables():
+    request = body_as(bodies.TableList)
+    cap = runtime().settings.limits.page_size
+    limit = min(request.limit or cap, cap)
+    return result(runtime().storage.list_tables(request.namespace, request.table_name, request.page, limit))
+
+
+@table_app.route("/preview", methods=["POST"])
+@accepts(bodies.TablePreview)
+def preview_table():
+    request = body_as(bodies.TablePreview)
+    storage = runtime().storage
+    meta = storage.get_meta(request.namespace, request.table())
+    if meta is None:
+        return result(retmsg=NO_TABLE, retcode=RetCode.ARGUMENT_ERROR)
+    return result(storage.preview(meta, request.limit))

@@ -11,6 +11,7 @@ from fate_flow import dsl as dsl_parser
 from fate_flow.db.models import Job, Task
 from fate_flow.entity.status import client_status
 from fate_flow.errors import ArgumentError, FindFailedError, NoDataError
+from fate_flow.manager.wait_reasons import WaitReasons
 from fate_flow.operation import job_tracker
 from fate_flow.runtime import Runtime
 
@@ -73,18 +74,22 @@ def _where(model: type[peewee.Model], body: dict, names: tuple[str, ...]) -> lis
     return conditions
 
 
-def _client_job_dict(job: Job) -> dict:
+def _client_job_dict(job: Job, reasons: WaitReasons | None) -> dict:
     row = job.to_dict()
     row["f_status"] = client_status(row["f_status"])
+    reason, position = _waiting(job, reasons)
+    if reason is not None:  # what `flow job query` shows of a waiting job
+        row["f_wait_reason"], row["f_queue_position"] = reason, position
     return row
 
 
-def query_jobs(body: dict) -> list[dict]:
-    """job/query: raw rows; no recognised filter at all matches nothing (as FATE)."""
+def query_jobs(body: dict, reasons: WaitReasons | None = None) -> list[dict]:
+    """job/query: raw rows (a waiting job's with what it waits for, from ``reasons``); no recognised filter at
+    all matches nothing (as FATE)."""
     conditions = _where(Job, body, JOB_FILTERS)
     if not conditions:
         return []
-    return [_client_job_dict(job) for job in Job.select().where(*conditions)]
+    return [_client_job_dict(job, reasons) for job in Job.select().where(*conditions)]
 
 
 def _positive_int(body: dict, name: str, default: int) -> int:
@@ -114,7 +119,7 @@ def _order(model: type[peewee.Model], body: dict, default: str, default_desc: bo
 
 def _board_job_conditions(body: dict) -> list:
     conditions = []
-    for name in ("job_id", "description"):
+    for name in ("job_id", "description", "tag"):
         if body.get(name):
             conditions.append(getattr(Job, f"f_{name}").contains(str(body[name])))
     if body.get("party_id") not in (None, ""):
@@ -138,7 +143,30 @@ def _board_job_conditions(body: dict) -> list:
     return conditions
 
 
-def _board_job_dict(job: Job) -> dict:
+def _created_between(body: dict) -> list:
+    conditions = []
+    if body.get("create_time_from") is not None:
+        conditions.append(Job.f_create_time >= int(body["create_time_from"]))
+    if body.get("create_time_to") is not None:
+        conditions.append(Job.f_create_time <= int(body["create_time_to"]))
+    return conditions
+
+
+def _waiting(job: Job, reasons: WaitReasons | None) -> tuple[str | None, int | None]:
+    """(what a waiting job waits for, its place in its initiator's queue); (None, None) for another status."""
+    if job.f_status not in ("waiting", "ready") or reasons is None:
+        return None, None
+    if not job.f_is_initiator:
+        return f"its initiator ({job.f_initiator_role} {job.f_initiator_party_id}) to start it", None
+    ahead = Job.select().where((Job.f_is_initiator == True) & (Job.f_status == "waiting")  # noqa: E712
+                               & (Job.f_create_time < job.f_create_time)).count()
+    reason = reasons.get(job.f_job_id) or "its turn: the scheduler has not tried to start it yet"
+    if ahead:
+        reason += f" ({ahead} waiting job{'s' if ahead > 1 else ''} ahead, submitted earlier)"
+    return reason, ahead + 1
+
+
+def _board_job_dict(job: Job, reasons: WaitReasons | None = None) -> dict:
     row = job.to_human_dict()
     row["status"] = client_status(row["status"])
     row["party_id"] = int(row["party_id"]) if str(row["party_id"]).isdigit() else row["party_id"]
@@ -146,6 +174,7 @@ def _board_job_dict(job: Job) -> dict:
     row["partners"] = sorted({str(p) for role, ids in (job.f_roles or {}).items()
                               if role in ("guest", "host", "arbiter") for p in ids} - {me})
     row["roles"] = job.f_roles
+    row["wait_reason"], row["queue_position"] = _waiting(job, reasons)
     return row
 
 
@@ -155,17 +184,18 @@ def _page(body: dict, cap: int) -> tuple[int, int]:
     return min(limit or cap, cap), max(_positive_int(body, "page", 1), 1)
 
 
-def list_jobs(body: dict, page_cap: int) -> dict:
-    """job/list/job as FATE-Board pages it: substring filters, paging (at most ``page_cap`` rows), ordering."""
+def list_jobs(body: dict, page_cap: int, reasons: WaitReasons | None = None) -> dict:
+    """job/list/job as FATE-Board pages it: substring filters, paging (at most ``page_cap`` rows), ordering;
+    waiting jobs say what they wait for (``wait_reason``, ``queue_position``)."""
     limit, page = _page(body, page_cap)
-    conditions = _board_job_conditions(body)
+    conditions = _board_job_conditions(body) + _created_between(body)
     hidden = Job.f_tag == "submit_failed"  # jobs whose submit failed are not shown (as in FATE)
     # two counts that can use indexes beat one that must read every row's tag
     everything = Job.select().where(*conditions) if conditions else Job.select()
     count = everything.count() - Job.select().where(*conditions, hidden).count()
     query = Job.select().where(*conditions, Job.f_tag != "submit_failed")
     query = query.order_by(_order(Job, body, "create_time", True)).paginate(page, limit)
-    return {"jobs": [_board_job_dict(job) for job in query], "count": count}
+    return {"jobs": [_board_job_dict(job, reasons) for job in query], "count": count}
 
 
 def latest_tasks(conditions: list) -> list[Task]:

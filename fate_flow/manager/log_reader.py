@@ -107,6 +107,10 @@ class LogReader:
         index = self._index(path)
         return index.newlines + (0 if index.last_byte_newline or index.scanned == 0 else 1)
 
+    def complete_lines(self, path: Path) -> int:
+        """Number of lines ended by a newline (a line still being written is not counted)."""
+        return self._index(path).newlines if path.is_file() else 0
+
     def cat(self, path: Path, begin: int | None = None, end: int | None = None) -> list[dict]:
         """Lines ``begin..end`` (1-based, inclusive) as ``[{line_num, content}]``, IPv4s masked."""
         if not path.is_file():

@@ -7,9 +7,12 @@ damages the table it would have replaced. The previous version's files are remov
 
 from __future__ import annotations
 
+import math
 import shutil
 from dataclasses import replace as copy_with
 from pathlib import Path
+
+import pyarrow.parquet as pq
 
 from fate_flow.db.connection import write_transaction
 from fate_flow.db.models import StorageTableMeta
@@ -115,6 +118,40 @@ class TableStorage:
                 table_dir.rmdir()
 
     @staticmethod
+    def list_tables(namespace: str | None, name: str | None, page: int, limit: int) -> dict:
+        """One page of the tables (newest first), filtered by substrings of namespace and name:
+        ``{count, tables: [{namespace, table_name, count, partitions, schema, origin, create_time, ...}]}``."""
+        query = StorageTableMeta.select()
+        if namespace:
+            query = query.where(StorageTableMeta.f_namespace.contains(namespace))
+        if name:
+            query = query.where(StorageTableMeta.f_name.contains(name))
+        rows = query.order_by(StorageTableMeta.f_create_time.desc()).paginate(page, limit)
+        return {"count": query.count(), "tables": [
+            {"namespace": m.f_namespace, "table_name": m.f_name, "count": m.f_count, "partitions": m.f_partitions,
+             "schema": m.f_schema, "origin": m.f_origin, "job_id": m.f_job_id, "create_time": m.f_create_time,
+             "update_time": m.f_update_time} for m in rows]}
+
+    def preview(self, meta: StorageTableMeta, limit: int) -> dict:
+        """The table's first ``limit`` rows as stored: ``{header, rows, count}`` (floats that JSON cannot carry,
+        NaN and the infinities, as their names)."""
+        directory = Path(str(meta.f_address.get("path", "")))
+        if not within_any(directory, [self.tables_dir]):
+            raise UnsafePathError(f"table {meta.f_namespace}.{meta.f_name} is not stored under this server's tables")
+        files = sorted(p for p in directory.glob("*.parquet") if p.is_file())
+        header: list[str] = []
+        rows: list[list] = []
+        for path in files:
+            parquet = pq.ParquetFile(path)
+            header = header or parquet.schema_arrow.names
+            for batch in parquet.iter_batches(batch_size=max(limit - len(rows), 1)):
+                rows.extend([_json_safe(v) for v in row.values()] for row in batch.to_pylist()[:limit - len(rows)])
+                break
+            if len(rows) >= limit:
+                break
+        return {"header": header, "rows": rows, "count": meta.f_count}
+
+    @staticmethod
     def table_info(meta: StorageTableMeta | None, namespace: str, name: str) -> dict:
         """FATE's table/table_info data."""
         if meta is None:
@@ -131,3 +168,9 @@ class TableStorage:
             "extend_sid": meta.f_extend_sid,
             "address": meta.f_address,
         }
+
+
+def _json_safe(value: object) -> object:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # "nan", "inf", "-inf"
+    return value

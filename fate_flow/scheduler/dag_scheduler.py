@@ -49,6 +49,7 @@ class DAGScheduler:
         waiting = list(Job.select().where((Job.f_is_initiator == True)  # noqa: E712
                                           & (Job.f_status == "waiting")).order_by(Job.f_create_time))
         free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
+        self.rt.wait_reasons.keep_only({job.f_job_id for job in waiting})
         for job in waiting:
             if self._isolated(job, self._schedule_waiting, free_cores):
                 free_cores = resource_manager.remaining_cores(self.rt.settings.computing_engine)
@@ -61,7 +62,11 @@ class DAGScheduler:
         if job.f_cancel_signal:
             end_job(self.rt, job, JobStatus.CANCELED, "canceled before it started")
             return False
-        return free_cores > 0 and self._may_fit(job, free_cores) and self.try_start(job)
+        if free_cores <= 0:
+            self.rt.wait_reasons.note(job.f_job_id, f"cores: none free at party {self.rt.settings.party_id} "
+                                                    f"(all {self.rt.settings.total_cores} are held by running jobs)")
+            return False
+        return self._may_fit(job, free_cores) and self.try_start(job)
 
     def _isolated(self, job: Job, step: Callable[..., Any], *args: Any) -> Any:
         """Run one job's step so that a job the scheduler cannot handle (a bad row, a bug) is failed with the
@@ -83,6 +88,9 @@ class DAGScheduler:
         if not all(self.rt.is_local_party(role, p) for role, ids in (job.f_roles or {}).items() for p in ids):
             return True
         needed = sum(j.f_cores for j in Job.select(Job.f_cores).where(Job.f_job_id == job.f_job_id))
+        if needed > free_cores:
+            self.rt.wait_reasons.note(job.f_job_id, f"cores: needs {needed}, {free_cores} free at party "
+                                                    f"{self.rt.settings.party_id}")
         return needed <= free_cores
 
     def try_start(self, job: Job) -> bool:
@@ -94,6 +102,7 @@ class DAGScheduler:
             if granted:
                 job_command(self.rt.federation, job, "resource/return", parties=granted)
             if all(a.retcode in (0, *RESOURCE_SHORTAGE) for _, a in answers):
+                self.rt.wait_reasons.note(job.f_job_id, "cores: " + failures(answers))
                 return False  # short of cores somewhere: wait, let other jobs go
             end_job(self.rt, job, JobStatus.FAILED, "could not apply resources: " + failures(answers))
             return False
@@ -101,6 +110,7 @@ class DAGScheduler:
         if not all_succeeded(answers):
             end_job(self.rt, job, JobStatus.FAILED, "could not start: " + failures(answers))
             return False
+        self.rt.wait_reasons.clear(job.f_job_id)
         log.info("job %s started on every party", job.f_job_id)
         self.advance(Job.find(job.key))
         return True
