@@ -329,7 +329,15 @@ def test_queue_clean(flow: FlowCLI, guest: ServerProcess, tmp_path: Path):
     queued = submit(flow, tmp_path, dsl, conf_of({"test_0": {}}), name="queued")
     assert queued["retcode"] == 0, queued
     time.sleep(0.5)
-    assert flow.run("job", "query", "-j", queued["jobId"])["data"][0]["f_status"] == "waiting"
+    waiting = flow.run("job", "query", "-j", queued["jobId"])["data"][0]
+    assert waiting["f_status"] == "waiting"
+    # what it waits for, in what `flow job query` prints (the scheduler's pass after the submit said so)
+    deadline = time.time() + 10
+    while not waiting["f_wait_reason"].startswith("cores") and time.time() < deadline:
+        time.sleep(0.2)
+        waiting = flow.run("job", "query", "-j", queued["jobId"])["data"][0]
+    assert waiting["f_wait_reason"] == f"cores: none free at party {GUEST} (all 20 are held by running jobs)"
+    assert waiting["f_queue_position"] == 1
 
     cleaned = flow.run("queue", "clean")
     assert cleaned == {"retcode": 0, "retmsg": "success", "data": {queued["jobId"]: 0}}, cleaned
