@@ -266,6 +266,7 @@ def main() -> None:
     predict_job(hetero_lr_job())
     print(f"\nBoth servers keep running (guest pid {pids['guest']} at {_url('guest')}, host pid {pids['host']} "
           f"at {_url('host')}). Stop them with: make demo-stop")
+    print(f"See the jobs, their DAGs, metrics and logs in a browser: {_url('guest')}/board/")
     print("Try the FATE client: flow init --ip 127.0.0.1 --port 9380 && flow test toy -gid 9999 -hid 10000")
 
 
