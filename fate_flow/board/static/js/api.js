@@ -16,7 +16,8 @@ export function setUnauthorizedHandler(fn) { onUnauthorized = fn; }
 /**
  * Send one request. Returns the envelope when retcode == 0 (or when opts.quiet(envelope) says the
  * non-zero retcode is an expected answer the page shows itself, e.g. "no summary"), else null after
- * showing retmsg in the banner. opts.signal aborts it silently when the page is left.
+ * showing retmsg in the banner. opts.signal aborts it silently when the page is left; opts.raw
+ * answers the parsed body as it is (null on an HTTP error), for the board's own non-FATE answers.
  */
 export async function request(method, path, body, opts = {}) {
   const init = {
@@ -41,6 +42,7 @@ export async function request(method, path, body, opts = {}) {
     if (err && err.name === 'AbortError') return null;
     envelope = null;
   }
+  if (opts.raw) return response.ok ? envelope : null; // /board/session answers a plain object
   if (response.status === 401 || (envelope && envelope.retcode === 401)) {
     onUnauthorized();
     return null;
@@ -62,7 +64,7 @@ export const call = (path, body, opts) => request('POST', path, body, opts);
 
 /** Ask the server who we are; a server without the board's session API counts as "no login". */
 export async function loadSession() {
-  const answer = await request('GET', '/board/session', null, { quiet: () => true });
+  const answer = await request('GET', '/board/session', null, { raw: true });
   if (answer && typeof answer === 'object') {
     // the session answer is a plain object, or the same inside an envelope's data
     const data = 'auth_required' in answer ? answer : (answer.data || {});
