@@ -3,7 +3,7 @@
  * table's count, schema, first rows and upload history.
  */
 import { call } from './api.js';
-import { h, clear, table, fmtTime, cellText, link, seg } from './dom.js';
+import { h, clear, table, fmtTime, cellText, link, seg, rowLink } from './dom.js';
 
 const PAGE_SIZE = 20;
 const state = { namespace: '', table_name: '', page: 1 };
@@ -76,7 +76,7 @@ async function listPage(root, ctx) {
     next.disabled = state.page >= pages;
     clear(list, tables.length ? h('div', { class: 'table-scroll' }, h('table', {},
       h('thead', {}, h('tr', {}, ['Namespace', 'Table', 'Rows', 'Partitions', 'Created'].map((c) => h('th', { scope: 'col' }, c)))),
-      h('tbody', {}, tables.map((t) => h('tr', { 'data-testid': 'table-row', 'data-namespace': t.namespace, 'data-name': t.table_name },
+      h('tbody', {}, tables.map((t) => h('tr', { ...rowLink(`/data/${seg(t.namespace)}/${seg(t.table_name)}`), 'data-testid': 'table-row', 'data-namespace': t.namespace, 'data-name': t.table_name },
         h('td', {}, t.namespace),
         h('td', {}, link(`/data/${seg(t.namespace)}/${seg(t.table_name)}`, t.table_name)),
         h('td', { 'data-field': 'count' }, cellText(t.count)),

@@ -182,5 +182,16 @@ export function link(route, text, attrs) {
   return h('a', { href: `#${route}`, ...attrs }, text);
 }
 
+/**
+ * Row attributes that make a whole table row open `route` on click (its link stays the keyboard
+ * and middle-click way; a click on the link itself or a button is left alone).
+ */
+export function rowLink(route) {
+  return {
+    class: 'clickable',
+    on: { click: (e) => { if (!e.target.closest('a, button, input, select')) window.location.hash = `#${route}`; } },
+  };
+}
+
 /** Route segment encoding: ids are plain ([.0-9a-zA-Z_-]) but table names may not be. */
 export const seg = (value) => encodeURIComponent(String(value));

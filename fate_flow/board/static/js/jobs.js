@@ -4,7 +4,7 @@
  * refreshes every 5 s (one timer, re-armed after each answer, so requests never pile up).
  */
 import { call } from './api.js';
-import { h, clear, fmtTime, fmtDuration, jobDuration, statusBadge, progressBar, isEnded, link, seg } from './dom.js';
+import { h, clear, fmtTime, fmtDuration, jobDuration, statusBadge, progressBar, isEnded, link, seg, rowLink } from './dom.js';
 
 const PAGE_SIZE = 20;
 const ROLES = ['guest', 'host', 'arbiter', 'local'];
@@ -159,7 +159,7 @@ function renderList(box, jobs, reload) {
   const header = [labels.job_id, 'Role', 'Party', 'Status', 'Progress', labels.create_time, labels.start_time,
     labels.end_time, labels.elapsed, 'Partners', 'Tag', 'Description'];
   const rows = jobs.map((j) => h('tr', {
-    'data-testid': 'job-row', 'data-job-id': j.job_id, 'data-role': j.role, 'data-party-id': j.party_id, 'data-status': j.status,
+    ...rowLink(jobRoute(j)), 'data-testid': 'job-row', 'data-job-id': j.job_id, 'data-role': j.role, 'data-party-id': j.party_id, 'data-status': j.status,
   },
   h('td', {}, link(jobRoute(j), j.job_id)),
   h('td', {}, j.role), h('td', {}, String(j.party_id)),

@@ -27,7 +27,10 @@ export async function render(root, _params, _query, ctx) {
   const instances = Object.values(info?.data || {});
   const me = instances.find((i) => i.host === window.location.hostname) || instances[0] || {};
   const versions = version?.data || {};
-  const partyId = info?.data?.party_id ?? me.party_id ?? route?.data?.party_id;
+  const rows = route?.data?.routes || [];
+  // this server's party id: said by the server, else the route-table entry that points at this server
+  const own = rows.find((r) => r.host === me.host && Number(r.http_port) === Number(me.http_port));
+  const partyId = me.party_id ?? route?.data?.party_id ?? own?.party_id;
   clear(server, table(['Field', 'Value'], [
     ['Party ID', cellText(partyId ?? '(not reported)')],
     ['Instance', cellText(me.instance_id)],
@@ -54,11 +57,10 @@ export async function render(root, _params, _query, ctx) {
     ])) : h('p', { class: 'muted' }, 'No job holds cores now.'),
   ] : h('p', { class: 'muted' }, 'Resources unavailable.'));
 
-  const rows = route?.data?.routes || [];
   clear(routes, rows.length ? h('div', { class: 'table-scroll' }, h('table', {},
     h('thead', {}, h('tr', {}, ['Party', 'Host', 'HTTP port', 'gRPC port', 'Reachable', 'Latency', 'Error'].map((c) => h('th', { scope: 'col' }, c)))),
     h('tbody', {}, rows.map((r) => h('tr', { 'data-testid': 'route-row', 'data-party-id': r.party_id, 'data-reachable': r.reachable ? 'true' : 'false' },
-      h('td', {}, cellText(r.party_id)), h('td', {}, cellText(r.host)), h('td', {}, cellText(r.http_port)), h('td', {}, cellText(r.grpc_port)),
+      h('td', {}, cellText(r.party_id), r === own ? h('span', { class: 'muted' }, ' (this server)') : null), h('td', {}, cellText(r.host)), h('td', {}, cellText(r.http_port)), h('td', {}, cellText(r.grpc_port)),
       h('td', {}, h('span', { class: `badge ${r.reachable ? 'status-success' : 'status-failed'}` }, r.reachable ? 'reachable' : 'unreachable')),
       h('td', {}, r.latency_ms !== null && r.latency_ms !== undefined ? `${Number(r.latency_ms).toFixed(1)} ms` : ''),
       h('td', { class: 'wrap' }, cellText(r.error)))))))
