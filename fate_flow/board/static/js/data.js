@@ -120,7 +120,8 @@ async function tablePage(root, namespace, name, ctx) {
     h('h2', {}, 'Schema'),
     h('div', { 'data-testid': 'table-schema' },
       schema.sid ? h('p', {}, 'Id column: ', h('strong', {}, String(schema.sid))) : null,
-      header.length ? table(['#', 'Column'], header.map((c, i) => [i, c])) : h('p', { class: 'muted' }, 'No header.'),
+      header.length ? h('p', {}, `Columns (${header.length}): `, h('span', { class: 'columns' }, header.map((c) => h('code', {}, c))))
+        : h('p', { class: 'muted' }, 'No header.'),
       Object.keys(schema).some((k) => !['sid', 'header'].includes(k))
         ? table(['Schema field', 'Value'], Object.entries(schema).filter(([k]) => !['sid', 'header'].includes(k)).map(([k, v]) => [k, cellText(v)])) : null));
   } else {

@@ -63,6 +63,7 @@ export async function render(root, [jobId, role, partyId], query, ctx) {
   let dag = null;
   let drawn = null;
   let pollTimer = null;
+  let graceUntil = 0; // after stop/rerun, poll a little even while the row still shows the old end status
   const panel = createPanel(panelBox, key, ctx);
 
   /** Show the job row's fields (kept elements, so buttons stay the same nodes across polls). */
@@ -85,13 +86,18 @@ export async function render(root, [jobId, role, partyId], query, ctx) {
     rerunButton.disabled = !ended; // the server says what an ended job can rerun
   }
 
-  /** One poll: the job row and its tasks; re-armed while the job is unfinished. */
+  let inFlight = false;
+  let again = false;
+  /** One poll: the job row and its tasks; re-armed while the job is unfinished (one chain only). */
   async function poll() {
+    if (inFlight) { again = true; return; }
+    inFlight = true;
     pollTimer = null;
     const [jobs, tasks] = await Promise.all([
       call('/v1/job/list/job', key, { signal: ctx.signal }),
       drawn ? call('/v1/job/list/task', { ...key, page: 1, limit: 1000 }, { signal: ctx.signal }) : null,
     ]);
+    inFlight = false;
     if (!ctx.alive) return;
     const j = jobs?.data?.jobs?.[0];
     if (j) showJob(j);
@@ -100,11 +106,14 @@ export async function render(root, [jobId, role, partyId], query, ctx) {
       for (const name of dag.component_list || []) drawn.setStatus(name, latest[name]?.status);
       panel.setTasks(latest);
     }
-    if (!job || !isEnded(job.status)) pollTimer = ctx.later(poll, POLL_MS);
+    if (again) { again = false; poll(); return; }
+    if (!job || !isEnded(job.status) || Date.now() < graceUntil) pollTimer = ctx.later(poll, POLL_MS);
   }
 
   function pollNow() {
     if (pollTimer) clearTimeout(pollTimer);
+    pollTimer = null;
+    graceUntil = Date.now() + 10000;
     poll();
   }
 
