@@ -107,12 +107,15 @@ def test_stop_from_the_board_cancels_the_job_on_every_party(board: Board, guest:
     board.click(ok)
 
     for server, name in ((guest, "guest"), (host, "host")):
-        def canceled(server=server) -> list[dict] | None:
+        def ended(server=server) -> list[dict] | None:
             rows = server.post("/v1/job/query", {"job_id": long_job}).get("data") or []
-            return rows if rows and all(row["f_status"] == "canceled" for row in rows) else None
-        rows = wait_until(canceled, timeout=60, message=lambda server=server, name=name: (
-            f"the job is not canceled at the {name}: {_statuses(server, long_job)}"))
+            return rows if rows and all(row["f_status"] in ENDED for row in rows) else None
+        rows = wait_until(ended, timeout=60, message=lambda server=server, name=name: (
+            f"the job has not ended at the {name}: {_statuses(server, long_job)}"))
         assert {row["f_role"] for row in rows} == ({"guest"} if server is guest else {"host", "arbiter"})
+        assert all(row["f_status"] == "canceled" for row in rows), (
+            f"stopped from the board, the job is not canceled at the {name}: "
+            f"{[(row['f_role'], row['f_status'], row['f_error']) for row in rows]}")
         wait_until(lambda server=server: not any(t["f_status"] in ("running", "waiting")
                                                  for t in _tasks(server, long_job)),
                    timeout=30, message=lambda server=server, name=name: (
