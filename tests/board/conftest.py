@@ -274,8 +274,11 @@ class Board:
             element.clear()
             element.send_keys(value)
 
-    def shot(self, page: str) -> Path:
-        """Save ``tests/board/screenshots/<test>-<page>.png`` (the viewport as a user sees it)."""
+    def shot(self, page: str, element=None) -> Path:
+        """Save ``tests/board/screenshots/<test>-<page>.png`` (the viewport as a user sees it, scrolled to
+        ``element`` when given)."""
+        if element is not None:
+            self.js("arguments[0].scrollIntoView({block: 'center'})", element)
         SCREENSHOTS.mkdir(exist_ok=True)
         path = SCREENSHOTS / f"{self.test_name}-{page}.png"
         self.driver.get_screenshot_as_file(str(path))

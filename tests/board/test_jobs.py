@@ -142,7 +142,7 @@ def test_the_loss_and_roc_charts_have_the_jobs_points(board: Board, guest: Serve
                message=lambda: f"loss chart data-points {chart.get_attribute('data-points')} != {len(loss['data'])}")
     assert chart.get_attribute("data-metric-type").upper() == loss["meta"]["metric_type"]
     board.wait(lambda d: _painted(board, chart), message="the loss chart's canvas is blank")
-    board.shot("metrics-loss")
+    board.shot("metrics-loss", chart)
 
     roc_name = "hetero_lr_0_roc"
     roc = api(guest, "/v1/tracking/component/metric_data", {
@@ -156,7 +156,7 @@ def test_the_loss_and_roc_charts_have_the_jobs_points(board: Board, guest: Serve
                message=lambda: f"ROC chart data-points {chart.get_attribute('data-points')} != {len(roc['data'])}")
     assert chart.get_attribute("data-metric-type").upper() == roc["meta"]["metric_type"]
     board.wait(lambda d: _painted(board, chart), message="the ROC chart's canvas is blank")
-    board.shot("metrics-roc")
+    board.shot("metrics-roc", chart)
 
 
 def _same(shown: str, value) -> bool:
@@ -183,7 +183,7 @@ def test_output_data_and_model_weights_show(board: Board, guest: ServerProcess, 
     for shown, expected in zip(shown_rows, rows[:5], strict=True):
         assert len(shown) == len(expected) and all(_same(s, v) for s, v in zip(shown, expected, strict=True)), (
             shown, expected)
-    board.shot("output-data")
+    board.shot("output-data", table)
 
     model = api(guest, "/v1/tracking/component/output/model", component)["data"]
     names, [weights] = model["header"], model["weights"]  # the guest's features, then the intercept
@@ -196,7 +196,7 @@ def test_output_data_and_model_weights_show(board: Board, guest: ServerProcess, 
     numbers = [float(c) for c in cells if re.fullmatch(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", c)]
     for weight in weights:
         assert any(math.isclose(weight, n, rel_tol=1e-3, abs_tol=1e-6) for n in numbers), (weight, cells)
-    board.shot("model")
+    board.shot("model", view)
 
     board.click(board.find("tab-parameters", board.find("component-panel")))
     parameters = board.visible("component-parameters").get_attribute("textContent")
