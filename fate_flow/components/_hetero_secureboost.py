@@ -25,6 +25,7 @@ from fate_flow.ml.hetero_sbt import (
 )
 from fate_flow.ml.paillier import ObfuscatorPool, PublicKey, generate_keypair
 from fate_flow.ml.tree import Criterion, Objective, Tree, bin_with_missing
+from fate_flow.ml.tree_plan import RoundPlan, encode, tree_plan
 
 MODEL_NAME = "hetero_sbt"
 GUEST_MODEL, HOST_MODEL = "HeteroSecureBoostingTreeGuest", "HeteroSecureBoostingTreeHost"
@@ -33,8 +34,6 @@ GUEST_MODEL, HOST_MODEL = "HeteroSecureBoostingTreeGuest", "HeteroSecureBoosting
 def run(ctx: Context) -> None:
     """Dispatch on role and stage."""
     params = ctx.params
-    if params.strategy == "mix":
-        raise ComponentError(f"{ctx.component_name}: boosting_strategy mix is not provided yet (use std or layered)")
     if params.strategy == "layered" and len(ctx.roles.get("host", [])) != 1:
         raise ComponentError(f"{ctx.component_name}: the layered strategy takes exactly one host (FATE's rule)")
     if params.run_goss:
@@ -212,6 +211,7 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
     params, objective, tree_dim = ctx.params, booster.objective, booster.tree_dim
     columns = 1 if params.cipher_compress else 2
     rng = np.random.default_rng(params.random_seed)
+    plan = _plan(ctx)
     for epoch in range(start, params.num_trees):
         round_ctx = ctx.child("round", epoch)
         validating = validation is not None and validation.due(epoch)
@@ -220,13 +220,14 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
         g, h = objective.grad_hess(targets, raw)
         if fit.weights is not None:
             g, h = g * fit.weights[:, None], h * fit.weights[:, None]
-        use_hosts = epoch >= params.complete_secure_trees
+        use_hosts = plan[epoch].uses_hosts
         for dim in range(tree_dim):
-            remaining = (params.num_trees - epoch) * tree_dim - dim
-            grower.pool.expect(remaining * columns * len(targets) if use_hosts else 0)
+            # the obfuscators the guest makes ahead, while it waits: one per ciphertext still to encrypt
+            remaining = sum(r.uses_hosts for r in plan[epoch + 1:]) * tree_dim + (tree_dim - dim) * use_hosts
+            grower.pool.expect(remaining * columns * len(targets))
             chosen = choose_features(grower.data.features, params.subsample_feature_rate, rng)
             grown = grower.grow(round_ctx.child("dim", dim), g[:, dim], h[:, dim], use_hosts, chosen,
-                                _bounds(objective, fit.weights, g, h))
+                                _bounds(objective, fit.weights, g, h), only_host=plan[epoch].host)
             booster.add(grown)
             raw[:, dim] += booster.learning_rate * grown.tree.arrays("").weight[grown.leaf_of]
         loss = objective.loss(targets, raw, fit.weights)
@@ -247,7 +248,13 @@ def _max_depth(params) -> int:
 
 
 def _model_name(params) -> str:
-    return "hetero_fast_sbt_layered" if params.strategy == "layered" else MODEL_NAME
+    return {"layered": "hetero_fast_sbt_layered", "mix": "hetero_fast_sbt_mix"}.get(params.strategy, MODEL_NAME)
+
+
+def _plan(ctx: Context) -> list[RoundPlan]:
+    params = ctx.params
+    return tree_plan(params.strategy, params.num_trees, len(ctx.hosts.parties), params.tree_num_per_party,
+                     params.complete_secure_trees)
 
 
 def _host_importance(value: object) -> dict[str, float]:
@@ -391,7 +398,8 @@ def _save_guest(ctx: Context, booster: Booster) -> None:
         "num_classes": len(booster.classes) if booster.classes else 1,
         "classes_": [str(c) for c in booster.classes], "feature_importances": _feature_importances(booster),
         "feature_name_fid_mapping": {str(i): name for i, name in enumerate(booster.header)},
-        "best_iteration": booster.best_iteration, "tree_plan": [], "model_name": _model_name(params),
+        "best_iteration": booster.best_iteration, "model_name": _model_name(params),
+        "tree_plan": encode(params.strategy, _plan(ctx), [p for _, p in ctx.hosts.parties]),
         "header": booster.header, "objective": booster.objective.name, "objective_param": booster.objective.param,
         "learning_rate": booster.learning_rate, "is_converged": booster.converged}
     meta = {"module": ctx.module, "learning_rate": booster.learning_rate, "num_trees": params.num_trees,

@@ -135,7 +135,7 @@ class HeteroSecureBoostParams(BoostingParams):
     new_ver: bool = True
     boosting_strategy: choice("std", "layered", "mix") = "std"
     work_mode: choice("std", "layered", "mix") | None = None
-    tree_num_per_party: int = 1
+    tree_num_per_party: int = Field(1, ge=1)  # mix: rounds per party per turn
     guest_depth: int = 2
     host_depth: int = 3
     EINI_inference: bool = False  # noqa: N815 (FATE's names)

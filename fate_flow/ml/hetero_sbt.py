@@ -109,20 +109,38 @@ class GuestGrower:
     timings: Timings = field(default_factory=lambda: Timings("secureboost"))
     pool: ObfuscatorPool | None = None  # obfuscators made ahead while the guest waits for the hosts
     host_layers: int | None = None  # FATE's layered strategy: the first layers split on host features only
+    _only_host: int | None = field(default=None, init=False, repr=False)  # the tree being grown: mix's host
+
+    def _taking_part(self, ctx, use_hosts: bool) -> list[tuple[int, object]]:
+        """(index, handle) of the hosts that offer splits in this tree."""
+        if not use_hosts:
+            return []
+        return [(i, handle) for i, handle in enumerate(ctx.hosts) if self._only_host in (None, i)]
+
+    @staticmethod
+    def _left_out(ctx, taking_part: list[tuple[int, object]]) -> list[tuple[int, object]]:
+        part = {index for index, _ in taking_part}
+        return [(i, handle) for i, handle in enumerate(ctx.hosts) if i not in part]
 
     def _plan(self, depth: int, use_hosts: bool) -> tuple[bool, bool]:
         """Whether the hosts offer candidates at ``depth``, and whether the guest may split there."""
         if not use_hosts:
             return False, True
+        if self._only_host is not None:
+            return True, False
         if self.host_layers is None:
             return True, True
         return depth < self.host_layers, depth >= self.host_layers
 
     def grow(self, ctx, g: np.ndarray, h: np.ndarray, use_hosts: bool, chosen: np.ndarray,
-             bounds: tuple[float, float, float] | None) -> GrownTree:
+             bounds: tuple[float, float, float] | None, only_host: int | None = None) -> GrownTree:
         """One tree on gradients ``g`` and hessians ``h`` (1-D); ``use_hosts`` False grows it on the guest's
-        features only (FATE's ``complete_secure`` trees). ``ctx`` is this tree's sub-context."""
+        features only (FATE's ``complete_secure`` trees and the mix strategy's guest trees), ``only_host`` on
+        that host's features only (the mix strategy's host trees: the other hosts take no part). ``ctx`` is
+        this tree's sub-context."""
         rows = len(g)
+        self._only_host = only_host
+        taking_part = self._taking_part(ctx, use_hosts)
         start = {"use_hosts": use_hosts}
         packing = None
         if use_hosts:
@@ -131,7 +149,10 @@ class GuestGrower:
             with self.timings.phase("encrypt"):
                 vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores, self.pool)
             start.update(packing=packing.to_wire(), gh=[v.to_wire() for v in vectors])
-        ctx.hosts.put("tree_start", start)
+        for _, handle in taking_part:
+            handle.put("tree_start", start)
+        for _, handle in self._left_out(ctx, taking_part):
+            handle.put("tree_start", {"use_hosts": False})
         tree = Tree()
         root = Node(0, f"guest:{self.party_id}", weight=float(self.criterion.weight(g.sum(), h.sum())))
         tree.nodes.append(root)
@@ -142,14 +163,15 @@ class GuestGrower:
         for depth in range(self.max_depth):
             step = ctx.child("layer", depth)
             offer, guest_splits = self._plan(depth, use_hosts)
-            if use_hosts:
-                step.hosts.put("layer", _layer_message(layer, position, offer))
+            for index, _ in taking_part:
+                step.hosts[index].put("layer", _layer_message(layer, position, offer))
             if not layer:
                 break
             layer = self._split_layer(step, tree, layer, position, g, h, layout, packing, (offer, guest_splits),
                                       gains)
-        if use_hosts and layer:  # every layer was split: tell the hosts the tree is done
-            ctx.child("layer", self.max_depth).hosts.put("layer", _layer_message([], position, False))
+        if layer:  # every layer was split: tell the hosts the tree is done
+            for index, _ in taking_part:
+                ctx.child("layer", self.max_depth).hosts[index].put("layer", _layer_message([], position, False))
         for nid in layer:
             tree.nodes[nid].is_leaf = True
         for node in tree.nodes:
@@ -169,21 +191,22 @@ class GuestGrower:
         sums_g = np.bincount(node_index[node_index >= 0], weights=g[node_index >= 0], minlength=nodes)
         sums_h = np.bincount(node_index[node_index >= 0], weights=h[node_index >= 0], minlength=nodes)
         counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
-        with self.timings.phase("guest splits"):
-            hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
-            own = candidates_from_histograms(*hist, layout)
-            best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
-        if not guest_splits:
-            best_gain = np.full(nodes, -np.inf)
+        best_gain, best_index = np.full(nodes, -np.inf), np.zeros(nodes, dtype=np.int64)
+        if guest_splits:
+            with self.timings.phase("guest splits"):
+                hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
+                own = candidates_from_histograms(*hist, layout)
+                best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
         owner = np.full(nodes, -1)  # -1 guest, else the host's index
-        host_gains = []
-        if use_hosts:
+        host_gains: dict[int, np.ndarray] = {}
+        taking_part = self._taking_part(ctx, use_hosts)
+        if taking_part:
             with self.timings.phase("wait for hosts"):
-                messages = ctx.hosts.get("candidates")
-            for host, message in enumerate(messages):
+                messages = [(host, handle.get("candidates")) for host, handle in taking_part]
+            for host, message in messages:
                 candidates = self._host_candidates(message, packing, counts)
-                host_gains.append(split_gains(candidates, sums_g, sums_h, counts, self.criterion))
-                gain, index = best_of(host_gains[-1])
+                host_gains[host] = split_gains(candidates, sums_g, sums_h, counts, self.criterion)
+                gain, index = best_of(host_gains[host])
                 better = gain > np.where(owner == -1, best_gain + FLOAT_ZERO, best_gain)
                 better &= np.isfinite(gain)
                 # FATE: the guest keeps ties (within 1e-8); among hosts the first with the highest gain wins
@@ -192,8 +215,8 @@ class GuestGrower:
                 best_index = np.where(better, index, best_index)
         split = np.isfinite(best_gain) & (best_gain > self.criterion.min_impurity_split + FLOAT_ZERO)
         go_left = np.zeros(len(position), dtype=bool)
-        if use_hosts:
-            self._host_decisions(ctx, node_index, split, owner, best_gain, host_gains, go_left)
+        if taking_part:
+            self._host_decisions(taking_part, node_index, split, owner, best_gain, host_gains, go_left)
         children = []
         for i, nid in enumerate(layer):
             node = tree.nodes[nid]
@@ -259,18 +282,19 @@ class GuestGrower:
             array[owners, column_of] = values
         return Candidates(*padded)
 
-    def _host_decisions(self, ctx, node_index: np.ndarray, split: np.ndarray, owner: np.ndarray,
-                        best_gain: np.ndarray, host_gains: list[np.ndarray], go_left: np.ndarray) -> None:
+    def _host_decisions(self, taking_part: list[tuple[int, object]], node_index: np.ndarray, split: np.ndarray,
+                        owner: np.ndarray, best_gain: np.ndarray, host_gains: dict[int, np.ndarray],
+                        go_left: np.ndarray) -> None:
         """Tell each host which of its candidates won where; the winners say which samples go left.
 
         Candidates of equal gain (the same partition through different features or bins) are all named: the
         host takes the first in its own feature order, so the tree does not depend on its shuffle."""
-        for host, handle in enumerate(ctx.hosts):
+        for host, handle in taking_part:
             won = np.flatnonzero(split & (owner == host))
             ties = [np.flatnonzero(host_gains[host][i] == best_gain[i]) for i in won]
             handle.put("won", {"nodes": won.astype(np.int64), "ties": np.asarray([len(t) for t in ties], np.int64),
                                "choice": np.concatenate(ties or [np.empty(0)]).astype(np.int64)})
-        for host, handle in enumerate(ctx.hosts):
+        for host, handle in taking_part:
             won = np.flatnonzero(split & (owner == host))
             rows = np.flatnonzero(np.isin(node_index, won))
             answer = handle.get("goes_left")

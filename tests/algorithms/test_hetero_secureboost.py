@@ -18,6 +18,7 @@ from fate_flow.ml.tree import Criterion, Objective
 from tests.algorithms.conftest import GUEST, HOST
 from tests.algorithms.test_hetero_lr import _joined
 from tests.jobs import component_call, output_rows, run_job, submit, summary
+from tests.testsuites.suite import rewrite_parties
 from tests.unit.test_hetero_sbt import _plain_tree
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "jobs" / "hetero_secureboost"
@@ -141,3 +142,29 @@ def test_eini_inference_gives_the_training_scores(breast_server, trained):
     assert status == "success", job_id
     predicted, scores = _scores(breast_server, job_id, "predict"), _scores(breast_server, trained, "train")
     assert len(predicted) == 569 and predicted == pytest.approx(scores, abs=1e-9)
+
+
+def test_fates_mix_example_takes_turns_between_guest_and_host_trees(breast_server):
+    """FATE's mix-mode example (test_secureboost_train_mix_mode_binary_conf.json, party ids rewritten): rounds
+    alternate guest-only and host-only trees, the model says so as FATE's does (``tree_plan``), it learns, and
+    its prediction walk (the validate data: the same table) gives the training scores."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "dsl-v2" / "hetero_secureboost"
+    dsl = json.loads((folder / "test_secureboost_train_dsl.json").read_text())
+    conf = rewrite_parties(json.loads((folder / "test_secureboost_train_mix_mode_binary_conf.json").read_text()),
+                           {"guest": [int(GUEST)], "host": [int(HOST)], "arbiter": [int(HOST)]})
+    conf["component_parameters"]["common"][SBT]["encrypt_param"]["key_length"] = 1024
+    job_id, status = run_job(breast_server, dsl, conf, timeout=600)
+    assert status == "success", job_id
+    param = _param(_model(breast_server, job_id, "guest", GUEST))
+    assert param["model_name"] == "hetero_fast_sbt_mix"
+    assert param["tree_plan"] == ["0_-1", f"1_{HOST}", "0_-1"]
+    sites = [{n["sitename"] for n in tree["tree_"] if not n["is_leaf"]} for tree in param["trees_"]]
+    assert sites[0] == sites[2] == {f"guest:{GUEST}"} and sites[1] == {f"host:{HOST}"}
+    rows = [r for r in output_rows(breast_server, job_id, SBT, "guest", GUEST) if r["type"] == "train"]
+    auc = roc_auc_score([int(float(r["label"])) for r in rows], [float(r["predict_score"]) for r in rows])
+    assert auc > 0.98, auc
+    host_param = _param(_model(breast_server, job_id, "host", HOST))
+    host_sites = [{n["sitename"] for n in tree["tree_"] if not n["is_leaf"]} for tree in host_param["trees_"]]
+    assert host_sites == sites  # the host holds the thresholds of its own tree
+    validated = _scores(breast_server, job_id, "validate")
+    assert len(validated) == 569 and validated == pytest.approx(_scores(breast_server, job_id, "train"), abs=1e-12)

@@ -34,9 +34,9 @@ ROLES = {"guest": [GUEST], "host": [HOST]}
 BIN_NUM = 32
 
 
-def _context(plane: MemoryPlane, role: str, party_id: str) -> Context:
+def _context(plane: MemoryPlane, role: str, party_id: str, roles: dict | None = None) -> Context:
     task = TaskKey("202401010000000000003", "hetero_secure_boost_0", "t", 0, role, party_id)
-    exchange = Exchange(plane.transport((role, party_id)), (role, party_id), ROLES)
+    exchange = Exchange(plane.transport((role, party_id)), (role, party_id), roles or ROLES)
     return Context(task=task, module="HeteroSecureBoost", stage="train", params=None, cores=1, computing=None,
                    inputs=None, outputs=None, models=None, metrics=None, exchange=exchange)
 
@@ -192,3 +192,46 @@ def test_the_layered_strategy_splits_on_host_features_first_then_the_guests():
     # the guest-only layers asked nothing of the host
     layers = [tag for _, dst, name, tag, _ in plane.log if dst[0] == "guest" and name == "candidates"]
     assert len(layers) == 1
+
+
+def test_the_mix_strategy_grows_a_tree_on_one_hosts_features_only():
+    """A mix host tree equals the plain tree on that host's features alone; the other host takes no part (it
+    gets no gradients and no layer); a mix guest tree equals the plain tree on the guest's features."""
+    y, strong, weak = _breast()
+    xg, xh1, xh2 = strong[:, :5], weak[:, :10], weak[:, 10:]
+    g, h = Objective("cross_entropy").grad_hess(y, np.zeros((len(y), 1)))
+    g, h = g[:, 0], h[:, 0]
+    public, private = generate_keypair(1024)
+    plane = MemoryPlane()
+    hosts = ["10000", "10001"]
+    roles = {"guest": [GUEST], "host": hosts}
+
+    def guest():
+        ctx = _context(plane, "guest", GUEST, roles)
+        grower = GuestGrower(_data(xg), Criterion(), 3, False, GUEST, private, True, 1, hosts)
+        host_tree = grower.grow(ctx.child("tree", 0), g, h, True, np.arange(xg.shape[1]), (-1.0, 1.0, 1.0),
+                                only_host=1)
+        guest_tree = grower.grow(ctx.child("tree", 1), g, h, False, np.arange(xg.shape[1]), None)
+        return host_tree, guest_tree
+
+    def host(index: int, x: np.ndarray):
+        ctx = _context(plane, "host", hosts[index], roles)
+        grower = HostGrower(_data(x), Criterion(), False, hosts[index], public, 1)
+        return [grower.grow(ctx.child("tree", t), np.arange(x.shape[1])) for t in range(2)]
+
+    with ThreadPoolExecutor(3) as pool:
+        futures = [pool.submit(guest), pool.submit(host, 0, xh1), pool.submit(host, 1, xh2)]
+        (host_grown, guest_grown), _, second_trees = (f.result(timeout=120) for f in futures)
+
+    second = second_trees[0]
+    found = [(n.id, second.nodes[n.id].fid, second.split_maskdict[n.id])
+             for n in host_grown.tree.nodes if not n.is_leaf]
+    assert all(n.sitename == "host:10001" for n in host_grown.tree.nodes if not n.is_leaf)
+    assert found == _plain_tree(xh2, g, h, Criterion(), 3) and found
+    guest_splits = [(n.id, n.fid, guest_grown.tree.split_maskdict[n.id]) for n in guest_grown.tree.nodes
+                    if not n.is_leaf]
+    assert guest_splits == _plain_tree(xg, g, h, Criterion(), 3)
+    # the first host was told only that the trees are not its own, then their shape
+    to_first = [(name, obj) for _, dst, name, _, obj in plane.log if dst == ("host", "10000")]
+    assert [name for name, _ in to_first] == ["tree_start", "tree", "tree_start", "tree"]
+    assert all(obj == {"use_hosts": False} for name, obj in to_first if name == "tree_start")
