@@ -34,7 +34,7 @@ SECURITY_HEADERS = {
 MAX_CREDENTIAL_CHARS = 1024
 LOCKED_PAGE = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>FATE-Flow board: set a login first</title></head>
+<title>FATE-Flow board: set a login first</title><link rel="icon" href="data:,"></head>
 <body style="font-family: sans-serif; max-width: 42rem; margin: 2rem auto; padding: 0 1rem; line-height: 1.5">
 <h1>The board needs a login here</h1>
 <p data-testid="board-locked">{why} So the board shows nothing until it has a login.</p>

@@ -38,7 +38,8 @@ def get_version():
 def fateflow_info():
     s = runtime().settings
     return result({s.instance_id: {"instance_id": s.instance_id, "timestamp": now_ms(), "version": __version__,
-                                   "host": s.host, "grpc_port": s.grpc_port, "http_port": s.http_port}})
+                                   "host": s.host, "grpc_port": s.grpc_port, "http_port": s.http_port,
+                                   "party_id": s.party_id}})  # (party_id: not FATE's; the board shows it)
 
 
 @server_app.route("/routes", methods=["POST"])
