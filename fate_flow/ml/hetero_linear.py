@@ -7,6 +7,19 @@ Host:    per batch  -> guest forward pieces; guest -> residual; -> arbiter maske
 Arbiter: per batch  decrypts masked gradients (and the loss); per iteration decides convergence
 After each iteration the arbiter says whether the loss converged; the guest (which alone can validate)
 says whether to stop.
+
+sqn (``ml.sqn``) adds, in a batch's sub-context ``sqn.direction`` once the memory holds a pair: every host
+encrypts its share of the inner products ``[s_i . g, y_i . g]`` for the guest; the guest adds them up
+with its own share (ciphertexts it cannot read, its share added in) and sends the sum to the arbiter, which
+decrypts the sum, computes the L-BFGS coefficients and sends them to every party; each party steps along
+its own block of ``H g``. In ``sqn.curvature``, every ``update_interval_L`` batches: the guest picks the
+sample rows (positions in the batch); every host sends ``[[X_h s_h]]`` on them encrypted with fresh
+randomness; the guest forms ``[[D (X s)]]``, rerandomized, for the hosts; every party computes its
+``[[X^T D X s]] / n``, has the arbiter decrypt it under a one-time mask (as its gradient) and adds the L2
+term; the parties' shares of the new pair's inner products are summed as above; the arbiter keeps the sums
+and says whether the pair is kept. So the arbiter sees inner products summed over all parties, never a
+party's vector or share; a host sees the guest's sample positions, encrypted values and the coefficients;
+the guest sees the hosts' values encrypted only.
 """
 
 from __future__ import annotations
@@ -23,7 +36,8 @@ from fate_flow.ml import masking
 from fate_flow.ml.batch import batch_indices, largest_batch
 from fate_flow.ml.glm import Family, add_pieces, decode_pieces
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
-from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PublicKey, generate_keypair
+from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey, generate_keypair
+from fate_flow.ml.sqn import HESSIAN_FACTOR, Averages, Coefficients, Curvature, Pairs, curvature_due, sample_rows
 from fate_flow.ml.timings import Timings
 
 
@@ -50,11 +64,18 @@ class Settings:
     key_length: int
     validation_freqs: int | list[int] | None = None
     early_stopping_rounds: int | None = None
+    sqn_interval: int = 3  # sqn_param: update_interval_L, memory_M, sample_size, random_seed
+    sqn_memory: int = 5
+    sqn_sample_size: int = 5000
+    sqn_seed: int | None = None
 
     @classmethod
     def of(cls, params: Any) -> Settings:
         """From a LinearModelParams instance."""
         init, callback = params.init_param, params.callback_param
+        sqn = getattr(params, "sqn_param", None)
+        sqn_settings = {} if sqn is None else {"sqn_interval": sqn.update_interval_L, "sqn_memory": sqn.memory_M,
+                                                "sqn_sample_size": sqn.sample_size, "sqn_seed": sqn.random_seed}
         return cls(max_iter=params.max_iter, batch_size=params.batch_size,
                    batch_strategy=getattr(params, "batch_strategy", "full"), shuffle=getattr(params, "shuffle", False),
                    early_stop=params.early_stop, tol=params.tol, optimizer=params.optimizer,
@@ -62,7 +83,7 @@ class Settings:
                    decay=params.decay, decay_sqrt=params.decay_sqrt, init_method=init.init_method,
                    init_const=init.init_const, fit_intercept=init.fit_intercept, random_seed=init.random_seed,
                    key_length=params.encrypt_param.key_length, validation_freqs=callback.validation_freqs,
-                   early_stopping_rounds=callback.early_stopping_rounds)
+                   early_stopping_rounds=callback.early_stopping_rounds, **sqn_settings)
 
     def optimizer_for(self, fit_intercept: bool) -> Optimizer:
         """A fresh optimizer for one party's weights."""
@@ -107,10 +128,41 @@ def _start(settings: Settings, size: int, initial: np.ndarray | None) -> np.ndar
 
 
 def _step_with_arbiter(ctx: Context, public: PublicKey, gradient: EncryptedVector) -> np.ndarray:
-    """The plain gradient, decrypted by the arbiter under a mask only this party knows."""
+    """The plain gradient (or hessian-vector product), decrypted by the arbiter under a mask only this party
+    knows."""
     masked, secret = masking.hide(public, gradient)
     ctx.arbiter.put("masked_gradient", masked)
     return masking.recover(public, secret, ctx.arbiter.get("revealed"))
+
+
+@dataclass
+class _PartySqn:
+    """One party's sqn state: the averages of its weights and its blocks of the memory's pairs."""
+
+    settings: Settings
+    averages: Averages
+    pairs: Pairs
+
+    @classmethod
+    def of(cls, settings: Settings) -> _PartySqn | None:
+        """The state for ``settings``, None for the other optimizers."""
+        if settings.optimizer != "sqn":
+            return None
+        return cls(settings, Averages(settings.sqn_interval), Pairs(settings.sqn_memory))
+
+
+def _coefficients(ctx: Context, pairs: int) -> Coefficients:
+    try:
+        return Coefficients.from_wire(ctx.arbiter.get("coefficients"), pairs)
+    except ValueError as exc:
+        raise ComponentError(f"the arbiter sent bad sqn coefficients: {exc}") from None
+
+
+def _kept(ctx: Context) -> bool:
+    kept = ctx.arbiter.get("kept")
+    if not isinstance(kept, bool):
+        raise ComponentError(f"the arbiter sent a bad curvature answer: {kept!r}")
+    return kept
 
 
 # -- guest ---------------------------------------------------------------------------------------------------------
@@ -125,6 +177,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
     fit = Fit(weights=w)
     one_host = len(ctx.hosts) == 1
     timings = Timings("hetero linear")
+    sqn = _PartySqn.of(settings)
     if one_host and family.labels_at_host:
         with timings.phase("encrypt"):
             labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
@@ -145,7 +198,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
                         w = _guest_batch(batch, family, public, design[rows], y[rows],
                                          None if weights is None else weights[rows],
                                          None if offset is None else offset[rows], w, optimizer, one_host,
-                                         timings, pool)
+                                         timings, pool, sqn)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
                 fit.converged = bool(step.arbiter.get("converged"))
@@ -165,7 +218,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
 
 def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, w: np.ndarray, optimizer: Optimizer,
-                 one_host: bool, timings: Timings, pool: ObfuscatorPool) -> np.ndarray:
+                 one_host: bool, timings: Timings, pool: ObfuscatorPool, sqn: _PartySqn | None = None) -> np.ndarray:
     rows = len(y)
     with timings.phase("waiting"):
         wires = ctx.hosts.get("forward")
@@ -190,7 +243,54 @@ def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.nda
         encrypted = residual.rmatmul(design, cores=ctx.cores) * (1.0 / rows)
     with timings.phase("waiting"):
         gradient = _step_with_arbiter(ctx, public, encrypted)
-    return optimizer.step(w, gradient)
+    if sqn is None:
+        return optimizer.step(w, gradient)
+    s = sqn.averages.add(w)
+    with timings.phase("sqn"):
+        updated = optimizer.step(w, gradient, lambda g: _guest_direction(ctx, public, sqn.pairs, g))
+        if s is not None:
+            _guest_curvature(ctx, family, public, sqn, optimizer, design, weights, s)
+    return updated
+
+
+def _sum_to_arbiter(ctx: Context, public: PublicKey, share: np.ndarray) -> None:
+    """The hosts' encrypted shares of some inner products plus the guest's own, to the arbiter (the guest
+    reads none of the hosts' shares, the arbiter only their sum)."""
+    total: EncryptedVector | np.ndarray = share
+    for wire in ctx.hosts.get("products"):
+        total = _from_guest(public, wire, len(share), "share of inner products", sender="a host") + total
+    ctx.arbiter.put("products", total.to_wire())
+
+
+def _guest_direction(ctx: Context, public: PublicKey, pairs: Pairs, gradient: np.ndarray) -> np.ndarray:
+    if not pairs:
+        return gradient
+    with ctx.sub("sqn", "direction") as sub:
+        _sum_to_arbiter(sub, public, pairs.direction_products(gradient))
+        return pairs.direction(gradient, _coefficients(sub, len(pairs)))
+
+
+def _guest_curvature(ctx: Context, family: Family, public: PublicKey, sqn: _PartySqn, optimizer: Optimizer,
+                     design: np.ndarray, weights: np.ndarray | None, s: np.ndarray) -> None:
+    """A curvature pair: the hessian-vector product on a sample of the batch, with the hosts and the arbiter."""
+    with ctx.sub("sqn", "curvature") as sub:
+        picked = sample_rows(np.arange(len(design)), sqn.settings.sqn_sample_size, sqn.settings.sqn_seed)
+        sub.hosts.put("sample", picked)
+        part = design[picked]
+        forward: EncryptedVector | np.ndarray = part @ s
+        for wire in sub.hosts.get("forward"):
+            forward = _from_guest(public, wire, len(picked), "hessian forward", sender="a host") + forward
+        forward = forward * HESSIAN_FACTOR[family.name]
+        if weights is not None:
+            forward = forward.multiply(weights[picked], ctx.cores)
+        # fresh randomness before it goes back: a host knows the randomness of its own [[X_h s_h]], and this is
+        # that ciphertext times plain terms holding the guest's X_g s_g
+        sub.hosts.put("hessian_forward", forward.rerandomize(ctx.cores).to_wire())
+        product = forward.rmatmul(part, cores=ctx.cores) * (1.0 / len(picked))
+        y = _step_with_arbiter(sub, public, product) + optimizer.penalty_hessian(s)
+        _sum_to_arbiter(sub, public, sqn.pairs.pair_products(s, y))
+        if _kept(sub):
+            sqn.pairs.add(s, y)
 
 
 # -- host ----------------------------------------------------------------------------------------------------------
@@ -205,6 +305,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     with_loss = len(ctx.hosts) == 1
     fit = Fit(weights=w)
     timings = Timings("hetero linear")
+    sqn = _PartySqn.of(settings)
     labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
         if with_loss and family.labels_at_host else None
     # the forward's fresh randomness, a batch's worth made ahead while the host waits for the others
@@ -235,7 +336,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                             encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
                         with timings.phase("waiting"):
                             gradient = _step_with_arbiter(batch, public, encrypted)
-                        w = optimizer.step(w, gradient)
+                        w = _host_step(batch, public, optimizer, sqn, w, gradient, part, timings)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
                 fit.converged = bool(step.arbiter.get("converged"))
@@ -251,6 +352,41 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     return fit
 
 
+def _host_step(ctx: Context, public: PublicKey, optimizer: Optimizer, sqn: _PartySqn | None, w: np.ndarray,
+               gradient: np.ndarray, part: np.ndarray, timings: Timings) -> np.ndarray:
+    """The host's weights after the batch's step (and, with sqn, its part of a curvature pair)."""
+    if sqn is None:
+        return optimizer.step(w, gradient)
+    s = sqn.averages.add(w)
+    with timings.phase("sqn"):
+        updated = optimizer.step(w, gradient, lambda g: _host_direction(ctx, public, sqn.pairs, g))
+        if s is not None:
+            _host_curvature(ctx, public, sqn.pairs, optimizer, part, s)
+    return updated
+
+
+def _host_direction(ctx: Context, public: PublicKey, pairs: Pairs, gradient: np.ndarray) -> np.ndarray:
+    if not pairs:
+        return gradient
+    with ctx.sub("sqn", "direction") as sub:
+        sub.guest.put("products", public.encrypt(pairs.direction_products(gradient), ctx.cores).to_wire())
+        return pairs.direction(gradient, _coefficients(sub, len(pairs)))
+
+
+def _host_curvature(ctx: Context, public: PublicKey, pairs: Pairs, optimizer: Optimizer, part: np.ndarray,
+                    s: np.ndarray) -> None:
+    with ctx.sub("sqn", "curvature") as sub:
+        picked = _checked_batches([sub.guest.get("sample")], len(part))[0]
+        sample = part[picked]
+        sub.guest.put("forward", public.encrypt(sample @ s, ctx.cores).to_wire())
+        forward = _from_guest(public, sub.guest.get("hessian_forward"), len(picked), "hessian forward")
+        product = forward.rmatmul(sample, cores=ctx.cores) * (1.0 / len(picked))
+        y = _step_with_arbiter(sub, public, product) + optimizer.penalty_hessian(s)
+        sub.guest.put("products", public.encrypt(pairs.pair_products(s, y), ctx.cores).to_wire())
+        if _kept(sub):
+            pairs.add(s, y)
+
+
 def _checked_batches(batches: Any, rows: int) -> list[np.ndarray]:
     if not isinstance(batches, list) or not batches:
         raise ComponentError("the guest sent no batches")
@@ -263,14 +399,15 @@ def _checked_batches(batches: Any, rows: int) -> list[np.ndarray]:
     return checked
 
 
-def _from_guest(public: PublicKey, wire: Any, rows: int, what: str) -> EncryptedVector:
-    """An encrypted vector the guest sent (``what``: its name in errors), checked to have ``rows`` rows."""
+def _from_guest(public: PublicKey, wire: Any, rows: int, what: str, sender: str = "the guest") -> EncryptedVector:
+    """An encrypted vector the guest (or ``sender``) sent (``what``: its name in errors), checked to have
+    ``rows`` rows."""
     try:
         vector = EncryptedVector.from_wire(public, wire)
     except ValueError as exc:
-        raise ComponentError(f"the guest sent a bad {what}: {exc}") from None
+        raise ComponentError(f"{sender} sent a bad {what}: {exc}") from None
     if len(vector) != rows:
-        raise ComponentError(f"the guest's {what} has {len(vector)} rows, this host expects {rows}")
+        raise ComponentError(f"{sender}'s {what} has {len(vector)} rows, {rows} expected")
     return vector
 
 
@@ -283,6 +420,8 @@ def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
     fit = Fit(weights=np.zeros(0))
     previous: float | None = None
     timings = Timings("hetero linear")
+    curvature = Curvature(settings.sqn_memory) if settings.optimizer == "sqn" else None
+    batches = 0
     for iteration in range(settings.max_iter):
         with ctx.sub("iter", iteration) as step:
             losses = []
@@ -295,6 +434,10 @@ def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
                             party.put("revealed", masking.reveal(private, masked, ctx.cores))
                     if len(ctx.hosts) == 1:
                         losses.append(masking.decrypt_scalar(private, batch.guest.get("loss")))
+                    if curvature is not None:
+                        batches += 1
+                        with timings.phase("sqn"):
+                            _arbiter_sqn(batch, private, curvature, curvature_due(batches, settings.sqn_interval))
             penalties = [float(p) for p in (step.guest.get("penalty"), *step.hosts.get("penalty"))]
             norms = [float(n) for n in (step.guest.get("step_norm"), *step.hosts.get("step_norm"))]
             loss = float(np.mean(losses)) + sum(penalties) if losses else None
@@ -311,6 +454,34 @@ def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
             break
     timings.log(ctx, "arbiter")
     return fit
+
+
+def _arbiter_sqn(batch: Context, private: PrivateKey, curvature: Curvature, due: bool) -> None:
+    """The arbiter's part of a batch of sqn: the coefficients of the step's direction, and a curvature pair."""
+    if len(curvature):
+        with batch.sub("sqn", "direction") as sub:
+            coefficients = curvature.coefficients(_decrypt_sum(sub, private, 2 * len(curvature))).to_wire()
+            sub.guest.put("coefficients", coefficients)
+            sub.hosts.put("coefficients", coefficients)
+    if due:
+        with batch.sub("sqn", "curvature") as sub:
+            for party in (sub.guest, *sub.hosts):  # the hessian-vector products, masked as the gradients
+                party.put("revealed", masking.reveal(private, party.get("masked_gradient"), batch.cores))
+            size = min(len(curvature) + 1, curvature.memory)
+            kept = curvature.add(_decrypt_sum(sub, private, 3 * size))
+            sub.guest.put("kept", kept)
+            sub.hosts.put("kept", kept)
+
+
+def _decrypt_sum(ctx: Context, private: PrivateKey, length: int) -> np.ndarray:
+    """The inner products summed over the parties, which the guest sends encrypted."""
+    try:
+        vector = EncryptedVector.from_wire(private.public, ctx.guest.get("products"))
+        if len(vector) != length:
+            raise ValueError(f"{len(vector)} values, {length} expected")
+        return private.decrypt(vector, ctx.cores)
+    except ValueError as exc:
+        raise ComponentError(f"the guest sent bad sqn inner products: {exc}") from None
 
 
 def _batch_count(step: Context) -> int:

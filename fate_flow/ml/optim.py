@@ -1,17 +1,19 @@
 """Gradient steps as FATE's linear models take them: a decaying learning rate, the optimizers FATE names,
 L1/L2 penalties, and the convergence rules (``early_stop``). Each party applies its own optimizer to its
-own weights, so only gradients it has unmasked itself ever meet its weights.
+own weights, so only gradients it has unmasked itself ever meet its weights. ``sqn`` is sgd along ``H g``, the
+L-BFGS direction the parties compute together (``ml.sqn``), which ``step`` takes as a ``precondition``.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from fate_flow.errors import ComponentError
 
-OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad", "nesterov_momentum_sgd")
+OPTIMIZERS = ("sgd", "rmsprop", "adam", "adagrad", "nesterov_momentum_sgd", "sqn")
 
 
 @dataclass
@@ -49,14 +51,27 @@ class Optimizer:
             coef[-1] = 0.0
         return gradient + self.alpha * coef
 
-    def step(self, weights: np.ndarray, gradient: np.ndarray) -> np.ndarray:
-        """The weights after one step on ``gradient`` (the data loss's gradient, penalty added here)."""
+    def penalty_hessian(self, vector: np.ndarray) -> np.ndarray:
+        """The penalty's hessian times ``vector``: ``alpha * vector`` but the intercept for L2, else zeros."""
+        if self.penalty != "L2" or not self.alpha:
+            return np.zeros_like(vector)
+        product = self.alpha * vector
+        if self.fit_intercept:
+            product[-1] = 0.0
+        return product
+
+    def step(self, weights: np.ndarray, gradient: np.ndarray,
+             precondition: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
+        """The weights after one step on ``gradient`` (the data loss's gradient, penalty added here); ``sqn``
+        steps along ``precondition(penalised gradient)`` (sgd's direction without one)."""
         gradient = self._penalised(np.asarray(gradient, dtype=np.float64), weights)
         rate = self.rate()
         if self._m is None:
             self._m = np.zeros_like(weights)
             self._v = np.zeros_like(weights)
-        if self.method == "sgd":
+        if self.method == "sqn":
+            delta = rate * (precondition(gradient) if precondition is not None else gradient)
+        elif self.method == "sgd":
             delta = rate * gradient
         elif self.method == "nesterov_momentum_sgd":
             momentum = 0.9
