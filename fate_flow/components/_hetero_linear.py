@@ -20,9 +20,6 @@ EVAL_TYPES = {"logistic": "binary", "linear": "regression", "poisson": "regressi
 def run(ctx: Context) -> None:
     """Dispatch on role and stage."""
     family = FAMILIES[ctx.module] if ctx.module in FAMILIES else _family_of(ctx)
-    if getattr(ctx.params, "optimizer", "") == "sqn":
-        raise ComponentError(f"{ctx.component_name}: optimizer sqn is not provided yet (use sgd, rmsprop, adam, "
-                             "adagrad or nesterov_momentum_sgd)")
     if ctx.role == "arbiter":
         if ctx.stage != PREDICT:
             _arbiter(ctx)

@@ -1,7 +1,8 @@
 """HeteroLR, HeteroLinR and HeteroPoisson: FATE's hetero linear models (guest, hosts, arbiter) with Paillier.
 
 One protocol (``fate_flow.ml.hetero_linear``) and three families; the parameters are FATE 1.11's
-(docs/fate-params-1.11.md §4, §8, §9), each module's optimizer list and defaults as FATE narrows them.
+(docs/fate-params-1.11.md §4, §8, §9), each module's optimizer list and defaults as FATE narrows them
+(``sqn``, HeteroLR's and HeteroLinR's only: ``fate_flow.ml.sqn``).
 """
 
 from __future__ import annotations
