@@ -296,6 +296,7 @@ class StatusReason(Body):
 class JobFields(Body):
     progress: Annotated[int, Field(ge=0, le=100)] | None = None
     description: Text | None = None
+    cancel_signal: Literal[True] | None = None  # the initiator is stopping the job (set, never cleared, here)
 
 
 class Parameters(Body):

@@ -102,7 +102,9 @@ def settle_holder_rows(job: Job, status: JobStatus) -> None:
     for tasks in task_rows(job).values():
         for task in tasks:
             if not task.f_run_on_this_party and JobStatus.RUNNING.value in (task.f_party_status, task.f_status):
-                job_saver.update_task_status(task.key, status=end, party_status=end)
+                # each on its own: the federated status may have ended already (a stop syncs it first)
+                job_saver.update_task_status(task.key, status=end)
+                job_saver.update_task_status(task.key, party_status=end)
 
 
 def _initiated(job_id: str) -> Job:
@@ -120,8 +122,11 @@ def stop_job(rt: Runtime, job_id: str, stop_status: JobStatus) -> dict:
         return {"stopped": []}
     # the other parties first; this party's row ends last (in end_job), after the copies of their tasks
     here = (job.f_role, str(job.f_party_id))
-    answers = job_command(rt.federation, job, f"stop/{stop_status}",
-                          parties=[p for p in job_parties(job) if p != here])
+    others = [p for p in job_parties(job) if p != here]
+    # every party knows the job is being stopped before any stops: a task that fails because a peer stopped
+    # first is then recorded as stopped, and the job does not end as failed
+    job_command(rt.federation, job, "update", {"cancel_signal": True}, parties=others)
+    answers = job_command(rt.federation, job, f"stop/{stop_status}", parties=others)
     end_job(rt, job, stop_status, f"stopped by request ({stop_status})")
     rt.wake_scheduler()
     return {"stopped": [f"{role}/{party_id}" for role, party_id in [here, *succeeded(answers)]]}

@@ -355,9 +355,13 @@ def update_parameters(rt: Runtime, key: JobKey, updates: dict) -> dict:
 
 
 def update_job_fields(key: JobKey, fields: dict[str, Any]) -> int:
-    """The initiator's progress (or description) for this party's row."""
+    """The initiator's progress (or description) for this party's row, or its notice that the job is being
+    stopped (``cancel_signal``: only ever set, by the job's initiator, before it stops the parties)."""
     allowed = {"progress", "description"}
-    return job_saver.update_job(key, **{f"f_{k}": v for k, v in fields.items() if k in allowed})
+    values = {f"f_{k}": v for k, v in fields.items() if k in allowed}
+    if fields.get("cancel_signal") is True:
+        values["f_cancel_signal"] = True
+    return job_saver.update_job(key, **values)
 
 
 def _passes_data_through(rt: Runtime, task: Task) -> bool:

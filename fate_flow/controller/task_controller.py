@@ -221,6 +221,10 @@ def report_task(rt: Runtime, key: TaskKey, report: dict) -> bool:
         # the server itself marks a task running when it spawns the executor (with its pid); the
         # executor's own 'running' must not win a race against that write
         return True
+    if status == JobStatus.FAILED and being_stopped(key):
+        # a stop ends the job at one party before another: a task that then fails for want of its peers
+        # (their mailboxes closed, their executors gone) was stopped, it did not fail
+        status = JobStatus.CANCELED
     extra: dict = {}
     if report.get("run_elapsed_ms") is not None:
         extra["f_component_elapsed"] = int(report["run_elapsed_ms"])
@@ -235,6 +239,12 @@ def report_task(rt: Runtime, key: TaskKey, report: dict) -> bool:
     if task is not None:
         push_to_initiator(rt, task)
     return effective
+
+
+def being_stopped(key: TaskKey) -> bool:
+    """Whether the task's job is being stopped here (its initiator sent the cancel signal)."""
+    job = Job.find(key.job)
+    return job is not None and bool(job.f_cancel_signal)
 
 
 def push_to_initiator(rt: Runtime, task: Task) -> None:

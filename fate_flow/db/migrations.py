@@ -49,6 +49,16 @@ def _add_job_list_indexes() -> None:
             DB.execute_sql(f"CREATE INDEX {name} ON {Job._meta.table_name} ({columns})")
 
 
+def _add_task_lookup_index() -> None:
+    from fate_flow.db.models import Task
+
+    name = "t_task_f_job_id_f_role_f_party_id"
+    if name not in {index.name for index in DB.get_indexes(Task._meta.table_name)}:
+        quote = "`" if is_mysql() else '"'
+        columns = ", ".join(f"{quote}{f}{quote}" for f in ("f_job_id", "f_role", "f_party_id"))
+        DB.execute_sql(f"CREATE INDEX {name} ON {Task._meta.table_name} ({columns})")
+
+
 def _add_model_files() -> None:
     from playhouse.migrate import MySQLMigrator, SqliteMigrator, migrate
 
@@ -78,6 +88,8 @@ MIGRATIONS: list[tuple[int, str, Callable[[], None]]] = [
     (5, "component model: the directory of its files and their manifest", _add_model_files),
     (6, "security: nonces of signed calls, partner permissions", _create_security_tables),
     (7, "model store: pipelined models (trained and deployed), model tags", _create_model_store_tables),
+    # without it SQLite looks a job's tasks up by party (every row of a party's server matches)
+    (8, "task: an index for a job's tasks at one party", _add_task_lookup_index),
 ]
 SCHEMA_VERSION = MIGRATIONS[-1][0]
 

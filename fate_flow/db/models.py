@@ -183,6 +183,7 @@ class Task(BaseModel):
     class Meta:
         table_name = "t_task"
         primary_key = peewee.CompositeKey("f_job_id", "f_task_id", "f_task_version", "f_role", "f_party_id")
+        indexes = ((("f_job_id", "f_role", "f_party_id"), False),)  # a job's tasks at one party (schema 8)
 
 
 class StorageTableMeta(BaseModel):

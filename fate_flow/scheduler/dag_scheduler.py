@@ -152,6 +152,8 @@ class DAGScheduler:
         status = (max(interrupted, key=LEVEL.__getitem__) if interrupted
                   else job_status_from_tasks(list(statuses.values()), has_next=started))
         if status in END_STATUSES:
+            if status != JobStatus.SUCCESS and _being_stopped(job):
+                return  # the stop ends it (as canceled): a task it cut off must not make it "failed"
             reason = "" if status == JobStatus.SUCCESS else self._failure_reason(rows, statuses)
             end_job(self.rt, job, status, reason)
 
@@ -204,3 +206,10 @@ class DAGScheduler:
                 errors = [f"{t.f_role} {t.f_party_id}: {t.f_error_report}" for t in tasks if t.f_error_report]
                 reasons.append(f"{name} {statuses[name]}" + (f" ({'; '.join(errors)})" if errors else ""))
         return "; ".join(reasons)[:4000]
+
+
+def _being_stopped(job: Job) -> bool:
+    """Whether a stop was asked for since the pass read ``job`` (read after its tasks: a failure the stop caused
+    is seen with the stop's signal)."""
+    fresh = Job.find(job.key)
+    return fresh is not None and bool(fresh.f_cancel_signal)

@@ -53,8 +53,10 @@ class Detector:
             if fresh is None or fresh.f_party_status != "running":
                 continue
             reason = f"executor process {task.f_run_pid} is gone without reporting an end status"
-            if job_saver.update_task_status(task.key, party_status=JobStatus.FAILED, f_error_report=reason):
-                schedule_logger(task.f_job_id).error("task %s failed: %s", task.f_task_id, reason)
+            # a stop kills executors before it records their end: that is the stop's, not a failure
+            end = JobStatus.CANCELED if task_controller.being_stopped(task.key) else JobStatus.FAILED
+            if job_saver.update_task_status(task.key, party_status=end, f_error_report=reason):
+                schedule_logger(task.f_job_id).error("task %s %s: %s", task.f_task_id, end, reason)
                 task_controller.push_to_initiator(self.rt, task)
                 changed = True
         return changed

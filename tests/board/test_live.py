@@ -120,6 +120,10 @@ def test_stop_from_the_board_cancels_the_job_on_every_party(board: Board, guest:
                                                  for t in _tasks(server, long_job)),
                    timeout=30, message=lambda server=server, name=name: (
                        f"tasks still running at the {name}: {_tasks(server, long_job)}"))
+        # the task the stop cut off was stopped: it did not fail (even where a peer stopped first)
+        stopped = [(t["f_component_name"], t["f_role"], t["f_status"], t["f_party_status"])
+                   for t in _tasks(server, long_job) if t["f_party_status"] not in ("success", "pass")]
+        assert stopped and all(s == p == "canceled" for _, _, s, p in stopped), stopped
 
     def gone(pid: int) -> bool:
         try:
