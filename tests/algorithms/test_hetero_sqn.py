@@ -142,26 +142,33 @@ def _settings() -> Settings:
                     sqn_memory=p["memory"], sqn_sample_size=p["sample_size"], sqn_seed=p["seed"])
 
 
-def _run(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray, settings: Settings) -> tuple[dict, Hub]:
+def _run(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray | list[np.ndarray],
+         settings: Settings) -> tuple[dict, Hub]:
+    """The three roles in threads (one host per block of ``xh`` when it is a list); results by role, the
+    hosts' as ``host``, ``host.1``, ..."""
+    blocks = xh if isinstance(xh, list) else [xh]
+    roles = {**ROLES, "host": [str(10000 + i) for i in range(len(blocks))], "arbiter": ["10000"]}
     hub = Hub(timeout=120)
     results: dict[str, Any] = {}
 
-    def play(role: str) -> None:
-        me = (role, ROLES[role][0])
+    def play(role: str, index: int) -> None:
+        me = (role, roles[role][index])
+        key = role if index == 0 else f"{role}.{index}"
         ctx = Context(task=TaskKey("job", "lr_0", "job_lr_0", 0, *me), module="HeteroLR", stage="train",
                       params=None, cores=1, computing=None, inputs=None, outputs=None, models=None,
-                      metrics=Metrics(_Recorder()), exchange=Exchange(hub.transport(me), me, ROLES))
+                      metrics=Metrics(_Recorder()), exchange=Exchange(hub.transport(me), me, roles))
         try:
             if role == "guest":
-                results[role] = guest_fit(ctx, family, xg, y, None, settings)
+                results[key] = guest_fit(ctx, family, xg, y, None, settings)
             elif role == "host":
-                results[role] = host_fit(ctx, family, xh, settings)
+                results[key] = host_fit(ctx, family, blocks[index], settings)
             else:
-                results[role] = arbiter_fit(ctx, settings)
+                results[key] = arbiter_fit(ctx, settings)
         except BaseException as exc:  # noqa: BLE001 (re-raised below)
-            results[role] = exc
+            results[key] = exc
 
-    threads = [threading.Thread(target=play, args=(role,), daemon=True) for role in ROLES]
+    threads = [threading.Thread(target=play, args=(role, index), daemon=True)
+               for role, parties in roles.items() for index in range(len(parties))]
     for thread in threads:
         thread.start()
     for thread in threads:
@@ -207,6 +214,15 @@ def test_protocol_weights_equal_the_plain_algorithm(protocol):
     # and it is not sgd: the same run with sgd ends elsewhere
     sgd = plain_sqn(family, x, y, intercept=xg.shape[1], **{**PROTOCOL, "interval": 10 ** 6})
     assert np.abs(sgd - w).max() > 100 * TOLERANCE
+
+
+@pytest.mark.parametrize("family", [LOGISTIC, LINEAR], ids=lambda family: family.name)
+def test_two_hosts_equal_the_plain_algorithm(family):
+    xg, y, xh = _data(family)
+    results, _ = _run(family, xg, y, [xh[:, :2], xh[:, 2:]], _settings())
+    w = plain_sqn(family, np.hstack([xg, np.ones((ROWS, 1)), xh]), y, intercept=xg.shape[1], **PROTOCOL)
+    federated = np.concatenate([results["guest"].weights, results["host"].weights, results["host.1"].weights])
+    np.testing.assert_allclose(federated, w, atol=TOLERANCE)
 
 
 def test_the_arbiter_decrypts_only_masked_vectors_and_sums(protocol):
