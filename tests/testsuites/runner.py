@@ -28,7 +28,7 @@ UPLOAD_TIMEOUT = 300.0
 KEY_LENGTH = int(os.environ.get("TESTSUITE_KEY_LENGTH", str(FATE_DEFAULT_KEY_LENGTH))) or None
 # FATE modules that later issues provide: a job that needs one is an expected failure until then, named
 LATER_MODULES: dict[str, str] = {}
-# what issue 9 leaves undone, said plainly (README "Not yet"): these jobs fail with that message until it is done
+# jobs of the suites this server cannot run yet, said plainly (README "Not yet"): expected to fail with that message
 KNOWN_GAPS: dict[tuple[str, str], str] = {}
 STANDALONE_ENV = {"FATE_FLOW_DATABASE__ENGINE": "sqlite", "FATE_FLOW_PARTY_ID": "9999"}
 TAIL_LINES = 40  # of a failed task's ERROR.log in a failure message
