@@ -22,6 +22,20 @@ FATE_DATA = REPO / "tests" / "data" / "fate-data"  # FATE's example tables the t
 FINAL = ("success", "failed", "canceled", "timeout")
 
 
+# reader -> data_transform -> intersection -> hetero_lr -> evaluation (FATE's hetero_lr_normal DSL)
+HETERO_LR_DSL = {"components": {
+    "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
+    "data_transform_0": {"module": "DataTransform", "input": {"data": {"data": ["reader_0.data"]}},
+                         "output": {"data": ["data"], "model": ["model"]}},
+    "intersection_0": {"module": "Intersection", "input": {"data": {"data": ["data_transform_0.data"]}},
+                       "output": {"data": ["data"]}},
+    "hetero_lr_0": {"module": "HeteroLR", "input": {"data": {"train_data": ["intersection_0.data"]}},
+                    "output": {"data": ["data"], "model": ["model"]}},
+    "evaluation_0": {"module": "Evaluation", "input": {"data": {"data": ["hetero_lr_0.data"]}},
+                     "output": {"data": ["data"]}},
+}}
+
+
 def upload(server: ServerProcess, csv_path: Path, name: str, namespace: str = "experiment", head: int = 1,
            partition: int = 4, extend_sid: bool = False) -> None:
     """Upload ``csv_path`` as ``namespace.name`` (replacing it) and wait until it is stored."""

@@ -14,22 +14,12 @@ import pytest
 import requests
 
 from tests.algorithms.conftest import ARBITER, BREAST, GUEST, HOST, standalone_server
-from tests.jobs import job_conf, output_rows, reader_params, run_job, submit
+from tests.jobs import HETERO_LR_DSL, job_conf, output_rows, reader_params, run_job, submit
 from tests.support import FlowCLI
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
-TRAIN_DSL = {"components": {
-    "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
-    "data_transform_0": {"module": "DataTransform", "input": {"data": {"data": ["reader_0.data"]}},
-                         "output": {"data": ["data"], "model": ["model"]}},
-    "intersection_0": {"module": "Intersection", "input": {"data": {"data": ["data_transform_0.data"]}},
-                       "output": {"data": ["data"]}},
-    "hetero_lr_0": {"module": "HeteroLR", "input": {"data": {"train_data": ["intersection_0.data"]}},
-                    "output": {"data": ["data"], "model": ["model"]}},
-    "evaluation_0": {"module": "Evaluation", "input": {"data": {"data": ["hetero_lr_0.data"]}},
-                     "output": {"data": ["data"]}},
-}}
+TRAIN_DSL = HETERO_LR_DSL
 DEPLOYED = ["reader_0", "data_transform_0", "intersection_0", "hetero_lr_0", "evaluation_0"]
 MODEL_ID = f"arbiter-{ARBITER}#guest-{GUEST}#host-{HOST}#model"
 

@@ -21,7 +21,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.jobs import FATE_DATA, job_conf, reader_params, upload
+from tests.jobs import FATE_DATA, HETERO_LR_DSL, job_conf, reader_params, upload
 from tests.support import ServerProcess, database_env, start_parties
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -34,18 +34,7 @@ TIMEOUT = 30  # explicit waits: generous, they return as soon as the condition h
 ENDED = ("success", "failed", "canceled", "timeout")
 XSS_MARKUP = '<script>window.__xss=1</script><img src=x onerror="window.__xss=1">'
 
-# reader -> data_transform -> intersection -> hetero_lr -> evaluation (examples/jobs/hetero_lr, fewer iterations)
-LR_DSL = {"components": {
-    "reader_0": {"module": "Reader", "output": {"data": ["data"]}},
-    "data_transform_0": {"module": "DataTransform", "input": {"data": {"data": ["reader_0.data"]}},
-                         "output": {"data": ["data"], "model": ["model"]}},
-    "intersection_0": {"module": "Intersection", "input": {"data": {"data": ["data_transform_0.data"]}},
-                       "output": {"data": ["data"]}},
-    "hetero_lr_0": {"module": "HeteroLR", "input": {"data": {"train_data": ["intersection_0.data"]}},
-                    "output": {"data": ["data"], "model": ["model"]}},
-    "evaluation_0": {"module": "Evaluation", "input": {"data": {"data": ["hetero_lr_0.data"]}},
-                     "output": {"data": ["data"]}},
-}}
+LR_DSL = HETERO_LR_DSL  # (examples/jobs/hetero_lr, fewer iterations)
 
 
 def lr_conf(max_iter: int, evaluation: bool = True) -> dict:
