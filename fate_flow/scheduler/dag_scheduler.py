@@ -29,6 +29,8 @@ from fate_flow.scheduler.status_collector import StatusCollector
 logger = logging.getLogger("fate_flow.scheduler")
 # a party answering one of these to resource/apply is short of cores: the job waits and retries
 RESOURCE_SHORTAGE = {int(RetCode.OPERATING_ERROR)}
+# the party could not be reached, or did not answer in time
+UNREACHABLE = {int(RetCode.CONNECTION_ERROR), int(RetCode.FEDERATED_ERROR)}
 
 
 class DAGScheduler:
@@ -101,11 +103,12 @@ class DAGScheduler:
             granted = succeeded(answers)
             if granted:
                 job_command(self.rt.federation, job, "resource/return", parties=granted)
-            if all(a.retcode in (0, *RESOURCE_SHORTAGE) for _, a in answers):
-                self.rt.wait_reasons.note(job.f_job_id, "cores: " + failures(answers))
-                return False  # short of cores somewhere: wait, let other jobs go
+            if self._may_wait(job, answers):
+                return False  # short of cores somewhere, or a party briefly gone: wait, let other jobs go
             end_job(self.rt, job, JobStatus.FAILED, "could not apply resources: " + failures(answers))
             return False
+        for call, _ in answers:
+            self.rt.party_contact.reached(job.f_job_id, call.role, call.party_id)
         answers = job_command(self.rt.federation, job, "start")
         if not all_succeeded(answers):
             end_job(self.rt, job, JobStatus.FAILED, "could not start: " + failures(answers))
@@ -113,6 +116,25 @@ class DAGScheduler:
         self.rt.wait_reasons.clear(job.f_job_id)
         log.info("job %s started on every party", job.f_job_id)
         self.advance(Job.find(job.key))
+        return True
+
+    def _may_wait(self, job: Job, answers: list) -> bool:
+        """Whether a job whose cores were refused waits (and what for, in its wait reason): a party short of
+        cores, or one that did not answer for less than ``party_unreachable_after`` seconds; else it fails."""
+        limit = self.rt.settings.job.party_unreachable_after
+        if not all(a.retcode in (0, *UNREACHABLE, *RESOURCE_SHORTAGE) for _, a in answers):
+            return False
+        gone = []
+        for call, answer in answers:
+            if answer.retcode in UNREACHABLE:
+                seconds = self.rt.party_contact.unreachable_for(job.f_job_id, call.role, call.party_id)
+                if seconds >= limit:
+                    return False
+                gone.append(f"{call.role} {call.party_id} unreachable for {seconds:.0f} s (the job fails at "
+                            f"{limit:g} s): {answer.message}")
+        short = [(c, a) for c, a in answers if a.retcode in RESOURCE_SHORTAGE]
+        self.rt.wait_reasons.note(job.f_job_id, "; ".join(
+            ([f"cores: {failures(short)}"] if short else []) + [f"party {text}" for text in gone]))
         return True
 
     def _sync_task_status(self, job: Job, tasks: list[Task], status: JobStatus) -> None:

@@ -15,7 +15,7 @@ import requests
 from fate_flow.settings import SettingsError, load_settings
 from fate_flow.utils.passwords import hash_password, verify_password
 from tests.inprocess import InProcessParty
-from tests.support import DATA, free_port, upload_multipart
+from tests.support import DATA, free_port, make_party_key, upload_multipart
 
 PASSWORD = "correct horse battery staple"
 HASH = hash_password(PASSWORD)
@@ -252,3 +252,38 @@ def test_a_waiting_job_says_what_it_waits_for(party: InProcessParty):
     assert running["wait_reason"] is None and running["queue_position"] is None
     party.stop_job(holder)
     party.scheduler_pass()
+
+
+def test_a_job_waits_while_a_party_is_briefly_unreachable_then_fails(tmp_path: Path, server_factory):
+    """Its cores applied for while the host is down: the job waits, saying which party it waits for, and
+    fails once the party has been unreachable for ``party_unreachable_after`` seconds."""
+    guest_id, host_id = "9999", "10000"
+    ports = {guest_id: (free_port(), free_port()), host_id: (free_port(), free_port())}
+    keys = {guest_id: make_party_key(tmp_path / "guest"), host_id: make_party_key(server_factory.root / "host")}
+    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g, "public_key": keys[p]}
+                         for p, (h, g) in ports.items()})
+    common = {"FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct", "FATE_FLOW_ROUTE_TABLE": routes,
+              "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true", "FATE_FLOW_JOB_DEFAULT__PARTY_UNREACHABLE_AFTER": "3"}
+    guest = InProcessParty(tmp_path / "guest", run_loops=False, party_id=guest_id, grpc_port=ports[guest_id][1],
+                           env=common)
+    guest.http_port = ports[guest_id][0]
+    guest.start()
+    try:
+        host = server_factory("sqlite", name="host", env={"FATE_FLOW_PARTY_ID": host_id, **common},
+                              http_port=ports[host_id][0], grpc_port=ports[host_id][1])
+        conf = {"dsl_version": 2, "initiator": {"role": "guest", "party_id": int(guest_id)},
+                "role": {"guest": [int(guest_id)], "host": [int(host_id)]},
+                "job_parameters": {"common": {"task_cores": 1}}, "component_parameters": {"common": {}}}
+        job_id = guest.submit_dag({"components": {"t": {"module": "TestModule"}}}, conf)
+        host.kill()
+        guest.scheduler_pass()
+        url = f"http://127.0.0.1:{guest.http_port}/v1/job/list/job"
+        row = requests.post(url, json={"job_id": job_id}, timeout=10).json()["data"]["jobs"][0]
+        assert row["status"] == "waiting" and row["queue_position"] == 1
+        assert row["wait_reason"].startswith(f"party host {host_id} unreachable for "), row["wait_reason"]
+        time.sleep(3.2)
+        guest.scheduler_pass()
+        job = guest.job(job_id)
+        assert job.f_status == "failed" and "could not apply resources" in (job.f_error or ""), job.f_error
+    finally:
+        guest.stop()
