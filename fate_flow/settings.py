@@ -174,6 +174,34 @@ class Federation:
 
 
 @dataclass(frozen=True)
+class Broker:
+    """A RabbitMQ broker (``fate_on_spark.rabbitmq`` for this party's own, ``route_table`` for the others)."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class RabbitMQSettings:
+    """``fate_on_spark.rabbitmq`` with FATE's keys, for ``default_engines.federation: rabbitmq`` (client mode:
+    a sender publishes on the destination party's broker, each party consumes from its own)."""
+
+    own: Broker  # host, port, user, password: the broker this party consumes from
+    mng_port: int | None
+    mode: str
+    max_message_size: int
+    route_table: dict[str, Broker]  # party id (or "default") -> broker
+
+    def broker(self, party_id: str, own_party: str) -> Broker | None:
+        """The broker ``party_id`` consumes from: this party's own, else its route, else ``default``."""
+        if str(party_id) == str(own_party):
+            return self.own
+        return self.route_table.get(str(party_id)) or self.route_table.get("default")
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     party_id: str
@@ -193,6 +221,7 @@ class Settings:
     component_modules: tuple[str, ...] = ()
     limits: Limits = field(default_factory=lambda: _limits(DEFAULTS["limits"]))
     board: BoardSettings = field(default_factory=BoardSettings)
+    rabbitmq: RabbitMQSettings | None = None  # set when default_engines.federation is rabbitmq
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     # Directories under the home directory (FATE's layout, relative to one root).
@@ -419,6 +448,79 @@ def _check_site_keys(federation: Federation, party_id: str) -> None:
                                 f"init`), or turn signing off with authentication.site.switch: false")
 
 
+RABBITMQ = "fate_on_spark.rabbitmq"
+RABBITMQ_MODES = ("client",)
+DEFAULT_RABBITMQ_ROUTE_TABLE = Path("conf") / "rabbitmq_route_table.yaml"  # FATE's, relative to its base
+MAX_MESSAGE_SIZE = (1 << 10, 128 << 20)  # RabbitMQ refuses messages over 128 MiB by default
+_BROKER_KEYS = ("host", "port", "user", "password")
+
+
+def _port(section: dict, name: str, key: str) -> int:
+    port = _get(section, name, key, int)
+    if not 0 < port < 65536:
+        raise SettingsError(f"setting {name}.{key} must be a TCP port (1-65535), got {port}")
+    return port
+
+
+def _broker(entry: Any, name: str, user: str, password: str) -> Broker:
+    """One route of the RabbitMQ route table: host and port (FATE's), user and password optional (this
+    party's own account by default)."""
+    if not isinstance(entry, dict):
+        raise SettingsError(f"setting {name} must be a mapping with host and port, got {entry!r}")
+    unknown = sorted(set(map(str, entry)) - set(_BROKER_KEYS))
+    if unknown:
+        raise SettingsError(f"unknown setting {name}.{unknown[0]} (known keys there: {', '.join(_BROKER_KEYS)})")
+    host = _get(entry, name, "host", str)
+    if not host.strip():
+        raise SettingsError(f"setting {name}.host is empty")
+    if entry.get("user"):  # an account of its own at that broker
+        user, password = str(entry["user"]), str(entry.get("password") or "")
+    return Broker(host, _port(entry, name, "port"), user, password)
+
+
+def _rabbitmq_route_table(value: Any, conf_dir: Path) -> dict:
+    """The route table: inline (party id -> {host, port}) or FATE's way, a YAML file; a relative path is
+    read from FATE's base (the config directory's parent) or else the config directory."""
+    if isinstance(value, dict):
+        return value
+    if value is not None and not isinstance(value, str):
+        raise SettingsError(f"setting {RABBITMQ}.route_table must be a file path or a mapping, got {value!r}")
+    explicit = bool(value)
+    path = Path(value or DEFAULT_RABBITMQ_ROUTE_TABLE).expanduser()
+    candidates = [path] if path.is_absolute() else [conf_dir.parent / path, conf_dir / path]
+    found = next((c for c in candidates if c.is_file()), None)
+    if found is None:
+        if explicit:
+            raise SettingsError(f"setting {RABBITMQ}.route_table: no file {path} (looked in "
+                                f"{', '.join(str(c.parent) for c in candidates)})")
+        return {}  # FATE's default file is optional: this party then reaches only itself and "default"
+    return _read_yaml(found)
+
+
+def _rabbitmq(raw: dict, conf_dir: Path) -> RabbitMQSettings:
+    """``fate_on_spark.rabbitmq``, typed and checked (only when it is the federation engine: FATE's own
+    service_conf.yaml carries this section with its placeholders)."""
+    section = (raw.get("fate_on_spark") or {}).get("rabbitmq")
+    if not isinstance(section, dict):
+        raise SettingsError(f"setting {RABBITMQ} is missing: default_engines.federation is rabbitmq, so this "
+                            "party's broker (host, port, user, password) and the route table are needed")
+    user, password = str(section.get("user") or "guest"), str(section.get("password") or "")
+    own = _broker({k: v for k, v in section.items() if k in _BROKER_KEYS}, RABBITMQ, user, password)
+    mode = str(section.get("mode") or "client").lower()
+    if mode not in RABBITMQ_MODES:
+        raise SettingsError(f"setting {RABBITMQ}.mode {mode!r} is not supported: only client mode is (each "
+                            "sender publishes on the receiving party's broker; replication needs the federation "
+                            "plugin): set mode: client")
+    size = _get({"max_message_size": section.get("max_message_size") or 1 << 20}, RABBITMQ, "max_message_size", int)
+    if not MAX_MESSAGE_SIZE[0] <= size <= MAX_MESSAGE_SIZE[1]:
+        raise SettingsError(f"setting {RABBITMQ}.max_message_size must be between {MAX_MESSAGE_SIZE[0]} and "
+                            f"{MAX_MESSAGE_SIZE[1]} bytes, got {size}")
+    mng_port = _port(section, RABBITMQ, "mng_port") if section.get("mng_port") not in (None, "") else None
+    table = _rabbitmq_route_table(section.get("route_table"), conf_dir)
+    routes = {str(p): _broker(entry, f"{RABBITMQ}.route_table.{p}", user, password) for p, entry in table.items()}
+    return RabbitMQSettings(own=own, mng_port=mng_port, mode=mode, max_message_size=size, route_table=routes)
+
+
 def _limits(section: dict) -> Limits:
     values = {}
     for name, kind in ((f.name, f.type) for f in Limits.__dataclass_fields__.values()):
@@ -499,6 +601,8 @@ def load_settings(
     job_types = {"max_cores_percent_per_job": float, "scheduler_interval": float, "detector_interval": float,
                  "status_pull_after": float, "party_unreachable_after": float}
     federation_engine = _get(raw["default_engines"], "default_engines", "federation", str).lower()
+    conf_dir = (config_path or REPO_CONF_DIR / "service_conf.yaml").resolve().parent
+    rabbitmq = _rabbitmq(raw, conf_dir) if federation_engine == "rabbitmq" else None
     settings = Settings(
         home=home,
         party_id=str(raw["party_id"]),
@@ -520,6 +624,7 @@ def load_settings(
         component_modules=_module_list(raw.get("components") or {}),
         limits=_limits(raw.get("limits") or {}),
         board=_board(raw.get("board") or {}),
+        rabbitmq=rabbitmq,
         raw=raw,
     )
     if database.engine not in ("sqlite", "mysql"):

@@ -32,7 +32,11 @@ SCHEMA: dict[str, Any] = {
     "default_engines": {"computing": ANY, "federation": ANY, "storage": ANY},
     "fate_on_standalone": {"standalone": {"cores_per_node": ANY, "nodes": ANY}},
     "fate_on_eggroll": ANY,
-    "fate_on_spark": ANY,
+    # FATE's sections; rabbitmq is this server's federation engine "rabbitmq" (the others are not used)
+    "fate_on_spark": {"spark": ANY, "linkis_spark": ANY, "hive": ANY, "linkis_hive": ANY, "hdfs": ANY,
+                      "pulsar": ANY, "nginx": ANY,
+                      "rabbitmq": {"host": ANY, "mng_port": ANY, "port": ANY, "user": ANY, "password": ANY,
+                                   "route_table": ANY, "mode": ANY, "max_message_size": ANY}},
     "fateboard": {"host": ANY, "port": ANY},
     "board": {"enabled": ANY, "auth": {"user": ANY, "password_hash": ANY}, "session_hours": ANY},
     "components": {"modules": ANY},

@@ -8,6 +8,9 @@ long poll), then maps the file the server names (same machine), removes it and d
 An object is keyed by (session, name, tag, source role, source party, destination role, destination
 party) inside its job's mailbox, so two parties sending the same name and tag never collide, and a
 task rerun (a new session: task id + version) never reads what an earlier attempt left behind.
+
+``default_engines.federation: rabbitmq`` puts ``engine.rabbitmq.RabbitMQFederation`` in its place (same
+interface, same keys, same errors; ``for_task`` chooses).
 """
 
 from __future__ import annotations
@@ -25,11 +28,14 @@ import urllib.request
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from fate_flow.engine import codec
 from fate_flow.engine import push as transfer
 from fate_flow.entity.task_config import PushSigning, TaskConfig
+
+if TYPE_CHECKING:
+    from fate_flow.engine.rabbitmq import RabbitMQFederation
 
 Party = tuple[str, str | int]
 POLL_SECONDS = 20.0  # one long poll; the server caps it too (apps.mailbox_app.MAX_WAIT)
@@ -117,9 +123,15 @@ class Federation:
         self._pool_lock = threading.Lock()
 
     @classmethod
-    def for_task(cls, config: TaskConfig) -> Federation:
-        """The data plane of one task version (its session: task id + version) from its task config."""
+    def for_task(cls, config: TaskConfig) -> Federation | RabbitMQFederation:
+        """The data plane of one task version (its session: task id + version) from its task config: over
+        gRPC into the parties' servers, or over RabbitMQ when the config says so (``federation.engine``)."""
         task = config.task
+        if config.federation.engine == "rabbitmq":
+            # imported here: pika is loaded only by the tasks of a party that federates over RabbitMQ
+            from fate_flow.engine.rabbitmq import RabbitMQFederation
+
+            return RabbitMQFederation.for_task(config)
         return cls(task.job_id, task.role, task.party_id, config.federation.routes, config.server_url,
                    session_id=f"{task.task_id}_{task.task_version}", send_timeout=config.federation.send_timeout,
                    get_timeout=config.federation.get_timeout, local_token=config.local_token,

@@ -58,17 +58,44 @@ class PushSigning:
     private_key_file: str = ""  # ed25519: this party's private key, under the server's home
     hmac_keys: dict[str, str] = field(default_factory=dict)  # hmac: party id (or "default") -> shared secret
     local_parties: list[str] = field(default_factory=list)  # party ids served by this very server
+    # ed25519: the peers' public keys (party id -> base64), for a receiver that checks objects itself
+    # (the RabbitMQ data plane: objects reach the executor without passing through its server)
+    public_keys: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class BrokerAddress:
+    """A RabbitMQ broker and the account this party uses there."""
+
+    host: str
+    port: int
+    user: str
+    password: str = field(default="", repr=False)
+
+
+@dataclass(frozen=True)
+class RabbitMQConfig:
+    """The RabbitMQ data plane (``default_engines.federation: rabbitmq``, FATE's client mode): a sender
+    publishes into the queues of the destination party's broker; a party consumes from its own."""
+
+    brokers: dict[str, BrokerAddress]  # party id of the job -> the broker its objects are published to
+    max_message_size: int  # bytes per message (an object is split into as many as it needs)
+    max_object_bytes: int  # the largest object a receiver takes (limits.object_mb)
+    heartbeat: int = 60  # seconds (AMQP heartbeat)
 
 
 @dataclass(frozen=True)
 class FederationConfig:
-    """Where the job's parties receive objects (party id -> ``host:grpc_port``), how long to wait, and how
-    the objects are signed."""
+    """Where the job's parties receive objects (party id -> ``host:grpc_port``), how long to wait, how the
+    objects are signed, and which data plane carries them (``engine``; ``rabbitmq`` says where the brokers
+    are)."""
 
     routes: dict[str, str]
     send_timeout: float = 600.0
     get_timeout: float = 3600.0
     signing: PushSigning = field(default_factory=PushSigning)
+    engine: str = "direct"  # "direct" (gRPC into the parties' servers) or "rabbitmq"
+    rabbitmq: RabbitMQConfig | None = None
 
 
 @dataclass(frozen=True)
@@ -117,6 +144,10 @@ class TaskConfig:
         values["task"] = TaskKey(**values["task"])
         federation = dict(values["federation"])
         federation["signing"] = PushSigning(**(federation.get("signing") or {}))
+        if federation.get("rabbitmq"):
+            rabbitmq = dict(federation["rabbitmq"])
+            rabbitmq["brokers"] = {p: BrokerAddress(**b) for p, b in rabbitmq["brokers"].items()}
+            federation["rabbitmq"] = RabbitMQConfig(**rabbitmq)
         values["federation"] = FederationConfig(**federation)
         values["input_tables"] = {key: [TableMeta.from_dict(m) for m in metas]
                                   for key, metas in (values.get("input_tables") or {}).items()}
