@@ -9,6 +9,7 @@ from fate_flow import FATE_FLOW_COMPAT_VERSION, __version__
 from fate_flow.apps import bodies
 from fate_flow.apps.bodies import accepts
 from fate_flow.apps.util import body_as, error_response, result, runtime
+from fate_flow.manager.broker import probe_brokers
 from fate_flow.manager.route_health import probe_routes
 from fate_flow.utils.timeutil import now_ms
 
@@ -44,5 +45,9 @@ def fateflow_info():
 
 @server_app.route("/routes", methods=["POST"])
 def routes():
-    federation = runtime().settings.federation
-    return result({"protocol": federation.protocol, "routes": probe_routes(federation.routes, federation.protocol)})
+    settings = runtime().settings
+    federation = settings.federation
+    answer = {"protocol": federation.protocol, "routes": probe_routes(federation.routes, federation.protocol)}
+    if settings.rabbitmq is not None:  # the data plane's brokers: this party's own, then the route table's
+        answer["rabbitmq"] = probe_brokers(settings.rabbitmq, settings.party_id)
+    return result(answer)

@@ -24,7 +24,7 @@ from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import END_STATUSES, JobStatus
 from fate_flow.errors import ArgumentError, DataError, FlowError, OperatingError
 from fate_flow.log import schedule_logger
-from fate_flow.manager import resource_manager
+from fate_flow.manager import broker, resource_manager
 from fate_flow.manager.data_access import DataAccess
 from fate_flow.operation import job_saver
 from fate_flow.runtime import Runtime
@@ -255,10 +255,25 @@ def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
     resource_manager.return_for_job(job)
     others_running = Job.select().where((Job.f_job_id == job.f_job_id) & (Job.f_status.not_in(
         [str(s) for s in END_STATUSES])) & ~((Job.f_role == job.f_role) & (Job.f_party_id == job.f_party_id)))
+    # this row's queues are its own (they carry objects to its role only): deleted with it, whatever the
+    # job's other rows here are doing
+    _delete_job_queues(rt, job)
     if not others_running.exists():
         rt.mailbox.clean(job.f_job_id)
         # the server's copy of a client's upload is not kept once the job ended (the table holds the data)
         shutil.rmtree(rt.paths.upload_tmp_dir(job.f_job_id), ignore_errors=True)
+
+
+def _delete_job_queues(rt: Runtime, job: Job) -> None:
+    """Over RabbitMQ, the queues on this party's broker that carry the job's objects to this row's role (its
+    other mailbox) go with the job."""
+    if rt.settings.federation_engine != "rabbitmq" or rt.settings.rabbitmq is None:
+        return
+    components = list(((job.f_dsl or {}).get("components") or {}).keys())
+    queues = broker.job_queues(job.f_job_id, components, job.f_roles or {}, [(job.f_role, str(job.f_party_id))])
+    deleted = broker.delete_queues(rt.settings.rabbitmq, queues)
+    schedule_logger(job.f_job_id).info("job %s: %d RabbitMQ queues deleted at %s %s", job.f_job_id, deleted,
+                                       job.f_role, job.f_party_id)
 
 
 def stop_job(rt: Runtime, key: JobKey, stop_status: JobStatus) -> bool:

@@ -7,6 +7,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import uuid
+from collections.abc import Iterable
+from dataclasses import replace
 from pathlib import Path
 
 import psutil
@@ -17,7 +19,15 @@ from fate_flow.dsl.spec import PREDICT_MODEL_PREFIX
 from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.entity.table_meta import TableMeta, TableRef
-from fate_flow.entity.task_config import FederationConfig, ModelRef, NamedTable, ServerFiles, TaskConfig
+from fate_flow.entity.task_config import (
+    BrokerAddress,
+    FederationConfig,
+    ModelRef,
+    NamedTable,
+    RabbitMQConfig,
+    ServerFiles,
+    TaskConfig,
+)
 from fate_flow.errors import ArgumentError, FlowError, ParamError
 from fate_flow.framework.params import Params
 from fate_flow.framework.spec import ComponentSpec, stage_of
@@ -127,6 +137,23 @@ def _federation_config(rt: Runtime, job: Job) -> FederationConfig:
     return FederationConfig(routes=routes, send_timeout=600.0, get_timeout=float(timeout))
 
 
+def _rabbitmq_config(rt: Runtime, parties: Iterable[str]) -> RabbitMQConfig | None:
+    """The brokers of the job's parties (``default_engines.federation: rabbitmq``); None on another engine.
+    A party served here consumes from this party's broker."""
+    s = rt.settings
+    if s.federation_engine != "rabbitmq" or s.rabbitmq is None:
+        return None
+    brokers = {}
+    for party_id in parties:
+        broker = s.rabbitmq.own if rt.is_local_party("", party_id) else s.rabbitmq.broker(party_id, s.party_id)
+        if broker is None:
+            raise TaskSetupError(f"no RabbitMQ broker for party {party_id}: add it (or default) to "
+                                 "fate_on_spark.rabbitmq.route_table")
+        brokers[party_id] = BrokerAddress(broker.host, broker.port, broker.user, broker.password)
+    return RabbitMQConfig(brokers=brokers, max_message_size=s.rabbitmq.max_message_size,
+                          max_object_bytes=int(s.limits.object_mb * (1 << 20)))
+
+
 def _job_parameters(job: Job) -> dict:
     return (job.f_runtime_conf_on_party or {}).get("job_parameters", {})
 
@@ -158,6 +185,11 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
     federation = _federation_config(rt, job)
     # how the executor signs its pushes: the private key's path (it reads the file as the server's user)
     signing = rt.key_ring.push_signing(federation.routes, [p for p in federation.routes if rt.is_local_party("", p)])
+    rabbitmq = _rabbitmq_config(rt, federation.routes)
+    if rabbitmq is not None:
+        # over RabbitMQ the receiving executor checks each object itself: it needs the senders' public keys
+        public_keys = {p: rt.settings.federation.public_key(p) for p in federation.routes}
+        signing = replace(signing, public_keys={p: k for p, k in public_keys.items() if k})
     return TaskConfig(
         server_url=rt.settings.base_url, local_token=rt.local_token, task=key, module=spec.module,
         spec_source=rt.registry.source(spec.module), stage=stage, parameters=task_parameters(task),
@@ -167,7 +199,8 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
         party_log_dir=str(paths.party_log_dir(key.job_id, key.role, key.party_id)),
         component_log_dir=str(paths.component_log_dir(key.job_id, key.role, key.party_id, key.component_name)),
         model_dir=str(task_dir / "model"), tables_dir=str(rt.settings.tables_dir),
-        federation=FederationConfig(federation.routes, federation.send_timeout, federation.get_timeout, signing),
+        federation=FederationConfig(federation.routes, federation.send_timeout, federation.get_timeout, signing,
+                                    engine="rabbitmq" if rabbitmq else "direct", rabbitmq=rabbitmq),
         input_tables=input_tables, input_models=models,
         output_data_names=list(outputs.get("data") or []), output_model_names=list(outputs.get("model") or []),
         named_table=named, server_files=server_files,
