@@ -216,6 +216,8 @@ def update_job_status(rt: Runtime, key: JobKey, status: JobStatus, reason: str =
     if effective:
         schedule_logger(key.job_id).info("job %s on %s %s: %s%s", key.job_id, key.role, key.party_id, status,
                                          f" ({reason})" if reason else "")
+        if JobStatus(status) in END_STATUSES:
+            _clean_when_every_row_ended(rt, job)
     return effective
 
 
@@ -244,8 +246,8 @@ def push_authorizer(rt: Runtime | None = None):
 
 
 def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
-    """Stop this party's unfinished tasks, drop unpublished outputs, give the cores back; once every row
-    of the job on this server has ended, drop what its tasks received from other parties."""
+    """Stop this party's unfinished tasks, drop unpublished outputs, give the cores back (before the row shows
+    its end status)."""
     for task in task_controller.tasks_of(job):
         # tasks that never started stay waiting (as in FATE): a rerun picks them up
         if JobStatus.RUNNING.value in (task.f_party_status, task.f_status):
@@ -253,14 +255,19 @@ def finish_job_here(rt: Runtime, job: Job, status: JobStatus) -> None:
         if task.f_party_status not in ("success", "pass"):
             task_controller.discard_outputs(rt, task)
     resource_manager.return_for_job(job)
-    others_running = Job.select().where((Job.f_job_id == job.f_job_id) & (Job.f_status.not_in(
-        [str(s) for s in END_STATUSES])) & ~((Job.f_role == job.f_role) & (Job.f_party_id == job.f_party_id)))
     # this row's queues are its own (they carry objects to its role only): deleted with it, whatever the
     # job's other rows here are doing
     _delete_job_queues(rt, job)
-    if not others_running.exists():
+
+
+def _clean_when_every_row_ended(rt: Runtime, job: Job) -> None:
+    """Once every row of the job on this server shows an end status, drop what its tasks received from other
+    parties and the server's copy of an uploaded file (the table holds the data). Checked after this row's
+    end status is written: of two rows ending at once, the later write sees the other's end."""
+    running = Job.select().where((Job.f_job_id == job.f_job_id) & Job.f_status.not_in(
+        [str(s) for s in END_STATUSES]))
+    if not running.exists():
         rt.mailbox.clean(job.f_job_id)
-        # the server's copy of a client's upload is not kept once the job ended (the table holds the data)
         shutil.rmtree(rt.paths.upload_tmp_dir(job.f_job_id), ignore_errors=True)
 
 

@@ -7,7 +7,7 @@ import math
 
 import pytest
 
-from tests.board.conftest import GUEST, HOST, Board, api
+from tests.board.conftest import GUEST, HOST, Board, api, wait_until
 from tests.jobs import FATE_DATA
 from tests.support import ServerProcess
 
@@ -100,3 +100,11 @@ def test_the_party_page_shows_the_server_its_cores_and_a_reachable_route(board: 
                message=lambda: f"route to {HOST}: data-reachable={route.get_attribute('data-reachable')!r}")
     assert str(host.http_port) in route.get_attribute("textContent")
     board.shot("party")
+
+
+def test_an_ended_jobs_mailboxes_are_gone_at_every_party(parties: dict[str, ServerProcess], lr_job: str):
+    """Not a page: the host's and the arbiter's rows (one server) end at the same moment; the later end sees
+    the other's and drops what the job's tasks received."""
+    for server in parties.values():
+        wait_until(lambda server=server: not (server.home / "mailbox" / lr_job).exists(), timeout=15,
+                   message=lambda server=server: f"{server.home / 'mailbox' / lr_job} is still there")
