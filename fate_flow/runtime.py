@@ -126,7 +126,7 @@ class Runtime:
             storage=TableStorage(settings.tables_dir),
             models=ModelStore(settings.model_store_dir),
             mailbox=mailbox,
-            launcher=ExecutorLauncher(settings.executor_fork_server, registry.preload_modules()),
+            launcher=ExecutorLauncher(settings.executor_fork_server, _preload(settings, registry)),
             registry=registry,
             federation=federation,
             local_token=local_token,
@@ -152,6 +152,15 @@ class Runtime:
         """Directories from which server-side files may be uploaded and to which downloads may write."""
         configured = self.settings.raw.get("data_access", {}).get("allowed_dirs") or []
         return [self.settings.home, *[Path(p) for p in configured]]
+
+
+def _preload(settings: Settings, registry: Registry) -> list[str]:
+    """What the fork server imports ahead: the components' modules, and the data plane's client when objects go
+    through RabbitMQ (pika), so no task pays for that import."""
+    modules = list(registry.preload_modules())
+    if settings.federation_engine == "rabbitmq":
+        modules.append("fate_flow.engine.rabbitmq")
+    return modules
 
 
 def is_local_party(settings: Settings, role: str, party_id: str | int) -> bool:
