@@ -31,7 +31,14 @@ import gmpy2
 import numpy as np
 
 from fate_flow.ml import paillier
-from fate_flow.ml.paillier import ENCRYPT_FRAC_BITS, EncryptedVector, ObfuscatorPool, PublicKey, generate_keypair
+from fate_flow.ml.paillier import (
+    ENCRYPT_FRAC_BITS,
+    EncryptedVector,
+    ObfuscatorPool,
+    PublicKey,
+    generate_keypair,
+    obfuscation,
+)
 
 FATE_UTILS_PYTHON = Path(os.environ.get("FATE_UTILS_PYTHON", "/tmp/fuvenv_paillier/bin/python"))
 RNG = np.random.default_rng(7)
@@ -127,9 +134,9 @@ def tiled(enc: EncryptedVector, size: int) -> EncryptedVector:
 def with_large_table(pub: PublicKey) -> None:
     """Build the key's large table now (a long-running job gets it after its first few thousand
     encryptions): the figures are then the steady state."""
-    state = paillier._obfuscation(pub)
+    state = obfuscation._obfuscation(pub)
     if state.fixed is None or (state.fixed.width, state.fixed.rows, state.fixed.steps) != state.shapes[-1]:
-        state.fixed = paillier._FixedBase(state.base, state.modulus, state.shapes[-1])
+        state.fixed = obfuscation._FixedBase(state.base, state.modulus, state.shapes[-1])
         state._level = len(state.shapes)
 
 
@@ -194,21 +201,21 @@ def bench_shapes(bits: int, count: int) -> list[dict]:
     """Per table shape: memory, build time and obfuscators/s (CPU). The plain 8-bit windowed table first
     (the earlier helper's measurement), then the best comb within each memory budget."""
     pub, _ = generate_keypair(bits)
-    state = paillier._obfuscation(pub)
+    state = obfuscation._obfuscation(pub)
     exponent_bits, entry = state.exponent_bits, pub.ciphertext_bytes
     shapes = [("windowed, 8-bit digits", (8, -(-exponent_bits // 8), 1))]
-    shapes += [(f"comb within {mb} MB", paillier._comb_shape(exponent_bits, entry, mb << 20))
+    shapes += [(f"comb within {mb} MB", obfuscation._comb_shape(exponent_bits, entry, mb << 20))
                for mb in SHAPE_BUDGETS_MB]
     out = []
     for label, shape in shapes:
         start = time.process_time()
-        fixed = paillier._FixedBase(state.base, state.modulus, shape)
+        fixed = obfuscation._FixedBase(state.base, state.modulus, shape)
         build = time.process_time() - start
         out.append({"label": label, "shape": shape, "ops": fixed.operations,
-                    "mb": paillier._comb_entries(shape) * (entry + paillier._TABLE_ENTRY_OVERHEAD) / 2**20,
+                    "mb": obfuscation._comb_entries(shape) * (entry + obfuscation._TABLE_ENTRY_OVERHEAD) / 2**20,
                     "build": build, "rate": rate(count, timed(lambda fixed=fixed: fixed.random_powers(count)))})
         del fixed  # one table at a time
-    direct = paillier._random_exponents(count // 4, exponent_bits)
+    direct = obfuscation._random_exponents(count // 4, exponent_bits)
     out.append({"label": "direct hs^a (no table)", "shape": None, "ops": None, "mb": 0.0, "build": 0.0,
                 "rate": rate(len(direct), timed(lambda: gmpy2.powmod_exp_list(state.base, direct, state.modulus)))})
     return out

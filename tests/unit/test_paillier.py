@@ -17,7 +17,6 @@ import pytest
 
 from fate_flow.engine.bigint import BigIntVector
 from fate_flow.engine.codec import decode, encode
-from fate_flow.ml import paillier
 from fate_flow.ml.paillier import (
     ENCRYPT_FRAC_BITS,
     MATMUL_FRAC_BITS,
@@ -29,6 +28,10 @@ from fate_flow.ml.paillier import (
     PrivateKey,
     PublicKey,
     generate_keypair,
+    multiexp,
+    obfuscation,
+    parallel,
+    vector,
 )
 
 RNG = np.random.default_rng(20240611)
@@ -155,10 +158,10 @@ def is_nth_residue(priv: PrivateKey, values: list) -> bool:
 
 def test_the_base_is_the_encrypting_process_own_nth_residue(keys) -> None:
     pub, priv = keys
-    state = paillier._obfuscation(pub)
-    assert paillier._obfuscation(PublicKey.from_wire(pub.to_wire())) is state  # one per key and process
+    state = obfuscation._obfuscation(pub)
+    assert obfuscation._obfuscation(PublicKey.from_wire(pub.to_wire())) is state  # one per key and process
     assert state.base not in (0, 1) and is_nth_residue(priv, [state.base])
-    other = paillier._Obfuscation(pub)  # another process's: its own random h
+    other = obfuscation._Obfuscation(pub)  # another process's: its own random h
     assert other.base != state.base and is_nth_residue(priv, [other.base])
 
 
@@ -166,23 +169,23 @@ def test_exponents_are_full_length_and_tables_fit_the_budget(keys) -> None:
     for key_length in (1024, 2048):
         bits = key_length + OBFUSCATION_SLACK_BITS
         for budget in (OBFUSCATION_TABLE_BYTES // 4, OBFUSCATION_TABLE_BYTES):
-            width, rows, steps = shape = paillier._comb_shape(bits, key_length // 4, budget)
+            width, rows, steps = shape = obfuscation._comb_shape(bits, key_length // 4, budget)
             assert width * rows * steps >= bits  # never fewer random bits than the key length (+ 128)
-            assert paillier._comb_entries(shape) * (key_length // 4 + paillier._TABLE_ENTRY_OVERHEAD) <= budget
-            assert paillier._comb_operations(shape) < bits / 5  # vs ~1.2 * bits for a direct exponentiation
+            assert obfuscation._comb_entries(shape) * (key_length // 4 + obfuscation._TABLE_ENTRY_OVERHEAD) <= budget
+            assert obfuscation._comb_operations(shape) < bits / 5  # vs ~1.2 * bits for a direct exponentiation
     pub, _ = keys
-    state = paillier._obfuscation(pub)
+    state = obfuscation._obfuscation(pub)
     assert state.exponent_bits == pub.key_length + OBFUSCATION_SLACK_BITS
-    exponents = paillier._random_exponents(200, state.exponent_bits)
+    exponents = obfuscation._random_exponents(200, state.exponent_bits)
     assert max(exponents).bit_length() >= state.exponent_bits - 7 and len(set(exponents)) == 200
 
 
 @pytest.mark.parametrize("shape", [(3, 2, 4), (1, 5, 3), (4, 3, 1), (2, 1, 7), "production"])
 def test_table_walk_equals_direct_exponentiation(keys, shape) -> None:
     pub, _ = keys
-    state = paillier._obfuscation(pub)
+    state = obfuscation._obfuscation(pub)
     shape = state.shapes[0] if shape == "production" else shape
-    fixed = paillier._FixedBase(state.base, pub.nsquare, shape)
+    fixed = obfuscation._FixedBase(state.base, pub.nsquare, shape)
     digits = fixed.random_digits(8)
     for k, power in enumerate(fixed.powers(digits)):
         assert power == gmpy2.powmod(state.base, fixed.exponent(digits[:, :, k]), pub.nsquare)
@@ -196,10 +199,10 @@ def test_table_walk_equals_direct_exponentiation(keys, shape) -> None:
 def test_tables_are_built_when_they_pay(keys, monkeypatch) -> None:
     """Direct exponentiations first, then a small table, then the large one; n-th residues throughout."""
     pub, priv = keys
-    monkeypatch.setattr(paillier, "OBFUSCATION_TABLE_BYTES", 1 << 20)  # small tables: a quick test
-    state = paillier._Obfuscation(pub)
+    monkeypatch.setattr(obfuscation, "OBFUSCATION_TABLE_BYTES", 1 << 20)  # small tables: a quick test
+    state = obfuscation._Obfuscation(pub)
     small, large = state.shapes
-    assert paillier._comb_operations(large) < paillier._comb_operations(small)
+    assert obfuscation._comb_operations(large) < obfuscation._comb_operations(small)
     seen = []
     for count, shape in [(1, None), (1, small), (30, small), (500, large), (3, large)]:
         made = state.obfuscators(count)
@@ -211,9 +214,9 @@ def test_tables_are_built_when_they_pay(keys, monkeypatch) -> None:
 
 def test_obfuscators_from_forked_workers_are_fresh(keys, monkeypatch) -> None:
     pub, priv = keys
-    state = paillier._obfuscation(pub)
+    state = obfuscation._obfuscation(pub)
     state.obfuscators(200)  # makes sure a table exists
-    monkeypatch.setattr(paillier, "_MIN_FORK_MULTIPLICATIONS", 0)  # fork even for this small job
+    monkeypatch.setattr(parallel, "_MIN_FORK_MULTIPLICATIONS", 0)  # fork even for this small job
     made = pub.obfuscators(64, cores=2)
     assert len(set(made)) == 64 and is_nth_residue(priv, made)
     values = RNG.normal(size=64) * 1e3
@@ -230,7 +233,7 @@ def test_many_values_round_trip_through_the_table(keys) -> None:
     many = np.concatenate([RNG.normal(size=600) * 10.0 ** RNG.integers(-8, 7, size=600),
                            [0.0, 1.0, -1.0, 2.0**63, -(2.0**63), 2.0**-64, -(2.0**-64), 5e-324]])
     got = priv.decrypt(pub.encrypt(many, cores=2), cores=2)
-    assert paillier._obfuscation(pub).fixed is not None
+    assert obfuscation._obfuscation(pub).fixed is not None
     assert np.all(np.abs(got - many) <= np.maximum(np.abs(many) * 2.0 ** -52, 2.0 ** -64))
     same = pub.encrypt(np.full(300, -2.5))
     assert len(set(same.ciphertexts)) == 300 and np.all(priv.decrypt(same) == -2.5)
@@ -253,11 +256,11 @@ def test_rerandomized_vectors_decrypt_equal_and_share_no_ciphertext(keys, values
 
 def test_the_obfuscation_cache_keeps_few_keys(keys) -> None:
     pub, _ = keys
-    paillier._obfuscation(pub)
-    others = [generate_keypair(1024)[0] for _ in range(paillier._CACHED_KEYS)]
+    obfuscation._obfuscation(pub)
+    others = [generate_keypair(1024)[0] for _ in range(obfuscation._CACHED_KEYS)]
     for other in others:
-        paillier._obfuscation(other)
-    assert pub.n not in paillier._OBFUSCATIONS and len(paillier._OBFUSCATIONS) == paillier._CACHED_KEYS
+        obfuscation._obfuscation(other)
+    assert pub.n not in obfuscation._OBFUSCATIONS and len(obfuscation._OBFUSCATIONS) == obfuscation._CACHED_KEYS
 
 
 # ---------------------------------------------------------------------------------- obfuscator pools
@@ -266,7 +269,7 @@ def test_the_obfuscation_cache_keeps_few_keys(keys) -> None:
 @pytest.fixture
 def pool(keys):
     pub, _ = keys
-    paillier._obfuscation(pub).table_for_pool()  # the worker inherits it instead of building its own
+    obfuscation._obfuscation(pub).table_for_pool()  # the worker inherits it instead of building its own
     with ObfuscatorPool(pub, capacity=64) as made:
         yield made
 
@@ -312,7 +315,7 @@ def test_pool_holds_at_most_its_capacity(pool) -> None:
 def test_pool_holds_more_than_its_pipe_and_hands_it_all_out(keys) -> None:
     """A pool sized beyond what a pipe holds keeps the rest in its worker and moves it over as it is taken."""
     pub, priv = keys
-    paillier._obfuscation(pub).table_for_pool()
+    obfuscation._obfuscation(pub).table_for_pool()
     capacity = 2 * (1 << 20) // pub.ciphertext_bytes  # twice what an unprivileged pipe can hold
     with ObfuscatorPool(pub, capacity=capacity) as big:
         assert big.capacity == capacity
@@ -326,7 +329,7 @@ def test_pool_holds_more_than_its_pipe_and_hands_it_all_out(keys) -> None:
 
 def test_pool_makes_no_more_than_its_owner_expects_to_take(keys) -> None:
     pub, _ = keys
-    paillier._obfuscation(pub).table_for_pool()
+    obfuscation._obfuscation(pub).table_for_pool()
     with ObfuscatorPool(pub, capacity=64, expected=10) as pool:
         wait_until(lambda: pool.ready >= 10)
         time.sleep(0.3)
@@ -343,7 +346,7 @@ def test_pool_makes_no_more_than_its_owner_expects_to_take(keys) -> None:
 
 def test_two_pools_never_hand_out_the_same_value(keys) -> None:
     pub, _ = keys
-    paillier._obfuscation(pub).table_for_pool()
+    obfuscation._obfuscation(pub).table_for_pool()
     with ObfuscatorPool(pub, capacity=64) as first, ObfuscatorPool(pub, capacity=64) as second:
         wait_until(lambda: first.ready >= 32 and second.ready >= 32)
         a, b = first.take(32), second.take(32)
@@ -522,16 +525,16 @@ def test_rmatmul_in_worker_processes_matches(keys, monkeypatch, cores) -> None:
     x = rmatmul_cases(120)
     enc = pub.encrypt(residuals)
     single, one_column = enc.rmatmul(x), enc.rmatmul(x[:, :1])
-    monkeypatch.setattr(paillier, "_MIN_PROCESS_WORK", 0)  # fork even for this small job
-    monkeypatch.setattr(paillier, "_MIN_FORK_MULTIPLICATIONS", 0)
+    monkeypatch.setattr(parallel, "_MIN_PROCESS_WORK", 0)  # fork even for this small job
+    monkeypatch.setattr(parallel, "_MIN_FORK_MULTIPLICATIONS", 0)
     monkeypatch.setattr(os, "cpu_count", lambda: 4)
     split = []
-    real = paillier._in_processes
-    monkeypatch.setattr(paillier, "_in_processes", lambda func, *args: split.append(func) or real(func, *args))
+    real = multiexp._in_processes
+    monkeypatch.setattr(multiexp, "_in_processes", lambda func, *args: split.append(func) or real(func, *args))
     # columns split between the processes (each column whole), then rows of one column
     np.testing.assert_array_equal(priv.decrypt(enc.rmatmul(x, cores=cores)), priv.decrypt(single))
     np.testing.assert_array_equal(priv.decrypt(enc.rmatmul(x[:, :1], cores=cores)), priv.decrypt(one_column))
-    assert split == [paillier._multi_exp_columns, paillier._multi_exp_rows]
+    assert split == [multiexp._multi_exp_columns, multiexp._multi_exp_rows]
     factors = RNG.normal(size=120)
     np.testing.assert_array_equal(priv.decrypt(enc.multiply(factors, cores=cores)), priv.decrypt(enc * factors))
 
@@ -543,8 +546,8 @@ def test_signed_and_offset_digits_give_the_same_ciphertexts(keys, monkeypatch) -
     x = rmatmul_cases(60)
     used = []
     for name in ("_signed_pippenger", "_pippenger"):
-        real = getattr(paillier, name)
-        monkeypatch.setattr(paillier, name, lambda *args, real=real, name=name: used.append(name) or real(*args))
+        real = getattr(multiexp, name)
+        monkeypatch.setattr(multiexp, name, lambda *args, real=real, name=name: used.append(name) or real(*args))
     together = enc.rmatmul(x).ciphertexts
     assert set(used) == {"_signed_pippenger"}
     used.clear()
@@ -564,7 +567,7 @@ def test_signed_and_offset_digits_give_the_same_ciphertexts(keys, monkeypatch) -
     ([3, 3, 3, 3, 3, 3], 3, [(0, 2), (2, 4), (4, 6)]),
 ])
 def test_balanced_spans_cover_every_column_once(costs, parts, spans) -> None:
-    got = paillier._balanced_spans(costs, parts)
+    got = multiexp._balanced_spans(costs, parts)
     assert got == spans
     assert got[0][0] == 0 and got[-1][1] == len(costs) and all(a < b for a, b in got)
     assert all(got[i][1] == got[i + 1][0] for i in range(len(got) - 1))
@@ -716,7 +719,7 @@ def test_from_wire_refuses_malformed_vectors(keys, encrypted, monkeypatch) -> No
     for wire in bad:
         with pytest.raises(ValueError):
             EncryptedVector.from_wire(pub, wire)
-    monkeypatch.setattr(paillier, "MAX_VECTOR_LENGTH", 2)
+    monkeypatch.setattr(vector, "MAX_VECTOR_LENGTH", 2)
     with pytest.raises(ValueError, match="more than"):
         EncryptedVector.from_wire(pub, _wire_with(pub, encrypted, ciphertexts=_packed(pub, good)))
 
@@ -775,5 +778,5 @@ def test_2048_bit_key_end_to_end() -> None:
     close(priv.decrypt(received * 0.25 - residual), residual * -0.75, 10, 1e-14)
     many = RNG.normal(size=100)  # enough for the key's first table: the production shape at 2048 bits
     np.testing.assert_array_equal(priv.decrypt(pub.encrypt(many).rerandomize()), priv.decrypt(pub.encrypt(many)))
-    state = paillier._obfuscation(pub)
+    state = obfuscation._obfuscation(pub)
     assert state.fixed is not None and (state.fixed.width, state.fixed.rows, state.fixed.steps) == state.shapes[0]
