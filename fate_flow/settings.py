@@ -16,6 +16,7 @@ from typing import Any
 
 import yaml
 
+from fate_flow.entity.task_config import BrokerAddress as Broker  # one broker type, settings to executor
 from fate_flow.settings_schema import known_keys, unknown_keys
 from fate_flow.utils import passwords
 
@@ -171,16 +172,6 @@ class Federation:
         route stands for many parties and vouches for none)."""
         route = self.routes.get(str(party_id))
         return route.public_key if route else ""
-
-
-@dataclass(frozen=True)
-class Broker:
-    """A RabbitMQ broker (``fate_on_spark.rabbitmq`` for this party's own, ``route_table`` for the others)."""
-
-    host: str
-    port: int
-    user: str
-    password: str = field(default="", repr=False)
 
 
 @dataclass(frozen=True)

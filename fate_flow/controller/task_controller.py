@@ -20,7 +20,6 @@ from fate_flow.entity.keys import TaskKey
 from fate_flow.entity.status import JobStatus
 from fate_flow.entity.table_meta import TableMeta, TableRef
 from fate_flow.entity.task_config import (
-    BrokerAddress,
     FederationConfig,
     ModelRef,
     NamedTable,
@@ -149,7 +148,7 @@ def _rabbitmq_config(rt: Runtime, parties: Iterable[str]) -> RabbitMQConfig | No
         if broker is None:
             raise TaskSetupError(f"no RabbitMQ broker for party {party_id}: add it (or default) to "
                                  "fate_on_spark.rabbitmq.route_table")
-        brokers[party_id] = BrokerAddress(broker.host, broker.port, broker.user, broker.password)
+        brokers[party_id] = broker
     return RabbitMQConfig(brokers=brokers, max_message_size=s.rabbitmq.max_message_size,
                           max_object_bytes=int(s.limits.object_mb * (1 << 20)))
 

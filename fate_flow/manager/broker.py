@@ -19,7 +19,6 @@ import pika
 from pika.exceptions import AMQPChannelError, AMQPConnectionError
 
 from fate_flow.engine.rabbitmq import connection_parameters, queue_name
-from fate_flow.entity.task_config import BrokerAddress
 from fate_flow.settings import Broker, RabbitMQSettings
 
 logger = logging.getLogger("fate_flow.broker")
@@ -47,7 +46,7 @@ def delete_queues(settings: RabbitMQSettings, queues: list[str]) -> int:
         return 0
     own = settings.own
     try:
-        params = connection_parameters(BrokerAddress(own.host, own.port, own.user, own.password), heartbeat=30)
+        params = connection_parameters(own, heartbeat=30)
         params.socket_timeout = CONNECT_TIMEOUT_S
         params.stack_timeout = CONNECT_TIMEOUT_S
         connection = pika.BlockingConnection(params)
