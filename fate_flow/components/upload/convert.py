@@ -23,6 +23,10 @@ A file is stored in one of two layouts:
   Every other file keeps the columns layout; a header with an empty name, or rows that do not match a header
   of plain names, is refused as before. Rows whose counts differ are usually found in the first block; when
   one is found later the file is simply read again, in the id + text layout (still streamed).
+
+Either layout is one file, ``data.parquet``. On the Spark stack (the task's computing engine is ``spark``)
+an upload whose ``partition`` is above 1 is then split into that many files, ``part-00000.parquet`` ...
+(contiguous ranges of rows, in order; see ``partitions``), which Spark reads in parallel.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from fate_flow.components.upload import TEXT_HEADER
+from fate_flow.components.upload.partitions import split_into_parts
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.framework import ComponentError, Context
 from fate_flow.utils.growing_file import open_growing
@@ -57,6 +62,7 @@ TEXT_COLUMN = "value"
 TEXT_FORMATS = ("sparse", "svmlight", "tag")
 PAIR_DELIMITER = ":"  # FATE's index:value and (by default) tag:value separator
 LINE_SEPARATOR = "\x1f"  # the CSV reader's delimiter when it reads whole lines: no text file holds it
+PARTITIONED_ENGINES = ("spark",)  # computing engines whose tables are stored one Parquet file per partition
 
 
 class _Ragged(Exception):
@@ -305,7 +311,11 @@ def _convert(ctx: Context, path: Path, growing: bool) -> None:
     if reason is not None:
         ctx.logger.info("upload of %s: stored as id + text (%s)", path.name, reason)
         count, preview, schema = _store_text(params, path, growing, first, target, sid_prefix)
-    ctx.logger.info("upload of %s: %s rows into %s", path.name, count, target)
+    if ctx.computing.name.lower() in PARTITIONED_ENGINES and params.partition > 1:
+        files = split_into_parts(target, out_dir, params.partition, read_ahead=_read_ahead)
+        ctx.logger.info("upload of %s: %s rows into %s files in %s", path.name, count, len(files), out_dir)
+    else:
+        ctx.logger.info("upload of %s: %s rows into %s", path.name, count, target)
     ctx.named_table.publish(TableMeta(
         namespace=params.namespace, name=params.name, path=str(out_dir), count=count, schema=schema,
         partitions=params.partition, id_delimiter=delimiter, have_head=has_head, extend_sid=params.extend_sid,
