@@ -10,6 +10,7 @@ import base64
 import binascii
 import copy
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from typing import Any
 import yaml
 
 from fate_flow.entity.task_config import BrokerAddress as Broker  # one broker type, settings to executor
+from fate_flow.entity.task_config import SparkConfig
 from fate_flow.settings_schema import known_keys, unknown_keys
 from fate_flow.utils import passwords
 
@@ -193,6 +195,23 @@ class RabbitMQSettings:
 
 
 @dataclass(frozen=True)
+class SparkSettings:
+    """``fate_on_spark.spark`` (for ``default_engines.computing: spark``): the cluster the tasks compute on,
+    its cores (FATE's ``cores_per_node`` x ``nodes``, what jobs are admitted against) and its master's web UI
+    (``web_ui``, read for the cluster's state in the server's info)."""
+
+    config: SparkConfig
+    cores_per_node: int
+    nodes: int
+    web_ui: str = ""
+
+    @property
+    def cores(self) -> int:
+        """The cluster's cores this party schedules against."""
+        return self.cores_per_node * self.nodes
+
+
+@dataclass(frozen=True)
 class Settings:
     home: Path
     party_id: str
@@ -213,6 +232,7 @@ class Settings:
     limits: Limits = field(default_factory=lambda: _limits(DEFAULTS["limits"]))
     board: BoardSettings = field(default_factory=BoardSettings)
     rabbitmq: RabbitMQSettings | None = None  # set when default_engines.federation is rabbitmq
+    spark: SparkSettings | None = None  # set when default_engines.computing is spark
     raw: dict = field(repr=False, compare=False, default_factory=dict)
 
     # Directories under the home directory (FATE's layout, relative to one root).
@@ -512,6 +532,46 @@ def _rabbitmq(raw: dict, conf_dir: Path) -> RabbitMQSettings:
     return RabbitMQSettings(own=own, mng_port=mng_port, mode=mode, max_message_size=size, route_table=routes)
 
 
+SPARK = "fate_on_spark.spark"
+COMPUTING_ENGINES = ("standalone", "eggroll", "spark")  # eggroll: computed standalone here
+_SPARK_KEYS = ("home", "cores_per_node", "nodes", "master", "web_ui", "properties", "python", "python_path",
+               "lost_workers_timeout")
+_SPARK_MASTER = re.compile(r"^(spark://[A-Za-z0-9.\-]+:\d{1,5}(,[A-Za-z0-9.\-]+:\d{1,5})*|local(\[(\d+|\*)\])?)$")
+
+
+def _spark(raw: dict) -> SparkSettings:
+    """``fate_on_spark.spark``, typed and checked (only when Spark is the computing engine)."""
+    section = (raw.get("fate_on_spark") or {}).get("spark")
+    if not isinstance(section, dict):
+        raise SettingsError(f"setting {SPARK} is missing: default_engines.computing is spark, so the cluster's "
+                            "master (spark://host:port) and its cores_per_node and nodes are needed")
+    unknown = sorted(set(map(str, section)) - set(_SPARK_KEYS))
+    if unknown:
+        raise SettingsError(f"unknown setting {SPARK}.{unknown[0]} (known keys there: {', '.join(_SPARK_KEYS)})")
+    master = str(section.get("master") or "").strip()
+    if not _SPARK_MASTER.match(master):
+        raise SettingsError(f"setting {SPARK}.master must be spark://host:port or local[N], got {master!r}")
+    counts = {key: _get({"cores_per_node": 20, "nodes": 1, **{k: v for k, v in section.items() if v is not None}},
+                        SPARK, key, int) for key in ("cores_per_node", "nodes")}
+    for key, value in counts.items():
+        if value < 1:
+            raise SettingsError(f"setting {SPARK}.{key} must be at least 1, got {value}")
+    properties = section.get("properties") or {}
+    if not isinstance(properties, dict) or any(not str(k).startswith("spark.") for k in properties):
+        raise SettingsError(f"setting {SPARK}.properties must map Spark properties (spark.*) to values")
+    timeout = _get({"lost_workers_timeout": section.get("lost_workers_timeout") or 60}, SPARK,
+                   "lost_workers_timeout", float)
+    if timeout <= 0:
+        raise SettingsError(f"setting {SPARK}.lost_workers_timeout must be positive, got {timeout}")
+    web_ui = str(section.get("web_ui") or "").rstrip("/")
+    if web_ui and not re.match(r"^https?://", web_ui):
+        raise SettingsError(f"setting {SPARK}.web_ui must be the master's web UI address (http://host:port)")
+    config = SparkConfig(master=master, properties={str(k): str(v) for k, v in properties.items()},
+                         python=str(section.get("python") or ""), python_path=str(section.get("python_path") or ""),
+                         home=str(section.get("home") or ""), lost_workers_timeout=timeout)
+    return SparkSettings(config=config, web_ui=web_ui, **counts)
+
+
 def _limits(section: dict) -> Limits:
     values = {}
     for name, kind in ((f.name, f.type) for f in Limits.__dataclass_fields__.values()):
@@ -594,6 +654,11 @@ def load_settings(
     federation_engine = _get(raw["default_engines"], "default_engines", "federation", str).lower()
     conf_dir = (config_path or REPO_CONF_DIR / "service_conf.yaml").resolve().parent
     rabbitmq = _rabbitmq(raw, conf_dir) if federation_engine == "rabbitmq" else None
+    computing_engine = _get(raw["default_engines"], "default_engines", "computing", str).lower()
+    if computing_engine not in COMPUTING_ENGINES:
+        raise SettingsError(f"setting default_engines.computing must be one of {', '.join(COMPUTING_ENGINES)}, "
+                            f"got {computing_engine!r}")
+    spark = _spark(raw) if computing_engine == "spark" else None
     settings = Settings(
         home=home,
         party_id=str(raw["party_id"]),
@@ -605,9 +670,9 @@ def load_settings(
         database=database,
         job=JobDefaults(**{k: _get(job, "job_default", k, job_types.get(k, int))
                            for k in JobDefaults.__dataclass_fields__}),
-        computing_engine=_get(raw["default_engines"], "default_engines", "computing", str).lower(),
+        computing_engine=computing_engine,
         federation_engine=federation_engine,
-        total_cores=_get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
+        total_cores=spark.cores if spark else _get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
         * _get(standalone, "fate_on_standalone.standalone", "nodes", int),
         federation=_federation(raw, home, str(raw["party_id"]), federation_engine),
         fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
@@ -616,6 +681,7 @@ def load_settings(
         limits=_limits(raw.get("limits") or {}),
         board=_board(raw.get("board") or {}),
         rabbitmq=rabbitmq,
+        spark=spark,
         raw=raw,
     )
     if database.engine not in ("sqlite", "mysql"):

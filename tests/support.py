@@ -191,10 +191,12 @@ def make_party_key(home: Path) -> str:
 
 
 def start_parties(factory, party_ids: list[str], protocol: str = "http", engines: dict[str, str] | None = None,
-                  env: dict[str, str] | None = None, keys: dict[str, dict[str, str]] | None = None) -> dict:
+                  env: dict[str, str] | None = None, keys: dict[str, dict[str, str]] | None = None,
+                  party_env: dict[str, dict[str, str]] | None = None) -> dict:
     """One real server per party (``factory`` is the server_factory fixture), each with the route table of
     all of them, signing its calls: with its own Ed25519 key (made in its home, the public keys in every
-    route table), or, given ``keys`` (a party id -> its HMAC site keys), in hmac mode."""
+    route table), or, given ``keys`` (a party id -> its HMAC site keys), in hmac mode. ``env`` is every
+    server's extra environment, ``party_env`` one party's on top of it."""
     ports = {p: (free_port(), free_port()) for p in party_ids}
     public_keys = {p: make_party_key(factory.root / f"party-{p}") for p in party_ids} if keys is None else {}
     routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g,
@@ -205,7 +207,8 @@ def start_parties(factory, party_ids: list[str], protocol: str = "http", engines
         # the repository's service_conf.yaml says switch: false; these parties sign, as a real deployment does
         party_env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
                      "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol,
-                     "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true", **(env or {})}
+                     "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true", **(env or {}),
+                     **(party_env or {}).get(party_id, {})}
         if keys is not None:
             party_env["FATE_FLOW_AUTHENTICATION__SITE__MODE"] = "hmac"
             party_env["FATE_FLOW_AUTHENTICATION__SITE__KEYS"] = json.dumps(keys.get(party_id, {}))

@@ -11,6 +11,7 @@ from fate_flow.apps.bodies import accepts
 from fate_flow.apps.util import body_as, error_response, result, runtime
 from fate_flow.manager.broker import probe_brokers
 from fate_flow.manager.route_health import probe_routes
+from fate_flow.manager.spark_state import cluster_state
 from fate_flow.utils.timeutil import now_ms
 
 server_app = Blueprint("server", __name__, url_prefix="/v1/server")
@@ -40,7 +41,9 @@ def fateflow_info():
     s = runtime().settings
     return result({s.instance_id: {"instance_id": s.instance_id, "timestamp": now_ms(), "version": __version__,
                                    "host": s.host, "grpc_port": s.grpc_port, "http_port": s.http_port,
-                                   "party_id": s.party_id}})  # (party_id: not FATE's; the board shows it)
+                                   # not FATE's, the board shows them: the party and its engines
+                                   "party_id": s.party_id, "computing_engine": s.computing_engine,
+                                   "federation_engine": s.federation_engine}})
 
 
 @server_app.route("/routes", methods=["POST"])
@@ -50,4 +53,6 @@ def routes():
     answer = {"protocol": federation.protocol, "routes": probe_routes(federation.routes, federation.protocol)}
     if settings.rabbitmq is not None:  # the data plane's brokers: this party's own, then the route table's
         answer["rabbitmq"] = probe_brokers(settings.rabbitmq, settings.party_id)
+    if settings.spark is not None:  # the cluster the tasks compute on
+        answer["spark"] = cluster_state(settings.spark)
     return result(answer)

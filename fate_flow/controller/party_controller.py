@@ -50,12 +50,22 @@ def get_task(key: TaskKey) -> Task:
     return task
 
 
+def provided_computing_engines(rt: Runtime) -> tuple[str, ...]:
+    """The computing engines a job may name here: standalone (eggroll is computed standalone), and Spark when
+    this party has a cluster (``fate_on_spark.spark``)."""
+    return ("standalone", "eggroll", "spark") if rt.settings.spark else ("standalone", "eggroll")
+
+
 def _party_job_parameters(rt: Runtime, job_id: str, spec: dsl_parser.JobSpec, role: str, party_id: str) -> dict:
     defaults = rt.settings.job
     params = {"task_cores": defaults.task_cores, "task_parallelism": defaults.task_parallelism,
               "auto_retries": defaults.auto_retries, "federated_status_collect_type": "PUSH",
               "computing_engine": rt.settings.computing_engine.upper(), "job_type": spec.job_type}
     params.update(dsl_parser.party_job_parameters(spec, role, party_id))
+    computing = str(params.get("computing_engine") or "").lower()
+    if computing not in provided_computing_engines(rt):
+        raise OperatingError(f"job_parameters computing_engine {params['computing_engine']!r} is not provided by "
+                             f"this server (it computes on {' or '.join(provided_computing_engines(rt))})")
     storage = str(params.get("storage_engine") or "STANDALONE").upper()
     if storage != "STANDALONE":
         raise OperatingError(f"job_parameters storage_engine {params['storage_engine']!r} is not provided by this "

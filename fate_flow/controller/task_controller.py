@@ -25,6 +25,7 @@ from fate_flow.entity.task_config import (
     NamedTable,
     RabbitMQConfig,
     ServerFiles,
+    SparkConfig,
     TaskConfig,
 )
 from fate_flow.errors import ArgumentError, FlowError, ParamError
@@ -189,11 +190,12 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
         # over RabbitMQ the receiving executor checks each object itself: it needs the senders' public keys
         public_keys = {p: rt.settings.federation.public_key(p) for p in federation.routes}
         signing = replace(signing, public_keys={p: k for p, k in public_keys.items() if k})
+    computing_engine = str(job_params.get("computing_engine") or rt.settings.computing_engine).lower()
     return TaskConfig(
         server_url=rt.settings.base_url, local_token=rt.local_token, task=key, module=spec.module,
         spec_source=rt.registry.source(spec.module), stage=stage, parameters=task_parameters(task),
         cores=max(int(job_params.get("task_cores") or 1), 1),
-        computing_engine=str(job_params.get("computing_engine") or rt.settings.computing_engine).lower(),
+        computing_engine=computing_engine,
         roles={role: [str(p) for p in ids] for role, ids in (job.f_roles or {}).items()},
         party_log_dir=str(paths.party_log_dir(key.job_id, key.role, key.party_id)),
         component_log_dir=str(paths.component_log_dir(key.job_id, key.role, key.party_id, key.component_name)),
@@ -203,7 +205,36 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
         input_tables=input_tables, input_models=models,
         output_data_names=list(outputs.get("data") or []), output_model_names=list(outputs.get("model") or []),
         named_table=named, server_files=server_files,
+        spark=_spark_config(rt, job_params) if computing_engine == "spark" else None,
     )
+
+
+# FATE's spark_run keys (spark-submit's options) and the Spark properties they set
+SPARK_RUN_OPTIONS = {"num-executors": "spark.executor.instances", "executor-cores": "spark.executor.cores",
+                     "executor-memory": "spark.executor.memory", "driver-memory": "spark.driver.memory",
+                     "driver-cores": "spark.driver.cores"}
+
+
+def _spark_config(rt: Runtime, job_params: dict) -> SparkConfig:
+    """The cluster of ``fate_on_spark.spark`` with the job's ``spark_run`` (FATE's spark-submit options, or
+    Spark properties) on top; TaskSetupError names a key that is neither, or a value that is not a scalar."""
+    if rt.settings.spark is None:
+        raise TaskSetupError("computing_engine spark is not provided by this server (default_engines.computing "
+                             "is not spark, so fate_on_spark.spark names no cluster)")
+    spark_run = job_params.get("spark_run") or {}
+    if not isinstance(spark_run, dict):
+        raise TaskSetupError(f"job_parameters spark_run must be a mapping, got {spark_run!r}")
+    properties = dict(rt.settings.spark.config.properties)
+    for key, value in spark_run.items():
+        name = SPARK_RUN_OPTIONS.get(str(key)) or (str(key) if str(key).startswith("spark.") else None)
+        if name is None or name in ("spark.master", "spark.cores.max"):
+            raise TaskSetupError(f"job_parameters spark_run.{key} is not a Spark property this server lets a job "
+                                 f"set (spark.*, or {', '.join(SPARK_RUN_OPTIONS)}; the master and cores are "
+                                 "this party's)")
+        if not isinstance(value, str | int | float | bool):
+            raise TaskSetupError(f"job_parameters spark_run.{key} must be a single value, got {value!r}")
+        properties[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return replace(rt.settings.spark.config, properties=properties)
 
 
 def _write_config(rt: Runtime, task: Task) -> Path:

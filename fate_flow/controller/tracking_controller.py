@@ -6,6 +6,7 @@ import io
 import json
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -105,10 +106,25 @@ def output_tables(job_id: str, component: str, role: str, party_id: str) -> list
             for i in infos]
 
 
-def _parquet(meta: Any) -> Any:
-    import pyarrow.parquet as pq  # imported when output data is read, not by every server at start
+class _StoredFiles:
+    """A stored table's Parquet files (one, or one per partition) read as one, in name order."""
 
-    return pq.ParquetFile(Path(meta.f_address["path"]) / "data.parquet")
+    def __init__(self, directory: Path):
+        import pyarrow.parquet as pq  # imported when output data is read, not by every server at start
+
+        files = sorted(p for p in directory.glob("*.parquet") if p.is_file())
+        if not files:
+            raise NoDataError(f"the table at {directory} has no data files")
+        self._files = [pq.ParquetFile(f) for f in files]
+        self.schema_arrow = self._files[0].schema_arrow
+
+    def iter_batches(self, batch_size: int) -> Iterator[Any]:
+        for file in self._files:
+            yield from file.iter_batches(batch_size=batch_size)
+
+
+def _parquet(meta: Any) -> _StoredFiles:
+    return _StoredFiles(Path(meta.f_address["path"]))
 
 
 def output_data_preview(storage: TableStorage, job_id: str, component: str, role: str,

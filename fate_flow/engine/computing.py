@@ -1,6 +1,6 @@
 """The computing engine a task's tables live in: how they are read, built, written, and how work is
-spread over the cores the task was granted. ``standalone`` (pyarrow and numpy in the executor) is the
-only engine today; a Spark engine implements the same interface."""
+spread over the cores the task was granted: ``standalone`` (pyarrow and numpy in the executor,
+``engine.standalone``) or ``spark`` (a Spark cluster, ``engine.spark``)."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import numpy as np
 
 from fate_flow.engine.table import Schema, Table
 from fate_flow.entity.table_meta import TableMeta
+from fate_flow.entity.task_config import SparkConfig
+from fate_flow.errors import ComponentError
 
 
 class Computing(ABC):
@@ -43,13 +45,24 @@ class Computing(ABC):
     @abstractmethod
     def parallel_map(self, function: Callable[[Any], Any], items: Sequence[Any]) -> list[Any]:
         """``[function(item) for item in items]`` over the task's cores; ``function`` must be a
-        module-level function (it runs in worker processes of this executor)."""
+        module-level function (it runs in other processes: this executor's workers, or Spark's executors)."""
+
+    def close(self) -> None:
+        """Release what the session holds (a Spark session and its executors); the task ends after this."""
+        return  # the standalone engine holds nothing between calls
 
 
-def open_computing(name: str, cores: int) -> Computing:
-    """The computing session for engine ``name`` (the job's ``computing_engine``)."""
-    if name.lower() in ("standalone", "eggroll"):
+def open_computing(name: str, cores: int, spark: SparkConfig | None = None, app_name: str = "fate_flow") -> Computing:
+    """The computing session for engine ``name`` (the job's ``computing_engine``); ``spark`` is the cluster
+    when it is ``spark``."""
+    engine = name.lower()
+    if engine in ("standalone", "eggroll"):
         from fate_flow.engine.standalone import StandaloneComputing
 
         return StandaloneComputing(cores)
-    raise ValueError(f"computing engine {name!r} is not provided by this server (standalone only)")
+    if engine == "spark" and spark is not None:
+        from fate_flow.engine.spark import SparkComputing
+
+        return SparkComputing(spark, cores, app_name)
+    raise ComponentError(f"computing engine {name!r} is not provided by this server (it computes on "
+                         f"{'standalone or spark' if spark else 'standalone'})")

@@ -85,6 +85,19 @@ class RabbitMQConfig:
 
 
 @dataclass(frozen=True)
+class SparkConfig:
+    """The Spark cluster a task computes on (``default_engines.computing: spark``): the master, the Spark
+    properties the driver starts with (cores and memory included), and the Python its executors run."""
+
+    master: str  # spark://host:port, or local[N]
+    properties: dict[str, str] = field(default_factory=dict)
+    python: str = ""  # the executors' Python (this server's own when empty)
+    python_path: str = ""  # where the executors import fate_flow from (this server's own when empty)
+    home: str = ""  # SPARK_HOME for the driver (the pyspark package's own when empty)
+    lost_workers_timeout: float = 60.0  # a Spark action with no executor for this long is cancelled
+
+
+@dataclass(frozen=True)
 class FederationConfig:
     """Where the job's parties receive objects (party id -> ``host:grpc_port``), how long to wait, how the
     objects are signed, and which data plane carries them (``engine``; ``rabbitmq`` says where the brokers
@@ -121,6 +134,7 @@ class TaskConfig:
     output_model_names: list[str] = field(default_factory=list)
     named_table: NamedTable | None = None
     server_files: ServerFiles = field(default_factory=ServerFiles)
+    spark: SparkConfig | None = None  # set when computing_engine is spark
 
     def to_json(self) -> str:
         """The config as JSON text (``from_dict`` reads it back)."""
@@ -156,4 +170,6 @@ class TaskConfig:
         if values.get("named_table"):
             values["named_table"] = NamedTable(**values["named_table"])
         values["server_files"] = ServerFiles(**(values.get("server_files") or {}))
+        if values.get("spark"):
+            values["spark"] = SparkConfig(**values["spark"])
         return cls(**values)

@@ -20,7 +20,7 @@ def meta_of(table: Table, namespace: str, name: str, path: Path, count: int, ori
     """The meta of ``table`` stored at ``path``: its schema and the source's text conventions."""
     source = table.source
     return TableMeta(namespace=namespace, name=name, path=str(path), count=count, schema=table.meta_schema(),
-                     partitions=source.partitions if source else 1,
+                     partitions=source.partitions if source else max(1, len(list(path.glob("*.parquet")))),
                      id_delimiter=source.id_delimiter if source else ",",
                      have_head=source.have_head if source else True,
                      extend_sid=source.extend_sid if source else False, origin=origin)

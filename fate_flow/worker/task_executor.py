@@ -46,7 +46,7 @@ def build_context(config: TaskConfig, client: ServerClient) -> Context:
     """The component's context: typed parameters, tables, peers, metrics and models of this task."""
     spec = spec_from_source(config.spec_source, config.module)
     task = config.task
-    computing = open_computing(config.computing_engine, config.cores)
+    computing = open_computing(config.computing_engine, config.cores, config.spark, app_name=task.task_id)
     federation = Federation.for_task(config) if _has_peers(config) else None
     return Context(
         task=task, module=spec.module, stage=config.stage, params=spec.parse_params(config.parameters),
@@ -88,6 +88,8 @@ def execute(config: TaskConfig) -> int:
         transport = context.exchange.transport if context is not None else None
         if transport is not None:
             transport.close()
+        if context is not None:
+            context.computing.close()
     logger.info("component %s finished in %.3f s", name, time.time() - start)
     _report_end(client, "success", start, None, _report_deadline(config))
     return 0

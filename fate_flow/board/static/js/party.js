@@ -1,6 +1,7 @@
 /**
  * The party page: this server (party id, versions, host and ports), its computing cores and the
- * jobs holding them, and the route table with whether each partner answers now.
+ * jobs holding them (and, on Spark, the cluster as its master reports it), and the route table with
+ * whether each partner answers now (and, over RabbitMQ, each broker).
  */
 import { call } from './api.js';
 import { h, clear, table, cellText, link, seg } from './dom.js';
@@ -55,6 +56,7 @@ export async function render(root, _params, _query, ctx) {
     holders.length ? table(['Job', 'Role', 'Party', 'Cores', 'Memory'], holders.map((j) => [
       link(`/job/${seg(j.job_id)}/${seg(j.role)}/${seg(j.party_id)}`, j.job_id), j.role, cellText(j.party_id), cellText(j.core ?? j.cores), cellText(j.memory),
     ])) : h('p', { class: 'muted' }, 'No job holds cores now.'),
+    sparkCluster(route?.data?.spark),
   ] : h('p', { class: 'muted' }, 'Resources unavailable.'));
 
   clear(routes, rows.length ? h('div', { class: 'table-scroll' }, h('table', {},
@@ -64,5 +66,35 @@ export async function render(root, _params, _query, ctx) {
       h('td', {}, h('span', { class: `badge ${r.reachable ? 'status-success' : 'status-failed'}` }, r.reachable ? 'reachable' : 'unreachable')),
       h('td', {}, r.latency_ms !== null && r.latency_ms !== undefined ? `${Number(r.latency_ms).toFixed(1)} ms` : ''),
       h('td', { class: 'wrap' }, cellText(r.error)))))))
-    : h('p', { class: 'muted' }, route ? 'No route to another party.' : 'The route check is unavailable.'));
+    : h('p', { class: 'muted' }, route ? 'No route to another party.' : 'The route check is unavailable.'),
+    brokers(route?.data?.rabbitmq));
+}
+
+function reachability(reachable) {
+  return h('span', { class: `badge ${reachable ? 'status-success' : 'status-failed'}` }, reachable ? 'reachable' : 'unreachable');
+}
+
+/** The Spark cluster the tasks compute on (computing engine spark), as its master reports it now. */
+function sparkCluster(spark) {
+  if (!spark) return null;
+  const rows = [
+    ['Master', cellText(spark.master)],
+    ['Master web UI', cellText(spark.web_ui)],
+    ['State', reachability(spark.reachable)],
+    ['Cores this party schedules', cellText(spark.cores_scheduled)],
+  ];
+  if (spark.reachable) {
+    rows.push(['Alive workers', cellText(spark.alive_workers)], ['Cluster cores (in use)', `${spark.cores} (${spark.cores_used})`],
+      ['Cluster memory MB (in use)', `${spark.memory_mb} (${spark.memory_used_mb})`], ['Running applications', cellText(spark.active_apps)]);
+  } else {
+    rows.push(['Error', cellText(spark.error)]);
+  }
+  return h('div', { 'data-testid': 'spark-cluster' }, h('h3', {}, 'Spark cluster'), table(['Field', 'Value'], rows, { class: 'kv' }));
+}
+
+/** The RabbitMQ brokers objects travel through (federation engine rabbitmq). */
+function brokers(list) {
+  if (!list || !list.length) return null;
+  return h('div', { 'data-testid': 'brokers' }, h('h3', {}, 'RabbitMQ brokers'), table(['Party', 'Broker', 'Own', 'Reachable', 'Error'],
+    list.map((b) => [cellText(b.party_id), `${b.host}:${b.port}`, b.own ? 'yes' : '', reachability(b.reachable), cellText(b.error)])));
 }
