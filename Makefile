@@ -4,7 +4,7 @@ VENV := .venv
 FC_VENV := .venv-fate-client
 PY := $(VENV)/bin/python
 
-.PHONY: demo demo-stop test testsuites lint venv fate-client bench clean
+.PHONY: demo demo-stop test testsuites lint venv fate-client spark bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,8 +18,15 @@ $(FC_VENV)/.installed:
 	$(FC_VENV)/bin/pip install -q 'fate-client==1.11.3' 'urllib3<2'
 	touch $@
 
+# pyspark (~470 MB, its jars included) for the Spark standalone cluster the Spark tests run (they also need Java 17);
+# not a core dependency of the server (pyproject's extra: spark)
+$(VENV)/.spark-installed: | $(VENV)/.installed
+	$(VENV)/bin/pip install -q 'pyspark==4.0.5'
+	touch $@
+
 venv: $(VENV)/.installed
 fate-client: $(FC_VENV)/.installed
+spark: $(VENV)/.spark-installed
 
 demo: venv
 	$(PY) demo/demo.py
@@ -27,7 +34,7 @@ demo: venv
 demo-stop: venv
 	$(PY) demo/demo.py --stop
 
-test: venv fate-client
+test: venv fate-client spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/pytest -q -m "not testsuite"

@@ -1,5 +1,7 @@
 """``fate_flow server [--config FILE] [--home DIR]``: run one party until Ctrl-C or SIGTERM.
 ``fate_flow keys init [--home DIR] [--config FILE] [--force]``: make this party's signing key pair.
+``fate_flow spark-cluster start --dir DIR [--workers N] [--cores C] [--memory M] [--master-port P] [--webui-port P]``:
+run a Spark standalone cluster from the pyspark package on loopback until Ctrl-C or SIGTERM.
 """
 
 from __future__ import annotations
@@ -118,6 +120,53 @@ def board_hash_password(password_stdin: bool) -> None:
         click.echo(hash_password(password))
     except ValueError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.group("spark-cluster")
+def spark_cluster() -> None:
+    """A Spark standalone cluster on loopback, run from the pyspark package (make spark) with Java 17."""
+
+
+@spark_cluster.command("start")
+@click.option("--dir", "directory", type=click.Path(path_type=Path), required=True,
+              help="directory for the daemons' logs and the workers' work dirs")
+@click.option("--workers", type=click.IntRange(min=0), default=1, show_default=True, help="how many workers")
+@click.option("--cores", type=click.IntRange(min=1), default=2, show_default=True, help="cores each worker offers")
+@click.option("--memory", default="2g", show_default=True, help="memory each worker offers (512m, 2g, ...)")
+@click.option("--master-port", type=click.IntRange(min=0, max=65535), default=7077, show_default=True,
+              help="the master's port (0: a free one)")
+@click.option("--webui-port", type=click.IntRange(min=0, max=65535), default=8080, show_default=True,
+              help="the master's web UI port (0: a free one)")
+def spark_cluster_start(directory: Path, workers: int, cores: int, memory: str, master_port: int,
+                        webui_port: int) -> None:
+    """Start a master and its workers on 127.0.0.1 and keep them until Ctrl-C or SIGTERM, then stop them all."""
+    from fate_flow.utils.spark_cluster import LocalSparkCluster, java_available, pyspark_available
+
+    if not pyspark_available():
+        raise click.ClickException("no Spark: install pyspark (make spark) or set SPARK_HOME")
+    if not java_available():
+        raise click.ClickException("no Java: Spark needs Java 17 (java on PATH or $JAVA_HOME)")
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    cluster = LocalSparkCluster(directory)
+    try:
+        cluster.start_master(port=master_port, webui_port=webui_port)
+        click.echo(f"master {cluster.master_url}, web UI {cluster.web_ui} (log {cluster.master_log})", err=True)
+        for _ in range(workers):
+            if stopping.is_set():
+                break
+            worker = cluster.start_worker(cores, memory)
+            click.echo(f"worker {worker.worker_id}: {cores} cores, {memory}, web UI {worker.web_ui}", err=True)
+        if not stopping.is_set():
+            click.echo(cluster.master_url)
+            sys.stdout.flush()
+            stopping.wait()
+        click.echo("stopping ...", err=True)
+    except RuntimeError as exc:
+        raise click.ClickException(str(exc)) from None
+    finally:
+        cluster.stop()
 
 
 if __name__ == "__main__":
