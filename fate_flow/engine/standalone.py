@@ -154,8 +154,12 @@ class ArrowTable(Table):
 
     @override
     def head(self, rows: int) -> list[list[Any]]:
-        batch = next(self.record_batches(rows), None)
-        return [list(row.values()) for row in batch.slice(0, rows).to_pylist()] if batch is not None else []
+        first: list[dict] = []
+        for batch in self.record_batches(rows):  # a file may hold fewer rows than asked
+            first.extend(batch.slice(0, rows - len(first)).to_pylist())
+            if len(first) >= rows:
+                break
+        return [list(row.values()) for row in first]
 
     # -- deriving ---------------------------------------------------------------------------------------------
     @override

@@ -30,6 +30,7 @@ from fate_flow.framework.metrics import Metrics
 from fate_flow.framework.models import Models
 from fate_flow.framework.registry import spec_from_source
 from fate_flow.log import setup_executor_logging
+from fate_flow.ml.paillier import parallel as paillier_parallel
 from fate_flow.worker.server_client import ServerCallError, ServerClient
 
 logger = logging.getLogger("fate_flow.executor")
@@ -47,6 +48,8 @@ def build_context(config: TaskConfig, client: ServerClient) -> Context:
     spec = spec_from_source(config.spec_source, config.module)
     task = config.task
     computing = open_computing(config.computing_engine, config.cores, config.spark, app_name=task.task_id)
+    if computing.name == "spark":  # the ciphertext arithmetic spread over cores runs in Spark's executors
+        paillier_parallel.spread_over(computing.parallel_map)
     federation = Federation.for_task(config) if _has_peers(config) else None
     return Context(
         task=task, module=spec.module, stage=config.stage, params=spec.parse_params(config.parameters),

@@ -184,3 +184,12 @@ def test_the_spec_module_is_importable_by_the_executor_only_through_the_setting(
         assert answer["retcode"] == 103 and "'ColumnScaler' is not provided" in answer["retmsg"], answer
     finally:
         party.stop()
+
+
+def test_a_computing_engine_this_party_does_not_provide_is_refused_at_submit(server: ServerProcess):
+    before = server.post("/v1/job/list/job", {})["data"]["count"]
+    conf = _conf({}, job_parameters={"common": {"computing_engine": "SPARK"}})
+    answer = server.post("/v1/job/submit", {"job_dsl": DSL, "job_runtime_conf": conf})
+    assert answer["retcode"] != 0 and "computing_engine 'SPARK' is not provided" in answer["retmsg"], answer
+    assert "standalone" in answer["retmsg"], answer
+    assert server.post("/v1/job/list/job", {})["data"]["count"] == before  # nothing was created

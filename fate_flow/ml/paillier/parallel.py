@@ -2,6 +2,8 @@
 that holds the GIL (table walks, buckets, elementwise powers) over forked processes (``_in_processes``,
 public as ``in_processes``), with the thresholds below which a thread or a fork costs more than it saves.
 
+On a Spark task (``spread_over``) that work runs in Spark's executors instead, its state pickled with it.
+
 Forked workers inherit their input through fork (``_FORK_STATE``: no copy of the ciphertexts is pickled);
 only their results come back, from our own children. The functions they run are passed by reference, so
 they must be module-level functions of an importable module.
@@ -9,6 +11,7 @@ they must be module-level functions of an importable module.
 
 from __future__ import annotations
 
+import functools
 import multiprocessing
 import os
 from collections.abc import Callable, Sequence
@@ -48,6 +51,30 @@ def _threaded(func: Callable[[list], list], items: Sequence, cores: int) -> list
 
 _FORK_STATE: tuple | None = None  # what forked workers read (inherited, never pickled)
 
+RemoteMap = Callable[[Callable[[Any], Any], list], list]
+_REMOTE_MAP: RemoteMap | None = None  # set on a Spark task: the process-spread work goes to its executors
+# big integers below which the work stays with forked processes even on Spark: a Spark job costs 0.1-1 s
+# (scheduling, pickling the state to the executors), more than forking saves on a few thousand elements
+REMOTE_MIN_ELEMENTS = 10_000
+
+
+def spread_over(remote_map: RemoteMap | None) -> None:
+    """Send the work ``_in_processes`` spreads to ``remote_map`` (``remote_map(function, items)`` returns
+    ``[function(item) ...]`` computed elsewhere: a Spark task's executors) instead of forked processes;
+    ``None`` goes back to forking. The state then travels with the work (pickled by the engine) instead of
+    being inherited."""
+    global _REMOTE_MAP
+    _REMOTE_MAP = remote_map
+
+
+def _run_span(func: Callable[[tuple, int, int], list], state: tuple, span: tuple[int, int]) -> list:
+    return func(state, *span)
+
+
+def _elements(state: tuple, size: int) -> int:
+    """The work's size in elements: ``size``, or the longest sequence of the state (the ciphertexts)."""
+    return max([size, *(len(part) for part in state if hasattr(part, "__len__") and not isinstance(part, str))])
+
 
 def _run_forked(func_and_span: tuple[Callable, int, int]) -> list:
     func, start, stop = func_and_span
@@ -68,6 +95,8 @@ def _in_processes(func: Callable[[tuple, int, int], list], state: tuple, size: i
         spans = _chunks(size, cores if size >= 2 else 1)
     if len(spans) <= 1:
         return combine([func(state, *spans[0])] if spans else [func(state, 0, size)])
+    if _REMOTE_MAP is not None and _elements(state, size) >= REMOTE_MIN_ELEMENTS:
+        return combine(_REMOTE_MAP(functools.partial(_run_span, func, state), spans))
     _FORK_STATE = state
     try:
         with ProcessPoolExecutor(len(spans) - 1, mp_context=multiprocessing.get_context("fork")) as pool:
