@@ -4,7 +4,7 @@ VENV := .venv
 FC_VENV := .venv-fate-client
 PY := $(VENV)/bin/python
 
-.PHONY: demo demo-stop test testsuites lint venv fate-client spark bench clean
+.PHONY: demo demo-stop test test-cluster testsuites lint venv fate-client spark bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -37,7 +37,11 @@ demo-stop: venv
 test: venv fate-client spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -q -m "not testsuite"
+	$(VENV)/bin/pytest -q -m "not testsuite and not cluster"
+
+# jobs on a real Spark standalone cluster (started from the pyspark package) with RabbitMQ: slow, run by .ci/run
+test-cluster: venv fate-client spark
+	$(VENV)/bin/pytest -q -m cluster
 
 # FATE 1.11.2's own testsuites (tests/testsuites), every job against a standalone server: slow, run by .ci/run
 testsuites: venv fate-client
