@@ -10,6 +10,7 @@ job ends, the cores come back).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import time
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import requests
 
 from fate_flow.components.toy.shares import draw
 from fate_flow.utils.spark_cluster import LocalSparkCluster
@@ -47,7 +49,8 @@ def _spark_env(cluster: LocalSparkCluster) -> dict[str, str]:
             "FATE_FLOW_FATE_ON_SPARK__SPARK__WEB_UI": cluster.web_ui,
             "FATE_FLOW_FATE_ON_SPARK__SPARK__CORES_PER_NODE": "4",
             "FATE_FLOW_FATE_ON_SPARK__SPARK__NODES": "1",
-            "FATE_FLOW_FATE_ON_SPARK__SPARK__LOST_WORKERS_TIMEOUT": "15",
+            # an executor takes 3-20 s to start here (the longer under load): more than that means lost
+            "FATE_FLOW_FATE_ON_SPARK__SPARK__LOST_WORKERS_TIMEOUT": "45",
             "FATE_FLOW_FATE_ON_SPARK__SPARK__PROPERTIES": json.dumps({"spark.executor.memory": "768m"})}
 
 
@@ -241,11 +244,23 @@ def _submit_until_running(parties: dict[str, ServerProcess], dsl: dict, conf: di
     return job_id
 
 
+def _worker_hosting(cluster: LocalSparkCluster, app_name: str, timeout: float = 120):
+    """The alive worker running an executor of the Spark application ``app_name`` (a task's), once it has one."""
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        for worker in _alive_workers(cluster):
+            with contextlib.suppress(requests.RequestException, ValueError):
+                executors = requests.get(f"{worker.web_ui}/json/", timeout=2).json().get("executors") or []
+                if any(e.get("appdesc", {}).get("name") == app_name for e in executors):
+                    return worker
+        time.sleep(0.1)
+    raise AssertionError(f"no executor of {app_name} started within {timeout} s")
+
+
 def test_a_worker_killed_under_a_task_is_replaced_by_spark_and_the_job_completes(on_spark, reference, cluster):
-    cluster.start_worker(cores=8, memory="4g")  # a second machine: each task's executors spread over both
+    cluster.start_worker(cores=8, memory="4g")  # a second machine
     job_id = _submit_until_running(on_spark, INTERSECT_DSL, _intersect_conf(), "data_transform_0")
-    time.sleep(3)  # the task's executors are starting or working
-    cluster.kill_worker(_alive_workers(cluster)[0])
+    cluster.kill_worker(_worker_hosting(cluster, f"{job_id}_data_transform_0"))  # the guest task's executor
     assert on_spark[GUEST].wait_job(job_id, ENDED, 300)["f_status"] == "success", _errors(on_spark, job_id)
     assert _intersection(on_spark, job_id) == _intersection(reference, _reference_job(reference, "intersect"))
 
@@ -253,6 +268,7 @@ def test_a_worker_killed_under_a_task_is_replaced_by_spark_and_the_job_completes
 def test_a_worker_killed_under_a_task_fails_it_cleanly_and_the_cores_come_back(on_spark, cluster):
     guest, host = on_spark[GUEST], on_spark[HOST]
     job_id = _submit_until_running(on_spark, INTERSECT_DSL, _intersect_conf(), "data_transform_0")
+    _worker_hosting(cluster, f"{job_id}_data_transform_0")
     for worker in _alive_workers(cluster):  # the cluster's last machine
         cluster.kill_worker(worker)
     try:
