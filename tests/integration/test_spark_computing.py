@@ -51,7 +51,10 @@ def _spark_env(cluster: LocalSparkCluster) -> dict[str, str]:
             "FATE_FLOW_FATE_ON_SPARK__SPARK__NODES": "1",
             # an executor takes 3-20 s to start here (the longer under load): more than that means lost
             "FATE_FLOW_FATE_ON_SPARK__SPARK__LOST_WORKERS_TIMEOUT": "45",
-            "FATE_FLOW_FATE_ON_SPARK__SPARK__PROPERTIES": json.dumps({"spark.executor.memory": "768m"})}
+            # small tables: executors that start fast (the client compiler only) are what matters here
+            "FATE_FLOW_FATE_ON_SPARK__SPARK__PROPERTIES": json.dumps({
+                "spark.executor.memory": "768m",
+                "spark.executor.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"})}
 
 
 @pytest.fixture(scope="module")
