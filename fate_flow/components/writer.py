@@ -25,7 +25,8 @@ class WriterParams(Params):
     namespace: str | None = None
     table_name: str | None = None
     name: str | None = None
-    storage_engine: Literal["STANDALONE", "standalone"] | None = None  # the only storage this server provides
+    # this server's store (entity.table_meta.STORAGE_ENGINES), under either name
+    storage_engine: Literal["STANDALONE", "standalone", "LOCALFS", "localfs"] | None = None
     address: dict | None = None
 
     def destination(self) -> TableRef | None:

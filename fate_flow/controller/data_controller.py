@@ -10,13 +10,14 @@ from typing import Any
 from fate_flow.controller import initiator_controller, job_controller
 from fate_flow.db.models import StorageTableMeta, Task
 from fate_flow.entity.ids import new_job_id
+from fate_flow.entity.table_meta import STORAGE_ENGINES
 from fate_flow.errors import AlreadyExistsError, ArgumentError, DataError, require
 from fate_flow.manager.data_access import DataAccess
 from fate_flow.runtime import Runtime
 from fate_flow.utils.paths import UnsafePathError, check_name
 
 MAX_PARTITIONS = 1024
-PROVIDED_STORAGE = ("STANDALONE", "standalone")
+PROVIDED_STORAGE = STORAGE_ENGINES
 UPLOAD_OPTIONAL = ("storage_engine", "storage_address", "block_size", "schema", "with_meta", "meta")
 
 
@@ -63,7 +64,7 @@ def validate_upload(rt: Runtime, conf: dict, client_file: bool) -> dict:
             f"The data table already exists, table_name: {name}, namespace: {namespace}. "
             "If you still want to continue uploading, please add the parameter --drop"
         )
-    if params.get("storage_engine") not in (None, "", *PROVIDED_STORAGE):
+    if str(params.get("storage_engine") or "STANDALONE").upper() not in PROVIDED_STORAGE:
         raise ArgumentError(f"storage_engine {params['storage_engine']!r} is not provided by this server "
                             f"(it stores tables as {' or '.join(PROVIDED_STORAGE)})")
     if not client_file:

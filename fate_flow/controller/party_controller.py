@@ -22,6 +22,7 @@ from fate_flow.entity.ids import model_id
 from fate_flow.entity.ids import task_id as make_task_id
 from fate_flow.entity.keys import JobKey, TaskKey
 from fate_flow.entity.status import END_STATUSES, JobStatus
+from fate_flow.entity.table_meta import STORAGE_ENGINES
 from fate_flow.errors import ArgumentError, DataError, FlowError, OperatingError
 from fate_flow.log import schedule_logger
 from fate_flow.manager import broker, resource_manager
@@ -67,9 +68,10 @@ def _party_job_parameters(rt: Runtime, job_id: str, spec: dsl_parser.JobSpec, ro
         raise OperatingError(f"job_parameters computing_engine {params['computing_engine']!r} is not provided by "
                              f"this server (it computes on {' or '.join(provided_computing_engines(rt))})")
     storage = str(params.get("storage_engine") or "STANDALONE").upper()
-    if storage != "STANDALONE":
+    if storage not in STORAGE_ENGINES:
         raise OperatingError(f"job_parameters storage_engine {params['storage_engine']!r} is not provided by this "
-                             "server (it stores tables as STANDALONE)")
+                             f"server (it stores tables as {' or '.join(STORAGE_ENGINES)}: Parquet files on the "
+                             "local file system)")
     if spec.job_type != "predict":  # a training job's model is its parties' and its own version (as FATE sets)
         params["model_id"], params["model_version"] = model_id(spec.roles), job_id
     params["federated_mode"] = "SINGLE" if all(rt.is_local_party(r, p) for r, ids in spec.roles.items()

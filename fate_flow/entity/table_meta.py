@@ -9,6 +9,10 @@ from typing import Any
 ORIGINS = ("upload", "output", "writer", "")
 
 
+# the storage engine names a job or an upload may give: both are this server's store, Parquet files on the
+# local file system (which Spark's executors read when they share it); HDFS is not provided
+STORAGE_ENGINES = ("STANDALONE", "LOCALFS")
+
 @dataclass(frozen=True)
 class TableRef:
     """A table's name, as FATE's confs give it."""

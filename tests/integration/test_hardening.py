@@ -105,6 +105,17 @@ def test_a_storage_engine_this_server_lacks_is_refused(party: ServerProcess):
     answer = upload_multipart(party, {"namespace": "experiment", "table_name": "hdfs_t", "head": 1,
                                       "storage_engine": "HDFS"}, DATA / "breast_hetero_guest.csv").json()
     assert answer["retcode"] == 101 and "storage_engine" in answer["retmsg"] and "HDFS" in answer["retmsg"], answer
+    assert "STANDALONE or LOCALFS" in answer["retmsg"], answer
+
+
+def test_localfs_names_this_servers_store_too(party: ServerProcess):
+    """FATE on Spark uploads with storage_engine LOCALFS: here that is the same store (Parquet on local disk)."""
+    answer = upload_multipart(party, {"namespace": "experiment", "table_name": "localfs_t", "head": 1,
+                                      "storage_engine": "LOCALFS"}, DATA / "breast_hetero_guest.csv").json()
+    assert answer["retcode"] == 0, answer
+    assert party.wait_job(answer["jobId"])["f_status"] == "success"
+    info = party.post("/v1/table/table_info", {"namespace": "experiment", "table_name": "localfs_t"})["data"]
+    assert info["count"] == 569, info
 
 
 # -- poison and amplification -----------------------------------------------------------------------------------

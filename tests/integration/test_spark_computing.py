@@ -171,6 +171,19 @@ def test_the_toy_job_adds_up_on_spark(on_spark):
     assert abs(float(points[0][1]) - expected) < 1e-6 * abs(expected), points
 
 
+def test_the_party_reports_its_spark_cluster_and_brokers(on_spark, cluster):
+    guest = on_spark[GUEST]
+    info = next(iter(guest.post("/v1/server/fateflow/info")["data"].values()))
+    assert (info["computing_engine"], info["federation_engine"]) == ("spark", "rabbitmq")
+    routes = guest.post("/v1/server/routes")["data"]
+    spark = routes["spark"]
+    assert spark["reachable"] and spark["master"] == cluster.master_url, spark
+    assert spark["alive_workers"] >= 1 and spark["cores"] >= 8 and spark["cores_scheduled"] == 4, spark
+    assert all(broker["reachable"] for broker in routes["rabbitmq"]), routes["rabbitmq"]
+    resource = guest.post("/v1/resource/query", {})["data"]["computing_engine_resource"]
+    assert (resource["f_engine_name"], resource["f_cores"]) == ("spark", 4), resource
+
+
 _REFERENCE_JOBS: dict[str, str] = {}
 ECDH = {"intersect_method": "ecdh", "ecdh_params": {"hash_method": "sha256"}}
 

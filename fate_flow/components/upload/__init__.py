@@ -26,7 +26,8 @@ class UploadParams(Params):
     destroy: bool = False
     extend_sid: bool = False
     auto_increasing_sid: bool = False
-    storage_engine: Literal["STANDALONE", "standalone"] | None = None  # the only storage this server provides
+    # this server's store (entity.table_meta.STORAGE_ENGINES), under either name
+    storage_engine: Literal["STANDALONE", "standalone", "LOCALFS", "localfs"] | None = None
     storage_address: dict | None = None
     block_size: int | None = None
     schema_: dict | None = Field(None, alias="schema")
