@@ -10,15 +10,21 @@ import base64
 import binascii
 import copy
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from fate_flow.entity.task_config import BrokerAddress as Broker  # one broker type, settings to executor
-from fate_flow.entity.task_config import SparkConfig
+from fate_flow.settings_base import SettingsError, read_yaml, typed
+from fate_flow.settings_fate_on_spark import (  # noqa: F401 (Broker re-exported: one of the settings' types)
+    COMPUTING_ENGINES,
+    Broker,
+    RabbitMQSettings,
+    SparkSettings,
+    rabbitmq_settings,
+    spark_settings,
+)
 from fate_flow.settings_schema import known_keys, unknown_keys
 from fate_flow.utils import passwords
 
@@ -73,10 +79,6 @@ DEFAULTS: dict[str, Any] = {
         "party_unreachable_after": 20,
     },
 }
-
-
-class SettingsError(ValueError):
-    """A settings file or override is malformed."""
 
 
 @dataclass(frozen=True)
@@ -177,41 +179,6 @@ class Federation:
 
 
 @dataclass(frozen=True)
-class RabbitMQSettings:
-    """``fate_on_spark.rabbitmq`` with FATE's keys, for ``default_engines.federation: rabbitmq`` (client mode:
-    a sender publishes on the destination party's broker, each party consumes from its own)."""
-
-    own: Broker  # host, port, user, password: the broker this party consumes from
-    mng_port: int | None
-    mode: str
-    max_message_size: int
-    route_table: dict[str, Broker]  # party id (or "default") -> broker
-
-    def broker(self, party_id: str, own_party: str) -> Broker | None:
-        """The broker ``party_id`` consumes from: this party's own, else its route, else ``default``."""
-        if str(party_id) == str(own_party):
-            return self.own
-        return self.route_table.get(str(party_id)) or self.route_table.get("default")
-
-
-@dataclass(frozen=True)
-class SparkSettings:
-    """``fate_on_spark.spark`` (for ``default_engines.computing: spark``): the cluster the tasks compute on,
-    its cores (FATE's ``cores_per_node`` x ``nodes``, what jobs are admitted against) and its master's web UI
-    (``web_ui``, read for the cluster's state in the server's info)."""
-
-    config: SparkConfig
-    cores_per_node: int
-    nodes: int
-    web_ui: str = ""
-
-    @property
-    def cores(self) -> int:
-        """The cluster's cores this party schedules against."""
-        return self.cores_per_node * self.nodes
-
-
-@dataclass(frozen=True)
 class Settings:
     home: Path
     party_id: str
@@ -292,16 +259,6 @@ def _deep_merge(base: dict, override: dict) -> dict:
     return merged
 
 
-def _read_yaml(path: Path) -> dict:
-    try:
-        content = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as exc:
-        raise SettingsError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(content, dict):
-        raise SettingsError(f"{path}: expected a mapping at the top level")
-    return content
-
-
 # environment variables with this prefix that are not settings (FATE's own, and the home directory)
 NOT_SETTINGS = {"FATE_FLOW_HOME", "FATE_FLOW_BASE", "FATE_FLOW_SERVICE_NAME"}
 
@@ -317,7 +274,7 @@ def _check_known(tree: dict, source: str, prefix: str = "") -> None:
 
 
 def _checked_yaml(path: Path, section: str = "") -> dict:
-    content = _read_yaml(path)
+    content = read_yaml(path)
     _check_known(content, str(path), section)
     return content
 
@@ -346,18 +303,6 @@ def _nested(path: list[str], value: Any) -> dict:
     return tree
 
 
-def _get(section: dict, section_name: str, key: str, cast: type) -> Any:
-    """``section[key]`` converted by ``cast``; an error names the setting and the bad value."""
-    if not isinstance(section, dict) or key not in section:
-        raise SettingsError(f"setting {section_name}.{key} is missing")
-    try:
-        return cast(section[key])
-    except (TypeError, ValueError):
-        raise SettingsError(
-            f"setting {section_name}.{key} must be {cast.__name__}, got {section[key]!r}"
-        ) from None
-
-
 SITE_MODES = ("ed25519", "hmac")
 DEFAULT_PRIVATE_KEY_FILE = Path("keys") / "site_ed25519.key"  # relative to the home directory
 PUBLIC_KEY_BYTES = 32
@@ -383,8 +328,8 @@ def _route(party_id: str, route: dict) -> Route:
         except ValueError as exc:
             raise SettingsError(f"setting {name}.public_key {exc} (`fate_flow keys init` prints a party's public "
                                 "key)") from None
-    return Route(_get(route, name, "host", str), _get(route, name, "http_port", int),
-                 _get(route, name, "grpc_port", int), public_key)
+    return Route(typed(route, name, "host", str), typed(route, name, "http_port", int),
+                 typed(route, name, "grpc_port", int), public_key)
 
 
 def private_key_path(raw: dict, home: Path) -> Path:
@@ -459,124 +404,11 @@ def _check_site_keys(federation: Federation, party_id: str) -> None:
                                 f"init`), or turn signing off with authentication.site.switch: false")
 
 
-RABBITMQ = "fate_on_spark.rabbitmq"
-RABBITMQ_MODES = ("client",)
-DEFAULT_RABBITMQ_ROUTE_TABLE = Path("conf") / "rabbitmq_route_table.yaml"  # FATE's, relative to its base
-MAX_MESSAGE_SIZE = (1 << 10, 128 << 20)  # RabbitMQ refuses messages over 128 MiB by default
-_BROKER_KEYS = ("host", "port", "user", "password")
-
-
-def _port(section: dict, name: str, key: str) -> int:
-    port = _get(section, name, key, int)
-    if not 0 < port < 65536:
-        raise SettingsError(f"setting {name}.{key} must be a TCP port (1-65535), got {port}")
-    return port
-
-
-def _broker(entry: Any, name: str, user: str, password: str) -> Broker:
-    """One route of the RabbitMQ route table: host and port (FATE's), user and password optional (this
-    party's own account by default)."""
-    if not isinstance(entry, dict):
-        raise SettingsError(f"setting {name} must be a mapping with host and port, got {entry!r}")
-    unknown = sorted(set(map(str, entry)) - set(_BROKER_KEYS))
-    if unknown:
-        raise SettingsError(f"unknown setting {name}.{unknown[0]} (known keys there: {', '.join(_BROKER_KEYS)})")
-    host = _get(entry, name, "host", str)
-    if not host.strip():
-        raise SettingsError(f"setting {name}.host is empty")
-    if entry.get("user"):  # an account of its own at that broker
-        user, password = str(entry["user"]), str(entry.get("password") or "")
-    return Broker(host, _port(entry, name, "port"), user, password)
-
-
-def _rabbitmq_route_table(value: Any, conf_dir: Path) -> dict:
-    """The route table: inline (party id -> {host, port}) or FATE's way, a YAML file; a relative path is
-    read from FATE's base (the config directory's parent) or else the config directory."""
-    if isinstance(value, dict):
-        return value
-    if value is not None and not isinstance(value, str):
-        raise SettingsError(f"setting {RABBITMQ}.route_table must be a file path or a mapping, got {value!r}")
-    explicit = bool(value)
-    path = Path(value or DEFAULT_RABBITMQ_ROUTE_TABLE).expanduser()
-    candidates = [path] if path.is_absolute() else [conf_dir.parent / path, conf_dir / path]
-    found = next((c for c in candidates if c.is_file()), None)
-    if found is None:
-        if explicit:
-            raise SettingsError(f"setting {RABBITMQ}.route_table: no file {path} (looked in "
-                                f"{', '.join(str(c.parent) for c in candidates)})")
-        return {}  # FATE's default file is optional: this party then reaches only itself and "default"
-    return _read_yaml(found)
-
-
-def _rabbitmq(raw: dict, conf_dir: Path) -> RabbitMQSettings:
-    """``fate_on_spark.rabbitmq``, typed and checked (only when it is the federation engine: FATE's own
-    service_conf.yaml carries this section with its placeholders)."""
-    section = (raw.get("fate_on_spark") or {}).get("rabbitmq")
-    if not isinstance(section, dict):
-        raise SettingsError(f"setting {RABBITMQ} is missing: default_engines.federation is rabbitmq, so this "
-                            "party's broker (host, port, user, password) and the route table are needed")
-    user, password = str(section.get("user") or "guest"), str(section.get("password") or "")
-    own = _broker({k: v for k, v in section.items() if k in _BROKER_KEYS}, RABBITMQ, user, password)
-    mode = str(section.get("mode") or "client").lower()
-    if mode not in RABBITMQ_MODES:
-        raise SettingsError(f"setting {RABBITMQ}.mode {mode!r} is not supported: only client mode is (each "
-                            "sender publishes on the receiving party's broker; replication needs the federation "
-                            "plugin): set mode: client")
-    size = _get({"max_message_size": section.get("max_message_size") or 1 << 20}, RABBITMQ, "max_message_size", int)
-    if not MAX_MESSAGE_SIZE[0] <= size <= MAX_MESSAGE_SIZE[1]:
-        raise SettingsError(f"setting {RABBITMQ}.max_message_size must be between {MAX_MESSAGE_SIZE[0]} and "
-                            f"{MAX_MESSAGE_SIZE[1]} bytes, got {size}")
-    mng_port = _port(section, RABBITMQ, "mng_port") if section.get("mng_port") not in (None, "") else None
-    table = _rabbitmq_route_table(section.get("route_table"), conf_dir)
-    routes = {str(p): _broker(entry, f"{RABBITMQ}.route_table.{p}", user, password) for p, entry in table.items()}
-    return RabbitMQSettings(own=own, mng_port=mng_port, mode=mode, max_message_size=size, route_table=routes)
-
-
-SPARK = "fate_on_spark.spark"
-COMPUTING_ENGINES = ("standalone", "eggroll", "spark")  # eggroll: computed standalone here
-_SPARK_KEYS = ("home", "cores_per_node", "nodes", "master", "web_ui", "properties", "python", "python_path",
-               "lost_workers_timeout")
-_SPARK_MASTER = re.compile(r"^(spark://[A-Za-z0-9.\-]+:\d{1,5}(,[A-Za-z0-9.\-]+:\d{1,5})*|local(\[(\d+|\*)\])?)$")
-
-
-def _spark(raw: dict) -> SparkSettings:
-    """``fate_on_spark.spark``, typed and checked (only when Spark is the computing engine)."""
-    section = (raw.get("fate_on_spark") or {}).get("spark")
-    if not isinstance(section, dict):
-        raise SettingsError(f"setting {SPARK} is missing: default_engines.computing is spark, so the cluster's "
-                            "master (spark://host:port) and its cores_per_node and nodes are needed")
-    unknown = sorted(set(map(str, section)) - set(_SPARK_KEYS))
-    if unknown:
-        raise SettingsError(f"unknown setting {SPARK}.{unknown[0]} (known keys there: {', '.join(_SPARK_KEYS)})")
-    master = str(section.get("master") or "").strip()
-    if not _SPARK_MASTER.match(master):
-        raise SettingsError(f"setting {SPARK}.master must be spark://host:port or local[N], got {master!r}")
-    counts = {key: _get({"cores_per_node": 20, "nodes": 1, **{k: v for k, v in section.items() if v is not None}},
-                        SPARK, key, int) for key in ("cores_per_node", "nodes")}
-    for key, value in counts.items():
-        if value < 1:
-            raise SettingsError(f"setting {SPARK}.{key} must be at least 1, got {value}")
-    properties = section.get("properties") or {}
-    if not isinstance(properties, dict) or any(not str(k).startswith("spark.") for k in properties):
-        raise SettingsError(f"setting {SPARK}.properties must map Spark properties (spark.*) to values")
-    timeout = _get({"lost_workers_timeout": section.get("lost_workers_timeout") or 60}, SPARK,
-                   "lost_workers_timeout", float)
-    if timeout <= 0:
-        raise SettingsError(f"setting {SPARK}.lost_workers_timeout must be positive, got {timeout}")
-    web_ui = str(section.get("web_ui") or "").rstrip("/")
-    if web_ui and not re.match(r"^https?://", web_ui):
-        raise SettingsError(f"setting {SPARK}.web_ui must be the master's web UI address (http://host:port)")
-    config = SparkConfig(master=master, properties={str(k): str(v) for k, v in properties.items()},
-                         python=str(section.get("python") or ""), python_path=str(section.get("python_path") or ""),
-                         home=str(section.get("home") or ""), lost_workers_timeout=timeout)
-    return SparkSettings(config=config, web_ui=web_ui, **counts)
-
-
 def _limits(section: dict) -> Limits:
     values = {}
     for name, kind in ((f.name, f.type) for f in Limits.__dataclass_fields__.values()):
         cast = int if kind in ("int", int) else float
-        value = _get({**DEFAULTS["limits"], **section}, "limits", name, cast)
+        value = typed({**DEFAULTS["limits"], **section}, "limits", name, cast)
         if value <= 0:
             raise SettingsError(f"setting limits.{name} must be positive, got {value}")
         values[name] = value
@@ -596,7 +428,7 @@ def _board(section: dict) -> BoardSettings:
     user = str(auth.get("user") or "")
     if password_hash and not user:
         raise SettingsError("setting board.auth.user is empty: the board's login needs a user name")
-    hours = _get(merged, "board", "session_hours", float)
+    hours = typed(merged, "board", "session_hours", float)
     if not 0 < hours <= 24 * 30:
         raise SettingsError(f"setting board.session_hours must be in (0, 720], got {hours:g}")
     return BoardSettings(enabled=enabled, user=user, password_hash=password_hash, session_hours=hours)
@@ -639,44 +471,44 @@ def load_settings(
     flow, db, job = raw["fateflow"], raw["database"], raw["job_default"]
     standalone = raw.get("fate_on_standalone", {}).get("standalone", {})
     database = DatabaseSettings(
-        engine=_get(db, "database", "engine", str).lower(),
-        name=_get(db, "database", "name", str),
-        user=_get(db, "database", "user", str),
+        engine=typed(db, "database", "engine", str).lower(),
+        name=typed(db, "database", "name", str),
+        user=typed(db, "database", "user", str),
         passwd=str(db.get("passwd") or ""),
-        host=_get(db, "database", "host", str),
-        port=_get(db, "database", "port", int),
-        max_connections=_get(db, "database", "max_connections", int),
-        stale_timeout=_get(db, "database", "stale_timeout", int),
+        host=typed(db, "database", "host", str),
+        port=typed(db, "database", "port", int),
+        max_connections=typed(db, "database", "max_connections", int),
+        stale_timeout=typed(db, "database", "stale_timeout", int),
         sqlite_path=home / "fate_flow_sqlite.db",
     )
     job_types = {"max_cores_percent_per_job": float, "scheduler_interval": float, "detector_interval": float,
                  "status_pull_after": float, "party_unreachable_after": float}
-    federation_engine = _get(raw["default_engines"], "default_engines", "federation", str).lower()
+    federation_engine = typed(raw["default_engines"], "default_engines", "federation", str).lower()
     conf_dir = (config_path or REPO_CONF_DIR / "service_conf.yaml").resolve().parent
-    rabbitmq = _rabbitmq(raw, conf_dir) if federation_engine == "rabbitmq" else None
-    computing_engine = _get(raw["default_engines"], "default_engines", "computing", str).lower()
+    rabbitmq = rabbitmq_settings(raw, conf_dir) if federation_engine == "rabbitmq" else None
+    computing_engine = typed(raw["default_engines"], "default_engines", "computing", str).lower()
     if computing_engine not in COMPUTING_ENGINES:
         raise SettingsError(f"setting default_engines.computing must be one of {', '.join(COMPUTING_ENGINES)}, "
                             f"got {computing_engine!r}")
-    spark = _spark(raw) if computing_engine == "spark" else None
+    spark = spark_settings(raw) if computing_engine == "spark" else None
     settings = Settings(
         home=home,
         party_id=str(raw["party_id"]),
-        host=_get(flow, "fateflow", "host", str),
-        http_port=_get(flow, "fateflow", "http_port", int),
-        grpc_port=_get(flow, "fateflow", "grpc_port", int),
-        http_threads=_get(flow, "fateflow", "http_threads", int),
+        host=typed(flow, "fateflow", "host", str),
+        http_port=typed(flow, "fateflow", "http_port", int),
+        grpc_port=typed(flow, "fateflow", "grpc_port", int),
+        http_threads=typed(flow, "fateflow", "http_threads", int),
         executor_fork_server=bool(flow.get("executor_fork_server", True)),
         database=database,
-        job=JobDefaults(**{k: _get(job, "job_default", k, job_types.get(k, int))
+        job=JobDefaults(**{k: typed(job, "job_default", k, job_types.get(k, int))
                            for k in JobDefaults.__dataclass_fields__}),
         computing_engine=computing_engine,
         federation_engine=federation_engine,
-        total_cores=spark.cores if spark else _get(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
-        * _get(standalone, "fate_on_standalone.standalone", "nodes", int),
+        total_cores=spark.cores if spark else typed(standalone, "fate_on_standalone.standalone", "cores_per_node", int)
+        * typed(standalone, "fate_on_standalone.standalone", "nodes", int),
         federation=_federation(raw, home, str(raw["party_id"]), federation_engine),
-        fateboard_host=_get(raw["fateboard"], "fateboard", "host", str),
-        fateboard_port=_get(raw["fateboard"], "fateboard", "port", int),
+        fateboard_host=typed(raw["fateboard"], "fateboard", "host", str),
+        fateboard_port=typed(raw["fateboard"], "fateboard", "port", int),
         component_modules=_module_list(raw.get("components") or {}),
         limits=_limits(raw.get("limits") or {}),
         board=_board(raw.get("board") or {}),
