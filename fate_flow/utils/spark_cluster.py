@@ -303,6 +303,10 @@ class LocalSparkCluster:
         _kill_group(handle.process, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             handle.process.wait(timeout=10)
+        # the group's other members (executors) die asynchronously and are reaped by init: wait until none is left
+        deadline = time.monotonic() + 10
+        while _group_alive(handle.pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
 
     def status(self, timeout: float = 5.0) -> dict[str, Any]:
         """The master's state as its web UI's JSON gives it: ``aliveworkers``, ``cores``, ``coresused``,
