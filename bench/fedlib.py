@@ -103,9 +103,10 @@ def _wait_up(party: Party, timeout_s: float = 60.0) -> None:
     raise TimeoutError(f"party {party.party_id} did not answer HTTP in time")
 
 
-def start_parties(protocol: str = "http", party_ids: tuple[str, ...] = (GUEST, HOST)) -> dict[str, Party]:
+def start_parties(protocol: str = "http", party_ids: tuple[str, ...] = (GUEST, HOST),
+                  env: dict[str, str] | None = None) -> dict[str, Party]:
     """One server per party, each with the route table of all of them (public keys included: calls and
-    objects are signed); ``protocol``: http or grpc."""
+    objects are signed); ``protocol``: http or grpc; ``env``: more settings for every server (engines)."""
     ports = {p: (free_port(), free_port()) for p in party_ids}
     homes = {p: _new_home(p) for p in party_ids}
     keys = {p: _make_key(home) for p, home in homes.items()}
@@ -114,11 +115,12 @@ def start_parties(protocol: str = "http", party_ids: tuple[str, ...] = (GUEST, H
     parties = {}
     for party_id, (http_port, grpc_port) in ports.items():
         # the repository's service_conf.yaml says switch: false; a federation signs, as deployed
-        env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
-               "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol,
-               "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true",
-               "FATE_FLOW_FATEFLOW__HTTP_PORT": str(http_port), "FATE_FLOW_FATEFLOW__GRPC_PORT": str(grpc_port)}
-        parties[party_id] = _spawn(party_id, env, http_port, homes[party_id])
+        party_env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
+                     "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": protocol,
+                     "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true",
+                     "FATE_FLOW_FATEFLOW__HTTP_PORT": str(http_port), "FATE_FLOW_FATEFLOW__GRPC_PORT": str(grpc_port),
+                     **(env or {})}
+        parties[party_id] = _spawn(party_id, party_env, http_port, homes[party_id])
     try:
         for party in parties.values():
             _wait_up(party)

@@ -40,7 +40,7 @@ import numpy as np  # noqa: E402
 import pyarrow as pa  # noqa: E402
 import pyarrow.csv as pacsv  # noqa: E402
 from benchlib import RESULTS, RssSampler, cleanup, start_server  # noqa: E402
-from fedlib import GUEST, HOST, Party, _make_key, _new_home, _spawn, _wait_up, free_port, stop_all  # noqa: E402
+from fedlib import GUEST, HOST, Party, start_parties, stop_all  # noqa: E402
 from upload_1m import generate_csv  # noqa: E402
 
 SESSION = re.compile(r"Spark session on (\S+) with (\d+) cores started in ([\d.]+) s")
@@ -126,32 +126,6 @@ def bench_upload(rows: int, runs: int) -> dict:
                                         "component_s": components, "peak_rss_mb": peaks, "spark_sessions": starts}
     save(f"upload_{rows}", result)
     return result
-
-
-# ------------------------------------------------------------------------------------------- two parties
-def start_two(env: dict[str, str]) -> dict[str, Party]:
-    """Guest 9999 and host 10000, each its own server with ``env``, direct federation over gRPC, signed
-    (as fedlib.start_parties, plus the engine's environment)."""
-    ports = {p: (free_port(), free_port()) for p in (GUEST, HOST)}
-    homes = {p: _new_home(p) for p in ports}
-    keys = {p: _make_key(home) for p, home in homes.items()}
-    routes = json.dumps({p: {"host": "127.0.0.1", "http_port": h, "grpc_port": g, "public_key": keys[p]}
-                         for p, (h, g) in ports.items()})
-    parties = {}
-    for party_id, (http_port, grpc_port) in ports.items():
-        party_env = {"FATE_FLOW_PARTY_ID": party_id, "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "direct",
-                     "FATE_FLOW_ROUTE_TABLE": routes, "FATE_FLOW_FATEFLOW__PROTOCOL": "grpc",
-                     "FATE_FLOW_AUTHENTICATION__SITE__SWITCH": "true",
-                     "FATE_FLOW_FATEFLOW__HTTP_PORT": str(http_port), "FATE_FLOW_FATEFLOW__GRPC_PORT": str(grpc_port),
-                     **env}
-        parties[party_id] = _spawn(party_id, party_env, http_port, homes[party_id])
-    try:
-        for party in parties.values():
-            _wait_up(party)
-    except Exception:
-        stop_all(parties)
-        raise
-    return parties
 
 
 def upload_table(party: Party, csv_path: Path, name: str, partition: int = 8) -> None:
@@ -250,7 +224,7 @@ def bench_intersect(ids: int, runs: int, configs: list[tuple[str, int]]) -> dict
         f"4 x {ids:,} ops = {4 * ids * op_us / 1e6:.0f} core-s")
     result = {"ids": ids, "overlap": 0.9, "x25519_us": op_us, "load_before": os.getloadavg()[0]}
     for engine, cores in configs:
-        parties = start_two(engine_env(engine, cores))
+        parties = start_parties("grpc", env=engine_env(engine, cores))
         walls, components, starts = [], [], []
         try:
             upload_table(parties[GUEST], data / "psi_guest.csv", "psi_guest")
@@ -323,7 +297,7 @@ def bench_lr(rows: int, runs: int, iterations: int, configs: list[tuple[str, int
     guest_csv, host_csv = lr_tables(rows)
     result = {"rows": rows, "iterations": iterations, "key_length": 1024, "load_before": os.getloadavg()[0]}
     for engine, cores in configs:
-        parties = start_two(engine_env(engine, cores))
+        parties = start_parties("grpc", env=engine_env(engine, cores))
         walls, components, starts = [], [], []
         try:
             upload_table(parties[GUEST], guest_csv, "lr_guest", partition=4)
