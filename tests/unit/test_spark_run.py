@@ -39,3 +39,14 @@ def test_a_job_cannot_take_the_master_or_the_cores_or_set_anything_else(spark_ru
 def test_a_party_without_a_cluster_refuses_spark():
     with pytest.raises(TaskSetupError, match="not provided"):
         _spark_config(_rt(None), {})
+
+
+def test_the_cluster_state_says_why_it_is_unknown():
+    from fate_flow.manager.spark_state import cluster_state
+    from tests.support import free_port
+
+    unset = cluster_state(CLUSTER)
+    assert not unset["reachable"] and "web_ui is not set" in unset["error"] and unset["cores_scheduled"] == 8
+    silent = SparkSettings(CLUSTER.config, 4, 2, web_ui=f"http://127.0.0.1:{free_port()}")
+    state = cluster_state(silent)
+    assert not state["reachable"] and "ConnectionError" in state["error"], state
