@@ -204,6 +204,29 @@ def intersect_conf(cores: int) -> dict:
                          "host": {"0": {"reader_0": {"table": {"name": "psi_host", "namespace": "experiment"}}}}}}}
 
 
+def measure_job(what: str, engine: str, cores: int, tables: dict[str, tuple[Path, str]], runs: int, dsl: dict,
+                conf: dict, partition: int = 8) -> tuple[str, dict]:
+    """Two fresh parties on ``engine``, each uploading its table (the host's granted to the guest), then ``runs``
+    runs of the job: the result's key and its wall times, component times and Spark session starts."""
+    parties = start_parties("grpc", env=engine_env(engine, cores))
+    walls, components, starts = [], [], []
+    try:
+        for party_id, (csv_path, name) in tables.items():
+            upload_table(parties[party_id], csv_path, name, partition=partition)
+        grant(parties, tables[HOST][1])
+        for i in range(runs):
+            wall, job_id, comps = run_job(parties, dsl, conf)
+            walls.append(wall)
+            components.append(comps)
+            starts += session_starts([p.home for p in parties.values()], job_id)
+            log(f"  {what} {label(engine, cores)}, task_cores {cores}, run {i + 1}: {wall:.1f} s; {comps}")
+    finally:
+        stop_all(parties)
+    return f"{label(engine, cores)} task_cores {cores}", {
+        "engine": engine, "cores": cores, "wall_s": walls, "median_s": statistics.median(walls),
+        "components": components, "spark_sessions": starts}
+
+
 def x25519_us() -> float:
     from intersect_1m import per_op_costs
 
@@ -223,24 +246,10 @@ def bench_intersect(ids: int, runs: int, configs: list[tuple[str, int]]) -> dict
     log(f"intersect: {ids:,} ids per party, {expected:,} shared; X25519 {op_us:.1f} us/op on one core, "
         f"4 x {ids:,} ops = {4 * ids * op_us / 1e6:.0f} core-s")
     result = {"ids": ids, "overlap": 0.9, "x25519_us": op_us, "load_before": os.getloadavg()[0]}
+    tables = {GUEST: (data / "psi_guest.csv", "psi_guest"), HOST: (data / "psi_host.csv", "psi_host")}
     for engine, cores in configs:
-        parties = start_parties("grpc", env=engine_env(engine, cores))
-        walls, components, starts = [], [], []
-        try:
-            upload_table(parties[GUEST], data / "psi_guest.csv", "psi_guest")
-            upload_table(parties[HOST], data / "psi_host.csv", "psi_host")
-            grant(parties, "psi_host")
-            for i in range(runs):
-                wall, job_id, comps = run_job(parties, INTERSECT_DSL, intersect_conf(cores))
-                walls.append(wall)
-                components.append(comps)
-                starts += session_starts([p.home for p in parties.values()], job_id)
-                log(f"  intersect {label(engine, cores)}, task_cores {cores}, run {i + 1}: {wall:.1f} s; {comps}")
-        finally:
-            stop_all(parties)
-        result[f"{label(engine, cores)} task_cores {cores}"] = {
-            "engine": engine, "cores": cores, "wall_s": walls, "median_s": statistics.median(walls),
-            "components": components, "spark_sessions": starts}
+        key, measured = measure_job("intersect", engine, cores, tables, runs, INTERSECT_DSL, intersect_conf(cores))
+        result[key] = measured
     save(f"intersect_{ids}", result)
     return result
 
@@ -296,24 +305,10 @@ def lr_tables(rows: int) -> tuple[Path, Path]:
 def bench_lr(rows: int, runs: int, iterations: int, configs: list[tuple[str, int]]) -> dict:
     guest_csv, host_csv = lr_tables(rows)
     result = {"rows": rows, "iterations": iterations, "key_length": 1024, "load_before": os.getloadavg()[0]}
+    tables = {GUEST: (guest_csv, "lr_guest"), HOST: (host_csv, "lr_host")}
     for engine, cores in configs:
-        parties = start_parties("grpc", env=engine_env(engine, cores))
-        walls, components, starts = [], [], []
-        try:
-            upload_table(parties[GUEST], guest_csv, "lr_guest", partition=4)
-            upload_table(parties[HOST], host_csv, "lr_host", partition=4)
-            grant(parties, "lr_host")
-            for i in range(runs):
-                wall, job_id, comps = run_job(parties, LR_DSL, lr_conf(cores, iterations))
-                walls.append(wall)
-                components.append(comps)
-                starts += session_starts([p.home for p in parties.values()], job_id)
-                log(f"  lr {label(engine, cores)}, task_cores {cores}, run {i + 1}: {wall:.1f} s; {comps}")
-        finally:
-            stop_all(parties)
-        result[f"{label(engine, cores)} task_cores {cores}"] = {
-            "engine": engine, "cores": cores, "wall_s": walls, "median_s": statistics.median(walls),
-            "components": components, "spark_sessions": starts}
+        key, measured = measure_job("lr", engine, cores, tables, runs, LR_DSL, lr_conf(cores, iterations), partition=4)
+        result[key] = measured
     save(f"lr_{rows}", result)
     return result
 
