@@ -39,7 +39,8 @@ import pyarrow.parquet as pq
 from typing_extensions import override
 
 from fate_flow.engine.computing import Computing
-from fate_flow.engine.standalone import ArrowTable, StandaloneComputing, parquet_files
+from fate_flow.engine.parts import PART_NAME, write_parts
+from fate_flow.engine.standalone import ArrowTable, StandaloneComputing, parquet_files, stored_order
 from fate_flow.engine.table import Schema, Table
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.entity.task_config import SparkConfig
@@ -49,7 +50,6 @@ if TYPE_CHECKING:  # pyspark is imported only when a task computes on Spark
     from pyspark.sql import DataFrame, SparkSession
 
 logger = logging.getLogger("fate_flow.engine.spark")
-PART_FILE = "part-{:05d}.parquet"
 WATCH_INTERVAL_S = 1.0
 _LOOPBACK = re.compile(r"^spark://(127\.0\.0\.1|localhost):")
 
@@ -65,7 +65,6 @@ def spark_properties(config: SparkConfig, cores: int, app_name: str) -> dict[str
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
         "spark.pyspark.python": python,
-        "spark.pyspark.driver.python": sys.executable,
         "spark.executorEnv.PYTHONPATH": config.python_path or package_root,
         "spark.executor.memory": "1g",
         # a task's driver lives for one task and mostly waits: its JVM's start-up is what costs (-30 % with the
@@ -292,7 +291,7 @@ class SparkComputing(Computing):
             if table.source is not None:  # unchanged stored table: its immutable files are shared
                 return self._local.write(table, directory)
             return self._write_frame(table, directory)
-        return write_parts(table.data.select(_stored_order(table)), directory, self.partitions)
+        return write_parts(table.data.select(stored_order(table)), directory, self.partitions)
 
     def _write_frame(self, table: SparkTable, directory: Path) -> int:
         """Spark writes the DataFrame, one file per partition, next to ``directory``; the files move in."""
@@ -305,7 +304,7 @@ class SparkComputing(Computing):
         directory.mkdir(parents=True, exist_ok=True)
         written = sorted(staging.glob("part-*.parquet"))
         for index, path in enumerate(written):
-            path.rename(directory / PART_FILE.format(index))
+            path.rename(directory / PART_NAME.format(index))
         shutil.rmtree(staging, ignore_errors=True)
         return sum(pq.ParquetFile(p).metadata.num_rows for p in parquet_files(directory))
 
@@ -329,24 +328,6 @@ class SparkComputing(Computing):
     @override
     def close(self) -> None:
         self.spark.stop()
-
-
-def write_parts(data: pa.Table, directory: Path, parts: int) -> int:
-    """Store ``data`` as ``parts`` Parquet files of consecutive rows (fewer when it has fewer rows, at least
-    one), named so that reading them in name order gives the rows in order; returns the row count."""
-    directory.mkdir(parents=True, exist_ok=True)
-    parts = max(1, min(int(parts), data.num_rows))
-    size = -(-data.num_rows // parts) if data.num_rows else 0
-    for index in range(parts):
-        pq.write_table(data.slice(index * size, size), directory / PART_FILE.format(index), compression="snappy",
-                       write_statistics=False)
-    return data.num_rows
-
-
-def _stored_order(table: ArrowTable) -> list[str]:
-    stored = table.data.column_names
-    chosen = [c for c in table.schema.columns() if c in stored]
-    return chosen + [c for c in stored if c not in chosen]
 
 
 def _normalised(data: pa.Table) -> pa.Table:

@@ -205,12 +205,7 @@ class StandaloneComputing(Computing):
             for path in parquet_files(Path(arrow.source.path)):
                 _link_or_copy(path, directory / path.name)
             return arrow.count()
-        stored = arrow.data.column_names  # a property that builds a new list: read it once
-        present = set(stored)
-        columns = [c for c in arrow.schema.columns() if c in present]
-        chosen = set(columns)
-        others = [c for c in stored if c not in chosen]
-        pq.write_table(arrow.data.select(columns + others), directory / DATA_FILE, compression="snappy",
+        pq.write_table(arrow.data.select(stored_order(arrow)), directory / DATA_FILE, compression="snappy",
                        write_statistics=False)
         return arrow.data.num_rows
 
@@ -252,6 +247,15 @@ class StandaloneComputing(Computing):
             return [function(item) for item in items]
         with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("fork")) as pool:
             return list(pool.map(function, items))
+
+
+def stored_order(table: ArrowTable) -> list[str]:
+    """The order a table's columns are stored in: id, label, weight, the features, then any other column."""
+    stored = table.data.column_names  # a property that builds a new list: read it once
+    present = set(stored)
+    columns = [c for c in table.schema.columns() if c in present]
+    chosen = set(columns)
+    return columns + [c for c in stored if c not in chosen]
 
 
 def csv_quoting(batches: Iterable[pa.RecordBatch], delimiter: str = ",") -> str:

@@ -17,22 +17,9 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from fate_flow.engine.parts import PART_NAME, part_sizes
+
 READ_ROWS = 65536
-PART_NAME = "part-{:05d}.parquet"
-
-
-def part_sizes(count: int, parts: int) -> list[int]:
-    """The rows of each file: ``min(parts, count)`` files (at least one), sizes differing by at most one row.
-
-    The first ``count % files`` files hold one row more (10 rows into 3: 4, 3, 3). Unlike ``ceil(count /
-    parts)`` rows each, this always writes ``parts`` files when there are enough rows (5 rows into 4 would
-    otherwise be 2, 2, 1: three files), so the ``partition`` asked for is the parallelism Spark gets.
-    """
-    if parts < 1:
-        raise ValueError(f"parts must be at least 1, not {parts}")
-    files = max(1, min(parts, count))
-    base, extra = divmod(count, files)
-    return [base + (1 if i < extra else 0) for i in range(files)]
 
 
 def _writer_options(source: pq.ParquetFile) -> dict:
