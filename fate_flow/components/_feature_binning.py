@@ -26,9 +26,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import gmpy2
 import numpy as np
 
+from fate_flow.components._binning_cipher import encrypt_packed, encrypted_bin_sums, pack, pack_widths, unpack
 from fate_flow.components._data_ops import ids_from_wire, ids_to_wire, replace_features
 from fate_flow.components._tables import canonical_text, float_matrix, positions_of, select_columns
 from fate_flow.components.feature_binning import FeatureBinningParams
@@ -244,54 +244,6 @@ def label_results(columns: dict[str, np.ndarray], labels: Labels, adjustment_fac
 def _local_counts(plan: Plan, x: np.ndarray, labels: Labels) -> dict[str, np.ndarray]:
     return {c: _column_counts(plan.bins(x, plan.header, c), labels.onehot, len(plan.points[c]))
             for c in plan.binned}
-
-
-# -- Paillier: labels packed and encrypted, sums per bin -----------------------------------------------------------
-def pack_widths(counts: np.ndarray) -> list[int]:
-    """Each label's bit field width: enough for its total count, the most any bin sum can reach."""
-    return [max(int(c).bit_length(), 1) for c in counts]
-
-
-def pack(onehot: np.ndarray, widths: list[int]) -> list[int]:
-    """One integer per sample: label ``l``'s 0/1 at bit offset ``sum(widths[:l])``."""
-    offsets = np.concatenate([[0], np.cumsum(widths)[:-1]]).astype(np.int64)
-    return [sum(1 << int(offsets[j]) for j in np.flatnonzero(row)) for row in onehot]
-
-
-def unpack(values: list[int], widths: list[int]) -> np.ndarray:
-    """The per-label counts packed in each integer: ``(len(values), labels)``."""
-    out = np.zeros((len(values), len(widths)), dtype=np.int64)
-    for i, value in enumerate(values):
-        shift = 0
-        for j, width in enumerate(widths):
-            out[i, j] = (int(value) >> shift) & ((1 << width) - 1)
-            shift += width
-    return out
-
-
-def encrypt_packed(public: PublicKey, packed: list[int], bound: int, cores: int) -> EncryptedVector:
-    """Paillier ciphertexts of raw integers (exponent 0): ``(1 + m n) r mod n^2`` with fresh ``r`` each."""
-    n, n2 = public.n, public.nsquare
-    obfuscators = public.obfuscators(len(packed), cores)
-    return EncryptedVector(public, [(gmpy2.mpz(m) * n + 1) * r % n2 for m, r in zip(packed, obfuscators, strict=True)],
-                           0, bound)
-
-
-def encrypted_bin_sums(labels: EncryptedVector, bins: np.ndarray, n_bins: int) -> list[Any]:
-    """The product of the ciphertexts of the rows in each bin (their encrypted sum); an empty bin gets 1,
-    an encryption of 0 that the rerandomisation before sending hides."""
-    n2 = labels.public.nsquare
-    ciphertexts = labels.ciphertexts
-    order = np.argsort(bins, kind="stable")
-    sizes = np.bincount(bins, minlength=n_bins)
-    sums, start = [], 0
-    for size in sizes.tolist():
-        total = gmpy2.mpz(1)
-        for row in order[start:start + size].tolist():
-            total = total * ciphertexts[row] % n2
-        sums.append(total)
-        start += size
-    return sums
 
 
 # -- the guest -----------------------------------------------------------------------------------------------------

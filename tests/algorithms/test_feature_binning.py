@@ -303,7 +303,8 @@ def test_a_model_input_bins_other_data_the_same_way(server, quantile_job):
 
 
 def test_malformed_host_sums_are_refused():
-    from fate_flow.components._feature_binning import _host_counts, pack, pack_widths, unpack
+    from fate_flow.components._binning_cipher import pack, pack_widths, unpack
+    from fate_flow.components._feature_binning import _host_counts
     from fate_flow.errors import ComponentError
     from fate_flow.ml.paillier import generate_keypair
 
