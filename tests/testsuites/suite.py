@@ -35,6 +35,8 @@ ISSUE_11_FOLDERS = ("hetero_secureboost", "homo_secureboost", "hetero_feature_bi
                     "hetero_pearson", "homo_onehot", "multi_model_pipeline")
 FOLDERS = ISSUE_9_FOLDERS + ISSUE_11_FOLDERS
 FATE_DEFAULT_KEY_LENGTH = 1024  # FATE 1.11.2's EncryptParam default (1.11.4 and this server: 2048)
+# the parameters FATE 1.11.2 defaults to that key length: Paillier's, and the RSA and DH intersections'
+KEYED_PARAMS = ("encrypt_param", "rsa_params", "dh_params")
 
 FATE_TEST_PARTIES: dict[str, list[int]] = {"guest": [9999], "host": [10000, 9999], "arbiter": [10000]}
 FATE_TEST_TIMEOUT = 3600  # fate_test suite -m default, written into every conf
@@ -169,12 +171,13 @@ def rewrite_parties(conf: dict[str, Any], parties: dict[str, list[int]] = FATE_T
 
 
 def with_default_key_length(conf: dict[str, Any], modules: dict[str, str], key_length: int) -> dict[str, Any]:
-    """A copy of ``conf`` where every component that takes ``encrypt_param`` and is not given a key length
-    anywhere (common or a party's section) gets ``key_length`` in its common parameters.
+    """A copy of ``conf`` where each keyed parameter (``KEYED_PARAMS``) of a component that takes it and is not
+    given a key length anywhere (common or a party's section) gets ``key_length`` in its common parameters.
 
-    FATE 1.11.2's EncryptParam defaults to 1024 bits; this server defaults to 2048 (docs/fate-params-1.11.md).
-    The testsuite tier runs FATE's suites with FATE's own default: the same jobs, at the cost FATE's users
-    pay for them. Jobs that name a key length keep theirs."""
+    FATE 1.11.2's EncryptParam, and its Intersection's RSAParam and DHParam, default to 1024 bits
+    (``consts.DEFAULT_KEY_LENGTH``); this server defaults to 2048 (docs/fate-params-1.11.md). The testsuite tier
+    runs FATE's suites with FATE's own default: the same jobs, at the cost FATE's users pay for them. Jobs that
+    name a key length keep theirs."""
     from fate_flow.framework.registry import load_registry
 
     registry = load_registry()
@@ -182,22 +185,23 @@ def with_default_key_length(conf: dict[str, Any], modules: dict[str, str], key_l
     parameters = rewritten.setdefault("component_parameters", {})
     for name, module in modules.items():
         spec = registry.find(module)
-        if spec is None or "encrypt_param" not in spec.params.model_fields or _names_key_length(conf, name):
-            continue
-        common = parameters.setdefault("common", {}).setdefault(name, {})
-        encrypt = common.get("encrypt_param")
-        common["encrypt_param"] = {**(encrypt if isinstance(encrypt, dict) else {}), "key_length": key_length}
+        for param in KEYED_PARAMS:
+            if spec is None or param not in spec.params.model_fields or _names_key_length(conf, name, param):
+                continue
+            common = parameters.setdefault("common", {}).setdefault(name, {})
+            given = common.get(param)
+            common[param] = {**(given if isinstance(given, dict) else {}), "key_length": key_length}
     return rewritten
 
 
-def _names_key_length(conf: dict[str, Any], component: str) -> bool:
+def _names_key_length(conf: dict[str, Any], component: str, param: str) -> bool:
     parameters = conf.get("component_parameters") or {}
     sections = [(parameters.get("common") or {}).get(component)]
     for by_index in (parameters.get("role") or {}).values():
         for party in (by_index or {}).values():
             sections.append((party or {}).get(component))
-    return any(isinstance(s, dict) and isinstance(s.get("encrypt_param"), dict) and "key_length" in s["encrypt_param"]
-               for s in sections)
+    return any(isinstance(s, dict) and isinstance(s.get(param), dict) and "key_length" in s[param] for s in sections)
+
 
 
 def set_predict_model(conf: dict[str, Any], model_id: str, model_version: str) -> dict[str, Any]:

@@ -66,3 +66,6 @@ def test_components_left_to_the_default_key_length_get_fates():
     assert with_default_key_length(named, job.modules(), 1024)["component_parameters"]["common"][
         "hetero_secure_boost_0"]["encrypt_param"] == {"key_length": 2048}
     assert "key_length" not in str(job.submit_conf())  # without the option, the conf as FATE wrote it
+    # FATE 1.11.2's RSA and DH intersections default to the same 1024 bits
+    assert conf["component_parameters"]["common"]["intersection_0"] == {"rsa_params": {"key_length": 1024},
+                                                                         "dh_params": {"key_length": 1024}}
