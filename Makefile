@@ -2,6 +2,9 @@
 PYTHON ?= python3
 VENV := .venv
 FC_VENV := .venv-fate-client
+# the tests wait on servers and jobs more than they compute: two workers, a file's tests on one
+# (tests/conftest.py), what the machine has once (the RabbitMQ broker) in one group
+PARALLEL ?= -n 2 --dist loadgroup
 PY := $(VENV)/bin/python
 
 .PHONY: demo demo-stop test test-cluster testsuites lint venv fate-client spark bench clean
@@ -37,7 +40,7 @@ demo-stop: venv
 test: venv fate-client spark
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/lint-imports
-	$(VENV)/bin/pytest -q -m "not testsuite and not cluster"
+	$(VENV)/bin/pytest -q $(PARALLEL) -m "not testsuite and not cluster"
 
 # jobs on a real Spark standalone cluster (started from the pyspark package) with RabbitMQ: slow, run by .ci/run
 test-cluster: venv fate-client spark
@@ -45,7 +48,7 @@ test-cluster: venv fate-client spark
 
 # FATE 1.11.2's own testsuites (tests/testsuites), every job against a standalone server: slow, run by .ci/run
 testsuites: venv fate-client
-	$(VENV)/bin/pytest -q -m testsuite
+	$(VENV)/bin/pytest -q $(PARALLEL) -m testsuite
 
 lint: venv
 	$(VENV)/bin/ruff check .

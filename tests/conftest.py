@@ -8,6 +8,25 @@ import pytest
 from tests.support import FlowCLI, ServerProcess, database_env, drop_mysql_database
 
 
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log):
+    """With ``-n N --dist loadgroup`` (make test): a file's tests run on one worker, in order, so its module
+    fixtures (a shared server, a suite's server) start once; tests marked ``xdist_group(name)`` run on one worker
+    whatever their file, for what the machine has once (the RabbitMQ broker a test restarts, the pipeline SDK's
+    installed config)."""
+    if config.getvalue("dist") != "loadgroup":
+        return None
+    from xdist.scheduler import LoadScopeScheduling
+
+    class FileOrGroupScheduling(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            if nodeid.rfind("@") > nodeid.rfind("]"):  # xdist appends "@group" to a marked test's id
+                return nodeid.rsplit("@", 1)[-1]
+            return nodeid.split("::", 1)[0]
+
+    return FileOrGroupScheduling(config, log)
+
+
 @pytest.fixture(params=["sqlite", "mysql"])
 def db_engine(request: pytest.FixtureRequest) -> str:
     return request.param

@@ -18,7 +18,7 @@ from tests.jobs import FATE_DATA, output_rows, summary
 from tests.support import FATE_CLIENT_VENV, FlowCLI, ServerProcess, database_env, start_parties
 from tests.testsuites.suite import rewrite_parties
 
-pytestmark = [pytest.mark.compat, pytest.mark.testsuite]
+pytestmark = [pytest.mark.compat, pytest.mark.testsuite, pytest.mark.xdist_group("pipeline-config")]
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "data" / "dsl-v2"
 GUEST, HOST = "9999", "10000"

@@ -21,7 +21,7 @@ import pytest
 
 from tests.support import DATA, FATE_CLIENT_VENV, FlowCLI, ServerProcess, database_env
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.xdist_group("pipeline-config")]  # see the docstring
 
 ALLOWED_STATUSES = {"waiting", "running", "success", "failed", "canceled", "timeout"}
 

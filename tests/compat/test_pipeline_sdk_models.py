@@ -13,7 +13,7 @@ from tests.compat.test_pipeline_sdk import run_script
 from tests.jobs import FATE_DATA, output_rows, upload
 from tests.support import FATE_CLIENT_VENV, FlowCLI, start_parties
 
-pytestmark = pytest.mark.compat
+pytestmark = [pytest.mark.compat, pytest.mark.xdist_group("pipeline-config")]  # `pipeline init` writes the package
 
 GUEST, HOST, ARBITER = "9999", "10000", "10001"
 

@@ -24,6 +24,8 @@ from tests.support import REPO, ServerProcess, database_env, start_parties
 from tests.unit.test_rabbitmq_federation import BROKER, queue_exists, require_rabbitmq
 
 GUEST, HOST = "9999", "10000"
+# one broker for the machine: a test here restarts it, so these files never run beside each other (xdist)
+pytestmark = pytest.mark.xdist_group("rabbitmq")
 ENDED = ("success", "failed", "canceled", "timeout")
 RABBITMQ_ENV = {
     "FATE_FLOW_DEFAULT_ENGINES__FEDERATION": "rabbitmq",

@@ -21,7 +21,9 @@ pytestmark = pytest.mark.testsuite
 
 # the folders whose every job the algorithms issues (9 and 11) accept on
 SUITES = {suite.folder: suite for suite in load_folders(FOLDERS)}
-CASES = [(folder, name) for folder, suite in SUITES.items() for name in suite.jobs]
+# a suite's jobs share its server (and a predict job its training job's model): one xdist worker per suite
+CASES = [pytest.param(folder, name, id=f"{folder}/{name}", marks=pytest.mark.xdist_group(folder))
+         for folder, suite in SUITES.items() for name in suite.jobs]
 
 
 def failure(result: JobResult) -> str:
@@ -30,7 +32,7 @@ def failure(result: JobResult) -> str:
             f"{result.error}")
 
 
-@pytest.mark.parametrize(("folder", "job"), CASES, ids=[f"{folder}/{job}" for folder, job in CASES])
+@pytest.mark.parametrize(("folder", "job"), CASES)
 def test_job(folder: str, job: str, suite_servers) -> None:
     result = suite_servers.get(SUITES[folder]).run(job)
     if result.status == "xfail":

@@ -28,6 +28,8 @@ from fate_flow.entity.task_config import BrokerAddress, PushSigning, RabbitMQCon
 from fate_flow.manager import broker as server_broker
 from fate_flow.settings import SettingsError, load_settings
 
+# one broker for the machine: a test here restarts it, so these files never run beside each other (xdist)
+pytestmark = pytest.mark.xdist_group("rabbitmq")
 BROKER = ("127.0.0.1", 5672)
 GUEST, HOST = ("guest", "9999"), ("host", "10000")
 ROLES = {"guest": ["9999"], "host": ["10000"]}
