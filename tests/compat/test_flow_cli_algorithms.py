@@ -1,4 +1,5 @@
-"""FATE 1.11.2's algorithm examples, unchanged but for table names and party ids, submitted with the real
+"""FATE 1.11.2's algorithm examples, unchanged but for table names and party ids (and FATE 1.11.2's default
+key length, 1024 bits, where an example leaves it to the default), submitted with the real
 ``flow`` CLI (fate-client 1.11.3) to one standalone server and to separate servers (guest 9999, host and
 arbiter 10000), hetero_lr_normal and hetero SecureBoost deployed and predicting there, and ``flow test min``
 as a whole (hetero LR and SecureBoost: train, deploy, predict). Slow: behind the ``testsuite`` marker."""
@@ -16,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from tests.algorithms.test_hetero_lr import _joined
 from tests.jobs import FATE_DATA, output_rows, summary
 from tests.support import FATE_CLIENT_VENV, FlowCLI, ServerProcess, database_env, start_parties
-from tests.testsuites.suite import rewrite_parties
+from tests.testsuites.suite import FATE_DEFAULT_KEY_LENGTH, rewrite_parties, with_default_key_length
 
 pytestmark = [pytest.mark.compat, pytest.mark.testsuite, pytest.mark.xdist_group("pipeline-config")]
 
@@ -77,6 +78,9 @@ def _upload(flow: FlowCLI, tmp_path: Path, table: str) -> None:
 def _submit(flow: FlowCLI, tmp_path: Path, name: str) -> str:
     folder, dsl, conf = EXAMPLES_RUN[name]
     runtime = rewrite_parties(json.loads((EXAMPLES / folder / conf).read_text()), PARTIES)
+    # as the testsuite tier: FATE 1.11.2's default key length where the example leaves it to the default
+    modules = {c: spec["module"] for c, spec in json.loads((EXAMPLES / folder / dsl).read_text())["components"].items()}
+    runtime = with_default_key_length(runtime, modules, FATE_DEFAULT_KEY_LENGTH)
     if name == "intersect_raw":
         runtime["component_parameters"]["common"]["intersect_0"]["intersect_method"] = "raw"
     conf_path = tmp_path / f"{name}_conf.json"
