@@ -2,7 +2,7 @@
 PYTHON ?= python3
 VENV := .venv
 FC_VENV := .venv-fate-client
-# the tests wait on servers and jobs more than they compute: two workers, a file's tests on one
+# two workers overlap the tests' waits (server starts, job polls; the runs are mostly CPU): a file's tests on one
 # (tests/conftest.py), what the machine has once (the RabbitMQ broker) in one group
 PARALLEL ?= -n 2 --dist loadgroup
 PY := $(VENV)/bin/python

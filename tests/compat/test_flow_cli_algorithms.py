@@ -17,7 +17,7 @@ from sklearn.metrics import roc_auc_score
 from tests.algorithms.test_hetero_lr import _joined
 from tests.jobs import FATE_DATA, output_rows, summary
 from tests.support import FATE_CLIENT_VENV, FlowCLI, ServerProcess, database_env, start_parties
-from tests.testsuites.suite import FATE_DEFAULT_KEY_LENGTH, rewrite_parties, with_default_key_length
+from tests.testsuites.suite import FATE_DEFAULT_KEY_LENGTH, dsl_modules, rewrite_parties, with_default_key_length
 
 pytestmark = [pytest.mark.compat, pytest.mark.testsuite, pytest.mark.xdist_group("pipeline-config")]
 
@@ -79,7 +79,7 @@ def _submit(flow: FlowCLI, tmp_path: Path, name: str) -> str:
     folder, dsl, conf = EXAMPLES_RUN[name]
     runtime = rewrite_parties(json.loads((EXAMPLES / folder / conf).read_text()), PARTIES)
     # as the testsuite tier: FATE 1.11.2's default key length where the example leaves it to the default
-    modules = {c: spec["module"] for c, spec in json.loads((EXAMPLES / folder / dsl).read_text())["components"].items()}
+    modules = dsl_modules(json.loads((EXAMPLES / folder / dsl).read_text()))
     runtime = with_default_key_length(runtime, modules, FATE_DEFAULT_KEY_LENGTH)
     if name == "intersect_raw":
         runtime["component_parameters"]["common"]["intersect_0"]["intersect_method"] = "raw"

@@ -34,7 +34,7 @@ ISSUE_11_FOLDERS = ("hetero_secureboost", "homo_secureboost", "hetero_feature_bi
                     "homo-feature-binning", "hetero_logistic_regression", "feature_scale", "sample_weight", "psi",
                     "hetero_pearson", "homo_onehot", "multi_model_pipeline")
 FOLDERS = ISSUE_9_FOLDERS + ISSUE_11_FOLDERS
-FATE_DEFAULT_KEY_LENGTH = 1024  # FATE 1.11.2's EncryptParam default (1.11.4 and this server: 2048)
+FATE_DEFAULT_KEY_LENGTH = 1024  # FATE 1.11.2's consts.DEFAULT_KEY_LENGTH (1.11.4 and this server: 2048)
 # the parameters FATE 1.11.2 defaults to that key length: Paillier's, and the RSA and DH intersections'
 KEYED_PARAMS = ("encrypt_param", "rsa_params", "dh_params")
 
@@ -88,7 +88,7 @@ class SuiteJob:
 
     def modules(self) -> dict[str, str]:
         """Component name -> module, as the DSL has them."""
-        return {name: spec.get("module", "?") for name, spec in ((self.dsl or {}).get("components") or {}).items()}
+        return dsl_modules(self.dsl or {})
 
     def submit_conf(self, parties: dict[str, list[int]] = FATE_TEST_PARTIES,
                     timeout: int | None = FATE_TEST_TIMEOUT, key_length: int | None = None) -> dict[str, Any]:
@@ -168,6 +168,11 @@ def rewrite_parties(conf: dict[str, Any], parties: dict[str, list[int]] = FATE_T
         else:
             rewritten["job_parameters"]["timeout"] = timeout
     return rewritten
+
+
+def dsl_modules(dsl: dict[str, Any]) -> dict[str, str]:
+    """Component name -> module, as a DSL has them."""
+    return {name: spec.get("module", "?") for name, spec in (dsl.get("components") or {}).items()}
 
 
 def with_default_key_length(conf: dict[str, Any], modules: dict[str, str], key_length: int) -> dict[str, Any]:
