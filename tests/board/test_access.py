@@ -73,7 +73,10 @@ def test_login_is_required_and_a_wrong_password_refused(board: Board, auth_serve
     board.set_value(user, USER)
     board.set_value(board.find("login-password"), "not the password")
     board.click(board.find("login-submit"))
-    board.visible("login-error")
+    # the error line is laid out (empty) from the start: wait for the server's answer in it, else the next
+    # click would land on the still-disabled button while the first login is being checked
+    board.wait(lambda d: "wrong user or password" in board.visible("login-error").text,
+               message=lambda: f"no refusal shown: {board.find('login-error').text!r}")
     board.shot("login-error")
     _no_job_data(board, done, running)
 
