@@ -21,10 +21,11 @@ $(FC_VENV)/.installed:
 	$(FC_VENV)/bin/pip install -q 'fate-client==1.11.3' 'urllib3<2'
 	touch $@
 
-# pyspark (~470 MB, its jars included) for the Spark standalone cluster the Spark tests run (they also need Java 17);
+# pyspark (~470 MB, its jars included; [sql]: the pandas its Arrow batch functions need) for the Spark standalone
+# cluster the Spark tests run (they also need Java 17);
 # not a core dependency of the server (pyproject's extra: spark)
 $(VENV)/.spark-installed: | $(VENV)/.installed
-	$(VENV)/bin/pip install -q 'pyspark==4.0.5'
+	$(VENV)/bin/pip install -q 'pyspark[sql]==4.0.5'
 	touch $@
 
 venv: $(VENV)/.installed

@@ -20,6 +20,7 @@ that is traffic between this task and the executors it started, never data from 
 from __future__ import annotations
 
 import functools
+import itertools
 import logging
 import os
 import re
@@ -38,10 +39,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from typing_extensions import override
 
+from fate_flow.engine import codec
+from fate_flow.engine.columns import conform, fold, plain_text
 from fate_flow.engine.computing import Computing
 from fate_flow.engine.parts import PART_NAME, write_parts
 from fate_flow.engine.standalone import ArrowTable, StandaloneComputing, parquet_files, stored_order
-from fate_flow.engine.table import Schema, Table
+from fate_flow.engine.table import BatchMap, BatchReduce, Combine, Schema, Table
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.entity.task_config import SparkConfig
 from fate_flow.errors import ComponentError
@@ -204,6 +207,10 @@ class SparkTable(ArrowTable):
     def arrow_schema(self) -> pa.Schema:
         if self._data is None and self._source is not None:
             return super().arrow_schema()  # the first file's schema: no Spark job for it
+        if self._data is None:  # the plan's schema: no Spark job either
+            from pyspark.sql.pandas.types import to_arrow_schema
+
+            return _plain_text_schema(to_arrow_schema(self.frame.schema))
         return self.data.schema
 
     @property
@@ -253,6 +260,30 @@ class SparkTable(ArrowTable):
         table = SparkTable(schema, self._spark, self._frame, self._source, self._data)
         table._count = self._count
         return table
+
+    @override
+    def map_batches(self, function: BatchMap, columns: pa.Schema, schema: Schema | None = None) -> Table:
+        if self._data is not None:  # the rows are in the task already
+            return super().map_batches(function, columns, schema)
+        frame = self._frame
+
+        def mapped() -> DataFrame:
+            from pyspark.sql.pandas.types import from_arrow_schema
+
+            return frame().mapInArrow(functools.partial(_map_partition, function, columns),
+                                      from_arrow_schema(columns))
+
+        return SparkTable(schema or self.schema, self._spark, _once(mapped))
+
+    @override
+    def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
+        if self._data is not None:
+            return super().aggregate(function, combine)
+        partials = self.frame.mapInArrow(functools.partial(_fold_partition, function, combine), "partial binary")
+        with self._spark.action(f"aggregating the table ({getattr(function, '__name__', 'a function')})"):
+            rows = partials.collect()
+        values = [codec.decode(bytearray(row[0])) for row in rows]  # writable arrays: combine may add in place
+        return functools.reduce(combine, values) if values else None
 
 
 class SparkComputing(Computing):
@@ -334,6 +365,29 @@ def _normalised(data: pa.Table) -> pa.Table:
     """Spark hands text back as large_string; the engines agree on plain string."""
     fields = [pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f for f in data.schema]
     return data.cast(pa.schema(fields)) if fields != list(data.schema) else data
+
+
+def _map_partition(function: BatchMap, columns: pa.Schema, batches: Iterable[pa.RecordBatch]
+                   ) -> Iterator[pa.RecordBatch]:
+    """In an executor: ``function`` of each of a partition's batches, as ``columns`` declares them."""
+    for batch in batches:
+        yield conform(function(plain_text(batch)), columns)
+
+
+def _fold_partition(function: BatchReduce, combine: Combine, batches: Iterable[pa.RecordBatch]
+                    ) -> Iterator[pa.RecordBatch]:
+    """In an executor: a partition's batches folded into one partial result, sent back through the codec
+    (nothing for a partition without a batch)."""
+    batches = iter(batches)
+    first = next(batches, None)
+    if first is None:
+        return
+    result = fold(itertools.chain([first], batches), function, combine)
+    yield pa.RecordBatch.from_arrays([pa.array([codec.encode(result)], pa.binary())], names=["partial"])
+
+
+def _plain_text_schema(schema: pa.Schema) -> pa.Schema:
+    return pa.schema([pa.field(f.name, pa.string()) if pa.types.is_large_string(f.type) else f for f in schema])
 
 
 def _once(build: Callable[[], DataFrame]) -> Callable[[], DataFrame]:

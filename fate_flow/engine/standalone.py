@@ -21,8 +21,10 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from typing_extensions import override
 
+from fate_flow.engine import columns
+from fate_flow.engine.columns import conform, fold
 from fate_flow.engine.computing import Computing
-from fate_flow.engine.table import Schema, Table
+from fate_flow.engine.table import BatchMap, BatchReduce, Combine, Schema, Table
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.errors import ComponentError
 
@@ -103,29 +105,11 @@ class ArrowTable(Table):
         return self._column(name).to_numpy()
 
     def _numbers(self, name: str, dtype: Any) -> np.ndarray:
-        column = self._column(name)
-        if not (pa.types.is_integer(column.type) or pa.types.is_floating(column.type)
-                or pa.types.is_boolean(column.type)):
-            try:
-                column = pc.cast(column, pa.float64())
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-                raise ComponentError(f"column {name!r} holds a value that is not a number: {exc}") from None
-        if column.null_count:
-            raise ComponentError(f"column {name!r} has {column.null_count} missing values")
-        return column.to_numpy().astype(dtype, copy=False)
+        return columns.numbers(self._column(name), name, dtype)
 
     @override
     def floats(self, name: str, missing: Sequence[str] = ()) -> np.ndarray:
-        column = self._column(name)
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            trimmed = pc.utf8_trim_whitespace(column)
-            absent = pc.or_(pc.equal(trimmed, ""), pc.is_in(trimmed, value_set=pa.array(list(missing), pa.string())))
-            column = pc.if_else(absent, pa.scalar(None, pa.string()), trimmed)
-        try:
-            numbers = pc.cast(column, pa.float64())
-        except (pa.ArrowInvalid, pa.ArrowNotImplementedError) as exc:
-            raise ComponentError(f"column {name!r} holds a value that is not a number: {exc}") from None
-        return np.array(numbers.to_numpy(zero_copy_only=False), dtype=np.float64)  # a writable copy
+        return columns.floats(self._column(name), name, missing)
 
     @override
     def sids(self) -> np.ndarray:
@@ -182,6 +166,15 @@ class ArrowTable(Table):
     def batches(self, rows: int) -> Iterator[Table]:
         for start in range(0, self.count(), rows):
             yield ArrowTable(self.schema, self.data.slice(start, rows))
+
+    @override
+    def map_batches(self, function: BatchMap, columns: pa.Schema, schema: Schema | None = None) -> Table:
+        mapped = [conform(function(batch), columns) for batch in self.record_batches()]
+        return ArrowTable(schema or self.schema, pa.Table.from_batches(mapped, schema=columns))
+
+    @override
+    def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
+        return fold(self.record_batches(), function, combine)
 
 
 class StandaloneComputing(Computing):

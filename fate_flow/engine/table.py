@@ -1,18 +1,29 @@
 """A component's tables: rows keyed by a sample id, with a schema saying which columns are what.
 
 ``Table`` is what components compute on, whatever the computing engine: the standalone engine
-(``engine.standalone``) holds Arrow data in the executor; a Spark engine can implement the same methods
-over its DataFrames. Components never see files, partitions or the engine behind a table.
+(``engine.standalone``) holds Arrow data in the executor; the Spark engine (``engine.spark``) implements the
+same methods over its DataFrames. Components never see files, partitions or the engine behind a table.
+
+Two kinds of methods:
+
+- *where the table lives*: ``map_batches`` and ``aggregate`` run a component's function over the rows batch
+  by batch where they are (Spark's executors, or this process on the standalone engine), so a component's
+  row-wise work and its column statistics scale with the cluster; so do ``count``, ``filter_sids``, ``head``
+  and storing the table;
+- *in the task*: ``features``, ``labels``, ``sids``, ``column``, ``take`` and ``batches`` hand the rows to
+  the task as numpy arrays (collected once, through Arrow, on Spark), for the algorithms whose protocol steps
+  work on the whole matrix.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
 from fate_flow.entity.table_meta import TableMeta
 
@@ -63,6 +74,11 @@ class Schema:
     def with_header(self, header: Iterable[str]) -> Schema:
         """A copy whose feature columns are ``header``; id, label and weight stay."""
         return replace(self, header=tuple(header))
+
+
+BatchMap = Callable[[pa.RecordBatch], pa.RecordBatch]
+BatchReduce = Callable[[pa.RecordBatch], Any]
+Combine = Callable[[Any, Any], Any]
 
 
 class Table(ABC):
@@ -119,6 +135,28 @@ class Table(ABC):
     @abstractmethod
     def head(self, rows: int) -> list[list[Any]]:
         """The first rows as lists of values, stored column order."""
+
+    @abstractmethod
+    def arrow_schema(self) -> pa.Schema:
+        """The stored columns' names and Arrow types (without reading the rows where the engine can)."""
+
+    @abstractmethod
+    def map_batches(self, function: BatchMap, columns: pa.Schema, schema: Schema | None = None) -> Table:
+        """A table whose rows are ``function(batch)`` of this one's batches, computed where the table lives
+        (lazily on Spark: when the result is used or stored).
+
+        ``function`` must be picklable (a module-level function, or ``functools.partial`` of one with plain
+        arguments) and pure; it gets each batch's columns as stored and returns a batch of ``columns`` (its
+        rows in order; it may drop rows). The result is read through ``schema`` (default: this one's).
+        """
+
+    @abstractmethod
+    def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
+        """``function`` of every batch, computed where the table lives, folded with ``combine`` (associative:
+        the partial results of a partition meet first, then the partitions' in the task); None when the table
+        has no batch. The partial results are plain values the typed codec carries (numbers, numeric
+        arrays, lists and dicts of them), never pickled.
+        """
 
     def meta_schema(self) -> dict[str, Any]:
         """FATE's schema dict to store with this table (an engine may keep a stored table's own)."""

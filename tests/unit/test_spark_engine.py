@@ -166,3 +166,57 @@ def test_the_paillier_work_spread_over_processes_runs_in_spark_when_it_is_big_en
     assert sent and sent[0] >= 2
     np.testing.assert_allclose(on_spark, forked, rtol=0, atol=1e-9)
     np.testing.assert_allclose(on_spark, matrix.T @ values, rtol=0, atol=1e-6)
+
+
+def _doubled(factor: float, batch: pa.RecordBatch) -> pa.RecordBatch:
+    """A batch function: the id, the label, x0 times ``factor``, and the executor's pid (where it ran)."""
+    x0 = batch.column("x0").to_numpy() * factor
+    return pa.RecordBatch.from_arrays([batch.column("id"), batch.column("y"), pa.array(x0),
+                                       pa.array(np.full(batch.num_rows, os.getpid()))],
+                                      names=["id", "y", "x0", "pid"])
+
+
+def _moments(batch: pa.RecordBatch) -> dict:
+    values = np.column_stack([batch.column("x0").to_numpy(), batch.column("x1").to_numpy()])
+    return {"n": batch.num_rows, "sum": values.sum(axis=0), "max": values.max(axis=0),
+            "pids": np.array([os.getpid()])}
+
+
+def _add_moments(a: dict, b: dict) -> dict:
+    return {"n": a["n"] + b["n"], "sum": a["sum"] + b["sum"], "max": np.maximum(a["max"], b["max"]),
+            "pids": np.union1d(a["pids"], b["pids"])}
+
+
+MAPPED = pa.schema([("id", pa.string()), ("y", pa.int64()), ("x0", pa.float64()), ("pid", pa.int64())])
+
+
+def test_map_batches_and_aggregate_run_in_the_executors_and_equal_the_standalone_engine(spark, tmp_path):
+    import functools
+
+    meta = _stored(tmp_path / "t", 4)
+    table, local = spark.read(meta), StandaloneComputing().read(meta)
+    mapped = table.map_batches(functools.partial(_doubled, 3.0), MAPPED)
+    assert isinstance(mapped, SparkTable) and not mapped.collected  # a plan until it is used
+    assert mapped.arrow_schema() == MAPPED and not mapped.collected
+    expected = local.map_batches(functools.partial(_doubled, 3.0), MAPPED)
+    np.testing.assert_array_equal(mapped.sids(), expected.sids())  # the rows' order is kept
+    np.testing.assert_array_equal(mapped.column("x0"), np.arange(ROWS) * 1.5)
+    assert os.getpid() not in set(mapped.column("pid").tolist())  # computed in Spark's Python workers
+    assert set(expected.column("pid").tolist()) == {os.getpid()}
+
+    stats = table.aggregate(_moments, _add_moments)
+    plain = local.aggregate(_moments, _add_moments)
+    assert stats["n"] == plain["n"] == ROWS
+    np.testing.assert_allclose(stats["sum"], plain["sum"], rtol=1e-12)
+    np.testing.assert_array_equal(stats["max"], plain["max"])
+    assert os.getpid() not in set(stats["pids"].tolist())
+    # a table with no row: no partial at all
+    assert table.filter_sids(["none"]).aggregate(_moments, _add_moments) is None
+    # stored by Spark as it is still a plan: the files hold the mapped rows
+    assert spark.write(mapped.filter_sids(["s3", "s4"]), tmp_path / "out") == 2
+
+
+def test_a_batch_function_that_fails_in_an_executor_is_a_component_error(spark, tmp_path):
+    table = spark.read(_stored(tmp_path / "t", 2))
+    with pytest.raises(ComponentError, match=r"aggregating the table \(_add_moments\) failed: TypeError"):
+        table.aggregate(_add_moments, _add_moments)  # given a batch, not two partials
