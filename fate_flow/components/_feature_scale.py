@@ -18,14 +18,16 @@ The rules, as FATE 1.11's feature_scale defines them:
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from fate_flow.components._data_ops import replace_features
 from fate_flow.components.feature_scale import FeatureScaleParams
+from fate_flow.engine.columns import matrix, with_columns
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 
 MIN_MAX, STANDARD = "min_max_scale", "standard_scale"
@@ -46,21 +48,25 @@ class Scaling:
     std: np.ndarray
 
     def apply(self, ctx: Context, table: Table) -> Table:
-        """``table`` with the scaled columns scaled; the others untouched."""
+        """``table`` with the scaled columns scaled, batch by batch where the table lives; the others untouched."""
         if self.method is None or not self.columns:
             return table
         missing = [c for c in self.columns if c not in table.schema.header]
         if missing:
             raise ComponentError(f"{ctx.component_name}: the data lacks the columns {', '.join(missing[:10])} "
                                  "that the scaling was fitted on")
-        positions = [table.schema.header.index(c) for c in self.columns]
-        values = np.clip(table.features()[:, positions], self.lower, self.upper)
+        stored = table.arrow_schema()
+        scaled = set(self.columns)
+        columns = pa.schema([pa.field(f.name, pa.float64()) if f.name in scaled else f for f in stored])
+        return table.map_batches(functools.partial(_scale_batch, self), columns)
+
+    def scale(self, values: np.ndarray) -> np.ndarray:
+        """Rows x scaled columns, clipped into their ranges and scaled."""
+        values = np.clip(values, self.lower, self.upper)
         if self.method == MIN_MAX:
             scale = self.upper - self.lower
-            scaled = (values - self.lower) / np.where(np.abs(scale) < TINY_RANGE, 1.0, scale)
-        else:
-            scaled = (values - self.mean) / self.std
-        return replace_features(table, scaled, self.columns)
+            return (values - self.lower) / np.where(np.abs(scale) < TINY_RANGE, 1.0, scale)
+        return (values - self.mean) / self.std
 
     def column_params(self) -> dict[str, dict[str, float]]:
         """FATE's col_scale_param: per scaled column its upper, lower, mean and std (the summary too)."""
@@ -95,25 +101,25 @@ def _fit(ctx: Context, table: Table, params: FeatureScaleParams) -> Scaling:
     if params.method is None:
         return Scaling(None, header, [], *(np.zeros(0) for _ in range(4)))
     positions = _scaled_positions(ctx, header, params)
-    features = table.features()
-    if features.shape[0] == 0:
-        raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
-    lower, upper = _ranges(ctx, features, positions, params)
+    lower, upper = _ranges(ctx, table, positions, params)
     if np.any(upper < lower):
         raise ComponentError(f"{ctx.component_name}: a column's upper bound is below its lower bound "
                              "(check feat_upper and feat_lower)")
     lower, upper = lower[positions], upper[positions]
-    values = np.clip(features[:, positions], lower, upper)
+    columns = [header[i] for i in positions]
     count = len(positions)
     mean, std = np.zeros(count), np.zeros(count)
     if params.method == STANDARD:
-        mean = values.mean(axis=0) if params.with_mean else np.zeros(count)
+        # the clipped values' mean and population variance, partition by partition (Chan et al.'s merge)
+        rows, clipped_mean, spread = table.aggregate(functools.partial(_clipped_moments, columns, lower, upper),
+                                                  _merge_moments)
+        mean = clipped_mean if params.with_mean else np.zeros(count)
         std = np.ones(count)
         if params.with_std:
-            variance = values.var(axis=0)
+            variance = spread / rows
             std = np.sqrt(np.where(variance < TINY_VARIANCE, 0.0, variance))
             std[std < TINY_RANGE] = 1.0
-    return Scaling(params.method, header, [header[i] for i in positions], lower, upper, mean, std)
+    return Scaling(params.method, header, columns, lower, upper, mean, std)
 
 
 def _scaled_positions(ctx: Context, header: list[str], params: FeatureScaleParams) -> list[int]:
@@ -128,16 +134,23 @@ def _scaled_positions(ctx: Context, header: list[str], params: FeatureScaleParam
     return sorted(set(params.scale_col_indexes) | set(named))
 
 
-def _ranges(ctx: Context, features: np.ndarray, positions: list[int],
+def _ranges(ctx: Context, table: Table, positions: list[int],
             params: FeatureScaleParams) -> tuple[np.ndarray, np.ndarray]:
     """Each column's [lower, upper]: quantiles in cap mode, else min and max bounded by feat_upper/lower."""
+    header = list(table.schema.header)
     if params.mode == "cap":
+        # exact rank statistics need each column sorted: the only fit that collects the columns into the task
         upper_q = 1.0 if params.feat_upper is None else float(params.feat_upper)
         lower_q = 0.0 if params.feat_lower is None else float(params.feat_lower)
-        ordered = np.sort(features, axis=0)
+        ordered = np.sort(table.features(), axis=0)
+        if not len(ordered):
+            raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
         return ordered[_rank(lower_q, len(ordered))], ordered[_rank(upper_q, len(ordered))]
-    lower, upper = features.min(axis=0), features.max(axis=0)
-    width = features.shape[1]
+    extremes = table.aggregate(functools.partial(_extremes, header), _merge_extremes)
+    if extremes is None or extremes[0] == 0:
+        raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
+    _, lower, upper = extremes
+    width = len(header)
     chosen = np.zeros(width, dtype=bool)
     chosen[positions] = True
     if params.feat_upper is not None:
@@ -149,6 +162,46 @@ def _ranges(ctx: Context, features: np.ndarray, positions: list[int],
         lower = np.where(chosen, np.maximum(lower, floor), lower)
         upper = np.where(chosen, np.maximum(upper, floor), upper)
     return lower, upper
+
+
+# -- batch functions: run where the table lives (Spark's executors on Spark) ------------------------------------
+def _extremes(names: list[str], batch: pa.RecordBatch) -> tuple[int, np.ndarray, np.ndarray]:
+    """A batch's row count and each column's minimum and maximum."""
+    values = matrix(batch, names)
+    if not len(values):
+        return 0, np.full(len(names), np.inf), np.full(len(names), -np.inf)
+    return len(values), values.min(axis=0), values.max(axis=0)
+
+
+def _merge_extremes(a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarray, np.ndarray]
+                    ) -> tuple[int, np.ndarray, np.ndarray]:
+    return a[0] + b[0], np.minimum(a[1], b[1]), np.maximum(a[2], b[2])
+
+
+def _clipped_moments(names: list[str], lower: np.ndarray, upper: np.ndarray, batch: pa.RecordBatch
+                     ) -> tuple[int, np.ndarray, np.ndarray]:
+    """A batch's row count, mean and sum of squared deviations of its clipped values."""
+    values = np.clip(matrix(batch, names), lower, upper)
+    if not len(values):
+        return 0, np.zeros(len(names)), np.zeros(len(names))
+    mean = values.mean(axis=0)
+    return len(values), mean, ((values - mean) ** 2).sum(axis=0)
+
+
+def _merge_moments(a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarray, np.ndarray]
+                   ) -> tuple[int, np.ndarray, np.ndarray]:
+    """Two parts' (count, mean, squared deviations) as one's: exact, and stable where sums of squares are not."""
+    (n_a, mean_a, m2_a), (n_b, mean_b, m2_b) = a, b
+    n = n_a + n_b
+    if n_a == 0 or n_b == 0:
+        return a if n_b == 0 else b
+    delta = mean_b - mean_a
+    return n, mean_a + delta * (n_b / n), m2_a + m2_b + delta ** 2 * (n_a * n_b / n)
+
+
+def _scale_batch(scaling: Scaling, batch: pa.RecordBatch) -> pa.RecordBatch:
+    scaled = scaling.scale(matrix(batch, scaling.columns))
+    return with_columns(batch, {name: scaled[:, i] for i, name in enumerate(scaling.columns)})
 
 
 def _rank(quantile: float, count: int) -> int:

@@ -7,14 +7,18 @@ is stored here too, so every downstream result is FATE's."""
 
 from __future__ import annotations
 
-from dataclasses import asdict
+import functools
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fate_flow.components.data_transform import DataTransformParams, sparse
 from fate_flow.components.data_transform.transform import INTEGER_TYPES, Transform
 from fate_flow.components.upload import TEXT_HEADER
+from fate_flow.engine.columns import floats
 from fate_flow.framework import PREDICT, ComponentError, Context, Schema, Table
 
 # the texts FATE treats as missing when the conf gives no ``missing_impute`` list
@@ -45,7 +49,7 @@ def run(ctx: Context) -> None:
                                                                    "with_label": transform.label_name is not None})
     if ctx.stage != PREDICT and (transform.missing_fill is not None or transform.outlier_replace is not None):
         ctx.summary(_summary(transform, rates))
-    ctx.logger.info("%s: %d rows, %d features, label %s", ctx.component_name, output.count(),
+    ctx.logger.info("%s: %d rows, %d features, label %s", ctx.component_name, table.count(),
                     len(transform.header), transform.label_name)
 
 
@@ -108,67 +112,149 @@ def _replacements(ctx: Context, table: Table, columns: list[str], missing: list[
                                      f"{len(columns)} features")
             return {c: float(v) for c, v in zip(columns, designated, strict=True)}
         return dict.fromkeys(columns, float(designated))
-    values: dict[str, float] = {}
-    for column in columns:
-        numbers = table.floats(column, [*missing, *outliers])
-        valid = numbers[~np.isnan(numbers)]
-        statistic = {"min": np.min, "max": np.max, "mean": np.mean}[method]
-        values[column] = float(statistic(valid)) if valid.size else 0.0
-    return values
+    if not columns:
+        return {}
+    totals = table.aggregate(functools.partial(_valid_totals, list(columns), [*missing, *outliers]), _merge_totals)
+    if totals is None:
+        return dict.fromkeys(columns, 0.0)
+    count, total, low, high = totals
+    with np.errstate(divide="ignore", invalid="ignore"):
+        statistic = {"min": low, "max": high, "mean": total / count}[method]
+    return {c: float(statistic[i]) if count[i] else 0.0 for i, c in enumerate(columns)}
 
 
-# -- apply --------------------------------------------------------------------------------------------------------
+def _valid_totals(columns: list[str], excluded: list[str], batch: pa.RecordBatch
+                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Per column: how many valid values (not missing, not ``excluded``), their sum, minimum and maximum."""
+    values = np.column_stack([floats(batch.column(c), c, excluded) for c in columns]) if batch.num_rows else (
+        np.empty((0, len(columns))))
+    valid = ~np.isnan(values)
+    return (valid.sum(axis=0), np.where(valid, values, 0.0).sum(axis=0),
+            np.where(valid, values, np.inf).min(axis=0, initial=np.inf),
+            np.where(valid, values, -np.inf).max(axis=0, initial=-np.inf))
+
+
+def _merge_totals(a: tuple, b: tuple) -> tuple:
+    return a[0] + b[0], a[1] + b[1], np.minimum(a[2], b[2]), np.maximum(a[3], b[3])
+
+
+# -- apply (where the table lives: Spark's executors on Spark) ------------------------------------------------------
 def _apply(ctx: Context, table: Table, transform: Transform) -> tuple[Table, dict[str, dict[str, float]]]:
     present = set(table.schema.header) | {c for c in (table.schema.label, table.schema.weight) if c}
     absent = [c for c in transform.header if c not in present]
     if absent:
         raise ComponentError(f"{ctx.component_name}: the data lacks the columns {', '.join(absent[:10])} that the "
                              "transform was fitted with")
-    rows = table.count()
-    features = np.empty((rows, len(transform.header)), dtype=np.float64)
-    text_columns: dict[str, np.ndarray] = {}
-    rates: dict[str, dict[str, float]] = {"missing": {}, "outlier": {}}
-    for index, name in enumerate(transform.header):
-        if transform.type_of(name) == "str":
-            text_columns[name] = table.column(name).astype(str)
-            features[:, index] = np.nan
-            continue
-        features[:, index] = _feature(ctx, table, name, transform, rates, rows)
-    labels = _labels(ctx, table, transform) if transform.label_name in present else None
-    # FATE's schema names the match id column: Intersection intersects on it
-    schema_extra = {"match_id_name": transform.match_id_name} if transform.match_id_name else {}
-    schema = Schema(sid=table.schema.sid, header=tuple(transform.header),
-                    label=transform.label_name if labels is not None else None, extra=schema_extra)
-    extra = {transform.match_id_name: table.column(transform.match_id_name)} if transform.match_id_name else None
-    if text_columns:
-        schema = Schema(sid=schema.sid, header=tuple(c for c in transform.header if c not in text_columns),
-                        label=schema.label, extra={**schema_extra, "str_columns": sorted(text_columns)})
-        keep = [i for i, c in enumerate(transform.header) if c not in text_columns]
-        features = features[:, keep]
-        extra = {**(extra or {}), **text_columns}
-    output = ctx.computing.from_numpy(schema, table.sids(), features, labels=labels, extra=extra)
-    return output, rates
+    layout = _Layout.of(ctx.component_name, table, transform, with_label=transform.label_name in present)
+    output = table.map_batches(functools.partial(_transform_batch, layout), layout.arrow_schema(table),
+                               layout.schema(table))
+    return output, _rates(table, layout)
 
 
-def _feature(ctx: Context, table: Table, name: str, transform: Transform, rates: dict, rows: int) -> np.ndarray:
+@dataclass(frozen=True)
+class _Layout:
+    """What the batch function needs, as plain values (it is shipped to Spark's executors)."""
+
+    component: str
+    transform: Transform
+    sid: str
+    numeric: tuple[str, ...]  # the feature columns made numbers, in header order
+    text: tuple[str, ...]  # the feature columns kept as text (data type str)
+    label: str | None  # the label column, when the data has it
+
+    @classmethod
+    def of(cls, component: str, table: Table, transform: Transform, with_label: bool) -> _Layout:
+        text = tuple(c for c in transform.header if transform.type_of(c) == "str")
+        return cls(component, transform, table.schema.sid, tuple(c for c in transform.header if c not in text),
+                   text, transform.label_name if with_label else None)
+
+    def schema(self, table: Table) -> Schema:
+        """The output's schema; FATE's schema names the match id column (Intersection intersects on it)."""
+        extra: dict[str, Any] = {"match_id_name": self.transform.match_id_name} if self.transform.match_id_name else {}
+        if self.text:
+            extra["str_columns"] = sorted(self.text)
+        return Schema(sid=self.sid, header=self.numeric, label=self.label, extra=extra)
+
+    def arrow_schema(self, table: Table) -> pa.Schema:
+        """The output's columns: id, label, match id, text features, then the numeric features."""
+        stored = table.arrow_schema()
+        fields = [pa.field(self.sid, pa.string())]
+        if self.label:
+            fields.append(pa.field(self.label, _LABEL_TYPES.get(self.transform.label_type, pa.float64())))
+        if self.transform.match_id_name:
+            fields.append(stored.field(self.transform.match_id_name))
+        fields += [pa.field(name, pa.string()) for name in self.text]
+        fields += [pa.field(name, pa.float64()) for name in self.numeric]
+        return pa.schema(fields)
+
+
+_LABEL_TYPES = {"str": pa.string(), **dict.fromkeys(INTEGER_TYPES, pa.int64())}
+
+
+def _transform_batch(layout: _Layout, batch: pa.RecordBatch) -> pa.RecordBatch:
+    transform = layout.transform
+    columns: dict[str, Any] = {layout.sid: pc.cast(batch.column(layout.sid), pa.string())}
+    if layout.label:
+        columns[layout.label] = _labels(layout.component, batch.column(layout.label), layout.label,
+                                        transform.label_type)
+    if transform.match_id_name:
+        columns[transform.match_id_name] = batch.column(transform.match_id_name)
+    for name in layout.text:
+        columns[name] = pc.cast(batch.column(name), pa.string())
+    for name in layout.numeric:
+        columns[name] = _feature(layout.component, batch.column(name), name, transform)[0]
+    return pa.RecordBatch.from_pydict(columns)
+
+
+def _feature(component: str, column: pa.Array, name: str, transform: Transform
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A feature column's values after the transform, and where it had a missing value and an outlier."""
     try:
-        values = table.floats(name, transform.missing_values)
+        values = floats(column, name, transform.missing_values)
     except ComponentError as exc:
-        raise ComponentError(f"{ctx.component_name}: feature {exc} (set data_type or exclusive_data_type "
-                             "to str to keep it as text)") from None
+        raise ComponentError(f"{component}: feature {exc} (set data_type or exclusive_data_type to str to keep it "
+                             "as text)") from None
+    outliers = np.zeros(len(values), dtype=bool)
     if transform.outlier_replace is not None and transform.outlier_values:
-        outliers = np.isin(_as_text(table.column(name)), transform.outlier_values)
-        rates["outlier"][name] = float(outliers.mean()) if rows else 0.0
+        outliers = np.isin(_as_text(column.to_numpy(zero_copy_only=False)), transform.outlier_values)
         values[outliers] = transform.outlier_replace.get(name, 0.0)
     missing = np.isnan(values)
     if transform.missing_fill is not None:
-        rates["missing"][name] = float(missing.mean()) if rows else 0.0
         values[missing] = transform.missing_fill.get(name, 0.0)
     if transform.type_of(name) in INTEGER_TYPES:
         values = np.where(np.isnan(values), values, np.trunc(values))
     if transform.output_format == "sparse":
         values[np.abs(values) < FLOAT_ZERO] = 0.0
-    return values
+    return values, missing, outliers
+
+
+def _rates(table: Table, layout: _Layout) -> dict[str, dict[str, float]]:
+    """Per numeric feature, the share of rows whose value was missing (filled) or an outlier (replaced): what
+    the summary reports when the transform fills or replaces (else nothing is counted: no pass over the rows)."""
+    transform = layout.transform
+    rates: dict[str, dict[str, float]] = {"missing": {}, "outlier": {}}
+    if transform.missing_fill is None and transform.outlier_replace is None:
+        return rates
+    counted = table.aggregate(functools.partial(_replaced_counts, layout), _add)
+    rows, missing, outliers = counted if counted is not None else (0, None, None)
+    for index, name in enumerate(layout.numeric):
+        if transform.missing_fill is not None:
+            rates["missing"][name] = float(missing[index] / rows) if rows else 0.0
+        if transform.outlier_replace is not None and transform.outlier_values:
+            rates["outlier"][name] = float(outliers[index] / rows) if rows else 0.0
+    return rates
+
+
+def _replaced_counts(layout: _Layout, batch: pa.RecordBatch) -> tuple[int, np.ndarray, np.ndarray]:
+    counts = np.zeros((2, len(layout.numeric)), dtype=np.int64)
+    for index, name in enumerate(layout.numeric):
+        _, missing, outliers = _feature(layout.component, batch.column(name), name, layout.transform)
+        counts[:, index] = missing.sum(), outliers.sum()
+    return batch.num_rows, counts[0], counts[1]
+
+
+def _add(a: tuple, b: tuple) -> tuple:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
 
 
 def _as_text(column: np.ndarray) -> np.ndarray:
@@ -177,17 +263,15 @@ def _as_text(column: np.ndarray) -> np.ndarray:
     return np.char.strip(column.astype(str))
 
 
-def _labels(ctx: Context, table: Table, transform: Transform) -> np.ndarray:
-    name = transform.label_name
-    if transform.label_type == "str":
-        return table.column(name).astype(str)
-    values = table.floats(name)
+def _labels(component: str, column: pa.Array, name: str, label_type: str) -> np.ndarray:
+    if label_type == "str":
+        return column.to_numpy(zero_copy_only=False).astype(str)
+    values = floats(column, name)
     if np.isnan(values).any():
-        raise ComponentError(f"{ctx.component_name}: label column {name!r} has {int(np.isnan(values).sum())} "
-                             "missing values")
-    if transform.label_type in INTEGER_TYPES:
+        raise ComponentError(f"{component}: label column {name!r} has {int(np.isnan(values).sum())} missing values")
+    if label_type in INTEGER_TYPES:
         if not np.all(values == np.trunc(values)):
-            raise ComponentError(f"{ctx.component_name}: label column {name!r} holds values that are not integers "
+            raise ComponentError(f"{component}: label column {name!r} holds values that are not integers "
                                  "(set label_type to float)")
         return values.astype(np.int64)
     return values
