@@ -8,22 +8,40 @@ What each statistic is (as FATE 1.11 defines it, docs/fate-params-1.11.md §12):
 - ``variance`` is the population variance (divided by the count), 0 below 1e-8; ``stddev`` its root;
   ``coefficient_of_variance`` is |stddev / mean| (a mean below 1e-8 counts as 1e-8);
 - ``skewness`` is the Fisher-Pearson coefficient m3 / m2^1.5 and ``kurtosis`` the excess kurtosis
-  m4 / m2^2 - 3 (0 when the variance is 0); ``bias: false`` applies the sample corrections (as scipy.stats);
+  m4 / m2^2 - 3 (the ratios count as 0 when the variance is 0: skewness 0, kurtosis -3); ``bias: false``
+  applies the sample corrections (as scipy.stats);
 - a percentile ``q`` (and ``median``, q = 0.5) is the value whose rank is ceil(q * count) among the sorted
   values, the minimum for q <= quantile_error and the maximum for q >= 1 - quantile_error: the exact
   value FATE's quantile sketch approximates within ``quantile_error``;
 - ``missing_count`` / ``missing_ratio`` count the NaN values among all rows.
+
+Where they are computed: the moment statistics run where the table lives (``Table.aggregate``: Spark's
+executors on the Spark engine, this process on the standalone one), in two passes over the rows. The first
+sums, per column, the missing and the valid values, their sum, minimum and maximum; the second, given the
+means, sums the valid values' centred powers 2, 3 and 4, from which the variance, skewness and kurtosis
+follow. Only the batches' small partial sums reach the task.
+
+Percentiles and the median are the exception: exact rank statistics need each column's sorted values, so
+when any is asked the chosen columns are collected into the task (as one float matrix) and ranked there.
+FATE computes them with a quantile sketch instead; the exact value is what that sketch approximates. Note
+that FATE's basic set, which ``statistics`` is always merged with, includes ``median``.
 """
 
 from __future__ import annotations
 
+import functools
+import operator
 import warnings
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from fate_flow.components._tables import float_matrix, json_number, select_columns
+from fate_flow.components._tables import MISSING_TEXTS, float_matrix, json_number, select_columns
 from fate_flow.components.data_statistics import PERCENTILE, StatisticsParams
+from fate_flow.engine.columns import floats
+from fate_flow.engine.table import Table
 from fate_flow.framework import ComponentError, Context
 
 FLOAT_ZERO = 1e-8
@@ -41,32 +59,52 @@ def run(ctx: Context) -> None:
     if not columns:
         raise ComponentError(f"{ctx.component_name}: column_indexes {params.column_indexes} and column_names "
                              f"{params.column_names} choose none of the {len(header)} features")
-    values = float_matrix(table, columns)
-    results = statistics(values, params)
+    computed, rows = _computed(table, columns, params)
+    results = _json_ready(computed, params)
     ctx.summary({column: {name: results[name][index] for name in results} for index, column in enumerate(columns)})
     ctx.models.save(param=_model_param(columns, results), meta={
         "statistics": list(params.statistics), "staticColumns": columns, "quantileError": params.quantile_error,
         "needRun": True})
     ctx.outputs[0].write(table)
     ctx.logger.info("%s: %d statistics of %d columns over %d rows", ctx.component_name, len(results), len(columns),
-                    len(values))
+                    rows)
 
 
-def statistics(values: np.ndarray, params: StatisticsParams) -> dict[str, list[Any]]:
-    """Each asked statistic (FATE's order: the named ones, then the percentiles) per column of ``values``
-    (rows x columns, NaN where missing), JSON-ready (None where a column has no value to compute it on)."""
-    missing = np.isnan(values)
-    valid = values.copy()
+def table_statistics(table: Table, columns: Sequence[str], params: StatisticsParams) -> dict[str, list[Any]]:
+    """Each asked statistic (FATE's order: the named ones, then the percentiles) of each of ``columns`` of
+    ``table``, JSON-ready (None where a column has no value to compute it on). The moments are computed
+    where the table lives; the percentiles and the median on the columns collected into the task."""
+    return _json_ready(_computed(table, columns, params)[0], params)
+
+
+def _computed(table: Table, columns: Sequence[str], params: StatisticsParams) -> tuple[dict[str, np.ndarray], int]:
+    """Every moment statistic and the asked quantiles, each as one array over ``columns``; and the row count."""
+    columns = list(columns)
     abnormal = _abnormal_numbers(params.abnormal_list or [])
-    if abnormal.size:
-        valid[np.isin(valid, abnormal)] = np.nan
-    computed = _moments(valid, params.bias)
-    computed["missing_count"] = missing.sum(axis=0)
-    computed["missing_ratio"] = computed["missing_count"] / len(values) if len(values) else np.zeros(values.shape[1])
-    points = {name: float(name[:-1]) / 100 for name in params.quantiles}
-    if "median" in params.statistics:
-        points["median"] = 0.5
-    computed.update(_quantiles(valid, points, params.quantile_error))
+    totals = table.aggregate(functools.partial(_batch_totals, columns, abnormal), _add_totals)
+    if totals is None:  # a table without a batch has no row
+        totals = _no_totals(len(columns))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = totals["sum"] / totals["count"]  # NaN for a column without a valid value
+    central = table.aggregate(functools.partial(_batch_central_sums, columns, abnormal, mean), operator.add)
+    if central is None:
+        central = np.zeros((3, len(columns)))
+    computed = _moments(totals, central, params.bias)
+    rows = int(totals["rows"])
+    computed["missing_count"] = totals["missing"]
+    computed["missing_ratio"] = totals["missing"] / rows if rows else np.zeros(len(columns))
+    points = _quantile_points(params)
+    if points:
+        # exact rank statistics need the sorted columns: collected into the task (see the module doc)
+        valid = float_matrix(table, columns)
+        if abnormal.size:
+            valid[np.isin(valid, abnormal)] = np.nan
+        computed.update(_quantiles(valid, points, params.quantile_error))
+    return computed, rows
+
+
+def _json_ready(computed: dict[str, np.ndarray], params: StatisticsParams) -> dict[str, list[Any]]:
+    """The asked statistics in FATE's order: counts as ints, the rest as floats (None for NaN or infinite)."""
     results: dict[str, list[Any]] = {}
     for name in [n for n in params.statistics if not PERCENTILE.match(n)] + params.quantiles:
         column_values = computed[name]
@@ -88,18 +126,67 @@ def _abnormal_numbers(abnormal: list[Any]) -> np.ndarray:
     return np.asarray([n for n in numbers if not np.isnan(n)], dtype=np.float64)
 
 
-def _moments(valid: np.ndarray, bias: bool) -> dict[str, np.ndarray]:
-    present = ~np.isnan(valid)
-    count = present.sum(axis=0)
-    with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)
-        total = np.nansum(valid, axis=0)
+# -- batch functions: module-level, they run where the table lives (pickled into Spark's executors) ----------------
+
+def _batch_values(batch: pa.RecordBatch, columns: list[str], abnormal: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The batch's ``columns`` parsed (rows x columns, NaN where missing) and where each value is valid
+    (neither missing nor abnormal)."""
+    values = np.empty((batch.num_rows, len(columns)), dtype=np.float64)
+    for index, name in enumerate(columns):
+        values[:, index] = floats(batch.column(name), name, MISSING_TEXTS)
+    valid = ~np.isnan(values)
+    if abnormal.size:
+        valid &= ~np.isin(values, abnormal)
+    return values, valid
+
+
+def _batch_totals(columns: list[str], abnormal: np.ndarray, batch: pa.RecordBatch) -> dict[str, Any]:
+    """First pass, one batch: its rows, and per column the missing and valid values, their sum, min and max."""
+    values, valid = _batch_values(batch, columns, abnormal)
+    return {"rows": batch.num_rows,
+            "missing": np.isnan(values).sum(axis=0),
+            "count": valid.sum(axis=0),
+            "sum": np.where(valid, values, 0.0).sum(axis=0),
+            # +-inf stand for "no valid value" so that min / max fold; ``initial`` allows an empty batch
+            "min": np.where(valid, values, np.inf).min(axis=0, initial=np.inf),
+            "max": np.where(valid, values, -np.inf).max(axis=0, initial=-np.inf)}
+
+
+def _add_totals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two first-pass partials as one (new arrays: a partial may be read-only or shared)."""
+    return {"rows": a["rows"] + b["rows"], "missing": a["missing"] + b["missing"], "count": a["count"] + b["count"],
+            "sum": a["sum"] + b["sum"], "min": np.minimum(a["min"], b["min"]), "max": np.maximum(a["max"], b["max"])}
+
+
+def _no_totals(width: int) -> dict[str, Any]:
+    """The first pass over no row at all."""
+    return {"rows": 0, "missing": np.zeros(width, np.int64), "count": np.zeros(width, np.int64),
+            "sum": np.zeros(width), "min": np.full(width, np.inf), "max": np.full(width, -np.inf)}
+
+
+def _batch_central_sums(columns: list[str], abnormal: np.ndarray, mean: np.ndarray,
+                        batch: pa.RecordBatch) -> np.ndarray:
+    """Second pass, one batch: per column the sums of (x - mean)^2, ^3 and ^4 over the valid values
+    (3 x columns). Centring on the global mean, rather than combining raw power sums, keeps the moments
+    as accurate as computing them on the whole column."""
+    values, valid = _batch_values(batch, columns, abnormal)
+    with np.errstate(invalid="ignore", over="ignore"):  # an infinite value makes its column's moments NaN
+        centred = np.where(valid, values - mean, 0.0)
+        squared = centred * centred
+        return np.stack([squared.sum(axis=0), (squared * centred).sum(axis=0), (squared * squared).sum(axis=0)])
+
+
+# -- the statistics from the passes' totals ------------------------------------------------------------------------
+
+def _moments(totals: dict[str, Any], central: np.ndarray, bias: bool) -> dict[str, np.ndarray]:
+    """count, sum, mean, variance, stddev, coefficient_of_variance, skewness, kurtosis, min and max per column
+    from the first pass's ``totals`` and the second's ``central`` sums (a column without a valid value: NaN)."""
+    count = totals["count"]
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        total = totals["sum"]
         mean = total / count
-        centred = valid - mean
-        variance = np.nanmean(centred ** 2, axis=0)
+        variance, m3, m4 = central / count  # the population central moments
         variance = np.where(np.abs(variance) < FLOAT_ZERO, 0.0, variance)
-        m3 = np.nanmean(centred ** 3, axis=0)
-        m4 = np.nanmean(centred ** 4, axis=0)
         stddev = np.sqrt(variance)
         safe_mean = np.where(np.abs(mean) < FLOAT_ZERO, FLOAT_ZERO, mean)
         zero = variance == 0
@@ -113,11 +200,20 @@ def _moments(valid: np.ndarray, bias: bool) -> dict[str, np.ndarray]:
             adjusted = ((count ** 2 - 1.0) * m4 / variance ** 2 - 3 * (count - 1.0) ** 2) / (count - 2.0) / (
                 count - 3.0) + 3.0
             kurtosis = np.where(correct, adjusted, kurtosis)
-        minimum = np.where(count > 0, np.nanmin(np.where(present, valid, np.inf), axis=0), np.nan)
-        maximum = np.where(count > 0, np.nanmax(np.where(present, valid, -np.inf), axis=0), np.nan)
+        minimum = np.where(count > 0, totals["min"], np.nan)
+        maximum = np.where(count > 0, totals["max"], np.nan)
+        coefficient = np.abs(stddev / safe_mean)
     return {"count": count, "sum": total, "mean": mean, "variance": variance, "stddev": stddev,
-            "coefficient_of_variance": np.abs(stddev / safe_mean), "skewness": skewness, "kurtosis": kurtosis - 3.0,
+            "coefficient_of_variance": coefficient, "skewness": skewness, "kurtosis": kurtosis - 3.0,
             "min": minimum, "max": maximum}
+
+
+def _quantile_points(params: StatisticsParams) -> dict[str, float]:
+    """The quantiles asked, by statistic name (``"95%"`` -> 0.95, ``median`` -> 0.5)."""
+    points = {name: float(name[:-1]) / 100 for name in params.quantiles}
+    if "median" in params.statistics:
+        points["median"] = 0.5
+    return points
 
 
 def _quantiles(valid: np.ndarray, points: dict[str, float], error: float) -> dict[str, np.ndarray]:

@@ -29,7 +29,7 @@ class StatisticsParams(Params):
     """FATE 1.11's StatisticsParam (docs/fate-params-1.11.md §12). ``statistics`` is stored merged with
     the basic set, as FATE's check() leaves it."""
 
-    statistics: str | list[str] = "summary"
+    statistics: str | list[str] = Field("summary", validate_default=True)  # the default is merged too
     column_names: list[str] | None = None
     column_indexes: StrictInt | list[StrictInt] | None = -1
     abnormal_list: list[Any] | None = None

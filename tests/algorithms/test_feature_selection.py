@@ -33,7 +33,6 @@ def selection_dsl(with_statistics: bool = False, second: bool = False) -> dict:
     if with_statistics:
         components["statistic_0"] = {"module": "DataStatistics", "input": {"data": {"data": ["intersection_0.data"]}},
                                      "output": {"data": ["data"], "model": ["model"]}}
-        # (DataStatistics' default statistics fail at the time of writing: KeyError 's' in _data_statistics)
         components["selection_0"]["input"]["isometric_model"].append("statistic_0.model")
     if second:
         components["selection_1"] = {"module": "HeteroFeatureSelection", "input": {
