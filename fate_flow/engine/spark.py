@@ -218,6 +218,15 @@ class SparkTable(ArrowTable):
         return self._data is None and self._source is not None
 
     @override
+    def _column(self, name: str) -> pa.ChunkedArray:
+        if self._data is not None or self._stored_unchanged:
+            return super()._column(name)
+        if name not in self._read_columns:  # a plan: Spark computes that one column
+            with self._spark.action(f"collecting the column {name!r}"):
+                self._read_columns[name] = _normalised(self.frame.select(name).toArrow()).column(0)
+        return self._read_columns[name]
+
+    @override
     def count(self) -> int:
         if self._data is not None:
             return self._data.num_rows

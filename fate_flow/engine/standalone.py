@@ -45,6 +45,7 @@ class ArrowTable(Table):
         self._data = data
         self._source = source
         self._features: dict[str, np.ndarray] = {}
+        self._read_columns: dict[str, pa.ChunkedArray] = {}  # columns read alone while the rows are not loaded
 
     # -- storage ----------------------------------------------------------------------------------------------
     @property
@@ -96,9 +97,23 @@ class ArrowTable(Table):
         return self.data.num_rows
 
     def _column(self, name: str) -> pa.ChunkedArray:
+        if self._data is None and self._source is not None:
+            return self._stored_column(name)
         if name not in self.data.column_names:
             raise ComponentError(f"the table has no column {name!r} (columns: {', '.join(self.data.column_names)})")
         return self.data.column(name)
+
+    def _stored_column(self, name: str) -> pa.ChunkedArray:
+        """One column of a table not loaded: read alone from its files (a column store reads only that), and kept."""
+        if name not in self._read_columns:
+            names = self.arrow_schema().names
+            if name not in names:
+                raise ComponentError(f"the table has no column {name!r} (columns: {', '.join(names)})")
+            files = parquet_files(Path(self._source.path))
+            self._read_columns[name] = pa.chunked_array(
+                [chunk for f in files for chunk in pq.read_table(f, columns=[name]).column(0).chunks],
+                type=self.arrow_schema().field(name).type)
+        return self._read_columns[name]
 
     @override
     def column(self, name: str) -> np.ndarray:
