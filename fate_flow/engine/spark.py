@@ -180,7 +180,8 @@ class SparkTable(ArrowTable):
 
     @property
     def frame(self) -> DataFrame:
-        """The rows as a Spark DataFrame (built on first use)."""
+        """The rows as a Spark DataFrame (built on first use: only inside ``SparkSessionHolder.action``, since
+        reading a stored table's files for its schema is already a Spark job, which must be watched)."""
         return self._frame()
 
     @property
@@ -207,10 +208,11 @@ class SparkTable(ArrowTable):
     def arrow_schema(self) -> pa.Schema:
         if self._data is None and self._source is not None:
             return super().arrow_schema()  # the first file's schema: no Spark job for it
-        if self._data is None:  # the plan's schema: no Spark job either
+        if self._data is None:  # the plan's schema (reading a stored table's files for it is a Spark job)
             from pyspark.sql.pandas.types import to_arrow_schema
 
-            return _plain_text_schema(to_arrow_schema(self.frame.schema))
+            with self._spark.action("reading the table's schema"):
+                return _plain_text_schema(to_arrow_schema(self.frame.schema))
         return self.data.schema
 
     @property
@@ -252,11 +254,12 @@ class SparkTable(ArrowTable):
         if self._data is not None:
             return super().filter_sids(ids)
         values = pa.array(ids if isinstance(ids, np.ndarray) else list(ids), type=pa.string())
-        sid, frame, spark = self.schema.sid, self.frame, self._spark
+        sid, source, spark = self.schema.sid, self._frame, self._spark
 
         def selected() -> DataFrame:
             from pyspark.sql import functions
 
+            frame = source()
             wanted = spark.session.createDataFrame(pa.table({sid: values}))
             key = frame[sid].cast("string")
             # a broadcast semi-join keeps each partition's rows in their order
@@ -288,8 +291,9 @@ class SparkTable(ArrowTable):
     def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
         if self._data is not None:
             return super().aggregate(function, combine)
-        partials = self.frame.mapInArrow(functools.partial(_fold_partition, function, combine), "partial binary")
         with self._spark.action(f"aggregating the table ({getattr(function, '__name__', 'a function')})"):
+            partials = self.frame.mapInArrow(functools.partial(_fold_partition, function, combine),
+                                             "partial binary")
             rows = partials.collect()
         values = [codec.decode(bytearray(row[0])) for row in rows]  # writable arrays: combine may add in place
         return functools.reduce(combine, values) if values else None
@@ -336,10 +340,10 @@ class SparkComputing(Computing):
     def _write_frame(self, table: SparkTable, directory: Path) -> int:
         """Spark writes the DataFrame, one file per partition, next to ``directory``; the files move in."""
         staging = directory.parent / f".spark-{uuid.uuid4().hex}"
-        names = table.frame.columns
-        chosen = [c for c in table.schema.columns() if c in names]
-        frame = table.frame.select(*chosen, *[c for c in names if c not in chosen])
         with self.spark.action("writing the table"):
+            names = table.frame.columns
+            chosen = [c for c in table.schema.columns() if c in names]
+            frame = table.frame.select(*chosen, *[c for c in names if c not in chosen])
             frame.write.parquet(str(staging), compression="snappy")
         directory.mkdir(parents=True, exist_ok=True)
         written = sorted(staging.glob("part-*.parquet"))
