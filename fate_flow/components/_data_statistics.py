@@ -21,24 +21,23 @@ sums, per column, the missing and the valid values, their sum, minimum and maxim
 means, sums the valid values' centred powers 2, 3 and 4, from which the variance, skewness and kurtosis
 follow. Only the batches' small partial sums reach the task.
 
-Percentiles and the median are the exception: exact rank statistics need each column's sorted values, so
-when any is asked the chosen columns are collected into the task (as one float matrix) and ranked there.
-FATE computes them with a quantile sketch instead; the exact value is what that sketch approximates. Note
-that FATE's basic set, which ``statistics`` is always merged with, includes ``median``.
+Percentiles and the median are exact rank statistics, found where the table lives too (``_rank_values``:
+passes of bin counts narrow each one down until a few values are left to rank in the task). FATE computes
+them with a quantile sketch; the exact value is what that sketch approximates.
 """
 
 from __future__ import annotations
 
 import functools
 import operator
-import warnings
 from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
-from fate_flow.components._tables import MISSING_TEXTS, float_matrix, json_number, select_columns
+from fate_flow.components._rank_values import rank_of, rank_values
+from fate_flow.components._tables import MISSING_TEXTS, json_number, select_columns
 from fate_flow.components.data_statistics import PERCENTILE, StatisticsParams
 from fate_flow.engine.columns import floats
 from fate_flow.engine.table import Table
@@ -72,8 +71,8 @@ def run(ctx: Context) -> None:
 
 def table_statistics(table: Table, columns: Sequence[str], params: StatisticsParams) -> dict[str, list[Any]]:
     """Each asked statistic (FATE's order: the named ones, then the percentiles) of each of ``columns`` of
-    ``table``, JSON-ready (None where a column has no value to compute it on). The moments are computed
-    where the table lives; the percentiles and the median on the columns collected into the task."""
+    ``table``, JSON-ready (None where a column has no value to compute it on), computed where the table
+    lives."""
     return _json_ready(_computed(table, columns, params)[0], params)
 
 
@@ -95,11 +94,7 @@ def _computed(table: Table, columns: Sequence[str], params: StatisticsParams) ->
     computed["missing_ratio"] = totals["missing"] / rows if rows else np.zeros(len(columns))
     points = _quantile_points(params)
     if points:
-        # exact rank statistics need the sorted columns: collected into the task (see the module doc)
-        valid = float_matrix(table, columns)
-        if abnormal.size:
-            valid[np.isin(valid, abnormal)] = np.nan
-        computed.update(_quantiles(valid, points, params.quantile_error))
+        computed.update(_quantiles(table, columns, abnormal, totals, points, params.quantile_error))
     return computed, rows
 
 
@@ -216,16 +211,27 @@ def _quantile_points(params: StatisticsParams) -> dict[str, float]:
     return points
 
 
-def _quantiles(valid: np.ndarray, points: dict[str, float], error: float) -> dict[str, np.ndarray]:
-    if not points:
-        return {}
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # a column with no value gives NaN
-        inner = sorted({q for q in points.values() if error < q < 1 - error})
-        values = np.nanquantile(valid, inner, axis=0, method="inverted_cdf") if inner else np.empty((0,))
-        minimum, maximum = np.nanmin(valid, axis=0), np.nanmax(valid, axis=0)
-    by_point = dict(zip(inner, values, strict=True))
+def _quantiles(table: Table, columns: list[str], abnormal: np.ndarray, totals: dict[str, Any],
+               points: dict[str, float], error: float) -> dict[str, np.ndarray]:
+    """Each asked quantile per column: the minimum for q <= quantile_error, the maximum for q >= 1 -
+    quantile_error, else the valid value of rank ceil(q n) (numpy's ``inverted_cdf``), found where the table
+    lives by narrowing (``_rank_values``): only counts and a few values reach the task."""
+    count = totals["count"]
+    minimum = np.where(count > 0, totals["min"], np.nan)
+    maximum = np.where(count > 0, totals["max"], np.nan)
+    inner = sorted({q for q in points.values() if error < q < 1 - error})
+    width = len(columns)
+    queries = [(column, rank_of(q, int(count[column]))) for q in inner for column in range(width)]
+    found = rank_values(table, functools.partial(_valid_columns, columns, abnormal), queries, minimum, maximum,
+                        count) if queries else np.empty(0)
+    by_point = {q: found[index * width:(index + 1) * width] for index, q in enumerate(inner)}
     return {name: minimum if q <= error else maximum if q >= 1 - error else by_point[q] for name, q in points.items()}
+
+
+def _valid_columns(columns: list[str], abnormal: np.ndarray, batch: pa.RecordBatch) -> list[np.ndarray]:
+    """Each column's valid values in the batch (what the quantiles rank)."""
+    values, valid = _batch_values(batch, columns, abnormal)
+    return [values[valid[:, index], index] for index in range(len(columns))]
 
 
 def _model_param(columns: list[str], results: dict[str, list[Any]]) -> dict[str, Any]:

@@ -19,13 +19,13 @@ The rules, as FATE 1.11's feature_scale defines them:
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import pyarrow as pa
 
+from fate_flow.components._rank_values import rank_of, rank_values
 from fate_flow.components.feature_scale import FeatureScaleParams
 from fate_flow.engine.columns import matrix, with_columns
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
@@ -138,19 +138,17 @@ def _ranges(ctx: Context, table: Table, positions: list[int],
             params: FeatureScaleParams) -> tuple[np.ndarray, np.ndarray]:
     """Each column's [lower, upper]: quantiles in cap mode, else min and max bounded by feat_upper/lower."""
     header = list(table.schema.header)
-    if params.mode == "cap":
-        # exact rank statistics need each column sorted: the only fit that collects the columns into the task
-        upper_q = 1.0 if params.feat_upper is None else float(params.feat_upper)
-        lower_q = 0.0 if params.feat_lower is None else float(params.feat_lower)
-        ordered = np.sort(table.features(), axis=0)
-        if not len(ordered):
-            raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
-        return ordered[_rank(lower_q, len(ordered))], ordered[_rank(upper_q, len(ordered))]
     extremes = table.aggregate(functools.partial(_extremes, header), _merge_extremes)
     if extremes is None or extremes[0] == 0:
         raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
-    _, lower, upper = extremes
+    rows, lower, upper = extremes
     width = len(header)
+    if params.mode == "cap":  # each column's values of ranks ceil(q n), found where the table lives
+        upper_q = 1.0 if params.feat_upper is None else float(params.feat_upper)
+        lower_q = 0.0 if params.feat_lower is None else float(params.feat_lower)
+        queries = [(column, rank_of(q, rows)) for q in (lower_q, upper_q) for column in range(width)]
+        bounds = rank_values(table, functools.partial(_columns, header), queries, lower, upper, np.full(width, rows))
+        return bounds[:width], bounds[width:]
     chosen = np.zeros(width, dtype=bool)
     chosen[positions] = True
     if params.feat_upper is not None:
@@ -171,6 +169,10 @@ def _extremes(names: list[str], batch: pa.RecordBatch) -> tuple[int, np.ndarray,
     if not len(values):
         return 0, np.full(len(names), np.inf), np.full(len(names), -np.inf)
     return len(values), values.min(axis=0), values.max(axis=0)
+
+
+def _columns(names: list[str], batch: pa.RecordBatch) -> list[np.ndarray]:
+    return list(matrix(batch, names).T)
 
 
 def _merge_extremes(a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarray, np.ndarray]
@@ -202,11 +204,6 @@ def _merge_moments(a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarr
 def _scale_batch(scaling: Scaling, batch: pa.RecordBatch) -> pa.RecordBatch:
     scaled = scaling.scale(matrix(batch, scaling.columns))
     return with_columns(batch, {name: scaled[:, i] for i, name in enumerate(scaling.columns)})
-
-
-def _rank(quantile: float, count: int) -> int:
-    """The row, in sorted order, of the ``quantile`` value: rank ceil(q * n), the first row for q = 0."""
-    return min(max(math.ceil(quantile * count) - 1, 0), count - 1)
 
 
 def _per_column(ctx: Context, bound: float | list[float], width: int, name: str) -> np.ndarray:

@@ -79,9 +79,11 @@ def run(ctx: Context) -> None:
 
 
 def _apply(ctx: Context, table: Table, plan: Plan) -> Table:
+    """The plan's rows: a downsample selects them where the table lives (by id, keeping the input's order and
+    ids); an upsample repeats rows under new ids, in the task."""
     positions = positions_of(table.sids(), plan.source, f"{ctx.component_name} at {ctx.role} {ctx.party_id}")
     if plan.new_ids is None:
-        positions = np.sort(positions)  # a downsample keeps the input's order and ids
+        return table.filter_sids(plan.source)
     return rows_with_sids(table, positions, plan.new_ids)
 
 

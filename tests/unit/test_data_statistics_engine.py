@@ -1,7 +1,8 @@
 """DataStatistics computed where the table lives: the moments through ``Table.aggregate`` (two passes), the
-percentiles and the median on the collected columns, equal to a plain numpy / scipy computation here on a
-table of several partitions with missing texts, an abnormal value, a constant column and an empty column;
-and on a real Spark (``local[2]``) equal to the standalone engine, the moments computed without collecting."""
+percentiles and the median by narrowing bin counts (``_rank_values``), equal to a plain numpy / scipy
+computation here on a table of several partitions with missing texts, an abnormal value, a constant column
+and an empty column; on a real Spark (``local[2]``) equal to the standalone engine, computed without
+collecting; the narrowing itself on columns with heavy ties and a huge range, over several passes."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pyarrow as pa
 import pytest
 from scipy import stats
 
-from fate_flow.components import _data_statistics
+from fate_flow.components import _rank_values
 from fate_flow.components._data_statistics import FLOAT_ZERO, table_statistics
 from fate_flow.components._tables import MISSING_TEXTS
 from fate_flow.components.data_statistics import StatisticsParams
@@ -148,21 +149,20 @@ def test_statistics_from_aggregates_equal_numpy_and_scipy(stored, bias):
     assert results["missing_count"][c] == 2 and results["count"][c] == ROWS - 3
 
 
-def test_the_moments_are_aggregated_not_collected(stored, monkeypatch):
-    """Without percentiles or median, the columns never reach the task as a matrix (nor one by one)."""
+def test_nothing_is_collected_not_even_for_the_median_and_percentiles(stored, monkeypatch):
+    """Every statistic, the median and percentiles included, is computed from partial results of the batches:
+    the table is never loaded into the task, as a whole or a column at a time."""
     meta, data = stored
     table = StandaloneComputing().read(meta)
 
     def collected(*_: object) -> None:
         raise AssertionError("the columns were collected")
 
-    monkeypatch.setattr(_data_statistics, "float_matrix", collected)
-    monkeypatch.setattr(type(table), "floats", collected)
-    # FATE merges the basic set (with median) into every StatisticsParams: build one without it
-    params = _params(False).model_copy(update={"statistics": ["count", "mean", "kurtosis", "missing_ratio"]})
-    results = table_statistics(table, COLUMNS, params)
-    assert list(results) == ["count", "mean", "kurtosis", "missing_ratio"]
-    _assert_equal_reference(results, data, params)
+    for name in ("floats", "features", "column", "data"):
+        monkeypatch.setattr(type(table), name, property(collected) if name == "data" else collected)
+    params = _params(False)
+    assert "median" in params.statistics and params.quantiles
+    _assert_equal_reference(table_statistics(table, COLUMNS, params), data, params)
 
 
 def test_a_table_without_rows(stored):
@@ -209,11 +209,9 @@ def test_on_spark_the_statistics_equal_the_standalone_engine(spark, stored, monk
         on_spark = table_statistics(spark.read(meta), COLUMNS, params)
         _close(on_spark, table_statistics(local, COLUMNS, params))
         _assert_equal_reference(on_spark, data, params)
-    # the moments alone: computed in the executors, the table never collected into the driver
+    # computed in the executors: the table is never collected into the driver
     table = spark.read(meta)
-    monkeypatch.setattr(_data_statistics, "float_matrix", None)  # would fail if called
-    params = _params(False).model_copy(update={"statistics": ["count", "sum", "stddev", "skewness", "max"]})
-    _close(table_statistics(table, COLUMNS, params), table_statistics(local, COLUMNS, params))
+    table_statistics(table, COLUMNS, _params(False))
     assert not table.collected
 
 
@@ -223,3 +221,28 @@ def test_the_default_statistics_are_fates_basic_set():
 
     assert StatisticsParams().statistics == StatisticsParams(statistics="summary").statistics
     assert "median" in StatisticsParams().statistics
+
+
+@pytest.mark.parametrize("collect_at", [8, 65_536], ids=["many-passes", "one-pass"])
+def test_rank_values_equal_numpys_inverted_cdf(tmp_path, monkeypatch, collect_at):
+    """The narrowing gives numpy's exact ranks: ties, a huge range, negative values, ranks at both ends."""
+    monkeypatch.setattr(_rank_values, "COLLECT_AT", collect_at)
+    rng = np.random.default_rng(3)
+    rows = 50_000
+    tied = rng.integers(0, 5, rows).astype(float)  # heavy ties: bins that cannot be split
+    wide = np.concatenate([rng.normal(size=rows - 3) * 1e-9, [-1e300, 1e300, 7.0]])  # a cluster and outliers
+    data = pa.table({"id": np.arange(rows).astype(str), "t": tied, "w": wide})
+    write_parts(data, tmp_path / "t", 3)
+    table = StandaloneComputing().read(TableMeta(namespace="ns", name="t", path=str(tmp_path / "t"), count=rows,
+                                                 partitions=3, schema={"sid": "id", "header": ["t", "w"]}))
+    columns = [tied, wide]
+    quantiles = [0.0001, 0.25, 0.5, 0.9, 0.99999, 1.0]
+    queries = [(c, _rank_values.rank_of(q, rows)) for c in range(2) for q in quantiles]
+    found = _rank_values.rank_values(table, _plain_columns, queries, np.array([c.min() for c in columns]),
+                                     np.array([c.max() for c in columns]), np.array([rows, rows]))
+    expected = [np.quantile(columns[c], q, method="inverted_cdf") for c in range(2) for q in quantiles]
+    np.testing.assert_array_equal(found, expected)
+
+
+def _plain_columns(batch: pa.RecordBatch) -> list[np.ndarray]:
+    return [batch.column("t").to_numpy(), batch.column("w").to_numpy()]

@@ -1,7 +1,7 @@
 """Components whose row work runs where the table lives: DataTransform (dense) and FeatureScale compute with
 ``Table.map_batches`` / ``Table.aggregate``, so on Spark their output is a plan the executors compute (never
-collected into the task), and it equals the standalone engine's row for row; FeatureScale's fit equals a plain
-numpy computation on the whole column."""
+collected into the task), and it equals the standalone engine's row for row; FeatureScale's fit (cap mode's
+quantiles included) equals a plain numpy computation on the whole column."""
 
 from __future__ import annotations
 
@@ -102,12 +102,14 @@ def test_a_bad_value_fails_in_the_executor_with_the_column_named(spark, tmp_path
     FeatureScaleParams(method="standard_scale"),
     FeatureScaleParams(method="min_max_scale", feat_upper=3.0, feat_lower=-2.0, scale_col_indexes=[0, 2]),
     FeatureScaleParams(method="standard_scale", feat_upper=[1.0, 9.0, 0.0], with_mean=False),
-], ids=["standard", "min-max-bounded-columns", "standard-capped-no-mean"])
+    FeatureScaleParams(method="min_max_scale", mode="cap", feat_upper=0.9, feat_lower=0.05),
+], ids=["standard", "min-max-bounded-columns", "standard-capped-no-mean", "cap-quantiles"])
 def test_feature_scale_fits_the_plain_statistics_and_scales_in_the_executors(spark, tmp_path, params):
     meta = _text_table(tmp_path / "t")
     _, local_input, _ = _transformed(StandaloneComputing(), meta)
     _, spark_input, _ = _transformed(spark, meta)
     scaling = fit_scaling(CTX, spark_input, params)
+    assert not spark_input.collected  # fitted from partial results only
     local_scaling = fit_scaling(CTX, local_input, params)
     for name in ("lower", "upper", "mean", "std"):
         np.testing.assert_allclose(getattr(scaling, name), getattr(local_scaling, name), rtol=1e-12)
@@ -123,10 +125,13 @@ def _check_against_numpy(scaling: Scaling, features: np.ndarray, params: Feature
     positions = list(range(features.shape[1])) if params.scale_col_indexes == -1 else params.scale_col_indexes
     values = features[:, positions]
     upper, lower = values.max(axis=0), values.min(axis=0)
-    if params.feat_upper is not None:
+    if params.mode == "cap":  # the quantiles' values: ranks ceil(q n) of the sorted column
+        upper = np.quantile(values, params.feat_upper, axis=0, method="inverted_cdf")
+        lower = np.quantile(values, params.feat_lower, axis=0, method="inverted_cdf")
+    elif params.feat_upper is not None:
         upper = np.minimum(upper, np.asarray(params.feat_upper, dtype=float)[positions] if isinstance(
             params.feat_upper, list) else params.feat_upper)
-    if params.feat_lower is not None:
+    if params.feat_lower is not None and params.mode != "cap":
         lower = np.maximum(lower, params.feat_lower)
     np.testing.assert_allclose(scaling.upper, upper)
     np.testing.assert_allclose(scaling.lower, lower)
