@@ -80,12 +80,13 @@ def _computed(table: Table, columns: Sequence[str], params: StatisticsParams) ->
     """Every moment statistic and the asked quantiles, each as one array over ``columns``; and the row count."""
     columns = list(columns)
     abnormal = _abnormal_numbers(params.abnormal_list or [])
-    totals = table.aggregate(functools.partial(_batch_totals, columns, abnormal), _add_totals)
+    totals = table.aggregate(functools.partial(_batch_totals, columns, abnormal), _add_totals, columns)
     if totals is None:  # a table without a batch has no row
         totals = _no_totals(len(columns))
     with np.errstate(divide="ignore", invalid="ignore"):
         mean = totals["sum"] / totals["count"]  # NaN for a column without a valid value
-    central = table.aggregate(functools.partial(_batch_central_sums, columns, abnormal, mean), operator.add)
+    central = table.aggregate(functools.partial(_batch_central_sums, columns, abnormal, mean), operator.add,
+                              columns)
     if central is None:
         central = np.zeros((3, len(columns)))
     computed = _moments(totals, central, params.bias)
@@ -223,7 +224,7 @@ def _quantiles(table: Table, columns: list[str], abnormal: np.ndarray, totals: d
     width = len(columns)
     queries = [(column, rank_of(q, int(count[column]))) for q in inner for column in range(width)]
     found = rank_values(table, functools.partial(_valid_columns, columns, abnormal), queries, minimum, maximum,
-                        count) if queries else np.empty(0)
+                        count, columns) if queries else np.empty(0)
     by_point = {q: found[index * width:(index + 1) * width] for index, q in enumerate(inner)}
     return {name: minimum if q <= error else maximum if q >= 1 - error else by_point[q] for name, q in points.items()}
 

@@ -112,7 +112,7 @@ def _fit(ctx: Context, table: Table, params: FeatureScaleParams) -> Scaling:
     if params.method == STANDARD:
         # the clipped values' mean and population variance, partition by partition (Chan et al.'s merge)
         rows, clipped_mean, spread = table.aggregate(functools.partial(_clipped_moments, columns, lower, upper),
-                                                  _merge_moments)
+                                                  _merge_moments, columns)
         mean = clipped_mean if params.with_mean else np.zeros(count)
         std = np.ones(count)
         if params.with_std:
@@ -138,7 +138,7 @@ def _ranges(ctx: Context, table: Table, positions: list[int],
             params: FeatureScaleParams) -> tuple[np.ndarray, np.ndarray]:
     """Each column's [lower, upper]: quantiles in cap mode, else min and max bounded by feat_upper/lower."""
     header = list(table.schema.header)
-    extremes = table.aggregate(functools.partial(_extremes, header), _merge_extremes)
+    extremes = table.aggregate(functools.partial(_extremes, header), _merge_extremes, header)
     if extremes is None or extremes[0] == 0:
         raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
     rows, lower, upper = extremes
@@ -147,7 +147,8 @@ def _ranges(ctx: Context, table: Table, positions: list[int],
         upper_q = 1.0 if params.feat_upper is None else float(params.feat_upper)
         lower_q = 0.0 if params.feat_lower is None else float(params.feat_lower)
         queries = [(column, rank_of(q, rows)) for q in (lower_q, upper_q) for column in range(width)]
-        bounds = rank_values(table, functools.partial(_columns, header), queries, lower, upper, np.full(width, rows))
+        bounds = rank_values(table, functools.partial(_columns, header), queries, lower, upper, np.full(width, rows),
+                             header)
         return bounds[:width], bounds[width:]
     chosen = np.zeros(width, dtype=bool)
     chosen[positions] = True

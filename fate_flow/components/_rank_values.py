@@ -42,10 +42,10 @@ def rank_of(quantile: float, count: int) -> int:
 
 
 def rank_values(table: Table, values: ColumnValues, queries: Sequence[tuple[int, int]], low: np.ndarray,
-                high: np.ndarray, sizes: np.ndarray) -> np.ndarray:
+                high: np.ndarray, sizes: np.ndarray, read: Sequence[str] | None = None) -> np.ndarray:
     """For each query ``(column, rank)`` the value of that 1-based rank among the column's valid values (what
-    ``values`` gives per batch), ``low``, ``high`` and ``sizes`` being each column's minimum, maximum and number
-    of valid values; NaN for a rank the column does not reach."""
+    ``values`` gives per batch, of the stored columns ``read``), ``low``, ``high`` and ``sizes`` being each
+    column's minimum, maximum and number of valid values; NaN for a rank the column does not reach."""
     columns = np.array([c for c, _ in queries], dtype=np.int64)
     ranks = np.array([r for _, r in queries], dtype=np.int64)
     lower, upper = np.asarray(low, dtype=np.float64)[columns], np.asarray(high, dtype=np.float64)[columns]
@@ -62,14 +62,14 @@ def rank_values(table: Table, values: ColumnValues, queries: Sequence[tuple[int,
             break
         chosen = np.flatnonzero(narrowing)
         counts, smallest, largest = table.aggregate(
-            functools.partial(_bin_counts, values, columns[chosen], lower[chosen], upper[chosen]), _merge_bins)
+            functools.partial(_bin_counts, values, columns[chosen], lower[chosen], upper[chosen]), _merge_bins, read)
         for index, query in enumerate(chosen):
             lower[query], upper[query], below[query], inside[query] = _narrowed(
                 counts[index], smallest[index], largest[index], ranks[query] - below[query], below[query])
     last = np.flatnonzero(pending)
     if len(last):
         found = table.aggregate(functools.partial(_values_between, values, columns[last], lower[last], upper[last]),
-                                _concatenated)
+                                _concatenated, read)
         for index, query in enumerate(last):
             ordered = np.sort(found[index])
             position = ranks[query] - below[query] - 1

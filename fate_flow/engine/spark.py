@@ -43,7 +43,7 @@ from fate_flow.engine import codec
 from fate_flow.engine.columns import conform, fold, plain_text
 from fate_flow.engine.computing import Computing
 from fate_flow.engine.parts import PART_NAME, write_parts
-from fate_flow.engine.standalone import ArrowTable, StandaloneComputing, parquet_files, stored_order
+from fate_flow.engine.standalone import BATCH_ROWS, ArrowTable, StandaloneComputing, parquet_files, stored_order
 from fate_flow.engine.table import BatchMap, BatchReduce, Combine, Schema, Table
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.entity.task_config import SparkConfig
@@ -67,6 +67,9 @@ def spark_properties(config: SparkConfig, cores: int, app_name: str) -> dict[str
         "spark.ui.enabled": "false",
         "spark.ui.showConsoleProgress": "false",
         "spark.sql.execution.arrow.pyspark.enabled": "true",
+        # the batches a component's batch function gets (Table.map_batches / aggregate): as big as the
+        # standalone engine's, so the per-batch numpy work is not dwarfed by its call (Spark's default is 10,000)
+        "spark.sql.execution.arrow.maxRecordsPerBatch": str(BATCH_ROWS),
         "spark.pyspark.python": python,
         "spark.executorEnv.PYTHONPATH": config.python_path or package_root,
         "spark.executor.memory": "1g",
@@ -198,11 +201,13 @@ class SparkTable(ArrowTable):
         return self._data
 
     @override
-    def record_batches(self, rows: int = 65536) -> Iterator[pa.RecordBatch]:
+    def record_batches(self, rows: int = BATCH_ROWS, columns: Sequence[str] | None = None
+                       ) -> Iterator[pa.RecordBatch]:
         if self._stored_unchanged:  # streamed from the files, as the standalone engine does
-            yield from super().record_batches(rows)
+            yield from super().record_batches(rows, columns)
             return
-        yield from self.data.to_batches(max_chunksize=rows)
+        data = self.data if columns is None else self.data.select(list(columns))
+        yield from data.to_batches(max_chunksize=rows)
 
     @override
     def arrow_schema(self) -> pa.Schema:
@@ -225,7 +230,7 @@ class SparkTable(ArrowTable):
             return super()._column(name)
         if name not in self._read_columns:  # a plan: Spark computes that one column
             with self._spark.action(f"collecting the column {name!r}"):
-                self._read_columns[name] = _normalised(self.frame.select(name).toArrow()).column(0)
+                self._read_columns[name] = _normalised(self.frame.select(_quoted(name)).toArrow()).column(0)
         return self._read_columns[name]
 
     @override
@@ -288,12 +293,12 @@ class SparkTable(ArrowTable):
         return SparkTable(schema or self.schema, self._spark, _once(mapped))
 
     @override
-    def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
+    def aggregate(self, function: BatchReduce, combine: Combine, columns: Sequence[str] | None = None) -> Any:
         if self._data is not None:
-            return super().aggregate(function, combine)
+            return super().aggregate(function, combine, columns)
         with self._spark.action(f"aggregating the table ({getattr(function, '__name__', 'a function')})"):
-            partials = self.frame.mapInArrow(functools.partial(_fold_partition, function, combine),
-                                             "partial binary")
+            frame = self.frame if columns is None else self.frame.select(*map(_quoted, columns))
+            partials = frame.mapInArrow(functools.partial(_fold_partition, function, combine), "partial binary")
             rows = partials.collect()
         values = [codec.decode(bytearray(row[0])) for row in rows]  # writable arrays: combine may add in place
         return functools.reduce(combine, values) if values else None
@@ -397,6 +402,11 @@ def _fold_partition(function: BatchReduce, combine: Combine, batches: Iterable[p
         return
     result = fold(itertools.chain([first], batches), function, combine)
     yield pa.RecordBatch.from_arrays([pa.array([codec.encode(result)], pa.binary())], names=["partial"])
+
+
+def _quoted(name: str) -> str:
+    """A column name as Spark SQL reads it literally (a header may hold dots or spaces)."""
+    return "`" + name.replace("`", "``") + "`"
 
 
 def _plain_text_schema(schema: pa.Schema) -> pa.Schema:

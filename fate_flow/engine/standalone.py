@@ -64,13 +64,16 @@ class ArrowTable(Table):
                 files[0])
         return self._data
 
-    def record_batches(self, rows: int = BATCH_ROWS) -> Iterator[pa.RecordBatch]:
-        """The rows in Arrow batches; a stored table is streamed from its files, never loaded whole."""
+    def record_batches(self, rows: int = BATCH_ROWS, columns: Sequence[str] | None = None
+                       ) -> Iterator[pa.RecordBatch]:
+        """The rows in Arrow batches (of ``columns`` only, when given); a stored table is streamed from its
+        files, never loaded whole."""
         if self._data is None and self._source is not None:
             for path in parquet_files(Path(self._source.path)):
-                yield from pq.ParquetFile(path).iter_batches(batch_size=rows)
+                yield from pq.ParquetFile(path).iter_batches(batch_size=rows, columns=columns)
             return
-        yield from self.data.to_batches(max_chunksize=rows)
+        data = self.data if columns is None else self.data.select(list(columns))
+        yield from data.to_batches(max_chunksize=rows)
 
     def arrow_schema(self) -> pa.Schema:
         """The stored columns as an Arrow schema; a table not loaded yet reads it from its first file, not its rows."""
@@ -188,8 +191,8 @@ class ArrowTable(Table):
         return ArrowTable(schema or self.schema, pa.Table.from_batches(mapped, schema=columns))
 
     @override
-    def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
-        return fold(self.record_batches(), function, combine)
+    def aggregate(self, function: BatchReduce, combine: Combine, columns: Sequence[str] | None = None) -> Any:
+        return fold(self.record_batches(columns=columns), function, combine)
 
 
 class StandaloneComputing(Computing):

@@ -151,11 +151,12 @@ class Table(ABC):
         """
 
     @abstractmethod
-    def aggregate(self, function: BatchReduce, combine: Combine) -> Any:
+    def aggregate(self, function: BatchReduce, combine: Combine, columns: Sequence[str] | None = None) -> Any:
         """``function`` of every batch, computed where the table lives, folded with ``combine`` (associative:
         the partial results of a partition meet first, then the partitions' in the task); None when the table
-        has no batch. The partial results are plain values the typed codec carries (numbers, numeric
-        arrays, lists and dicts of them), never pickled.
+        has no batch. The batches hold ``columns`` only (default: all; fewer is less to read and to ship). The
+        partial results are plain values the typed codec carries (numbers, numeric arrays, lists and dicts of
+        them), never pickled.
         """
 
     def meta_schema(self) -> dict[str, Any]:

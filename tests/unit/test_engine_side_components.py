@@ -61,8 +61,8 @@ TRANSFORM = DataTransformParams(with_label=True, label_name="y", label_type="int
 
 def _transformed(computing, meta: TableMeta):
     table = computing.read(meta)
-    transform = fit_transform(CTX, table, TRANSFORM)
-    return transform, *apply_transform(CTX, table, transform)
+    transform, rates = fit_transform(CTX, table, TRANSFORM)
+    return transform, apply_transform(CTX, table, transform), rates
 
 
 def test_data_transform_on_spark_is_a_plan_that_equals_the_standalone_engine(spark, tmp_path):
@@ -91,9 +91,9 @@ def test_data_transform_on_spark_is_a_plan_that_equals_the_standalone_engine(spa
 def test_a_bad_value_fails_in_the_executor_with_the_column_named(spark, tmp_path):
     meta = _text_table(tmp_path / "t")
     table = spark.read(meta)
-    transform = fit_transform(CTX, table, DataTransformParams(with_label=True, label_name="y"))
+    transform, _ = fit_transform(CTX, table, DataTransformParams(with_label=True, label_name="y"))
     transform.missing_values = []  # "NA" is now a value, and not a number
-    output, _ = apply_transform(CTX, table, transform)
+    output = apply_transform(CTX, table, transform)
     with pytest.raises(ComponentError, match="component_0: feature column 'x0' holds a value that is not a number"):
         output.features()
 

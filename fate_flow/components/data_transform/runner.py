@@ -16,6 +16,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fate_flow.components.data_transform import DataTransformParams, sparse
+from fate_flow.components.data_transform.census import CensusSpec, as_text, take_census
 from fate_flow.components.data_transform.transform import INTEGER_TYPES, Transform
 from fate_flow.components.upload import TEXT_HEADER
 from fate_flow.engine.columns import floats
@@ -36,12 +37,12 @@ def run(ctx: Context) -> None:
         model = ctx.models.load()
         transform = Transform(**model.param["transform"])
         if transform.input_format == "dense":
-            output, rates = _apply(ctx, table, transform)
+            output, rates = _apply(ctx, table, transform), {}
         else:
             output, rates = sparse.apply(ctx, table, transform)
     elif params.input_format == "dense":
-        transform = _fit(ctx, table, params)
-        output, rates = _apply(ctx, table, transform)
+        transform, rates = _fit(ctx, table, params)
+        output = _apply(ctx, table, transform)
     else:
         transform, output, rates = sparse.fit(ctx, table, params)
     ctx.outputs[0].write(output)
@@ -54,7 +55,9 @@ def run(ctx: Context) -> None:
 
 
 # -- fit ----------------------------------------------------------------------------------------------------------
-def _fit(ctx: Context, table: Table, params: DataTransformParams) -> Transform:
+def _fit(ctx: Context, table: Table, params: DataTransformParams) -> tuple[Transform, dict[str, dict[str, float]]]:
+    """The transform, and the share of each numeric feature's values it fills and replaces (one pass over the
+    rows when it fills or replaces, none otherwise)."""
     if table.schema.extra.get(TEXT_HEADER) is not None:
         raise ComponentError(f"{ctx.component_name}: the table was uploaded as id + text (its rows are not a "
                              "table of columns): read it with input_format sparse or tag, or upload a file whose "
@@ -73,15 +76,19 @@ def _fit(ctx: Context, table: Table, params: DataTransformParams) -> Transform:
                           missing_values=_texts(params.missing_impute) if params.missing_impute else list(
                               DEFAULT_MISSING),
                           outlier_values=_texts(params.outlier_impute or []))
-    numeric = [c for c in header if transform.type_of(c) != "str"]
+    if not (params.missing_fill or params.outlier_replace):
+        return transform, {"missing": {}, "outlier": {}}
+    numeric = tuple(c for c in header if transform.type_of(c) != "str")
+    census = take_census(table, CensusSpec(numeric, tuple(transform.missing_values), tuple(transform.outlier_values),
+                                           replaces_outliers=bool(params.outlier_replace)))
     if params.missing_fill:
-        transform.missing_fill = _replacements(ctx, table, numeric, transform.missing_values, [],
-                                               params.missing_fill_method, params.default_value, "default_value")
+        transform.missing_fill = _replacements(ctx, numeric, census.for_fill, params.missing_fill_method,
+                                               params.default_value, "default_value")
     if params.outlier_replace:
-        transform.outlier_replace = _replacements(ctx, table, numeric, transform.missing_values,
-                                                  transform.outlier_values, params.outlier_replace_method,
+        transform.outlier_replace = _replacements(ctx, numeric, census.for_replace, params.outlier_replace_method,
                                                   params.outlier_replace_value, "outlier_replace_value")
-    return transform
+    return transform, census.rates(numeric, fills=bool(params.missing_fill),
+                                   replaces=bool(params.outlier_replace and transform.outlier_values))
 
 
 def _match_id(ctx: Context, params: DataTransformParams, columns: list[str]) -> str | None:
@@ -101,10 +108,10 @@ def _texts(values: list[Any]) -> list[str]:
     return ["" if v is None else str(v) for v in values]
 
 
-def _replacements(ctx: Context, table: Table, columns: list[str], missing: list[str], outliers: list[str],
-                  method: str | None, designated: Any, field_name: str) -> dict[str, float]:
+def _replacements(ctx: Context, columns: tuple[str, ...], valid: dict[str, np.ndarray], method: str | None,
+                  designated: Any, field_name: str) -> dict[str, float]:
     """The value that replaces missing (or outlier) values, per column: ``designated`` (one value or one per
-    column) unless ``method`` says min, max or mean of the column's valid values."""
+    column) unless ``method`` says min, max or mean of the column's ``valid`` values (0 for a column without)."""
     if method in (None, "designated"):
         if isinstance(designated, list):
             if len(designated) != len(columns):
@@ -112,43 +119,22 @@ def _replacements(ctx: Context, table: Table, columns: list[str], missing: list[
                                      f"{len(columns)} features")
             return {c: float(v) for c, v in zip(columns, designated, strict=True)}
         return dict.fromkeys(columns, float(designated))
-    if not columns:
-        return {}
-    totals = table.aggregate(functools.partial(_valid_totals, list(columns), [*missing, *outliers]), _merge_totals)
-    if totals is None:
-        return dict.fromkeys(columns, 0.0)
-    count, total, low, high = totals
+    count = valid["count"]
     with np.errstate(divide="ignore", invalid="ignore"):
-        statistic = {"min": low, "max": high, "mean": total / count}[method]
+        statistic = {"min": valid["min"], "max": valid["max"], "mean": valid["sum"] / count}[method]
     return {c: float(statistic[i]) if count[i] else 0.0 for i, c in enumerate(columns)}
 
 
-def _valid_totals(columns: list[str], excluded: list[str], batch: pa.RecordBatch
-                  ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Per column: how many valid values (not missing, not ``excluded``), their sum, minimum and maximum."""
-    values = np.column_stack([floats(batch.column(c), c, excluded) for c in columns]) if batch.num_rows else (
-        np.empty((0, len(columns))))
-    valid = ~np.isnan(values)
-    return (valid.sum(axis=0), np.where(valid, values, 0.0).sum(axis=0),
-            np.where(valid, values, np.inf).min(axis=0, initial=np.inf),
-            np.where(valid, values, -np.inf).max(axis=0, initial=-np.inf))
-
-
-def _merge_totals(a: tuple, b: tuple) -> tuple:
-    return a[0] + b[0], a[1] + b[1], np.minimum(a[2], b[2]), np.maximum(a[3], b[3])
-
-
 # -- apply (where the table lives: Spark's executors on Spark) ------------------------------------------------------
-def _apply(ctx: Context, table: Table, transform: Transform) -> tuple[Table, dict[str, dict[str, float]]]:
+def _apply(ctx: Context, table: Table, transform: Transform) -> Table:
     present = set(table.schema.header) | {c for c in (table.schema.label, table.schema.weight) if c}
     absent = [c for c in transform.header if c not in present]
     if absent:
         raise ComponentError(f"{ctx.component_name}: the data lacks the columns {', '.join(absent[:10])} that the "
                              "transform was fitted with")
     layout = _Layout.of(ctx.component_name, table, transform, with_label=transform.label_name in present)
-    output = table.map_batches(functools.partial(_transform_batch, layout), layout.arrow_schema(table),
-                               layout.schema(table))
-    return output, _rates(table, layout)
+    return table.map_batches(functools.partial(_transform_batch, layout), layout.arrow_schema(table),
+                             layout.schema(table))
 
 
 @dataclass(frozen=True)
@@ -202,65 +188,27 @@ def _transform_batch(layout: _Layout, batch: pa.RecordBatch) -> pa.RecordBatch:
     for name in layout.text:
         columns[name] = pc.cast(batch.column(name), pa.string())
     for name in layout.numeric:
-        columns[name] = _feature(layout.component, batch.column(name), name, transform)[0]
+        columns[name] = _feature(layout.component, batch.column(name), name, transform)
     return pa.RecordBatch.from_pydict(columns)
 
 
-def _feature(component: str, column: pa.Array, name: str, transform: Transform
-             ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """A feature column's values after the transform, and where it had a missing value and an outlier."""
+def _feature(component: str, column: pa.Array, name: str, transform: Transform) -> np.ndarray:
+    """A feature column's values after the transform: outliers replaced, then missing values filled."""
     try:
         values = floats(column, name, transform.missing_values)
     except ComponentError as exc:
         raise ComponentError(f"{component}: feature {exc} (set data_type or exclusive_data_type to str to keep it "
                              "as text)") from None
-    outliers = np.zeros(len(values), dtype=bool)
     if transform.outlier_replace is not None and transform.outlier_values:
-        outliers = np.isin(_as_text(column.to_numpy(zero_copy_only=False)), transform.outlier_values)
+        outliers = np.isin(as_text(column.to_numpy(zero_copy_only=False)), transform.outlier_values)
         values[outliers] = transform.outlier_replace.get(name, 0.0)
-    missing = np.isnan(values)
     if transform.missing_fill is not None:
-        values[missing] = transform.missing_fill.get(name, 0.0)
+        values[np.isnan(values)] = transform.missing_fill.get(name, 0.0)
     if transform.type_of(name) in INTEGER_TYPES:
         values = np.where(np.isnan(values), values, np.trunc(values))
     if transform.output_format == "sparse":
         values[np.abs(values) < FLOAT_ZERO] = 0.0
-    return values, missing, outliers
-
-
-def _rates(table: Table, layout: _Layout) -> dict[str, dict[str, float]]:
-    """Per numeric feature, the share of rows whose value was missing (filled) or an outlier (replaced): what
-    the summary reports when the transform fills or replaces (else nothing is counted: no pass over the rows)."""
-    transform = layout.transform
-    rates: dict[str, dict[str, float]] = {"missing": {}, "outlier": {}}
-    if transform.missing_fill is None and transform.outlier_replace is None:
-        return rates
-    counted = table.aggregate(functools.partial(_replaced_counts, layout), _add)
-    rows, missing, outliers = counted if counted is not None else (0, None, None)
-    for index, name in enumerate(layout.numeric):
-        if transform.missing_fill is not None:
-            rates["missing"][name] = float(missing[index] / rows) if rows else 0.0
-        if transform.outlier_replace is not None and transform.outlier_values:
-            rates["outlier"][name] = float(outliers[index] / rows) if rows else 0.0
-    return rates
-
-
-def _replaced_counts(layout: _Layout, batch: pa.RecordBatch) -> tuple[int, np.ndarray, np.ndarray]:
-    counts = np.zeros((2, len(layout.numeric)), dtype=np.int64)
-    for index, name in enumerate(layout.numeric):
-        _, missing, outliers = _feature(layout.component, batch.column(name), name, layout.transform)
-        counts[:, index] = missing.sum(), outliers.sum()
-    return batch.num_rows, counts[0], counts[1]
-
-
-def _add(a: tuple, b: tuple) -> tuple:
-    return tuple(x + y for x, y in zip(a, b, strict=True))
-
-
-def _as_text(column: np.ndarray) -> np.ndarray:
-    if column.dtype.kind in "fiu":
-        return np.array([format(v, "g") for v in column], dtype=object)
-    return np.char.strip(column.astype(str))
+    return values
 
 
 def _labels(component: str, column: pa.Array, name: str, label_type: str) -> np.ndarray:
