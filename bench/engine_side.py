@@ -1,15 +1,16 @@
 """Row work where the table lives (issue 13): DataTransform then FeatureScale (standard) on an N-row text table
 (id, y and 10 features, 8 Parquet partitions, as an upload stores it), fit + apply + store, three ways:
 
-  standalone   the standalone engine (the task's process, Arrow batches);
-  spark-task   Spark local[2], the rows collected into the task through Arrow first, then computed there
-               and stored by the task: what every component did before Table.map_batches / aggregate;
-  spark        Spark local[2], the components' batch functions in Spark's executors (mapInArrow), stored by
-               Spark, nothing collected.
+  standalone   the standalone engine (the task's process, Arrow batches), with the master's cores;
+  spark-task   Spark (--master, default local[2]), the rows collected into the task through Arrow first, then
+               computed there and stored by the task: what every component did before Table.map_batches and
+               Table.aggregate;
+  spark        Spark (the same master), the components' batch functions in Spark's executors (mapInArrow),
+               stored by Spark, nothing collected.
 
 The Spark session is started (and warmed with one small job) before the clock starts. Medians of --repeat runs.
 
-    PYTHONPATH=. .venv/bin/python bench/engine_side.py --rows 1000000 --repeat 3
+    PYTHONPATH=. .venv/bin/python bench/engine_side.py --rows 1000000 --repeat 3 [--master 'local[1]']
 """
 
 from __future__ import annotations
@@ -81,13 +82,15 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--master", default="local[2]", help="the Spark master (local[1] to see the scaling)")
     args = parser.parse_args()
+    cores = int(args.master[len("local["):-1]) if args.master.startswith("local[") else 2
     work = Path(tempfile.mkdtemp(prefix="engine-side-"))
     try:
         meta = text_table(work / "input", args.rows)
-        spark = SparkComputing(SparkConfig(master="local[2]", lost_workers_timeout=60), cores=2, app_name="bench")
+        spark = SparkComputing(SparkConfig(master=args.master, lost_workers_timeout=60), cores=cores, app_name="bench")
         spark.read(meta).aggregate(lambda batch: batch.num_rows, lambda a, b: a + b)  # session and workers up
-        ways = {"standalone": (StandaloneComputing(2), False), "spark-task": (spark, True), "spark": (spark, False)}
+        ways = {"standalone": (StandaloneComputing(cores), False), "spark-task": (spark, True), "spark": (spark, False)}
         results: dict[str, list[float]] = {name: [] for name in ways}
         for run in range(args.repeat):
             for name, (computing, collect_first) in ways.items():
@@ -97,7 +100,7 @@ def main() -> None:
                 print(f"{name:<11} run {run + 1}: {results[name][-1]:.2f} s", flush=True)
         spark.close()
         summary = {name: round(statistics.median(times), 2) for name, times in results.items()}
-        print(json.dumps({"rows": args.rows, "median_s": summary, "runs": results}))
+        print(json.dumps({"rows": args.rows, "master": args.master, "median_s": summary, "runs": results}))
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -7,13 +7,15 @@ passes unchanged. An ``anonymous_header`` in the schema grows by ``<role>_<party
 
 from __future__ import annotations
 
+import functools
 from dataclasses import replace
 from typing import Any
 
 import pyarrow as pa
 
-from fate_flow.components._data_ops import is_text, set_columns
+from fate_flow.components._data_ops import is_text
 from fate_flow.components.column_expand import ColumnExpandParams
+from fate_flow.engine.columns import with_columns
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 
 
@@ -49,21 +51,28 @@ def expand(ctx: Context, table: Table, append_header: list[str], fill_values: li
     if clash:
         raise ComponentError(f"{ctx.component_name}: append_header {clash} are columns of the data already")
     text = is_text(table, schema.header)
-    rows = table.count()
-    columns = {name: _column(value, rows, text) for name, value in zip(append_header, values, strict=True)}
+    constants = [_constant(value, text) for value in values]
     extra = dict(schema.extra)
     if isinstance(extra.get("anonymous_header"), list):
         extra["anonymous_header"] = _anonymous(extra["anonymous_header"], len(append_header), ctx)
-    return set_columns(table, columns, replace(schema, header=(*schema.header, *append_header), extra=extra))
+    stored = table.arrow_schema()
+    columns = pa.schema([*stored, *(pa.field(name, c.type) for name, c in zip(append_header, constants, strict=True))])
+    # the columns are appended batch by batch, where the table lives
+    return table.map_batches(functools.partial(_append, dict(zip(append_header, constants, strict=True))), columns,
+                             replace(schema, header=(*schema.header, *append_header), extra=extra))
 
 
-def _column(value: Any, rows: int, text: bool) -> pa.Array:
+def _constant(value: Any, text: bool) -> pa.Scalar:
     if not text:
         try:  # a typed table gets a number column (a model's fill values are kept as text)
-            return pa.repeat(pa.scalar(float(value), pa.float64()), rows)
+            return pa.scalar(float(value), pa.float64())
         except ValueError:
             pass
-    return pa.repeat(pa.scalar(str(value), pa.string()), rows)
+    return pa.scalar(str(value), pa.string())
+
+
+def _append(constants: dict[str, pa.Scalar], batch: pa.RecordBatch) -> pa.RecordBatch:
+    return with_columns(batch, {name: pa.repeat(value, batch.num_rows) for name, value in constants.items()})
 
 
 def _anonymous(names: list[str], count: int, ctx: Context) -> list[str]:

@@ -139,3 +139,17 @@ def _check_against_numpy(scaling: Scaling, features: np.ndarray, params: Feature
         clipped = np.clip(values, lower, upper)
         np.testing.assert_allclose(scaling.mean, clipped.mean(axis=0) if params.with_mean else 0.0, atol=1e-12)
         np.testing.assert_allclose(scaling.std, clipped.std(axis=0), rtol=1e-10)
+
+
+def test_column_expand_appends_its_columns_in_the_executors(spark, tmp_path):
+    from fate_flow.components._column_expand import expand
+
+    meta = _text_table(tmp_path / "t")
+    ctx = SimpleNamespace(component_name="column_expand_0", role="guest", party_id="9999")
+    expanded = expand(ctx, spark.read(meta), ["a", "b"], [0.5, "z"])
+    assert isinstance(expanded, SparkTable) and not expanded.collected
+    local = expand(ctx, StandaloneComputing().read(meta), ["a", "b"], [0.5, "z"])
+    assert expanded.schema.header == (*StandaloneComputing().read(meta).schema.header, "a", "b")
+    assert expanded.arrow_schema() == local.arrow_schema()  # a text table gets text columns, as FATE writes them
+    assert set(expanded.column("a").tolist()) == {"0.5"} and set(expanded.column("b").tolist()) == {"z"}
+    np.testing.assert_array_equal(expanded.sids(), local.sids())
