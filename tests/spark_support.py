@@ -1,7 +1,8 @@
-"""Spark for the tests: ``require_spark()`` skips (fails in CI) without pyspark or Java, and the session fixture
-``spark_cluster`` is a real standalone cluster on loopback (a master and one 2-core, 2g worker, free ports).
+"""Spark for the tests: ``require_spark()`` skips (fails in CI) without pyspark or Java; the session fixture
+``spark_cluster`` is a real standalone cluster on loopback (a master and one 2-core, 2g worker, free ports),
+and the module fixture ``spark`` (``local_spark``) a task's Spark computing on ``local[2]``.
 
-A test module uses the fixture by importing it::
+A test module uses a fixture by importing it::
 
     from tests.spark_support import spark_cluster  # noqa: F401
 """
@@ -13,6 +14,8 @@ from collections.abc import Iterator
 
 import pytest
 
+from fate_flow.engine.spark import SparkComputing
+from fate_flow.entity.task_config import SparkConfig
 from fate_flow.utils.spark_cluster import LocalSparkCluster, java_available, pyspark_available
 
 
@@ -39,3 +42,14 @@ def spark_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalSpa
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(scope="module", name="spark")
+def local_spark() -> Iterator[SparkComputing]:
+    """``spark``: a task's Spark computing on ``local[2]`` (the pyspark package's own JVM), for one test module."""
+    require_spark()
+    computing = SparkComputing(SparkConfig(master="local[2]", lost_workers_timeout=30), cores=2, app_name="unit")
+    try:
+        yield computing
+    finally:
+        computing.close()

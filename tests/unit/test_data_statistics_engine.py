@@ -7,7 +7,6 @@ collecting; the narrowing itself on columns with heavy ties and a huge range, ov
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -23,7 +22,7 @@ from fate_flow.engine.parts import write_parts
 from fate_flow.engine.standalone import StandaloneComputing
 from fate_flow.engine.table import Table
 from fate_flow.entity.table_meta import TableMeta
-from tests.spark_support import require_spark
+from tests.spark_support import local_spark  # noqa: F401  (the module fixture `spark`)
 
 ROWS = 997  # not a multiple of the partitions: parts of different sizes
 PARTS = 4
@@ -182,17 +181,6 @@ def test_only_the_chosen_columns_are_read(stored):
 
 
 # -- a real Spark --------------------------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[object]:
-    require_spark()
-    from fate_flow.engine.spark import SparkComputing
-    from fate_flow.entity.task_config import SparkConfig
-
-    computing = SparkComputing(SparkConfig(master="local[2]", lost_workers_timeout=30), cores=2, app_name="unit")
-    yield computing
-    computing.close()
-
 
 def _close(a: dict[str, list], b: dict[str, list]) -> None:
     assert list(a) == list(b)

@@ -5,7 +5,6 @@ quantiles included) equals a plain numpy computation on the whole column."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,12 +19,11 @@ from fate_flow.components.data_transform.runner import _apply as apply_transform
 from fate_flow.components.data_transform.runner import _fit as fit_transform
 from fate_flow.components.feature_scale import FeatureScaleParams
 from fate_flow.engine.parts import write_parts
-from fate_flow.engine.spark import SparkComputing, SparkTable
+from fate_flow.engine.spark import SparkTable
 from fate_flow.engine.standalone import StandaloneComputing
 from fate_flow.entity.table_meta import TableMeta
-from fate_flow.entity.task_config import SparkConfig
 from fate_flow.errors import ComponentError
-from tests.spark_support import require_spark
+from tests.spark_support import local_spark  # noqa: F401  (the module fixture `spark`)
 
 ROWS = 3000
 CTX = SimpleNamespace(component_name="component_0")
@@ -44,14 +42,6 @@ def _text_table(directory: Path, parts: int = 3) -> TableMeta:
     write_parts(data, directory, parts)
     return TableMeta(namespace="ns", name="t", path=str(directory), count=ROWS, partitions=parts,
                      schema={"sid": "id", "header": ["y", "x0", "x1", "x2"]})
-
-
-@pytest.fixture(scope="module")
-def spark() -> Iterator[SparkComputing]:
-    require_spark()
-    computing = SparkComputing(SparkConfig(master="local[2]", lost_workers_timeout=30), cores=2, app_name="unit")
-    yield computing
-    computing.close()
 
 
 TRANSFORM = DataTransformParams(with_label=True, label_name="y", label_type="int", missing_fill=True,

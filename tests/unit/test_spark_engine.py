@@ -7,7 +7,6 @@ The settings: ``fate_on_spark.spark`` is checked, and a job's ``spark_run`` beco
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,13 +15,13 @@ import pyarrow.parquet as pq
 import pytest
 
 from fate_flow.engine.parts import write_parts
-from fate_flow.engine.spark import SparkComputing, SparkTable, spark_properties
+from fate_flow.engine.spark import SparkTable, spark_properties
 from fate_flow.engine.standalone import StandaloneComputing
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.entity.task_config import SparkConfig
 from fate_flow.errors import ComponentError
 from fate_flow.settings import SettingsError, load_settings
-from tests.spark_support import require_spark
+from tests.spark_support import local_spark  # noqa: F401  (the module fixture `spark`)
 
 ROWS = 1000
 
@@ -37,14 +36,6 @@ def _stored(directory: Path, parts: int) -> TableMeta:
 
 def _square(value: int) -> tuple[int, int]:
     return value * value, os.getpid()
-
-
-@pytest.fixture(scope="module")
-def spark(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SparkComputing]:
-    require_spark()
-    computing = SparkComputing(SparkConfig(master="local[2]", lost_workers_timeout=30), cores=2, app_name="unit")
-    yield computing
-    computing.close()
 
 
 def test_write_parts_keeps_the_row_order_across_files(tmp_path):
