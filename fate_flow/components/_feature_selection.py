@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from fate_flow.components._feature_binning import anonymous_header
-from fate_flow.components._tables import float_matrix, replace_features
+from fate_flow.components._tables import float_matrix, keep_features
 from fate_flow.components.feature_selection import FeatureSelectionParams
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 from fate_flow.ml import selection
@@ -439,7 +439,7 @@ def _keep(ctx: Context, table: Table, kept: list[str]) -> Table:
     missing = [c for c in kept if c not in table.schema.header]
     if missing:
         raise ComponentError(f"{ctx.component_name}: the data lacks the selected columns {missing[:10]}")
-    return replace_features(table, kept, float_matrix(table, kept))
+    return keep_features(table, kept)
 
 
 def _result(run: FilterRun, outcome: Outcome, before: list[str], after: list[str], select: list[str]

@@ -7,6 +7,7 @@ Imported by runners only (the registry skips modules whose name starts with ``_`
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -14,6 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from fate_flow.engine.columns import floats
 from fate_flow.engine.standalone import ArrowTable
 from fate_flow.engine.table import Table
 from fate_flow.errors import ComponentError
@@ -51,6 +53,25 @@ def replace_features(table: Table, header: Sequence[str], matrix: np.ndarray) ->
     for index, name in enumerate(header):
         columns[name] = pa.array(matrix[:, index])
     return ArrowTable(arrow.schema.with_header(header), pa.table(columns))
+
+
+def keep_features(table: Table, header: Sequence[str]) -> Table:
+    """``table`` with only the features ``header`` (existing columns, as float64, NaN where missing), the
+    other columns kept as stored: ``replace_features(table, header, float_matrix(table, header))``, batch by
+    batch where the table lives."""
+    header = list(header)
+    old = set(table.schema.header)
+    stored = table.arrow_schema()
+    kept = [field for field in stored if field.name not in old]
+    columns = pa.schema([*kept, *(pa.field(name, pa.float64()) for name in header)])
+    return table.map_batches(functools.partial(_kept_batch, [f.name for f in kept], header), columns,
+                             table.schema.with_header(header))
+
+
+def _kept_batch(kept: list[str], header: list[str], batch: pa.RecordBatch) -> pa.RecordBatch:
+    arrays = [batch.column(name) for name in kept]
+    arrays += [pa.array(floats(batch.column(name), name, MISSING_TEXTS)) for name in header]
+    return pa.RecordBatch.from_arrays(arrays, names=[*kept, *header])
 
 
 def column_type(table: Table, name: str) -> pa.DataType:

@@ -143,3 +143,17 @@ def test_column_expand_appends_its_columns_in_the_executors(spark, tmp_path):
     assert expanded.arrow_schema() == local.arrow_schema()  # a text table gets text columns, as FATE writes them
     assert set(expanded.column("a").tolist()) == {"0.5"} and set(expanded.column("b").tolist()) == {"z"}
     np.testing.assert_array_equal(expanded.sids(), local.sids())
+
+
+def test_feature_selection_keeps_its_columns_in_the_executors(spark, tmp_path):
+    from fate_flow.components._tables import float_matrix, keep_features
+
+    meta = _text_table(tmp_path / "t")
+    table = spark.read(meta)
+    kept = keep_features(table, ["x2", "x0"])
+    assert isinstance(kept, SparkTable) and not kept.collected
+    # a Reader's table: y is one of its features, so it goes too
+    assert kept.schema.header == ("x2", "x0") and kept.arrow_schema().names == ["id", "x2", "x0"]
+    local = StandaloneComputing().read(meta)
+    np.testing.assert_array_equal(kept.features(), float_matrix(local, ["x2", "x0"]))  # NaN where missing
+    np.testing.assert_array_equal(kept.sids(), local.sids())  # the other columns as stored
