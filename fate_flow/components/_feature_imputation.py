@@ -1,26 +1,35 @@
 """FeatureImputation's runner: fit the replacement value of every column (train stage) or load them
-(predict stage), then replace, column by column, vectorised.
+(predict stage), then replace, batch by batch where the table lives (Spark's executors on Spark).
 
 As FATE 1.11 does: a value is missing when it is in ``missing_impute`` (default: the empty and null
 texts and NaN, i.e. NaN in a typed table); a column's method is ``col_missing_fill_method[column]``, else
 ``missing_fill_method``; a column whose method is None is skipped (not imputed). min, max and mean are
 those of the column's values that are neither missing nor NaN; designated is ``default_value`` (one
 value, one per feature, or per feature name).
+
+The rows are read twice: one census pass (``Table.aggregate``) finds, per feature, the statistics the fit
+needs, how many values are missing (the rates the model and the summary report) and whether a value is not
+a number; then ``Table.map_batches`` writes the replaced features. Every feature comes out float64, after
+the table's other columns, as before. The mean is the batches' sums added up over their count (it may differ
+from numpy's whole-column mean in the last digits).
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 
-from fate_flow.components._tables import MISSING_TEXTS, float_matrix, json_number, replace_features
+from fate_flow.components._tables import MISSING_TEXTS, json_number
 from fate_flow.components.feature_imputation import FeatureImputationParams
+from fate_flow.engine.columns import floats
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 
 DEFAULT_MISSING: tuple[Any, ...] = ("", "none", "null", "na", "None", None)  # None stands for NaN
-STATISTICS = {"min": np.min, "max": np.max, "mean": np.mean}
+STATISTICS = ("min", "max", "mean")
 
 
 @dataclass
@@ -40,27 +49,35 @@ class Imputer:
 
     def missing(self, values: np.ndarray) -> np.ndarray:
         """Where ``values`` (one column) holds a missing value."""
-        numbers, nan_is_missing = _missing_numbers(self.missing_values)
-        mask = np.isin(values, numbers) if numbers.size else np.zeros(values.shape, dtype=bool)
-        return mask | np.isnan(values) if nan_is_missing else mask
+        return missing_mask(self.missing_values, values)
+
+
+def missing_mask(missing_values: list[Any] | tuple[Any, ...], values: np.ndarray) -> np.ndarray:
+    """Where ``values`` (one column, floats) holds one of ``missing_values`` (JSON: None stands for NaN)."""
+    numbers, nan_is_missing = _missing_numbers(missing_values)
+    mask = np.isin(values, numbers) if numbers.size else np.zeros(values.shape, dtype=bool)
+    return mask | np.isnan(values) if nan_is_missing else mask
 
 
 def run(ctx: Context) -> None:
     """Fit or load the imputer, replace the missing values, write the data and the model."""
     params: FeatureImputationParams = ctx.params
     table = ctx.inputs.first("data", "train_data", "test_data")
-    imputer = Imputer(**ctx.models.load().param["imputer"]) if ctx.stage == PREDICT else _fit(ctx, table, params)
-    output, rates = _apply(ctx, table, imputer)
+    if ctx.stage == PREDICT:
+        imputer, census = Imputer(**ctx.models.load().param["imputer"]), None
+    else:
+        imputer, census = _fit(ctx, table, params)
+    output, rates, rows = _apply(ctx, table, imputer, census)
     ctx.outputs[0].write(output)
     ctx.models.save(param=_model_param(imputer, rates), meta=_model_meta(imputer))
     if ctx.stage != PREDICT:
         ctx.summary({"missing_value": imputer.missing_values,
                      "missing_impute_value": {c: imputer.fill.get(c, 0) for c in imputer.header},
                      "missing_impute_rate": rates, "skip_cols": imputer.skip_cols})
-    ctx.logger.info("%s: %d rows, imputed %s", ctx.component_name, output.count(), rates)
+    ctx.logger.info("%s: %d rows, imputed %s", ctx.component_name, rows, rates)
 
 
-def _missing_numbers(missing_values: list[Any]) -> tuple[np.ndarray, bool]:
+def _missing_numbers(missing_values: list[Any] | tuple[Any, ...]) -> tuple[np.ndarray, bool]:
     """The numbers among the missing values, and whether NaN (a null text, None or NaN) is among them."""
     numbers, nan_is_missing = [], False
     for value in missing_values:
@@ -78,7 +95,9 @@ def _missing_numbers(missing_values: list[Any]) -> tuple[np.ndarray, bool]:
     return np.asarray(numbers, dtype=np.float64), nan_is_missing
 
 
-def _fit(ctx: Context, table: Table, params: FeatureImputationParams) -> Imputer:
+# -- fit ----------------------------------------------------------------------------------------------------------
+def _fit(ctx: Context, table: Table, params: FeatureImputationParams) -> tuple[Imputer, Census]:
+    """The imputer, and the census it was fitted from (its missing counts are the train stage's rates)."""
     header = list(table.schema.header)
     per_column = params.col_missing_fill_method or {}
     unknown = [c for c in per_column if c not in header]
@@ -92,19 +111,19 @@ def _fit(ctx: Context, table: Table, params: FeatureImputationParams) -> Imputer
                       strategy=None if params.col_missing_fill_method else params.missing_fill_method)
     designated = _designated(ctx, header, params.default_value)
     imputed = [c for c in header if methods[c] is not None]
-    values = float_matrix(table, imputed)
-    for index, column in enumerate(imputed):
+    described = [c for c in imputed if methods[c] != "designated"]
+    census = take_census(table, CensusSpec(tuple(header), tuple(imputed), tuple(described), tuple(missing_values)))
+    census.check_numbers(imputed)  # the imputed columns are read first: their bad value is the one reported
+    for column in imputed:  # in header order: the fill values, and the first column without a statistic fails
         method = methods[column]
         if method == "designated":
             imputer.fill[column] = designated[column]
             continue
-        col = values[:, index]
-        valid = col[~imputer.missing(col) & ~np.isnan(col)]
-        if not valid.size:
+        if not census.valid[column]:
             raise ComponentError(f"{ctx.component_name}: feature {column!r} has no value that is not missing: its "
                                  f"{method} is undefined (give it the designated method)")
-        imputer.fill[column] = float(STATISTICS[method](valid))
-    return imputer
+        imputer.fill[column] = census.statistics[column][method]
+    return imputer, census
 
 
 def _designated(ctx: Context, header: list[str], default_value: Any) -> dict[str, float]:
@@ -119,22 +138,137 @@ def _designated(ctx: Context, header: list[str], default_value: Any) -> dict[str
     return dict.fromkeys(header, float(default_value or 0))
 
 
-def _apply(ctx: Context, table: Table, imputer: Imputer) -> tuple[Table, dict[str, float]]:
+# -- the census: one pass where the table lives --------------------------------------------------------------------
+@dataclass(frozen=True)
+class CensusSpec:
+    """What the census pass looks at (plain values: it is shipped to Spark's executors)."""
+
+    columns: tuple[str, ...]  # every feature: read as numbers (a value that is not one is reported)
+    counted: tuple[str, ...]  # the imputed features: their missing values are counted
+    described: tuple[str, ...]  # the features whose min, max and mean the fit takes
+    missing_values: tuple[Any, ...]  # the imputer's (JSON: None stands for NaN)
+
+
+@dataclass
+class Census:
+    """What the census found: the rows, per counted feature its missing values, per described feature the
+    number of its valid values and their min, max and mean, and per feature the error of its first value
+    that is not a number (if any)."""
+
+    rows: int
+    missing: dict[str, int]
+    valid: dict[str, int]
+    statistics: dict[str, dict[str, float]]
+    errors: dict[str, str]
+
+    def check_numbers(self, columns: list[str]) -> None:
+        """Raise the error of the first of ``columns`` (in that order) that holds a value that is not a number,
+        as reading the columns one after the other would."""
+        for column in columns:
+            if column in self.errors:
+                raise ComponentError(self.errors[column])
+
+    def rates(self, imputer: Imputer, header: list[str]) -> dict[str, float]:
+        """The share of each imputed feature's values that are replaced; 0 for the others (and without rows)."""
+        rates = dict.fromkeys(imputer.header, 0.0)
+        for column in header:
+            if column in imputer.fill:
+                rates[column] = float(self.missing[column]) / self.rows if self.rows else 0.0
+        return rates
+
+
+def take_census(table: Table, spec: CensusSpec) -> Census:
+    """The census of ``table``'s features ``spec.columns``, from partial results of its batches."""
+    found = None
+    if spec.columns:
+        found = table.aggregate(functools.partial(_batch_census, spec), _merge_census, spec.columns)
+    if found is None:  # no batch (or no feature): the census of no rows
+        found = _batch_census(spec, pa.RecordBatch.from_pydict({c: pa.array([], pa.float64()) for c in spec.columns}))
+    statistics = {}
+    for index, column in enumerate(spec.described):
+        count = int(found["count"][index])
+        with np.errstate(invalid="ignore"):  # inf and -inf among the values: NaN, as numpy's mean
+            mean = float(found["sum"][index] / count) if count else float("nan")
+        statistics[column] = {"min": float(found["min"][index]), "max": float(found["max"][index]), "mean": mean}
+    return Census(rows=int(found["rows"]), errors=dict(found["errors"]),
+                  missing={c: int(found["missing"][i]) for i, c in enumerate(spec.counted)},
+                  valid={c: int(found["count"][i]) for i, c in enumerate(spec.described)}, statistics=statistics)
+
+
+# -- batch functions: they run where the table lives ---------------------------------------------------------------
+def _batch_census(spec: CensusSpec, batch: pa.RecordBatch) -> dict[str, Any]:
+    """One batch's partial census (plain values the codec carries: numbers, numeric arrays, texts)."""
+    described = {c: i for i, c in enumerate(spec.described)}
+    counted = {c: i for i, c in enumerate(spec.counted)}
+    width = len(spec.described)
+    found: dict[str, Any] = {
+        "rows": batch.num_rows, "errors": {}, "missing": np.zeros(len(spec.counted), np.int64),
+        "count": np.zeros(width, np.int64), "min": np.full(width, np.inf), "max": np.full(width, -np.inf),
+        "sum": np.zeros(width)}
+    for column in spec.columns:
+        try:
+            values = floats(batch.column(column), column, MISSING_TEXTS)
+        except ComponentError as exc:  # reported by the task in column order (the first bad value of the column)
+            found["errors"][column] = str(exc)
+            continue
+        missing = missing_mask(spec.missing_values, values)
+        if column in counted:
+            found["missing"][counted[column]] = int(missing.sum())
+        if column in described:
+            _describe(found, described[column], values[~missing & ~np.isnan(values)])
+    return found
+
+
+def _describe(found: dict[str, Any], index: int, valid: np.ndarray) -> None:
+    """Put the count, min, max and sum of one column's valid values into ``found``."""
+    if not valid.size:
+        return
+    found["count"][index] = valid.size
+    found["min"][index], found["max"][index] = valid.min(), valid.max()
+    with np.errstate(invalid="ignore"):
+        found["sum"][index] = valid.sum()
+
+
+def _merge_census(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Two parts' census as one's (new values: a decoded part is not changed). ``a`` is the earlier part: its
+    error of a column is the column's first."""
+    return {"rows": a["rows"] + b["rows"], "errors": {**b["errors"], **a["errors"]},
+            "missing": a["missing"] + b["missing"], "count": a["count"] + b["count"],
+            "min": np.minimum(a["min"], b["min"]), "max": np.maximum(a["max"], b["max"]),
+            "sum": a["sum"] + b["sum"]}
+
+
+def _impute_batch(imputer: Imputer, header: tuple[str, ...], batch: pa.RecordBatch) -> pa.RecordBatch:
+    """One batch with its missing feature values replaced: the other columns as they are, then every feature
+    (``header`` order) as float64."""
+    features = set(header)
+    kept = [name for name in batch.schema.names if name not in features]
+    values = [floats(batch.column(name), name, MISSING_TEXTS) for name in header]  # read all first, as before
+    for name, column in zip(header, values, strict=True):
+        if name in imputer.fill:
+            column[imputer.missing(column)] = imputer.fill[name]
+    return pa.RecordBatch.from_arrays([batch.column(name) for name in kept] + [pa.array(v) for v in values],
+                                      names=kept + list(header))
+
+
+# -- apply ----------------------------------------------------------------------------------------------------------
+def _apply(ctx: Context, table: Table, imputer: Imputer, census: Census | None) -> tuple[Table, dict[str, float], int]:
+    """The imputed table (computed where the table lives), the rates and the rows; without the fit's census
+    (predict) one census pass counts the missing values."""
     header = list(table.schema.header)
     absent = [c for c in imputer.header if c not in header]
     if absent:
         raise ComponentError(f"{ctx.component_name}: the data lacks the features {absent[:10]} the imputer was "
                              "fitted with")
-    values = float_matrix(table, header)
-    rows = len(values)
-    rates = dict.fromkeys(imputer.header, 0.0)
-    for index, column in enumerate(header):
-        if column not in imputer.fill:
-            continue
-        mask = imputer.missing(values[:, index])
-        values[mask, index] = imputer.fill[column]
-        rates[column] = float(mask.sum()) / rows if rows else 0.0
-    return replace_features(table, header, values), rates
+    if census is None:
+        census = take_census(table, CensusSpec(tuple(header), tuple(c for c in header if c in imputer.fill), (),
+                                               tuple(imputer.missing_values)))
+    census.check_numbers(header)  # a value that is not a number fails here, in the task, not in the executors
+    features = set(header)
+    stored = table.arrow_schema()
+    columns = pa.schema([*(f for f in stored if f.name not in features), *(pa.field(c, pa.float64()) for c in header)])
+    output = table.map_batches(functools.partial(_impute_batch, imputer, tuple(header)), columns)
+    return output, census.rates(imputer, header), census.rows
 
 
 def _model_param(imputer: Imputer, rates: dict[str, float]) -> dict[str, Any]:
