@@ -38,27 +38,9 @@ def _arrow(table: Table) -> ArrowTable:
     return table
 
 
-def replace_features(table: Table, header: Sequence[str], matrix: np.ndarray) -> Table:
-    """``table`` with its feature columns replaced by ``header`` / ``matrix`` (rows x len(header));
-    id, label, weight and every other non-feature column are kept as they are."""
-    arrow = _arrow(table)
-    if matrix.shape != (arrow.count(), len(header)):
-        raise ComponentError(f"features must be {arrow.count()} x {len(header)}, got {matrix.shape}")
-    old = set(arrow.schema.header)
-    kept = [name for name in arrow.data.column_names if name not in old]
-    clash = set(kept) & set(header)
-    if clash:
-        raise ComponentError(f"new feature names {sorted(clash)} clash with other columns of the table")
-    columns = {name: arrow.data.column(name) for name in kept}
-    for index, name in enumerate(header):
-        columns[name] = pa.array(matrix[:, index])
-    return ArrowTable(arrow.schema.with_header(header), pa.table(columns))
-
-
 def keep_features(table: Table, header: Sequence[str]) -> Table:
-    """``table`` with only the features ``header`` (existing columns, as float64, NaN where missing), the
-    other columns kept as stored: ``replace_features(table, header, float_matrix(table, header))``, batch by
-    batch where the table lives."""
+    """``table`` with only the features ``header`` (existing columns, as float64, NaN where missing, as
+    ``float_matrix`` reads them), the other columns kept as stored, batch by batch where the table lives."""
     header = list(header)
     old = set(table.schema.header)
     stored = table.arrow_schema()
@@ -77,14 +59,6 @@ def _kept_batch(kept: list[str], header: list[str], batch: pa.RecordBatch) -> pa
 def column_type(table: Table, name: str) -> pa.DataType:
     """The stored type of column ``name``."""
     return _arrow(table).arrow_schema().field(name).type
-
-
-def replace_column(table: Table, name: str, values: pa.Array | np.ndarray) -> Table:
-    """``table`` with the stored column ``name`` replaced by ``values`` (same schema)."""
-    arrow = _arrow(table)
-    position = arrow.data.column_names.index(name)
-    array = values if isinstance(values, pa.Array) else pa.array(values)
-    return ArrowTable(arrow.schema, arrow.data.set_column(position, name, array))
 
 
 def rows_with_sids(table: Table, rows: np.ndarray, sids: np.ndarray | None = None) -> Table:
