@@ -240,6 +240,48 @@ def test_hetero_lr_normal_on_spark_equals_standalone_through_a_rabbitmq_restart(
     _assert_lr_equals_reference(on_spark, job_id, reference, cluster)
 
 
+ROW_WORK_DSL = {"components": {
+    **INTERSECT_DSL["components"],
+    "feature_scale_0": {"module": "FeatureScale", "input": {"data": {"data": ["intersection_0.data"]}},
+                        "output": {"data": ["data"], "model": ["model"]}},
+    "statistics_0": {"module": "DataStatistics", "input": {"data": {"data": ["feature_scale_0.data"]}},
+                     "output": {"data": ["data"], "model": ["model"]}},
+    "column_expand_0": {"module": "ColumnExpand", "input": {"data": {"data": ["feature_scale_0.data"]}},
+                        "output": {"data": ["data"], "model": ["model"]}},
+}}
+
+
+def _row_work_conf() -> dict:
+    conf = _intersect_conf()
+    conf["component_parameters"]["common"].update({
+        "feature_scale_0": {"method": "standard_scale", "feat_upper": 3.0},
+        "statistics_0": {"statistics": ["mean", "stddev", "median", "95%"]},
+        "column_expand_0": {"append_header": ["constant"], "fill_value": [1.5], "method": "manual"}})
+    return conf
+
+
+def test_the_row_work_runs_on_the_cluster_and_equals_standalone(on_spark, reference, cluster):
+    """Reader -> DataTransform -> intersection -> FeatureScale -> DataStatistics and ColumnExpand: the row work
+    and statistics run in the cluster's executors (Table.map_batches / aggregate), with the standalone results."""
+    job_id, baseline = _run(on_spark, ROW_WORK_DSL, _row_work_conf()), _run(reference, ROW_WORK_DSL, _row_work_conf())
+    for role, party in (("guest", GUEST), ("host", HOST)):
+        for component in ("feature_scale_0", "column_expand_0"):
+            got = output_rows(on_spark[party], job_id, component, role, party)
+            expected = output_rows(reference[party], baseline, component, role, party)
+            assert len(got) == 569 and [r.keys() for r in got] == [r.keys() for r in expected]
+            np.testing.assert_allclose([[float(v) for k, v in r.items() if k != "id"] for r in got],
+                                       [[float(v) for k, v in r.items() if k != "id"] for r in expected], rtol=1e-12)
+        statistics = summary(on_spark[party], job_id, "statistics_0", role, party)
+        expected_statistics = summary(reference[party], baseline, "statistics_0", role, party)
+        assert statistics.keys() == expected_statistics.keys() and statistics
+        for column, values in statistics.items():
+            for name, value in values.items():
+                assert value == pytest.approx(expected_statistics[column][name], rel=1e-9, abs=1e-12), (column, name)
+    apps = {app["name"] for app in cluster.status()["completedapps"]}
+    for component in ("feature_scale_0", "statistics_0", "column_expand_0"):  # each task a Spark application
+        assert any(name.startswith(f"{job_id}_{component}") for name in apps), (component, apps)
+
+
 def _task_status(server: ServerProcess, job_id: str, component: str) -> str:
     rows = server.post("/v1/job/task/query", {"job_id": job_id, "component_name": component})["data"]
     return rows[0]["f_status"] if rows else ""
