@@ -37,6 +37,7 @@ import numpy as np
 import pyarrow as pa
 
 from fate_flow.components._rank_values import rank_of, rank_values
+from fate_flow.components._summaries import merge, no_summary, summarise
 from fate_flow.components._tables import MISSING_TEXTS, json_number, select_columns
 from fate_flow.components.data_statistics import PERCENTILE, StatisticsParams
 from fate_flow.engine.columns import floats
@@ -80,7 +81,7 @@ def _computed(table: Table, columns: Sequence[str], params: StatisticsParams) ->
     """Every moment statistic and the asked quantiles, each as one array over ``columns``; and the row count."""
     columns = list(columns)
     abnormal = _abnormal_numbers(params.abnormal_list or [])
-    totals = table.aggregate(functools.partial(_batch_totals, columns, abnormal), _add_totals, columns)
+    totals = table.aggregate(functools.partial(_batch_totals, columns, abnormal), merge, columns)
     if totals is None:  # a table without a batch has no row
         totals = _no_totals(len(columns))
     with np.errstate(divide="ignore", invalid="ignore"):
@@ -137,27 +138,15 @@ def _batch_values(batch: pa.RecordBatch, columns: list[str], abnormal: np.ndarra
 
 
 def _batch_totals(columns: list[str], abnormal: np.ndarray, batch: pa.RecordBatch) -> dict[str, Any]:
-    """First pass, one batch: its rows, and per column the missing and valid values, their sum, min and max."""
+    """First pass, one batch: its rows, and per column the missing values and the valid values' summary."""
     values, valid = _batch_values(batch, columns, abnormal)
-    return {"rows": batch.num_rows,
-            "missing": np.isnan(values).sum(axis=0),
-            "count": valid.sum(axis=0),
-            "sum": np.where(valid, values, 0.0).sum(axis=0),
-            # +-inf stand for "no valid value" so that min / max fold; ``initial`` allows an empty batch
-            "min": np.where(valid, values, np.inf).min(axis=0, initial=np.inf),
-            "max": np.where(valid, values, -np.inf).max(axis=0, initial=-np.inf)}
-
-
-def _add_totals(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two first-pass partials as one (new arrays: a partial may be read-only or shared)."""
-    return {"rows": a["rows"] + b["rows"], "missing": a["missing"] + b["missing"], "count": a["count"] + b["count"],
-            "sum": a["sum"] + b["sum"], "min": np.minimum(a["min"], b["min"]), "max": np.maximum(a["max"], b["max"])}
+    return {"rows": batch.num_rows, "missing": np.isnan(values).sum(axis=0),
+            **summarise([values[valid[:, i], i] for i in range(len(columns))])}
 
 
 def _no_totals(width: int) -> dict[str, Any]:
     """The first pass over no row at all."""
-    return {"rows": 0, "missing": np.zeros(width, np.int64), "count": np.zeros(width, np.int64),
-            "sum": np.zeros(width), "min": np.full(width, np.inf), "max": np.full(width, -np.inf)}
+    return {"rows": 0, "missing": np.zeros(width, np.int64), **no_summary(width)}
 
 
 def _batch_central_sums(columns: list[str], abnormal: np.ndarray, mean: np.ndarray,

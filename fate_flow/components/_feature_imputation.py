@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from fate_flow.components._summaries import merge, summarise
 from fate_flow.components._tables import MISSING_TEXTS, json_number
 from fate_flow.components.feature_imputation import FeatureImputationParams
 from fate_flow.engine.columns import floats
@@ -184,58 +185,42 @@ def take_census(table: Table, spec: CensusSpec) -> Census:
         found = table.aggregate(functools.partial(_batch_census, spec), _merge_census, spec.columns)
     if found is None:  # no batch (or no feature): the census of no rows
         found = _batch_census(spec, pa.RecordBatch.from_pydict({c: pa.array([], pa.float64()) for c in spec.columns}))
-    statistics = {}
+    summary, statistics = found["valid"], {}
     for index, column in enumerate(spec.described):
-        count = int(found["count"][index])
+        count = int(summary["count"][index])
         with np.errstate(invalid="ignore"):  # inf and -inf among the values: NaN, as numpy's mean
-            mean = float(found["sum"][index] / count) if count else float("nan")
-        statistics[column] = {"min": float(found["min"][index]), "max": float(found["max"][index]), "mean": mean}
+            mean = float(summary["sum"][index] / count) if count else float("nan")
+        statistics[column] = {"min": float(summary["min"][index]), "max": float(summary["max"][index]), "mean": mean}
     return Census(rows=int(found["rows"]), errors=dict(found["errors"]),
                   missing={c: int(found["missing"][i]) for i, c in enumerate(spec.counted)},
-                  valid={c: int(found["count"][i]) for i, c in enumerate(spec.described)}, statistics=statistics)
+                  valid={c: int(summary["count"][i]) for i, c in enumerate(spec.described)}, statistics=statistics)
 
 
 # -- batch functions: they run where the table lives ---------------------------------------------------------------
 def _batch_census(spec: CensusSpec, batch: pa.RecordBatch) -> dict[str, Any]:
     """One batch's partial census (plain values the codec carries: numbers, numeric arrays, texts)."""
-    described = {c: i for i, c in enumerate(spec.described)}
     counted = {c: i for i, c in enumerate(spec.counted)}
-    width = len(spec.described)
-    found: dict[str, Any] = {
-        "rows": batch.num_rows, "errors": {}, "missing": np.zeros(len(spec.counted), np.int64),
-        "count": np.zeros(width, np.int64), "min": np.full(width, np.inf), "max": np.full(width, -np.inf),
-        "sum": np.zeros(width)}
+    missing_counts = np.zeros(len(spec.counted), np.int64)
+    errors: dict[str, str] = {}
+    valid: dict[str, np.ndarray] = {}
     for column in spec.columns:
         try:
             values = floats(batch.column(column), column, MISSING_TEXTS)
         except ComponentError as exc:  # reported by the task in column order (the first bad value of the column)
-            found["errors"][column] = str(exc)
+            errors[column] = str(exc)
             continue
         missing = missing_mask(spec.missing_values, values)
         if column in counted:
-            found["missing"][counted[column]] = int(missing.sum())
-        if column in described:
-            _describe(found, described[column], values[~missing & ~np.isnan(values)])
-    return found
-
-
-def _describe(found: dict[str, Any], index: int, valid: np.ndarray) -> None:
-    """Put the count, min, max and sum of one column's valid values into ``found``."""
-    if not valid.size:
-        return
-    found["count"][index] = valid.size
-    found["min"][index], found["max"][index] = valid.min(), valid.max()
-    with np.errstate(invalid="ignore"):
-        found["sum"][index] = valid.sum()
+            missing_counts[counted[column]] = int(missing.sum())
+        valid[column] = values[~missing & ~np.isnan(values)]
+    return {"rows": batch.num_rows, "errors": errors, "missing": missing_counts,
+            "valid": summarise([valid.get(c, np.empty(0)) for c in spec.described])}
 
 
 def _merge_census(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
-    """Two parts' census as one's (new values: a decoded part is not changed). ``a`` is the earlier part: its
-    error of a column is the column's first."""
-    return {"rows": a["rows"] + b["rows"], "errors": {**b["errors"], **a["errors"]},
-            "missing": a["missing"] + b["missing"], "count": a["count"] + b["count"],
-            "min": np.minimum(a["min"], b["min"]), "max": np.maximum(a["max"], b["max"]),
-            "sum": a["sum"] + b["sum"]}
+    """Two parts' census as one's. ``a`` is the earlier part: its error of a column is the column's first."""
+    return {**merge({k: v for k, v in a.items() if k != "errors"}, {k: v for k, v in b.items() if k != "errors"}),
+            "errors": {**b["errors"], **a["errors"]}}
 
 
 def _impute_batch(imputer: Imputer, header: tuple[str, ...], batch: pa.RecordBatch) -> pa.RecordBatch:

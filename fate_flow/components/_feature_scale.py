@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 
 from fate_flow.components._rank_values import rank_of, rank_values
+from fate_flow.components._summaries import merge, summarise
 from fate_flow.components.feature_scale import FeatureScaleParams
 from fate_flow.engine.columns import matrix, with_columns
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
@@ -138,10 +139,10 @@ def _ranges(ctx: Context, table: Table, positions: list[int],
             params: FeatureScaleParams) -> tuple[np.ndarray, np.ndarray]:
     """Each column's [lower, upper]: quantiles in cap mode, else min and max bounded by feat_upper/lower."""
     header = list(table.schema.header)
-    extremes = table.aggregate(functools.partial(_extremes, header), _merge_extremes, header)
-    if extremes is None or extremes[0] == 0:
+    summary = table.aggregate(functools.partial(_summary, header), merge, header)
+    if summary is None or summary["rows"] == 0:
         raise ComponentError(f"{ctx.component_name}: the input data has no rows to fit the scaling on")
-    rows, lower, upper = extremes
+    rows, lower, upper = int(summary["rows"]), summary["min"], summary["max"]
     width = len(header)
     if params.mode == "cap":  # each column's values of ranks ceil(q n), found where the table lives
         upper_q = 1.0 if params.feat_upper is None else float(params.feat_upper)
@@ -164,21 +165,13 @@ def _ranges(ctx: Context, table: Table, positions: list[int],
 
 
 # -- batch functions: run where the table lives (Spark's executors on Spark) ------------------------------------
-def _extremes(names: list[str], batch: pa.RecordBatch) -> tuple[int, np.ndarray, np.ndarray]:
-    """A batch's row count and each column's minimum and maximum."""
-    values = matrix(batch, names)
-    if not len(values):
-        return 0, np.full(len(names), np.inf), np.full(len(names), -np.inf)
-    return len(values), values.min(axis=0), values.max(axis=0)
+def _summary(names: list[str], batch: pa.RecordBatch) -> dict[str, Any]:
+    """A batch's rows and its columns' summary (count, sum, min, max)."""
+    return {"rows": batch.num_rows, **summarise(_columns(names, batch))}
 
 
 def _columns(names: list[str], batch: pa.RecordBatch) -> list[np.ndarray]:
     return list(matrix(batch, names).T)
-
-
-def _merge_extremes(a: tuple[int, np.ndarray, np.ndarray], b: tuple[int, np.ndarray, np.ndarray]
-                    ) -> tuple[int, np.ndarray, np.ndarray]:
-    return a[0] + b[0], np.minimum(a[1], b[1]), np.maximum(a[2], b[2])
 
 
 def _clipped_moments(names: list[str], lower: np.ndarray, upper: np.ndarray, batch: pa.RecordBatch

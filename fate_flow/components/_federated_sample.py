@@ -81,6 +81,7 @@ def run(ctx: Context) -> None:
 def _apply(ctx: Context, table: Table, plan: Plan) -> Table:
     """The plan's rows: a downsample selects them where the table lives (by id, keeping the input's order and
     ids); an upsample repeats rows under new ids, in the task."""
+    # every id of the plan must be here (a host's table may lack some the guest drew): checked on the ids alone
     positions = positions_of(table.sids(), plan.source, f"{ctx.component_name} at {ctx.role} {ctx.party_id}")
     if plan.new_ids is None:
         return table.filter_sids(plan.source)

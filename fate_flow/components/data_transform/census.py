@@ -15,10 +15,9 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow as pa
 
+from fate_flow.components._summaries import merge, summarise
 from fate_flow.engine.columns import floats
 from fate_flow.engine.table import Table
-
-STATISTICS = ("count", "sum", "min", "max")
 
 
 @dataclass(frozen=True)
@@ -39,7 +38,7 @@ class Census:
     rows: int
     missing: np.ndarray
     outliers: np.ndarray
-    for_fill: dict[str, np.ndarray]  # count, sum, min, max of the values that are not missing
+    for_fill: dict[str, np.ndarray]  # summary (count, sum, min, max) of the values that are not missing
     for_replace: dict[str, np.ndarray]  # the same, outliers left out too
 
     def rates(self, columns: tuple[str, ...], fills: bool, replaces: bool) -> dict[str, dict[str, float]]:
@@ -53,12 +52,11 @@ class Census:
 def take_census(table: Table, spec: CensusSpec) -> Census:
     """The census of ``spec.columns`` of ``table``, from partial results of its batches."""
     width = len(spec.columns)
-    found = table.aggregate(functools.partial(_batch_census, spec), _merge, spec.columns) if width else None
+    found = table.aggregate(functools.partial(_batch_census, spec), merge, spec.columns) if width else None
     if found is None:
         found = _batch_census(spec, pa.RecordBatch.from_pydict({c: pa.array([], pa.string()) for c in spec.columns}))
     return Census(rows=int(found["rows"]), missing=found["missing"], outliers=found["outliers"],
-                  for_fill=dict(zip(STATISTICS, found["fill"], strict=True)),
-                  for_replace=dict(zip(STATISTICS, found["replace"], strict=True)))
+                  for_fill=found["fill"], for_replace=found["replace"])
 
 
 def as_text(column: np.ndarray) -> np.ndarray:
@@ -72,7 +70,7 @@ def as_text(column: np.ndarray) -> np.ndarray:
 def _batch_census(spec: CensusSpec, batch: pa.RecordBatch) -> dict:
     width = len(spec.columns)
     missing, outliers = np.zeros(width, np.int64), np.zeros(width, np.int64)
-    fill, replace = _no_values(width), _no_values(width)
+    fill, replace = [], []
     for index, name in enumerate(spec.columns):
         column = batch.column(name)
         values = floats(column, name, spec.missing)
@@ -82,26 +80,8 @@ def _batch_census(spec: CensusSpec, batch: pa.RecordBatch) -> dict:
             outliers[index] = outlier.sum()
             absent &= ~outlier  # a replaced outlier is not missing
         missing[index] = absent.sum()
-        _describe(fill, index, values)
-        _describe(replace, index, floats(column, name, (*spec.missing, *spec.outliers)))
-    return {"rows": batch.num_rows, "missing": missing, "outliers": outliers, "fill": fill, "replace": replace}
-
-
-def _no_values(width: int) -> np.ndarray:
-    """count, sum, min, max (rows) of no value."""
-    return np.array([np.zeros(width), np.zeros(width), np.full(width, np.inf), np.full(width, -np.inf)])
-
-
-def _describe(into: np.ndarray, index: int, values: np.ndarray) -> None:
-    valid = values[~np.isnan(values)]
-    if len(valid):
-        into[:, index] = len(valid), valid.sum(), valid.min(), valid.max()
-
-
-def _merge(a: dict, b: dict) -> dict:
-    def statistics(x: np.ndarray, y: np.ndarray) -> np.ndarray:
-        return np.array([x[0] + y[0], x[1] + y[1], np.minimum(x[2], y[2]), np.maximum(x[3], y[3])])
-
-    return {"rows": a["rows"] + b["rows"], "missing": a["missing"] + b["missing"],
-            "outliers": a["outliers"] + b["outliers"], "fill": statistics(a["fill"], b["fill"]),
-            "replace": statistics(a["replace"], b["replace"])}
+        fill.append(values[~np.isnan(values)])
+        replacing = floats(column, name, (*spec.missing, *spec.outliers))
+        replace.append(replacing[~np.isnan(replacing)])
+    return {"rows": batch.num_rows, "missing": missing, "outliers": outliers, "fill": summarise(fill),
+            "replace": summarise(replace)}
