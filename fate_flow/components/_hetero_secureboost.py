@@ -1,6 +1,7 @@
-"""The runner of HeteroSecureBoost at the guest and the hosts: bin the features, boost trees round by round
-(``fate_flow.ml.hetero_sbt`` grows each), validate, predict, cross-validate, save the model and summarise as
-FATE does (docs/fate-secureboost-1.11.md §2.5, §4)."""
+"""The runner of HeteroSecureBoost (dispatch by role) and the guest's side: bin the features, boost trees
+round by round (``fate_flow.ml.hetero_sbt`` grows each), validate, predict, cross-validate, save the model and
+summarise as FATE does (docs/fate-secureboost-1.11.md §2.5, §4). The hosts' side is in
+``_hetero_secureboost_host``."""
 
 from __future__ import annotations
 
@@ -8,27 +9,31 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from fate_flow.components._hetero_secureboost_host import host_cv, host_predict, host_train
+from fate_flow.components._sbt_common import (
+    criterion_of,
+    features_of,
+    leaf_ids,
+    max_depth,
+    model_name,
+    party_data,
+    round_plan,
+    send_order,
+)
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 from fate_flow.ml import predict as outputs
 from fate_flow.ml.batch import folds
-from fate_flow.ml.binning import split_points
+from fate_flow.ml.goss import goss_sample, sample_count
 from fate_flow.ml.hetero_sbt import (
     GrownTree,
     GuestGrower,
-    HostGrower,
-    PartyData,
     choose_features,
-    guest_eini,
     guest_walk,
-    host_eini,
-    host_walk,
 )
-from fate_flow.ml.paillier import ObfuscatorPool, PublicKey, generate_keypair
-from fate_flow.ml.tree import Criterion, Objective, Tree, bin_with_missing
-from fate_flow.ml.tree_plan import RoundPlan, encode, tree_plan
-
-MODEL_NAME = "hetero_sbt"
-GUEST_MODEL, HOST_MODEL = "HeteroSecureBoostingTreeGuest", "HeteroSecureBoostingTreeHost"
+from fate_flow.ml.paillier import ObfuscatorPool, generate_keypair
+from fate_flow.ml.sbt_eini import guest_eini
+from fate_flow.ml.tree import Objective, Tree
+from fate_flow.ml.tree_plan import encode
 
 
 def run(ctx: Context) -> None:
@@ -36,55 +41,15 @@ def run(ctx: Context) -> None:
     params = ctx.params
     if params.strategy == "layered" and len(ctx.roles.get("host", [])) != 1:
         raise ComponentError(f"{ctx.component_name}: the layered strategy takes exactly one host (FATE's rule)")
-    if params.run_goss:
-        raise ComponentError(f"{ctx.component_name}: run_goss is not provided yet")
     if params.multi_mode == "multi_output":
         raise ComponentError(f"{ctx.component_name}: multi_mode multi_output is not provided yet (use single_output)")
     guest = ctx.role == "guest"
     if ctx.stage == PREDICT:
-        (_guest_predict if guest else _host_predict)(ctx)
+        (_guest_predict if guest else host_predict)(ctx)
     elif params.cv_param.need_cv:
-        (_guest_cv if guest else _host_cv)(ctx)
+        (_guest_cv if guest else host_cv)(ctx)
     else:
-        (_guest_train if guest else _host_train)(ctx)
-
-
-# -- data --------------------------------------------------------------------------------------------------------
-def _features(ctx: Context, table: Table) -> np.ndarray:
-    x = table.features().astype(np.float64, copy=True)
-    if ctx.params.zeros_are_missing:
-        x[x == 0] = np.nan
-    return x
-
-
-def _party_data(ctx: Context, x: np.ndarray, points: list[np.ndarray] | None = None) -> PartyData:
-    points = points if points is not None else split_points(x, ctx.params.bin_num)
-    return PartyData(bin_with_missing(x, points), points, ctx.params.bin_num)
-
-
-def _criterion(params) -> Criterion:
-    tree = params.tree_param
-    l2, l1 = tree.criterion_params
-    return Criterion(l2=l2, l1=l1, min_impurity_split=tree.min_impurity_split, min_leaf_node=tree.min_leaf_node,
-                     min_child_weight=tree.min_child_weight, min_sample_split=tree.min_sample_split)
-
-
-def _send_order(ctx: Context, name: str, table: Table) -> None:
-    ctx.hosts.put(name, [str(s) for s in table.sids()])
-
-
-def _aligned(ctx: Context, name: str, table: Table) -> np.ndarray:
-    """This host's features in the guest's sample order."""
-    order = ctx.guest.get(name)
-    if not isinstance(order, list) or not all(isinstance(s, str) for s in order):
-        raise ComponentError("the guest sent a bad sample order")
-    position = {sid: i for i, sid in enumerate(table.sids().astype(str))}
-    missing = [s for s in order if s not in position]
-    if missing:
-        raise ComponentError(f"{ctx.component_name}: {len(missing)} samples of the guest are not in this host's "
-                             f"data (e.g. {missing[0]!r}); put an Intersection in front")
-    rows = np.fromiter((position[s] for s in order), dtype=np.int64, count=len(order))
-    return _features(ctx, table.take(rows))
+        (_guest_train if guest else host_train)(ctx)
 
 
 # -- the guest's model -------------------------------------------------------------------------------------------
@@ -151,12 +116,13 @@ def _objective(params) -> Objective:
     return Objective(name, float(values[0]) if values and name in ("huber", "fair", "tweedie") else None)
 
 
-def _bounds(objective: Objective, weights: np.ndarray | None, g: np.ndarray, h: np.ndarray
+def _bounds(objective: Objective, weights: np.ndarray | None, amplify: float = 1.0
             ) -> tuple[float, float, float] | None:
-    """FATE's fixed (g, h) bounds for classification (scaled by the largest sample weight), else observed."""
+    """FATE's fixed (g, h) bounds for classification (scaled by the largest sample weight and GOSS's
+    amplification), else None: the observed ones."""
     if objective.name != "cross_entropy":
         return None
-    top = float(weights.max()) if weights is not None else 1.0
+    top = (float(weights.max()) if weights is not None else 1.0) * amplify
     return -top, top, top
 
 
@@ -178,8 +144,8 @@ def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: 
     objective = _objective(params)
     public, private = generate_keypair(params.encrypt_param.key_length)
     ctx.hosts.put("setup", {"public_key": public.to_wire(), "tree_dim": tree_dim})
-    data = _party_data(ctx, fit.x)
-    grower = GuestGrower(data, _criterion(params), _max_depth(params), params.use_missing_values,
+    data = party_data(ctx, fit.x)
+    grower = GuestGrower(data, criterion_of(params), max_depth(params), params.use_missing_values,
                          ctx.party_id, private, params.cipher_compress, ctx.cores,
                          [p for _, p in ctx.hosts.parties],
                          host_layers=params.host_depth if params.strategy == "layered" else None)
@@ -211,7 +177,7 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
     params, objective, tree_dim = ctx.params, booster.objective, booster.tree_dim
     columns = 1 if params.cipher_compress else 2
     rng = np.random.default_rng(params.random_seed)
-    plan = _plan(ctx)
+    plan = round_plan(ctx)
     for epoch in range(start, params.num_trees):
         round_ctx = ctx.child("round", epoch)
         validating = validation is not None and validation.due(epoch)
@@ -221,13 +187,19 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
         if fit.weights is not None:
             g, h = g * fit.weights[:, None], h * fit.weights[:, None]
         use_hosts = plan[epoch].uses_hosts
+        per_tree = sample_count(len(targets), params.top_rate, params.other_rate) if params.run_goss \
+            else len(targets)
         for dim in range(tree_dim):
             # the obfuscators the guest makes ahead, while it waits: one per ciphertext still to encrypt
             remaining = sum(r.uses_hosts for r in plan[epoch + 1:]) * tree_dim + (tree_dim - dim) * use_hosts
-            grower.pool.expect(remaining * columns * len(targets))
+            grower.pool.expect(remaining * columns * per_tree)
             chosen = choose_features(grower.data.features, params.subsample_feature_rate, rng)
-            grown = grower.grow(round_ctx.child("dim", dim), g[:, dim], h[:, dim], use_hosts, chosen,
-                                _bounds(objective, fit.weights, g, h), only_host=plan[epoch].host)
+            tree_g, tree_h, sample, amplify = g[:, dim], h[:, dim], None, 1.0
+            if params.run_goss:
+                goss = goss_sample(tree_g, tree_h, params.top_rate, params.other_rate, rng)
+                tree_g, tree_h, sample, amplify = goss.g, goss.h, goss.rows, goss.amplify
+            grown = grower.grow(round_ctx.child("dim", dim), tree_g, tree_h, use_hosts, chosen,
+                                _bounds(objective, fit.weights, amplify), only_host=plan[epoch].host, sample=sample)
             booster.add(grown)
             raw[:, dim] += booster.learning_rate * grown.tree.arrays("").weight[grown.leaf_of]
         loss = objective.loss(targets, raw, fit.weights)
@@ -242,19 +214,10 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
     return max(start, params.num_trees)
 
 
-def _max_depth(params) -> int:
-    """FATE's layered strategy grows ``host_depth`` host layers then ``guest_depth`` guest layers."""
-    return params.host_depth + params.guest_depth if params.strategy == "layered" else params.tree_param.max_depth
 
 
-def _model_name(params) -> str:
-    return {"layered": "hetero_fast_sbt_layered", "mix": "hetero_fast_sbt_mix"}.get(params.strategy, MODEL_NAME)
 
 
-def _plan(ctx: Context) -> list[RoundPlan]:
-    params = ctx.params
-    return tree_plan(params.strategy, params.num_trees, len(ctx.hosts.parties), params.tree_num_per_party,
-                     params.complete_secure_trees)
 
 
 def _host_importance(value: object) -> dict[str, float]:
@@ -267,18 +230,18 @@ def _host_importance(value: object) -> dict[str, float]:
 def _guest_train(ctx: Context) -> None:
     train = ctx.inputs.first("train_data", "data")
     validate = ctx.inputs.get("validate_data")
-    _send_order(ctx, "train_order", train)
+    send_order(ctx, "train_order", train)
     ctx.hosts.put("has_validate", validate is not None)
     if validate is not None:
-        _send_order(ctx, "validate_order", validate)
-    fit = Fit(_features(ctx, train), train.labels(), train.weights(), list(train.schema.header))
+        send_order(ctx, "validate_order", validate)
+    fit = Fit(features_of(ctx, train), train.labels(), train.weights(), list(train.schema.header))
     warm = _load_booster(ctx) if ctx.models.available() else None
     validation = Validation.of(ctx, train, validate)
     booster = _guest_fit(ctx, fit, warm, validation)
     tables = [_prediction_table(ctx, booster, train, booster.raw_scores(
         guest_walk(ctx.child("predict", "train"), booster.arrays(), fit.x)), outputs.TRAIN)]
     if validate is not None:
-        positions = guest_walk(ctx.child("predict", "validate"), booster.arrays(), _features(ctx, validate))
+        positions = guest_walk(ctx.child("predict", "validate"), booster.arrays(), features_of(ctx, validate))
         tables.append(_prediction_table(ctx, booster, validate, booster.raw_scores(positions), outputs.VALIDATE))
     ctx.outputs[0].write(outputs.concat(tables))
     _save_guest(ctx, booster)
@@ -310,7 +273,7 @@ class Validation:
         self.metrics = list(callback.metrics)
         self.train_labels = train.labels()
         self.validate = validate
-        self.validate_x = _features(ctx, validate) if validate is not None else None
+        self.validate_x = features_of(ctx, validate) if validate is not None else None
         self.validate_raw: np.ndarray | None = None
         self.seen = 0
         self.history: dict[str, dict[str, list[float]]] = {}
@@ -398,8 +361,8 @@ def _save_guest(ctx: Context, booster: Booster) -> None:
         "num_classes": len(booster.classes) if booster.classes else 1,
         "classes_": [str(c) for c in booster.classes], "feature_importances": _feature_importances(booster),
         "feature_name_fid_mapping": {str(i): name for i, name in enumerate(booster.header)},
-        "best_iteration": booster.best_iteration, "model_name": _model_name(params),
-        "tree_plan": encode(params.strategy, _plan(ctx), [p for _, p in ctx.hosts.parties]),
+        "best_iteration": booster.best_iteration, "model_name": model_name(params),
+        "tree_plan": encode(params.strategy, round_plan(ctx), [p for _, p in ctx.hosts.parties]),
         "header": booster.header, "objective": booster.objective.name, "objective_param": booster.objective.param,
         "learning_rate": booster.learning_rate, "is_converged": booster.converged}
     meta = {"module": ctx.module, "learning_rate": booster.learning_rate, "num_trees": params.num_trees,
@@ -408,7 +371,7 @@ def _save_guest(ctx: Context, booster: Booster) -> None:
                                "param": [booster.objective.param] if booster.objective.param else []},
             "tree_meta": {"criterion_meta": {"criterion_method": "xgboost",
                                              "criterion_param": list(params.tree_param.criterion_params)},
-                          "max_depth": _max_depth(params), "use_missing": params.use_missing_values,
+                          "max_depth": max_depth(params), "use_missing": params.use_missing_values,
                           "zero_as_missing": params.zeros_are_missing},
             "n_iter_no_change": params.n_iter_no_change, "tol": params.tol,
             "use_missing": params.use_missing_values, "zero_as_missing": params.zeros_are_missing,
@@ -460,8 +423,8 @@ def _guest_predict(ctx: Context) -> None:
     if list(table.schema.header) != booster.header:
         raise ComponentError(f"{ctx.component_name}: the data's features {list(table.schema.header)[:5]}... "
                              "differ from the model's")
-    _send_order(ctx, "predict_order", table)
-    x = _features(ctx, table)
+    send_order(ctx, "predict_order", table)
+    x = features_of(ctx, table)
     if ctx.params.EINI_inference:
         raw = _guest_eini(ctx, booster, x)
     else:
@@ -469,15 +432,13 @@ def _guest_predict(ctx: Context) -> None:
     ctx.outputs[0].write(_prediction_table(ctx, booster, table, raw, outputs.TEST))
 
 
-def _leaf_ids(tree: Tree) -> np.ndarray:
-    return np.asarray([n.id for n in tree.nodes if n.is_leaf], dtype=np.int64)
 
 
 def _guest_eini(ctx: Context, booster: Booster, x: np.ndarray) -> np.ndarray:
     """Raw scores by FATE's EINI inference: each leaf carries its weight times the learning rate and its
     share of the initial score, so the sum over the leaves reached is the raw score."""
     rounds = max(1, len(booster.trees) // booster.tree_dim)
-    leaves = [_leaf_ids(t) for t in booster.trees]
+    leaves = [leaf_ids(t) for t in booster.trees]
     dims = [t % booster.tree_dim for t in range(len(booster.trees))]
     values = [booster.learning_rate * tree.arrays("").weight[ids] + booster.init_score[dim] / rounds
               for tree, ids, dim in zip(booster.trees, leaves, dims, strict=True)]
@@ -489,9 +450,9 @@ def _guest_cv(ctx: Context) -> None:
     table = ctx.inputs.first("train_data", "data")
     cv = ctx.params.cv_param
     parts = folds(table.count(), cv.n_splits, cv.shuffle, cv.random_seed)
-    _send_order(ctx, "cv_order", table)
+    send_order(ctx, "cv_order", table)
     ctx.hosts.put("folds", parts)
-    x_all, y_all, w_all = _features(ctx, table), table.labels(), table.weights()
+    x_all, y_all, w_all = features_of(ctx, table), table.labels(), table.weights()
     header = list(table.schema.header)
     predictions, scores = [], {}
     for index, held_out in enumerate(parts):
@@ -511,125 +472,3 @@ def _guest_cv(ctx: Context) -> None:
     ctx.summary({"cv_scores": scores, "n_splits": cv.n_splits})
     for metric, values in scores.items():
         ctx.metrics.scalars("cv", metric, {f"fold_{i}": v for i, v in enumerate(values)})
-
-
-# -- host --------------------------------------------------------------------------------------------------------
-def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: np.ndarray | None
-              ) -> tuple[list[Tree], PartyData]:
-    setup = ctx.guest.get("setup")
-    if not isinstance(setup, dict) or set(setup) != {"public_key", "tree_dim"}:
-        raise ComponentError("the guest sent a malformed setup")
-    try:
-        public = PublicKey.from_wire(setup["public_key"])
-    except ValueError as exc:
-        raise ComponentError(f"the guest sent a bad public key: {exc}") from exc
-    tree_dim = setup["tree_dim"]
-    if isinstance(tree_dim, bool) or not isinstance(tree_dim, int) or not 1 <= tree_dim <= 1000:
-        raise ComponentError("the guest sent a bad tree_dim")
-    params = ctx.params
-    data = _party_data(ctx, x)
-    grower = HostGrower(data, _criterion(params), params.use_missing_values, ctx.party_id, public, ctx.cores)
-    trees = list(warm or [])
-    own = f"host:{ctx.party_id}"
-    if warm is not None:
-        host_walk(ctx.child("warm", 0), [t.arrays(own) for t in trees], x)
-    rng = np.random.default_rng(params.random_seed)
-    seen = 0
-    for epoch in range(len(trees) // tree_dim, 1 << 20):
-        round_ctx = ctx.child("round", epoch)
-        message = round_ctx.guest.get("round")
-        if not isinstance(message, dict) or not isinstance(message.get("go"), bool):
-            raise ComponentError("the guest sent a malformed round")
-        if not message["go"]:
-            break
-        for dim in range(tree_dim):
-            chosen = choose_features(data.features, params.subsample_feature_rate, rng)
-            trees.append(grower.grow(round_ctx.child("dim", dim), chosen))
-        if message.get("validate"):
-            if validate_x is None:
-                raise ComponentError("the guest validates on data this host was not given")
-            host_walk(round_ctx.child("validate", 0), [t.arrays(own) for t in trees[seen:]], validate_x)
-            seen = len(trees)
-    ctx.child("round", "end").guest.put("importance", _host_importance_of(ctx, trees, data.features))
-    grower.timings.log(ctx, "host")
-    return trees, data
-
-
-def _host_importance_of(ctx: Context, trees: list[Tree], features: int) -> dict[str, int]:
-    """Splits per feature of this host, under its anonymous names (what the guest may learn)."""
-    counts = np.zeros(features, dtype=np.int64)
-    own = f"host:{ctx.party_id}"
-    for tree in trees:
-        for node in tree.nodes:
-            if node.sitename == own and node.fid >= 0:
-                counts[node.fid] += 1
-    return {_anonymous(ctx, i): int(c) for i, c in enumerate(counts) if c}
-
-
-def _anonymous(ctx: Context, index: int) -> str:
-    return f"host_{ctx.party_id}_x{index}"
-
-
-def _host_train(ctx: Context) -> None:
-    train = ctx.inputs.first("train_data", "data")
-    x = _aligned(ctx, "train_order", train)
-    validate_x = None
-    if ctx.guest.get("has_validate"):
-        validate = ctx.inputs.get("validate_data")
-        validate_x = _aligned(ctx, "validate_order", validate if validate is not None else train)
-    warm = _load_host_trees(ctx) if ctx.models.available() else None
-    trees, _ = _host_fit(ctx, x, warm, validate_x)
-    header = list(train.schema.header)
-    importance = _host_importance_of(ctx, trees, len(header))
-    own = f"host:{ctx.party_id}"
-    host_walk(ctx.child("predict", "train"), [t.arrays(own) for t in trees], x)
-    if validate_x is not None:
-        host_walk(ctx.child("predict", "validate"), [t.arrays(own) for t in trees], validate_x)
-    counts = {header[int(k.rsplit("x", 1)[1])]: v for k, v in importance.items()}
-    ctx.models.save(param={
-        "tree_num": len(trees), "trees_": [t.to_dict() for t in trees], "model_name": _model_name(ctx.params),
-        "feature_name_fid_mapping": {str(i): name for i, name in enumerate(header)},
-        "anonymous_name_mapping": {_anonymous(ctx, i): name for i, name in enumerate(header)},
-        "feature_importances": [{"sitename": "hostLocal", "fid": header.index(name), "fullname": name,
-                                 "importance": v, "importance2": 0.0, "main": "split"}
-                                for name, v in sorted(counts.items(), key=lambda kv: -kv[1])],
-        "header": header, "best_iteration": -1, "tree_plan": []},
-        meta={"module": ctx.module, "params": ctx.params.model_dump(mode="json")})
-    ctx.summary({"best_iteration": -1, "feature_importance": counts})
-
-
-def _load_host_trees(ctx: Context) -> list[Tree]:
-    try:
-        return [Tree.from_dict(t) for t in ctx.models.load().param["trees_"]]
-    except (KeyError, TypeError, ValueError) as exc:
-        raise ComponentError(f"the model is not a HeteroSecureBoost host model: {exc}") from exc
-
-
-def _host_predict(ctx: Context) -> None:
-    trees = _load_host_trees(ctx)
-    table = ctx.inputs.first("test_data", "data", "validate_data")
-    x = _aligned(ctx, "predict_order", table)
-    arrays = [t.arrays(f"host:{ctx.party_id}") for t in trees]
-    params = ctx.params
-    if params.EINI_inference:
-        host_eini(ctx.child("predict", "eini"), arrays, [_leaf_ids(t) for t in trees], x, params.EINI_random_mask,
-                  params.EINI_complexity_check, ctx.cores)
-    else:
-        host_walk(ctx.child("predict", "test"), arrays, x)
-
-
-def _host_cv(ctx: Context) -> None:
-    table = ctx.inputs.first("train_data", "data")
-    x_all = _aligned(ctx, "cv_order", table)
-    parts = ctx.guest.get("folds")
-    if not isinstance(parts, list):
-        raise ComponentError("the guest sent bad folds")
-    for index, held_out in enumerate(parts):
-        held_out = np.asarray(held_out, dtype=np.int64)
-        if held_out.ndim != 1 or (held_out < 0).any() or (held_out >= len(x_all)).any():
-            raise ComponentError("the guest sent bad folds")
-        kept = np.setdiff1d(np.arange(len(x_all)), held_out)
-        fold_ctx = ctx.child("fold", index)
-        trees, _ = _host_fit(fold_ctx, x_all[kept], None, None)
-        host_walk(fold_ctx.child("predict", "test"), [t.arrays(f"host:{ctx.party_id}") for t in trees],
-                  x_all[held_out])

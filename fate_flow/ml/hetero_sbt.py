@@ -26,6 +26,7 @@ import numpy as np
 from fate_flow.errors import ComponentError
 from fate_flow.ml import gh_packing as packing_ops
 from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey
+from fate_flow.ml.sbt_histograms import TreeHistograms
 from fate_flow.ml.timings import Timings
 from fate_flow.ml.tree import (
     FLOAT_ZERO,
@@ -110,6 +111,7 @@ class GuestGrower:
     pool: ObfuscatorPool | None = None  # obfuscators made ahead while the guest waits for the hosts
     host_layers: int | None = None  # FATE's layered strategy: the first layers split on host features only
     _only_host: int | None = field(default=None, init=False, repr=False)  # the tree being grown: mix's host
+    _in_sample: np.ndarray | None = field(default=None, init=False, repr=False)  # its GOSS rows (a mask)
 
     def _taking_part(self, ctx, use_hosts: bool) -> list[tuple[int, object]]:
         """(index, handle) of the hosts that offer splits in this tree."""
@@ -133,22 +135,36 @@ class GuestGrower:
         return depth < self.host_layers, depth >= self.host_layers
 
     def grow(self, ctx, g: np.ndarray, h: np.ndarray, use_hosts: bool, chosen: np.ndarray,
-             bounds: tuple[float, float, float] | None, only_host: int | None = None) -> GrownTree:
+             bounds: tuple[float, float, float] | None, only_host: int | None = None,
+             sample: np.ndarray | None = None) -> GrownTree:
         """One tree on gradients ``g`` and hessians ``h`` (1-D); ``use_hosts`` False grows it on the guest's
         features only (FATE's ``complete_secure`` trees and the mix strategy's guest trees), ``only_host`` on
         that host's features only (the mix strategy's host trees: the other hosts take no part). ``ctx`` is
-        this tree's sub-context."""
+        this tree's sub-context.
+
+        ``sample`` (GOSS: sorted row indices) grows the tree on those rows only: only their (g, h) are
+        encrypted, counted and summed, and the hosts learn which rows they are (as in FATE); every other row
+        is routed down the tree all the same, so ``leaf_of`` holds the leaf of every row."""
         rows = len(g)
         self._only_host = only_host
+        self._in_sample = None
+        if sample is not None:
+            self._in_sample = np.zeros(rows, dtype=bool)
+            self._in_sample[sample] = True
+            g, h = np.where(self._in_sample, g, 0.0), np.where(self._in_sample, h, 0.0)
         taking_part = self._taking_part(ctx, use_hosts)
         start = {"use_hosts": use_hosts}
         packing = None
         if use_hosts:
             public = self.private.public
-            packing = packing_ops.make_packing(g, h, rows, self.compress, public.key_length, bounds)
+            sampled_g, sampled_h = (g, h) if sample is None else (g[sample], h[sample])
+            packing = packing_ops.make_packing(sampled_g, sampled_h, len(sampled_g), self.compress,
+                                               public.key_length, bounds)
             with self.timings.phase("encrypt"):
-                vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores, self.pool)
+                vectors = packing_ops.encrypt_gh(public, packing, sampled_g, sampled_h, self.cores, self.pool)
             start.update(packing=packing.to_wire(), gh=[v.to_wire() for v in vectors])
+            if sample is not None:
+                start["sample"] = np.asarray(sample, dtype=np.int64)
         for _, handle in taking_part:
             handle.put("tree_start", start)
         for _, handle in self._left_out(ctx, taking_part):
@@ -186,15 +202,16 @@ class GuestGrower:
                      h: np.ndarray, layout: SplitDesc, packing, plan: tuple[bool, bool],
                      gains: list[tuple[str, int, float]]) -> list[int]:
         use_hosts, guest_splits = plan
-        node_index = _node_index(layer, position)
+        node_index = _node_index(layer, position)  # every row: all are routed
+        counted = node_index if self._in_sample is None else np.where(self._in_sample, node_index, -1)
         nodes = len(layer)
-        sums_g = np.bincount(node_index[node_index >= 0], weights=g[node_index >= 0], minlength=nodes)
-        sums_h = np.bincount(node_index[node_index >= 0], weights=h[node_index >= 0], minlength=nodes)
-        counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
+        sums_g = np.bincount(counted[counted >= 0], weights=g[counted >= 0], minlength=nodes)
+        sums_h = np.bincount(counted[counted >= 0], weights=h[counted >= 0], minlength=nodes)
+        counts = np.bincount(counted[counted >= 0], minlength=nodes)
         best_gain, best_index = np.full(nodes, -np.inf), np.zeros(nodes, dtype=np.int64)
         if guest_splits:
             with self.timings.phase("guest splits"):
-                hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
+                hist = histograms(self.data.binned, counted, nodes, g, h, self.data.bin_num)
                 own = candidates_from_histograms(*hist, layout)
                 best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
         owner = np.full(nodes, -1)  # -1 guest, else the host's index
@@ -342,6 +359,9 @@ class HostGrower:
     public: PublicKey
     cores: int
     timings: Timings = field(default_factory=lambda: Timings("secureboost"))
+    _sample: np.ndarray | None = field(default=None, init=False, repr=False)  # the tree's GOSS rows
+    summed_rows: int = field(default=0, init=False)  # rows summed into histograms, over all trees and layers
+    layer_rows: int = field(default=0, init=False)  # the rows of those layers (summed without subtraction)
 
     def grow(self, ctx, chosen: np.ndarray) -> Tree:
         """Answer the guest for one tree; returns the tree with this host's splits."""
@@ -350,8 +370,10 @@ class HostGrower:
             raise ComponentError("the guest sent a malformed tree start")
         splits: dict[int, tuple[int, int, int]] = {}
         if start["use_hosts"]:
+            self._sample = self._sample_rows(start.get("sample"))
             packing, gh = self._encrypted_gh(start)
             layout = self.data.layout(chosen, self.use_missing)
+            sums = TreeHistograms()
             for depth in range(MAX_LAYER_NODES):
                 step = ctx.child("layer", depth)
                 with self.timings.phase("wait for guest"):
@@ -360,7 +382,11 @@ class HostGrower:
                 if not len(ids):
                     break
                 if offer:
-                    self._answer_layer(step, ids, node_index, gh, packing, layout, splits)
+                    self._answer_layer(step, ids, node_index, gh, packing, layout, splits, sums)
+                else:
+                    sums.skip()
+            self.summed_rows += sums.summed_rows
+            self.layer_rows += sums.layer_rows
         return self._tree(ctx.guest.get("tree"), splits)
 
     def _encrypted_gh(self, start: dict) -> tuple[packing_ops.Packing, list[list]]:
@@ -369,9 +395,19 @@ class HostGrower:
             vectors = [EncryptedVector.from_wire(self.public, v) for v in start.get("gh") or []]
         except ValueError as exc:
             raise ComponentError(f"the guest sent bad encrypted gradients: {exc}") from exc
-        if len(vectors) != packing.columns or any(len(v) != len(self.data.binned) for v in vectors):
+        rows = len(self.data.binned) if self._sample is None else len(self._sample)
+        if len(vectors) != packing.columns or any(len(v) != rows for v in vectors):
             raise ComponentError("the guest's encrypted gradients do not match the samples")
         return packing, [v.ciphertexts for v in vectors]
+
+    def _sample_rows(self, sample: object) -> np.ndarray | None:
+        """GOSS's rows (sorted, distinct, within the data), or None when the tree uses every row."""
+        if sample is None:
+            return None
+        if (not isinstance(sample, np.ndarray) or sample.dtype.kind != "i" or sample.ndim != 1 or not sample.size
+                or sample[0] < 0 or sample[-1] >= len(self.data.binned) or (np.diff(sample) <= 0).any()):
+            raise ComponentError("the guest sent a malformed GOSS sample")
+        return sample.astype(np.int64)
 
     def _layer(self, message: object) -> tuple[np.ndarray, np.ndarray, bool]:
         if (not isinstance(message, dict) or set(message) != {"ids", "node_index", "offer"}
@@ -386,19 +422,23 @@ class HostGrower:
         return ids.astype(np.int64), node_index.astype(np.int64), message["offer"]
 
     def _answer_layer(self, ctx, ids: np.ndarray, node_index: np.ndarray, gh: list[list], packing,
-                      layout: SplitDesc, splits: dict[int, tuple[int, int, int]]) -> None:
+                      layout: SplitDesc, splits: dict[int, tuple[int, int, int]], sums: TreeHistograms) -> None:
         nodes, data, n2 = len(ids), self.data, self.public.nsquare
         features, width = data.features, data.bin_num + 1
-        zeros = np.zeros(len(node_index))
-        _, _, counts = histograms(data.binned, node_index, nodes, zeros, zeros, data.bin_num)
-        node_counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
+        # the histograms count the rows the guest encrypted (GOSS: its sample); the decisions cover every row
+        binned = data.binned if self._sample is None else data.binned[self._sample]
+        counted = node_index if self._sample is None else node_index[self._sample]
+        zeros = np.zeros(len(counted))
+        _, _, counts = histograms(binned, counted, nodes, zeros, zeros, data.bin_num)
+        node_counts = np.bincount(counted[counted >= 0], minlength=nodes)
         candidates = candidates_from_histograms(counts.astype(np.float64), counts.astype(np.float64), counts, layout)
         chosen = self._chosen(candidates.count, node_counts)
-        bins = np.where(data.binned == MISSING, width - 1, data.binned)
+        bins = np.where(binned == MISSING, width - 1, binned)
+        with self.timings.phase("histograms"):
+            all_sums = sums.layer(gh, bins, counted, ids, width, n2, self.cores)
         columns = []
-        for ciphertexts in gh:
+        for bin_sums in all_sums:
             with self.timings.phase("histograms"):
-                bin_sums = packing_ops.feature_histograms(ciphertexts, bins, node_index, nodes, width, n2, self.cores)
                 per_node = packing_ops.candidate_sums(bin_sums, counts, layout.fid, layout.bid,
                                                       layout.missing_dir == LEFT, chosen, features, width, n2)
             with self.timings.phase("pack and rerandomize"):
@@ -519,114 +559,3 @@ def host_walk(ctx, trees: list[TreeArrays], x: np.ndarray) -> None:
                 raise ComponentError("the guest sent a node the tree does not have")
             moved[:, t] = tree.advance(x, moved[:, t])
         round_ctx.guest.put("walked", moved)
-
-
-# -- EINI: prediction without the guest learning which leaf a sample reaches ---------------------------------
-EINI_COMPLEXITY = 10 ** 9  # FATE's EINI_TREE_COMPLEXITY: the least number of leaf combinations a host accepts
-
-
-def reachable_leaves(tree: TreeArrays, leaves: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """Rows x leaves: the leaves each sample can reach when this party follows its own splits and takes both
-    branches at the other parties' (node ids grow downwards, so one pass over the ids settles every node)."""
-    reach = np.zeros((len(x), len(tree.is_leaf)), dtype=bool)
-    reach[:, 0] = True
-    for nid in range(len(tree.is_leaf)):
-        here = reach[:, nid]
-        if tree.is_leaf[nid] or tree.left[nid] < 0 or not here.any():
-            continue
-        if tree.own[nid]:
-            values = x[:, tree.fid[nid]]
-            left = np.where(np.isnan(values), tree.missing_dir[nid] == LEFT,
-                            values <= tree.threshold[nid] + FLOAT_ZERO)
-        else:
-            left = np.ones(len(x), dtype=bool)
-        reach[:, tree.left[nid]] |= here & left
-        reach[:, tree.right[nid]] |= here & (~left if tree.own[nid] else True)
-    return reach[:, leaves]
-
-
-def guest_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], values: list[np.ndarray],
-               dims: list[int], tree_dim: int, x: np.ndarray, key_length: int, cores: int) -> np.ndarray:
-    """FATE's EINI inference at the guest: each leaf's contribution (``values``, 0 where the guest's own splits
-    rule the leaf out) goes encrypted under a fresh key to the first host; the last host returns, per sample
-    and class dimension, the encrypted sum over the leaves its splits allow; exactly one leaf per tree
-    survives both, so the decrypted sums are the raw scores (rows x tree_dim)."""
-    from fate_flow.ml.paillier import generate_keypair
-
-    public, private = generate_keypair(key_length)
-    contributions = np.hstack([reachable_leaves(t, ids, x) * v[None, :] for t, ids, v in
-                               zip(trees, leaves, values, strict=True)])
-    encrypted = public.encrypt(contributions.ravel(), cores)
-    first, last = ctx.hosts[0], ctx.hosts[len(ctx.hosts) - 1]
-    first.put("eini_leaves", {"public_key": public.to_wire(), "dims": np.asarray(dims, dtype=np.int64),
-                              "tree_dim": tree_dim, "values": encrypted.to_wire()})
-    try:
-        merged = EncryptedVector.from_wire(public, last.get("eini_merged"))
-    except ValueError as exc:
-        raise ComponentError(f"the last host sent a bad EINI result: {exc}") from exc
-    if len(merged) != len(x) * tree_dim:
-        raise ComponentError("the last host's EINI result has the wrong length")
-    return private.decrypt(merged, cores).reshape(len(x), tree_dim)
-
-
-def host_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], x: np.ndarray, random_mask: bool,
-              complexity_check: bool, cores: int) -> None:
-    """A host's part of EINI: keep the encrypted contributions of the leaves its own splits allow (fresh
-    encryptions of 0 elsewhere, everything rerandomised) and pass them on; the last host sums them per sample
-    and class dimension (times a random factor in [1, 2) with ``EINI_random_mask``, as FATE) for the guest."""
-    hosts = ctx.roles.get("host", [])
-    index = hosts.index(ctx.party_id)
-    if complexity_check and _eini_complexity(trees) < EINI_COMPLEXITY:
-        raise ComponentError("EINI_complexity_check: the model's trees are too simple for EINI to hide the "
-                             "host's splits (fewer than 1e9 leaf combinations)")
-    source = ctx.guest if index == 0 else ctx.parties("host")[index - 1]
-    message = source.get("eini_leaves")
-    public, encrypted, dims, tree_dim = _eini_message(message, x, leaves)
-    reach = np.hstack([reachable_leaves(t, ids, x) for t, ids in zip(trees, leaves, strict=True)]).ravel()
-    kept = encrypted.keep(reach, cores)
-    if index < len(hosts) - 1:
-        ctx.parties("host")[index + 1].put("eini_leaves", {**message, "values": kept.to_wire()})
-        return
-    width = sum(len(ids) for ids in leaves)
-    columns = [np.concatenate([np.arange(len(ids)) + sum(len(i) for i in leaves[:t])
-                               for t, ids in enumerate(leaves) if dims[t] == d] or [np.empty(0, np.int64)])
-               for d in range(tree_dim)]
-    groups = [row * width + columns[d][reach[row * width + columns[d]]] for row in range(len(x))
-              for d in range(tree_dim)]
-    merged = kept.group_sums(groups)
-    if random_mask:
-        merged = merged * float(1 + secrets.randbelow(1 << 30) / (1 << 30))
-    ctx.guest.put("eini_merged", merged.rerandomize(cores).to_wire())
-
-
-def _eini_message(message: object, x: np.ndarray, leaves: list[np.ndarray]):
-    from fate_flow.ml.paillier import PublicKey
-
-    if not isinstance(message, dict) or set(message) != {"public_key", "dims", "tree_dim", "values"}:
-        raise ComponentError("a malformed EINI message")
-    try:
-        public = PublicKey.from_wire(message["public_key"])
-        encrypted = EncryptedVector.from_wire(public, message["values"])
-    except ValueError as exc:
-        raise ComponentError(f"a bad EINI message: {exc}") from exc
-    dims, tree_dim = message["dims"], message["tree_dim"]
-    if (not isinstance(dims, np.ndarray) or dims.shape != (len(leaves),) or dims.dtype.kind != "i"
-            or isinstance(tree_dim, bool) or not isinstance(tree_dim, int) or not 1 <= tree_dim <= 1000
-            or (len(dims) and (dims.min() < 0 or dims.max() >= tree_dim))
-            or len(encrypted) != len(x) * sum(len(ids) for ids in leaves)):
-        raise ComponentError("an EINI message that does not fit the model and the data")
-    return public, encrypted, dims.tolist(), tree_dim
-
-
-def _eini_complexity(trees: list[TreeArrays]) -> int:
-    """FATE's measure: over the trees with a split of this host, the product of the leaves under its splits."""
-    total = 1
-    for tree in trees:
-        under = np.zeros(len(tree.is_leaf), dtype=bool)
-        for nid in range(len(tree.is_leaf)):
-            if not tree.is_leaf[nid] and tree.left[nid] >= 0 and (tree.own[nid] or under[nid]):
-                under[tree.left[nid]] = under[tree.right[nid]] = True
-        count = int((under & tree.is_leaf).sum())
-        if tree.own.any():
-            total *= max(count, 1)
-    return total

@@ -120,6 +120,8 @@ def test_the_shipped_predict_example_gives_the_training_scores(breast_server, tr
     ({"bin_num": 1}, "bin_num"),
     ({"subsample_feature_rate": 1.5}, "subsample_feature_rate"),
     ({"encrypt_param": {"method": None}}, "encrypt_param"),
+    ({"run_goss": True, "top_rate": 0.6, "other_rate": 0.5}, "top_rate + other_rate"),
+    ({"run_goss": True, "other_rate": 0}, "other_rate"),
 ])
 def test_bad_parameters_are_refused_at_submit(breast_server, params, field):
     dsl, conf = _example()
@@ -168,3 +170,28 @@ def test_fates_mix_example_takes_turns_between_guest_and_host_trees(breast_serve
     assert host_sites == sites  # the host holds the thresholds of its own tree
     validated = _scores(breast_server, job_id, "validate")
     assert len(validated) == 569 and validated == pytest.approx(_scores(breast_server, job_id, "train"), abs=1e-12)
+
+
+def test_goss_trains_on_a_sample_and_routes_every_row(breast_server):
+    """``run_goss`` (FATE's binary example with GOSS on): every tree is grown on 30 % of the rows, yet every
+    row is scored (the validate data, the same table walked down the model, gives the training scores), the
+    loss falls and the model learns."""
+    folder = Path(__file__).resolve().parents[1] / "data" / "dsl-v2" / "hetero_secureboost"
+    dsl = json.loads((folder / "test_secureboost_train_dsl.json").read_text())
+    conf = rewrite_parties(json.loads((folder / "test_secureboost_train_binary_conf.json").read_text()),
+                           {"guest": [int(GUEST)], "host": [int(HOST)], "arbiter": [int(HOST)]})
+    conf["component_parameters"]["common"][SBT].update(
+        {"run_goss": True, "top_rate": 0.2, "other_rate": 0.1, "num_trees": 5,
+         "encrypt_param": {"method": "Paillier", "key_length": 1024}})
+    job_id, status = run_job(breast_server, dsl, conf, timeout=600)
+    assert status == "success", job_id
+    rows = [r for r in output_rows(breast_server, job_id, SBT, "guest", GUEST) if r["type"] == "train"]
+    auc = roc_auc_score([int(float(r["label"])) for r in rows], [float(r["predict_score"]) for r in rows])
+    assert len(rows) == 569 and auc > 0.98, auc
+    validated = _scores(breast_server, job_id, "validate")
+    assert validated == pytest.approx(_scores(breast_server, job_id, "train"), abs=1e-12)
+    losses = summary(breast_server, job_id, SBT, "guest", GUEST)["loss_history"]
+    assert len(losses) == 5 and losses == sorted(losses, reverse=True)
+    # the host split too: its decisions routed the rows GOSS left out as well as the sampled ones
+    host_tree = _param(_model(breast_server, job_id, "host", HOST))["trees_"][0]
+    assert any(n["sitename"] == f"host:{HOST}" and not n["is_leaf"] for n in host_tree["tree_"])

@@ -12,9 +12,11 @@ import pytest
 
 from fate_flow.engine.bigint import BigIntVector
 from fate_flow.entity.keys import TaskKey
+from fate_flow.errors import ComponentError
 from fate_flow.framework.context import Context
 from fate_flow.framework.federation import Exchange
 from fate_flow.ml.binning import split_points
+from fate_flow.ml.goss import goss_sample
 from fate_flow.ml.hetero_sbt import GuestGrower, HostGrower, PartyData, guest_walk, host_walk
 from fate_flow.ml.paillier import generate_keypair
 from fate_flow.ml.tree import (
@@ -57,16 +59,20 @@ def _data(x: np.ndarray) -> PartyData:
     return PartyData(bin_with_missing(x, points), points, BIN_NUM)
 
 
-def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterion, depth: int) -> list[tuple]:
-    """The tree on the joined features in the clear: (node id, feature, threshold) of every split, and leaves."""
+def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterion, depth: int,
+                sample: np.ndarray | None = None) -> list[tuple]:
+    """The tree on the joined features in the clear: (node id, feature, threshold) of every split; grown on
+    the rows of ``sample`` only when given (bins from every row, as the parties make them)."""
     data = _data(x)
     layout = candidate_layout([p.size for p in data.points], False)
     position = np.zeros(len(g), dtype=np.int64)
+    if sample is not None:
+        position[np.setdiff1d(np.arange(len(g)), sample)] = -1
     layer, splits, next_id = [0], [], 1
     for _ in range(depth):
-        lookup = np.full(next_id, -1)
+        lookup = np.full(next_id + 1, -1)
         lookup[layer] = np.arange(len(layer))
-        node_index = lookup[position]
+        node_index = lookup[position]  # position -1 (out of the sample) reads lookup[-1], which is -1
         sums = [np.bincount(node_index[node_index >= 0], weights=w[node_index >= 0], minlength=len(layer))
                 for w in (g, h)]
         counts = np.bincount(node_index[node_index >= 0], minlength=len(layer))
@@ -155,6 +161,66 @@ def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress, objecti
             for value in _leaves(obj):
                 if isinstance(value, np.ndarray) and value.dtype.kind == "f":
                     assert not set(np.round(value, 6).tolist()) & host_values
+
+
+def test_goss_grows_the_tree_on_its_sample_and_routes_every_row():
+    """With GOSS the host gets ciphertexts of the sampled rows only (and which rows they are); the federated
+    tree equals the plain tree grown on the sample with the amplified gradients; every row, sampled or not,
+    ends on the leaf the prediction walk gives it."""
+    y, strong, weak = _breast()
+    xg, xh = weak[:, :4], strong
+    raw = np.tile(Objective("cross_entropy").init_score(y, 1, None), (len(y), 1))
+    g, h = (a[:, 0] for a in Objective("cross_entropy").grad_hess(y, raw))
+    goss = goss_sample(g, h, 0.2, 0.1, np.random.default_rng(7))
+    assert len(goss.rows) == int(569 * 0.2) + int(569 * 0.1) and goss.amplify == pytest.approx(8.0)
+    public, private = generate_keypair(1024)
+    plane = MemoryPlane()
+    guest_data, host_data = _data(xg), _data(xh)
+
+    def guest():
+        ctx = _context(plane, "guest", GUEST)
+        grower = GuestGrower(guest_data, Criterion(), 3, False, GUEST, private, True, 1, [HOST])
+        grown = grower.grow(ctx, goss.g, goss.h, True, np.arange(xg.shape[1]), (-8.0, 8.0, 8.0),
+                            sample=goss.rows)
+        return grown, guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
+
+    def host():
+        ctx = _context(plane, "host", HOST)
+        tree = HostGrower(host_data, Criterion(), False, HOST, public, 1).grow(ctx, np.arange(xh.shape[1]))
+        host_walk(ctx.child("predict", 0), [tree.arrays(f"host:{HOST}")], xh)
+        return tree
+
+    with ThreadPoolExecutor(2) as pool:
+        guest_future, host_future = pool.submit(guest), pool.submit(host)
+        grown, positions = guest_future.result(timeout=120)
+        host_tree = host_future.result(timeout=120)
+
+    found = [(n.id, n.fid if n.sitename == f"guest:{GUEST}" else xg.shape[1] + host_tree.nodes[n.id].fid,
+              (grown.tree if n.sitename == f"guest:{GUEST}" else host_tree).split_maskdict[n.id])
+             for n in grown.tree.nodes if not n.is_leaf]
+    expected = _plain_tree(np.hstack([xg, xh]), goss.g, goss.h, Criterion(), 3, sample=goss.rows)
+    assert found == expected and any(s[1] >= xg.shape[1] for s in expected)
+    assert found != _plain_tree(np.hstack([xg, xh]), g, h, Criterion(), 3), "the sample changed the tree"
+    assert np.array_equal(positions[:, 0], grown.leaf_of)  # the rows left out were routed too
+    start = next(obj for _, dst, name, _, obj in plane.log if dst[0] == "host" and name == "tree_start")
+    assert np.array_equal(start["sample"], goss.rows)
+    assert [len(v["ciphertexts"]) for v in start["gh"]] == [len(goss.rows)]
+
+
+def test_goss_keeps_the_largest_gradients_and_amplifies_a_random_share_of_the_rest():
+    rng = np.random.default_rng(3)
+    g, h = rng.normal(size=1000), rng.uniform(0.1, 0.25, size=1000)
+    goss = goss_sample(g, h, 0.2, 0.1, np.random.default_rng(5))
+    top = np.argsort(-np.abs(g), kind="stable")[:200]
+    assert np.isin(top, goss.rows).all() and len(goss.rows) == 300
+    assert np.array_equal(goss.g[top], g[top]) and np.array_equal(goss.h[top], h[top])
+    rest = np.setdiff1d(goss.rows, top)
+    assert np.allclose(goss.g[rest], 8 * g[rest]) and np.allclose(goss.h[rest], 8 * h[rest])
+    assert (goss.g[np.setdiff1d(np.arange(1000), goss.rows)] == 0).all()
+    # amplified, the sample's hessian sum estimates the whole sum (unbiased: within a few percent here)
+    assert goss.h.sum() == pytest.approx(h.sum(), rel=0.05)
+    with pytest.raises(ComponentError, match="empty share"):
+        goss_sample(g[:5], h[:5], 0.2, 0.1, np.random.default_rng(0))
 
 
 def _leaves(obj):

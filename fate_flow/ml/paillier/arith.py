@@ -30,7 +30,7 @@ def _random_units(modulus: mpz, count: int) -> list[mpz]:
     return units
 
 
-def _batch_invert(values: list[mpz], modulus: mpz) -> list[mpz]:
+def batch_invert(values: list[mpz], modulus: mpz) -> list[mpz]:
     """Inverses of all ``values`` with one modular inversion and 3 multiplications each (Montgomery)."""
     if not values:
         return []

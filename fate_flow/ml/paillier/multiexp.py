@@ -15,7 +15,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from fate_flow.ml.paillier.arith import _ONE, _batch_invert, _concat_lists
+from fate_flow.ml.paillier.arith import _ONE, _concat_lists, batch_invert
 from fate_flow.ml.paillier.parallel import _cores_for_multiplications, _in_processes
 
 MATMUL_FRAC_BITS = 64  # fractional bits rmatmul adds: every column is aligned to it (nearly free)
@@ -42,7 +42,7 @@ def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) ->
     use_signed = rows >= 8 and 3 * rows + sum(signed) < sum(unsigned) + offset_work
     integers = np.column_stack([e.integers for e in encoded]) if columns else np.zeros((rows, 0), np.int64)
     if use_signed:
-        state = (ciphertexts, _batch_invert(ciphertexts, n2), integers, [e.bits for e in encoded], n2)
+        state = (ciphertexts, batch_invert(ciphertexts, n2), integers, [e.bits for e in encoded], n2)
         costs = signed
     else:
         exponents = integers + np.asarray(offsets, dtype=np.int64) if columns else integers

@@ -28,7 +28,7 @@ import numpy as np
 from gmpy2 import mpz
 
 from fate_flow.engine.bigint import BigIntVector
-from fate_flow.ml.paillier.arith import _ONE, _batch_invert, _concat_lists
+from fate_flow.ml.paillier.arith import _ONE, _concat_lists, batch_invert
 from fate_flow.ml.paillier.multiexp import MATMUL_FRAC_BITS, _rmatmul
 from fate_flow.ml.paillier.parallel import _cores_for, _in_processes, _threaded
 
@@ -128,7 +128,7 @@ class EncryptedVector:
         return (-self) + other
 
     def __neg__(self) -> EncryptedVector:
-        return self._like(_batch_invert(self.ciphertexts, self.public.nsquare))
+        return self._like(batch_invert(self.ciphertexts, self.public.nsquare))
 
     def __mul__(self, other: Any) -> EncryptedVector:
         return self.multiply(other)
@@ -262,11 +262,11 @@ class EncryptedVector:
         result = self._like([], self.exponent + frac_bits, bound)
         n2 = self.public.nsquare
         if magnitude == 1:
-            result.ciphertexts = list(self.ciphertexts) if multiplier == 1 else _batch_invert(self.ciphertexts, n2)
+            result.ciphertexts = list(self.ciphertexts) if multiplier == 1 else batch_invert(self.ciphertexts, n2)
         elif multiplier == 0:
             result.ciphertexts = [_ONE] * len(self)
         else:
-            base = self.ciphertexts if multiplier > 0 else _batch_invert(self.ciphertexts, n2)
+            base = self.ciphertexts if multiplier > 0 else batch_invert(self.ciphertexts, n2)
             result.ciphertexts = _threaded(lambda chunk: gmpy2.powmod_base_list(chunk, magnitude, n2), base, cores)
         return result
 
