@@ -10,8 +10,12 @@ ecdh, estimated with a Bloom filter with rsa); ``run_preprocess`` first drops id
 the other side rules out; ``run_cache`` keeps the host's half of the protocol as a cache (model files,
 alias ``cache``) that a later Intersection given it as its ``cache`` input reuses. Data with match ids
 (DataTransform's ``with_match_id``) is intersected on the match ids, and every party's rows are then keyed
-by the sample ids of ``sample_id_generator``; ``join_method`` left_join and ``new_sample_id`` are checked as
-FATE does and fail the task (not provided yet).
+by the sample ids of ``sample_id_generator`` (the guest without ``sync_intersect_ids``, as FATE).
+``join_method`` left_join (data with match ids only, as FATE) keeps every row of the generator: the generator
+outputs its whole input, and each other party its intersected rows plus a row of missing values (NaN
+features) under each of the generator's other sample ids, which the generator sends it; ``new_sample_id``
+gives those rows of the generator fresh random sample ids first (it has no effect on an inner join, as in
+FATE 1.11).
 
 This module declares the spec and FATE's parameters only (pydantic, nothing heavy); the protocols run in
 the sibling modules, imported by the executor.
@@ -228,6 +232,7 @@ class IntersectParams(Params):
     @field_validator("join_method")
     @classmethod
     def _left_join_syncs(cls, value: str, info: ValidationInfo) -> str:
+        """A left join pads the other parties with the generator's rows, so they must learn the intersection."""
         if value == "left_join" and not info.data.get("sync_intersect_ids", True):
             raise ValueError("Cannot perform left join without sync intersect ids")
         return value

@@ -1,13 +1,18 @@
 """Intersection's runners: read the party's table, run the protocol its parameters name, write the table
-restricted to the intersected ids, the summary and FATE's ``intersection`` metric."""
+restricted to the intersected ids (with ``join_method`` left_join: every row of ``sample_id_generator``'s
+table, padded at the other parties), the summary and FATE's ``intersection`` metric."""
 
 from __future__ import annotations
 
 import time
+import uuid
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
+from fate_flow.components._data_ops import arrow, concat, ids_from_wire, ids_to_wire, with_sids
 from fate_flow.components.intersection import IntersectParams, commutative, rsa
 from fate_flow.components.intersection.bloom import BloomFilter
 from fate_flow.components.intersection.cache import generate as generate_cache
@@ -15,7 +20,13 @@ from fate_flow.components.intersection.cache import run_with as run_with_cache
 from fate_flow.components.intersection.ciphers import ModpCipher, X25519Cipher
 from fate_flow.components.intersection.commutative import Outcome
 from fate_flow.components.intersection.hashing import digest_function, salted
+from fate_flow.engine.standalone import ArrowTable
 from fate_flow.framework import ComponentError, Context, Schema, Table
+from fate_flow.framework.federation import Parties, PartyHandle
+
+# what the sample id generator sends the other parties in a left join: the sample ids of its rows outside
+# the intersection (FATE's ``join_id_from_guest`` / ``join_id_from_host``)
+LEFT_JOIN_IDS = "left_join_sids"
 
 
 def run_guest(ctx: Context) -> None:
@@ -30,9 +41,9 @@ def run_host(ctx: Context) -> None:
 
 def _run(ctx: Context) -> None:
     params: IntersectParams = ctx.params
-    _refuse_unprovided(ctx, params)
     table = ctx.inputs.first("data")
     match_id = table.schema.extra.get("match_id_name") or None
+    _refuse_unsupported(ctx, params, match_id)
     ids = unique_ids(table, match_id)
     if ids.size == 0:
         raise ComponentError(f"{ctx.component_name}: the input data at {ctx.role} {ctx.party_id} has no rows")
@@ -54,20 +65,54 @@ def _run(ctx: Context) -> None:
     if intersected.size == 0:
         raise ComponentError(f"{ctx.component_name}: the intersection is empty: none of the {ids.size} ids at "
                              f"{ctx.role} {ctx.party_id} is also at {_peers(ctx)}")
+    ctx.outputs[0].write(_output(ctx, params, table, match_id, intersected))
+
+
+def _refuse_unsupported(ctx: Context, params: IntersectParams, match_id: str | None) -> None:
+    """FATE's run-time refusals (they depend on the data and the roles, so they cannot be checked at submit)."""
+    if params.join_method == "left_join" and not match_id:
+        # FATE's fit refuses it too: without match ids the sample ids are the real ids, and a left join would
+        # send the generator's ids outside the intersection to the other parties
+        raise ComponentError(f"{ctx.component_name}: join_method left_join needs data with match ids (DataTransform's "
+                             f"with_match_id); the input data at {ctx.role} {ctx.party_id} has none")
+    if match_id and params.sample_id_generator == "host" and len(ctx.roles.get("host", [])) != 1:
+        raise ComponentError(f"{ctx.component_name}: sample_id_generator host takes exactly one host "
+                             "(with several hosts it must be guest)")
+    if params.new_sample_id and params.join_method != "left_join":
+        ctx.logger.warning("%s: new_sample_id only takes effect with join_method left_join (as in FATE 1.11); "
+                           "ignored", ctx.component_name)
+
+
+def _output(ctx: Context, params: IntersectParams, table: Table, match_id: str | None,
+            intersected: np.ndarray) -> Table:
+    """This party's output: its rows of the ``intersected`` ids (keyed by the generator's sample ids when the
+    data has match ids); with a left join, also the generator's other rows (padded at the other parties)."""
+    inner = table
     if match_id:
-        table = _keyed_by_generator(ctx, params, table, match_id, intersected)
-        intersected = unique_ids(table)
-    ctx.outputs[0].write(_restricted(ctx, params, table, intersected))
+        inner = _keyed_by_generator(ctx, params, table, match_id, intersected)
+        intersected = unique_ids(inner)
+    output = _restricted(ctx, params, inner, intersected)
+    if params.join_method != "left_join":
+        return output
+    if ctx.role == sample_id_generator(params):
+        return _generator_left_join(ctx, params, table, output)
+    return _partner_left_join(ctx, params, output)
 
 
-def _refuse_unprovided(ctx: Context, params: IntersectParams) -> None:
-    """What this server does not run fails the task naming the parameter."""
-    if params.join_method == "left_join":
-        raise ComponentError(f"{ctx.component_name}: join_method left_join is not provided yet")
-    if params.new_sample_id:
-        raise ComponentError(f"{ctx.component_name}: new_sample_id is not provided yet")
-    if params.sample_id_generator == "host" and len(ctx.roles.get("host", [])) != 1:
-        raise ComponentError(f"{ctx.component_name}: sample_id_generator host takes exactly one host")
+def sample_id_generator(params: IntersectParams) -> str:
+    """The role whose sample ids key the output: ``sample_id_generator``, except that without
+    ``sync_intersect_ids`` only the guest knows the intersection, so FATE makes it the guest."""
+    return params.sample_id_generator if params.sync_intersect_ids else "guest"
+
+
+def _to_partners(ctx: Context) -> Parties:
+    """The generator's counterparts: every host from the guest, the guest from a host."""
+    return ctx.hosts if ctx.role == "guest" else ctx.guest
+
+
+def _from_generator(ctx: Context, params: IntersectParams) -> PartyHandle:
+    """The sample id generator, as seen from another party (a host generator means the only host)."""
+    return ctx.guest if sample_id_generator(params) == "guest" else ctx.hosts[0]
 
 
 def _keyed_by_generator(ctx: Context, params: IntersectParams, table: Table, match_id: str,
@@ -79,11 +124,12 @@ def _keyed_by_generator(ctx: Context, params: IntersectParams, table: Table, mat
 
     matches = np.asarray(table.column(match_id)).astype(str)
     rows = np.flatnonzero(np.isin(matches, intersected.astype(str)))
-    if ctx.role == params.sample_id_generator:
-        pairs = {"match_ids": [str(m) for m in matches[rows]], "sids": [str(s) for s in table.sids()[rows]]}
-        (ctx.hosts if ctx.role == "guest" else ctx.guest).put("generated_sids", pairs)
+    if ctx.role == sample_id_generator(params):
+        if params.sync_intersect_ids:  # else the others must not learn the intersection (nor do they wait)
+            pairs = {"match_ids": [str(m) for m in matches[rows]], "sids": [str(s) for s in table.sids()[rows]]}
+            _to_partners(ctx).put("generated_sids", pairs)
         return rows_with_sids(table, rows)
-    pairs = (ctx.guest if params.sample_id_generator == "guest" else ctx.hosts[0]).get("generated_sids")
+    pairs = _from_generator(ctx, params).get("generated_sids")
     if (not isinstance(pairs, dict) or set(pairs) != {"match_ids", "sids"}
             or not all(isinstance(pairs[k], list) and all(isinstance(v, str) for v in pairs[k]) for k in pairs)
             or len(pairs["match_ids"]) != len(pairs["sids"])):
@@ -99,6 +145,73 @@ def _keyed_by_generator(ctx: Context, params: IntersectParams, table: Table, mat
         raise ComponentError(f"the sample id generator sent {len(unknown)} match ids outside the intersection")
     return rows_with_sids(table, np.asarray([own[m] for m in pairs["match_ids"]], dtype=np.int64),
                           np.asarray(pairs["sids"]))
+
+
+# -- join_method left_join -----------------------------------------------------------------------------------------
+def _generator_left_join(ctx: Context, params: IntersectParams, table: Table, output: Table) -> Table:
+    """The generator keeps its whole input, in its order (``new_sample_id``: its rows outside the intersection
+    under fresh sample ids) and sends the sample ids of those rows to the other parties."""
+    sids = np.asarray(table.sids()).astype(object)  # object: a fresh id may be longer than the old ones
+    outside = ~among(sids, output.sids())
+    if params.new_sample_id:
+        sids[outside] = fresh_sample_ids(int(outside.sum()))
+        table = with_sids(table, sids)
+    _to_partners(ctx).put(LEFT_JOIN_IDS, ids_to_wire(sids[outside]))
+    ctx.logger.info("%s: left join: %d of the %d rows here are outside the intersection%s", ctx.component_name,
+                    int(outside.sum()), sids.size, " (new sample ids)" if params.new_sample_id else "")
+    return _keys_only(ctx, table) if params.only_output_key else table
+
+
+def _partner_left_join(ctx: Context, params: IntersectParams, output: Table) -> Table:
+    """Another party: its intersected rows, then a row with missing values (FATE: NaN features) under each of
+    the generator's sample ids outside the intersection."""
+    sids = left_join_ids(_from_generator(ctx, params).get(LEFT_JOIN_IDS), output.sids())
+    ctx.logger.info("%s: left join: %d rows of the sample id generator padded here", ctx.component_name, sids.size)
+    return concat([output, missing_rows(output, sids)], output.schema)
+
+
+def fresh_sample_ids(count: int) -> np.ndarray:
+    """``count`` new sample ids: 32 hex digits like FATE's ``fate_uuid``, but random (uuid4) where FATE's
+    uuid1 would tell the other parties the time and the MAC address of the machine that made them."""
+    return np.array([uuid.uuid4().hex for _ in range(count)], dtype=object)
+
+
+def left_join_ids(received: Any, intersected_sids: np.ndarray) -> np.ndarray:
+    """The generator's sample ids outside the intersection as a peer sent them, checked: distinct, non-empty
+    texts, none of them already keys an intersected row here; else a ComponentError naming the fault."""
+    sids = ids_from_wire(received, "left join sample ids")
+    if (sids == "").any():
+        raise ComponentError("the sample id generator sent an empty left join sample id")
+    if np.unique(sids).size != sids.size:
+        raise ComponentError("the sample id generator sent repeated left join sample ids")
+    inside = among(sids, intersected_sids)
+    if inside.any():
+        raise ComponentError(f"the sample id generator sent {int(inside.sum())} left join sample ids that are "
+                             "already in the intersection")
+    return sids
+
+
+def missing_rows(table: Table, sids: np.ndarray) -> Table:
+    """Rows under ``sids`` with ``table``'s columns and every value missing: NaN in float columns (FATE pads
+    with NaN features), null elsewhere (label, weight, match id, text features)."""
+    stored = arrow(table).schema
+    count = len(sids)
+    columns = []
+    for field in stored:
+        if field.name == table.schema.sid:
+            columns.append(pa.array(np.asarray(sids).astype(str), type=field.type))
+        elif pa.types.is_floating(field.type):
+            columns.append(pa.array(np.full(count, np.nan), type=field.type))
+        else:
+            columns.append(pa.nulls(count, type=field.type))
+    return ArrowTable(table.schema, pa.Table.from_arrays(columns, schema=stored))
+
+
+def among(values: np.ndarray, members: np.ndarray) -> np.ndarray:
+    """Per value, whether it is one of ``members`` (texts; hashed by Arrow, not sorted)."""
+    value_set = pa.array(np.asarray(members, dtype=object), type=pa.string())
+    found = pc.is_in(pa.array(np.asarray(values, dtype=object), type=pa.string()), value_set=value_set)
+    return found.to_numpy(zero_copy_only=False).astype(bool)
 
 
 def _peers(ctx: Context) -> str:
@@ -174,10 +287,13 @@ def _restricted(ctx: Context, params: IntersectParams, table: Table, intersected
     """The input rows whose id is intersected, in the input's order (label and features as they were);
     with ``only_output_key`` the ids alone."""
     rows = table.filter_sids(intersected)
-    if params.only_output_key:
-        schema = Schema(sid=table.schema.sid, header=(), extra=_kept_extra(table.schema))
-        return ctx.computing.from_numpy(schema, rows.sids(), np.empty((rows.count(), 0)))
-    return rows
+    return _keys_only(ctx, rows) if params.only_output_key else rows
+
+
+def _keys_only(ctx: Context, table: Table) -> Table:
+    """``only_output_key``: the sample ids alone (FATE's clean_header keeps the match id's name)."""
+    schema = Schema(sid=table.schema.sid, header=(), extra=_kept_extra(table.schema))
+    return ctx.computing.from_numpy(schema, table.sids(), np.empty((table.count(), 0)))
 
 
 def _kept_extra(schema: Schema) -> dict[str, Any]:
