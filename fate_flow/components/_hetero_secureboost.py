@@ -23,7 +23,7 @@ from fate_flow.components._sbt_common import (
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 from fate_flow.ml import predict as outputs
 from fate_flow.ml.batch import folds
-from fate_flow.ml.goss import goss_sample, sample_count
+from fate_flow.ml.goss import goss_sample
 from fate_flow.ml.hetero_sbt import (
     GrownTree,
     GuestGrower,
@@ -187,19 +187,17 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
         if fit.weights is not None:
             g, h = g * fit.weights[:, None], h * fit.weights[:, None]
         use_hosts = plan[epoch].uses_hosts
-        per_tree = sample_count(len(targets), params.top_rate, params.other_rate) if params.run_goss \
-            else len(targets)
+        amplify = 1.0
+        if params.run_goss:  # one sample per round (FATE's) for every class's tree; zeros off the sample
+            goss = goss_sample(g, h, params.top_rate, params.other_rate, rng)
+            g, h, amplify = goss.g, goss.h, goss.amplify
         for dim in range(tree_dim):
             # the obfuscators the guest makes ahead, while it waits: one per ciphertext still to encrypt
             remaining = sum(r.uses_hosts for r in plan[epoch + 1:]) * tree_dim + (tree_dim - dim) * use_hosts
-            grower.pool.expect(remaining * columns * per_tree)
+            grower.pool.expect(remaining * columns * len(targets))
             chosen = choose_features(grower.data.features, params.subsample_feature_rate, rng)
-            tree_g, tree_h, sample, amplify = g[:, dim], h[:, dim], None, 1.0
-            if params.run_goss:
-                goss = goss_sample(tree_g, tree_h, params.top_rate, params.other_rate, rng)
-                tree_g, tree_h, sample, amplify = goss.g, goss.h, goss.rows, goss.amplify
-            grown = grower.grow(round_ctx.child("dim", dim), tree_g, tree_h, use_hosts, chosen,
-                                _bounds(objective, fit.weights, amplify), only_host=plan[epoch].host, sample=sample)
+            grown = grower.grow(round_ctx.child("dim", dim), g[:, dim], h[:, dim], use_hosts, chosen,
+                                _bounds(objective, fit.weights, amplify), only_host=plan[epoch].host)
             booster.add(grown)
             raw[:, dim] += booster.learning_rate * grown.tree.arrays("").weight[grown.leaf_of]
         loss = objective.loss(targets, raw, fit.weights)
@@ -212,12 +210,6 @@ def _boost(ctx: Context, grower: GuestGrower, booster: Booster, fit: Fit, target
         if stop:
             return epoch + 1
     return max(start, params.num_trees)
-
-
-
-
-
-
 
 
 def _host_importance(value: object) -> dict[str, float]:
@@ -430,8 +422,6 @@ def _guest_predict(ctx: Context) -> None:
     else:
         raw = booster.raw_scores(guest_walk(ctx.child("predict", "test"), booster.arrays(), x))
     ctx.outputs[0].write(_prediction_table(ctx, booster, table, raw, outputs.TEST))
-
-
 
 
 def _guest_eini(ctx: Context, booster: Booster, x: np.ndarray) -> np.ndarray:

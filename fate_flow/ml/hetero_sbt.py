@@ -111,7 +111,6 @@ class GuestGrower:
     pool: ObfuscatorPool | None = None  # obfuscators made ahead while the guest waits for the hosts
     host_layers: int | None = None  # FATE's layered strategy: the first layers split on host features only
     _only_host: int | None = field(default=None, init=False, repr=False)  # the tree being grown: mix's host
-    _in_sample: np.ndarray | None = field(default=None, init=False, repr=False)  # its GOSS rows (a mask)
 
     def _taking_part(self, ctx, use_hosts: bool) -> list[tuple[int, object]]:
         """(index, handle) of the hosts that offer splits in this tree."""
@@ -135,36 +134,23 @@ class GuestGrower:
         return depth < self.host_layers, depth >= self.host_layers
 
     def grow(self, ctx, g: np.ndarray, h: np.ndarray, use_hosts: bool, chosen: np.ndarray,
-             bounds: tuple[float, float, float] | None, only_host: int | None = None,
-             sample: np.ndarray | None = None) -> GrownTree:
+             bounds: tuple[float, float, float] | None, only_host: int | None = None) -> GrownTree:
         """One tree on gradients ``g`` and hessians ``h`` (1-D); ``use_hosts`` False grows it on the guest's
         features only (FATE's ``complete_secure`` trees and the mix strategy's guest trees), ``only_host`` on
         that host's features only (the mix strategy's host trees: the other hosts take no part). ``ctx`` is
-        this tree's sub-context.
-
-        ``sample`` (GOSS: sorted row indices) grows the tree on those rows only: only their (g, h) are
-        encrypted, counted and summed, and the hosts learn which rows they are (as in FATE); every other row
-        is routed down the tree all the same, so ``leaf_of`` holds the leaf of every row."""
+        this tree's sub-context. With GOSS, ``g`` and ``h`` are zero on the rows left out (encrypted all the
+        same: the hosts cannot tell which rows the sample holds)."""
         rows = len(g)
         self._only_host = only_host
-        self._in_sample = None
-        if sample is not None:
-            self._in_sample = np.zeros(rows, dtype=bool)
-            self._in_sample[sample] = True
-            g, h = np.where(self._in_sample, g, 0.0), np.where(self._in_sample, h, 0.0)
         taking_part = self._taking_part(ctx, use_hosts)
         start = {"use_hosts": use_hosts}
         packing = None
         if use_hosts:
             public = self.private.public
-            sampled_g, sampled_h = (g, h) if sample is None else (g[sample], h[sample])
-            packing = packing_ops.make_packing(sampled_g, sampled_h, len(sampled_g), self.compress,
-                                               public.key_length, bounds)
+            packing = packing_ops.make_packing(g, h, rows, self.compress, public.key_length, bounds)
             with self.timings.phase("encrypt"):
-                vectors = packing_ops.encrypt_gh(public, packing, sampled_g, sampled_h, self.cores, self.pool)
+                vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores, self.pool)
             start.update(packing=packing.to_wire(), gh=[v.to_wire() for v in vectors])
-            if sample is not None:
-                start["sample"] = np.asarray(sample, dtype=np.int64)
         for _, handle in taking_part:
             handle.put("tree_start", start)
         for _, handle in self._left_out(ctx, taking_part):
@@ -202,16 +188,15 @@ class GuestGrower:
                      h: np.ndarray, layout: SplitDesc, packing, plan: tuple[bool, bool],
                      gains: list[tuple[str, int, float]]) -> list[int]:
         use_hosts, guest_splits = plan
-        node_index = _node_index(layer, position)  # every row: all are routed
-        counted = node_index if self._in_sample is None else np.where(self._in_sample, node_index, -1)
+        node_index = _node_index(layer, position)
         nodes = len(layer)
-        sums_g = np.bincount(counted[counted >= 0], weights=g[counted >= 0], minlength=nodes)
-        sums_h = np.bincount(counted[counted >= 0], weights=h[counted >= 0], minlength=nodes)
-        counts = np.bincount(counted[counted >= 0], minlength=nodes)
+        sums_g = np.bincount(node_index[node_index >= 0], weights=g[node_index >= 0], minlength=nodes)
+        sums_h = np.bincount(node_index[node_index >= 0], weights=h[node_index >= 0], minlength=nodes)
+        counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
         best_gain, best_index = np.full(nodes, -np.inf), np.zeros(nodes, dtype=np.int64)
         if guest_splits:
             with self.timings.phase("guest splits"):
-                hist = histograms(self.data.binned, counted, nodes, g, h, self.data.bin_num)
+                hist = histograms(self.data.binned, node_index, nodes, g, h, self.data.bin_num)
                 own = candidates_from_histograms(*hist, layout)
                 best_gain, best_index = best_splits(own, sums_g, sums_h, counts, self.criterion)
         owner = np.full(nodes, -1)  # -1 guest, else the host's index
@@ -359,7 +344,6 @@ class HostGrower:
     public: PublicKey
     cores: int
     timings: Timings = field(default_factory=lambda: Timings("secureboost"))
-    _sample: np.ndarray | None = field(default=None, init=False, repr=False)  # the tree's GOSS rows
     summed_rows: int = field(default=0, init=False)  # rows summed into histograms, over all trees and layers
     layer_rows: int = field(default=0, init=False)  # the rows of those layers (summed without subtraction)
 
@@ -370,7 +354,6 @@ class HostGrower:
             raise ComponentError("the guest sent a malformed tree start")
         splits: dict[int, tuple[int, int, int]] = {}
         if start["use_hosts"]:
-            self._sample = self._sample_rows(start.get("sample"))
             packing, gh = self._encrypted_gh(start)
             layout = self.data.layout(chosen, self.use_missing)
             sums = TreeHistograms()
@@ -395,19 +378,9 @@ class HostGrower:
             vectors = [EncryptedVector.from_wire(self.public, v) for v in start.get("gh") or []]
         except ValueError as exc:
             raise ComponentError(f"the guest sent bad encrypted gradients: {exc}") from exc
-        rows = len(self.data.binned) if self._sample is None else len(self._sample)
-        if len(vectors) != packing.columns or any(len(v) != rows for v in vectors):
+        if len(vectors) != packing.columns or any(len(v) != len(self.data.binned) for v in vectors):
             raise ComponentError("the guest's encrypted gradients do not match the samples")
         return packing, [v.ciphertexts for v in vectors]
-
-    def _sample_rows(self, sample: object) -> np.ndarray | None:
-        """GOSS's rows (sorted, distinct, within the data), or None when the tree uses every row."""
-        if sample is None:
-            return None
-        if (not isinstance(sample, np.ndarray) or sample.dtype.kind != "i" or sample.ndim != 1 or not sample.size
-                or sample[0] < 0 or sample[-1] >= len(self.data.binned) or (np.diff(sample) <= 0).any()):
-            raise ComponentError("the guest sent a malformed GOSS sample")
-        return sample.astype(np.int64)
 
     def _layer(self, message: object) -> tuple[np.ndarray, np.ndarray, bool]:
         if (not isinstance(message, dict) or set(message) != {"ids", "node_index", "offer"}
@@ -417,7 +390,8 @@ class HostGrower:
         if (not isinstance(ids, np.ndarray) or ids.dtype.kind != "i" or ids.ndim != 1 or len(ids) > MAX_LAYER_NODES
                 or not isinstance(node_index, np.ndarray) or node_index.dtype.kind != "i"
                 or node_index.shape != (len(self.data.binned),)
-                or (len(node_index) and (node_index.min() < -1 or node_index.max() >= len(ids)))):
+                or (len(node_index) and (node_index.min() < -1 or node_index.max() >= len(ids)))
+                or np.unique(ids).size != ids.size):  # distinct: the histograms of a layer are kept by node id
             raise ComponentError("the guest sent a malformed layer")
         return ids.astype(np.int64), node_index.astype(np.int64), message["offer"]
 
@@ -425,17 +399,14 @@ class HostGrower:
                       layout: SplitDesc, splits: dict[int, tuple[int, int, int]], sums: TreeHistograms) -> None:
         nodes, data, n2 = len(ids), self.data, self.public.nsquare
         features, width = data.features, data.bin_num + 1
-        # the histograms count the rows the guest encrypted (GOSS: its sample); the decisions cover every row
-        binned = data.binned if self._sample is None else data.binned[self._sample]
-        counted = node_index if self._sample is None else node_index[self._sample]
-        zeros = np.zeros(len(counted))
-        _, _, counts = histograms(binned, counted, nodes, zeros, zeros, data.bin_num)
-        node_counts = np.bincount(counted[counted >= 0], minlength=nodes)
+        zeros = np.zeros(len(node_index))
+        _, _, counts = histograms(data.binned, node_index, nodes, zeros, zeros, data.bin_num)
+        node_counts = np.bincount(node_index[node_index >= 0], minlength=nodes)
         candidates = candidates_from_histograms(counts.astype(np.float64), counts.astype(np.float64), counts, layout)
         chosen = self._chosen(candidates.count, node_counts)
-        bins = np.where(binned == MISSING, width - 1, binned)
+        bins = np.where(data.binned == MISSING, width - 1, data.binned)
         with self.timings.phase("histograms"):
-            all_sums = sums.layer(gh, bins, counted, ids, width, n2, self.cores)
+            all_sums = sums.layer(gh, bins, node_index, ids, width, n2, self.cores)
         columns = []
         for bin_sums in all_sums:
             with self.timings.phase("histograms"):

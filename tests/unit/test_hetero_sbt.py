@@ -59,20 +59,16 @@ def _data(x: np.ndarray) -> PartyData:
     return PartyData(bin_with_missing(x, points), points, BIN_NUM)
 
 
-def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterion, depth: int,
-                sample: np.ndarray | None = None) -> list[tuple]:
-    """The tree on the joined features in the clear: (node id, feature, threshold) of every split; grown on
-    the rows of ``sample`` only when given (bins from every row, as the parties make them)."""
+def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterion, depth: int) -> list[tuple]:
+    """The tree on the joined features in the clear: (node id, feature, threshold) of every split, and leaves."""
     data = _data(x)
     layout = candidate_layout([p.size for p in data.points], False)
     position = np.zeros(len(g), dtype=np.int64)
-    if sample is not None:
-        position[np.setdiff1d(np.arange(len(g)), sample)] = -1
     layer, splits, next_id = [0], [], 1
     for _ in range(depth):
-        lookup = np.full(next_id + 1, -1)
+        lookup = np.full(next_id, -1)
         lookup[layer] = np.arange(len(layer))
-        node_index = lookup[position]  # position -1 (out of the sample) reads lookup[-1], which is -1
+        node_index = lookup[position]
         sums = [np.bincount(node_index[node_index >= 0], weights=w[node_index >= 0], minlength=len(layer))
                 for w in (g, h)]
         counts = np.bincount(node_index[node_index >= 0], minlength=len(layer))
@@ -163,10 +159,11 @@ def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress, objecti
                     assert not set(np.round(value, 6).tolist()) & host_values
 
 
-def test_goss_grows_the_tree_on_its_sample_and_routes_every_row():
-    """With GOSS the host gets ciphertexts of the sampled rows only (and which rows they are); the federated
-    tree equals the plain tree grown on the sample with the amplified gradients; every row, sampled or not,
-    ends on the leaf the prediction walk gives it."""
+def test_goss_trees_are_grown_on_the_sample_and_the_host_cannot_tell_which_rows_it_holds():
+    """With GOSS the federated tree equals the plain tree grown with the sample's amplified gradients (zero on
+    the other rows); the host gets a ciphertext for every row (the rows left out encrypt zeros), and nothing
+    else in what crosses to it differs from a tree without GOSS: it cannot tell which rows were sampled (in
+    FATE's protocol it is told, and in a binary job's first round the top share is one class's rows)."""
     y, strong, weak = _breast()
     xg, xh = weak[:, :4], strong
     raw = np.tile(Objective("cross_entropy").init_score(y, 1, None), (len(y), 1))
@@ -180,8 +177,7 @@ def test_goss_grows_the_tree_on_its_sample_and_routes_every_row():
     def guest():
         ctx = _context(plane, "guest", GUEST)
         grower = GuestGrower(guest_data, Criterion(), 3, False, GUEST, private, True, 1, [HOST])
-        grown = grower.grow(ctx, goss.g, goss.h, True, np.arange(xg.shape[1]), (-8.0, 8.0, 8.0),
-                            sample=goss.rows)
+        grown = grower.grow(ctx, goss.g, goss.h, True, np.arange(xg.shape[1]), (-8.0, 8.0, 8.0))
         return grown, guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
 
     def host():
@@ -198,13 +194,17 @@ def test_goss_grows_the_tree_on_its_sample_and_routes_every_row():
     found = [(n.id, n.fid if n.sitename == f"guest:{GUEST}" else xg.shape[1] + host_tree.nodes[n.id].fid,
               (grown.tree if n.sitename == f"guest:{GUEST}" else host_tree).split_maskdict[n.id])
              for n in grown.tree.nodes if not n.is_leaf]
-    expected = _plain_tree(np.hstack([xg, xh]), goss.g, goss.h, Criterion(), 3, sample=goss.rows)
+    expected = _plain_tree(np.hstack([xg, xh]), goss.g, goss.h, Criterion(), 3)
     assert found == expected and any(s[1] >= xg.shape[1] for s in expected)
     assert found != _plain_tree(np.hstack([xg, xh]), g, h, Criterion(), 3), "the sample changed the tree"
-    assert np.array_equal(positions[:, 0], grown.leaf_of)  # the rows left out were routed too
+    assert np.array_equal(positions[:, 0], grown.leaf_of)
     start = next(obj for _, dst, name, _, obj in plane.log if dst[0] == "host" and name == "tree_start")
-    assert np.array_equal(start["sample"], goss.rows)
-    assert [len(v["ciphertexts"]) for v in start["gh"]] == [len(goss.rows)]
+    assert set(start) == {"use_hosts", "packing", "gh"}
+    assert [len(v["ciphertexts"]) for v in start["gh"]] == [569]
+    # the rows left out are encryptions of zero, indistinguishable to the host; the guest can check they are
+    ciphertexts = start["gh"][0]["ciphertexts"]
+    left_out = np.setdiff1d(np.arange(569), goss.rows)
+    assert len(set(int(ciphertexts[i]) for i in left_out)) == len(left_out)  # fresh randomness each
 
 
 def test_goss_keeps_the_largest_gradients_and_amplifies_a_random_share_of_the_rest():
@@ -301,3 +301,33 @@ def test_the_mix_strategy_grows_a_tree_on_one_hosts_features_only():
     to_first = [(name, obj) for _, dst, name, _, obj in plane.log if dst == ("host", "10000")]
     assert [name for name, _ in to_first] == ["tree_start", "tree", "tree_start", "tree"]
     assert all(obj == {"use_hosts": False} for name, obj in to_first if name == "tree_start")
+
+
+def test_goss_samples_once_per_round_on_the_sum_over_classes():
+    """Multi-class: one sample for every class's tree of a round, ranked by |g| summed over the classes (FATE's
+    order). Ranked per class at the initial score, each class's top share would be exactly its rows, and the
+    hosts, told the sample, would learn the labels."""
+    labels = np.random.default_rng(4).permutation(np.repeat([0.0, 1.0, 2.0], 200))
+    objective = Objective("cross_entropy")
+    raw = np.tile(objective.init_score(labels, 3, None), (len(labels), 1))
+    g, h = objective.grad_hess(labels, raw)
+    goss = goss_sample(g, h, 0.2, 0.1, np.random.default_rng(1))
+    assert goss.g.shape == g.shape and len(goss.rows) == 180
+    kept = np.zeros(len(labels), dtype=bool)
+    kept[goss.rows] = True
+    assert np.array_equal(goss.g[~kept], np.zeros((len(labels) - 180, 3)))
+    # every row has the same sum of |g| here: the sample says nothing of the classes
+    shares = np.bincount(labels[goss.rows].astype(int), minlength=3) / 180
+    assert shares.max() < 0.45, shares
+    per_class_top = np.argsort(-np.abs(g[:, 1]), kind="stable")[:120]
+    assert set(labels[per_class_top]) == {1.0}, "ranking one class would pick exactly that class's rows"
+
+
+def test_a_layer_with_repeated_node_ids_is_refused_by_the_host():
+    """The host keeps a layer's histograms by node id for the next layer's subtraction: a guest naming two
+    nodes alike could make it derive wrong sums, so such a layer is refused."""
+    grower = HostGrower(_data(np.arange(12.0).reshape(6, 2)), Criterion(), False, HOST, generate_keypair(1024)[0], 1)
+    good = {"ids": np.array([1, 2]), "node_index": np.array([0, 0, 1, 1, -1, 0], dtype=np.int32), "offer": True}
+    assert grower._layer(good)[0].tolist() == [1, 2]
+    with pytest.raises(ComponentError, match="malformed layer"):
+        grower._layer({**good, "ids": np.array([7, 7])})
