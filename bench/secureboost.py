@@ -27,11 +27,14 @@ from hetero_lr import run, upload
 from hetero_lr import timings as lr_timings
 
 TIMINGS = re.compile(r"secureboost timings \((\w+)\): (.*)")
+HISTOGRAMS = re.compile(r"secureboost histograms \((\w+)\): (.*)")
 
 
 def timings(server, job_id: str) -> dict[str, str]:
-    """Each party's "secureboost timings" line."""
-    return lr_timings(server, job_id, TIMINGS)
+    """Each party's "secureboost timings" line, and the host's histogram rows (summed, and summed whole)."""
+    found = lr_timings(server, job_id, TIMINGS)
+    found.update({f"{role} histograms": line for role, line in lr_timings(server, job_id, HISTOGRAMS).items()})
+    return found
 
 
 def _dsl(intersect: bool) -> dict:

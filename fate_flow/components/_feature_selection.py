@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fate_flow.components._feature_binning import anonymous_header
+from fate_flow.components._binning_plan import anonymous_header
 from fate_flow.components._tables import float_matrix, keep_features
 from fate_flow.components.feature_selection import FeatureSelectionParams
 from fate_flow.framework import PREDICT, ComponentError, Context, Table

@@ -40,20 +40,17 @@ from typing import Any
 
 import numpy as np
 
-from fate_flow.components._data_ops import replace_features
-from fate_flow.components._feature_binning import (
+from fate_flow.components._binning_model import (
     MODEL_NAME,
-    Labels,
-    Plan,
-    _labels,
-    _load,
-    _local_counts,
-    _meta,
-    _plan,
-    _summary_of,
-    _transform_results,
     label_results,
+    load_plan,
+    local_counts,
+    model_meta,
+    summary_of,
+    transform_results,
 )
+from fate_flow.components._binning_plan import Labels, Plan, plan_from_params, read_labels
+from fate_flow.components._data_ops import replace_features
 from fate_flow.components._tables import float_matrix
 from fate_flow.components.homo_feature_binning import RECURSIVE_QUERY, VIRTUAL_SUMMARY, HomoFeatureBinningParams
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
@@ -79,16 +76,16 @@ def run_client(ctx: Context) -> None:
     params: HomoFeatureBinningParams = ctx.params
     table = ctx.inputs.first("data", "train_data", "test_data")
     if ctx.stage == PREDICT:
-        plan, meta, param = _load(ctx, table)
+        plan, meta, param = load_plan(ctx, table)
         x = float_matrix(table, plan.header)
         known = list(param.get("multiClassResult", {}).get("labels") or []) or None
         labels = _client_labels(ctx, table, bool(meta.get("skipStatic")), known)
         results = _results(ctx, plan, x, labels, float(meta.get("adjustmentFactor", 0.5)))
         ctx.outputs[0].write(_transform(ctx, table, plan, x, param["multiClassResult"]["results"]))
-        extra = _transform_results(results, [], labels.values, ctx) if labels is not None else {}
+        extra = transform_results(results, [], labels.values, ctx) if labels is not None else {}
         ctx.models.save(param=param | extra, meta=meta)
         return
-    plan = _plan(ctx, table, params)
+    plan = plan_from_params(ctx, table, params)
     x = float_matrix(table, plan.header)
     for column, points in zip(plan.bin_cols, fit_split_points(ctx, plan, x, params), strict=True):
         plan.points[column] = points
@@ -97,10 +94,10 @@ def run_client(ctx: Context) -> None:
     labels = _client_labels(ctx, table, params.skip_static, None)
     results = _results(ctx, plan, x, labels, params.adjustment_factor)
     ctx.outputs[0].write(_transform(ctx, table, plan, x, results))
-    ctx.models.save(param=_param(ctx, plan, results, labels), meta=_meta(plan, params, None))
+    ctx.models.save(param=_param(ctx, plan, results, labels), meta=model_meta(plan, params, None))
     summary: dict[str, Any] = {"split_points": {c: [float(p) for p in plan.points[c]] for c in plan.binned}}
     if results:
-        summary |= _summary_of(results, labels.values, None)
+        summary |= summary_of(results, labels.values, None)
     ctx.summary(summary)
     ctx.logger.info("%s: %d columns binned (%s)", ctx.component_name, len(plan.binned), params.method)
 
@@ -216,7 +213,7 @@ def _client_labels(ctx: Context, table: Table, skip_static: bool, known: list[st
         ctx.logger.warning("%s: the labels at %s %s hold one class: no WOE/IV", ctx.component_name, ctx.role,
                            ctx.party_id)
         return None
-    return _labels(ctx, table, known)
+    return read_labels(ctx, table, known)
 
 
 def _results(ctx: Context, plan: Plan, x: np.ndarray, labels: Labels | None, adjustment: float
@@ -224,7 +221,7 @@ def _results(ctx: Context, plan: Plan, x: np.ndarray, labels: Labels | None, adj
     """FATE's binning results (per label) of this client's data, or none without labels."""
     if labels is None:
         return []
-    return label_results(_local_counts(plan, x, labels), labels, adjustment, ctx.role, ctx.party_id, plan.points)
+    return label_results(local_counts(plan, x, labels), labels, adjustment, ctx.role, ctx.party_id, plan.points)
 
 
 def _transform(ctx: Context, table: Table, plan: Plan, x: np.ndarray, results: list[dict[str, Any]]) -> Table:

@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 
 from fate_flow.components import _homo_feature_binning as hfb
-from fate_flow.components._feature_binning import Plan
+from fate_flow.components._binning_plan import Plan
 from fate_flow.components.homo_feature_binning import HomoFeatureBinningParams
 from fate_flow.entity.keys import TaskKey
 from fate_flow.errors import ComponentError, ParamError
