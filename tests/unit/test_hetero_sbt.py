@@ -90,6 +90,32 @@ def _plain_tree(x: np.ndarray, g: np.ndarray, h: np.ndarray, criterion: Criterio
     return splits
 
 
+def _grow_federated(xg: np.ndarray, xh: np.ndarray, g: np.ndarray, h: np.ndarray,
+                    bounds: tuple[float, float, float] | None, compress: bool = True):
+    """One tree grown by a guest (features ``xg``, gradients) and a host (``xh``) in threads, then the training
+    rows walked down it: (grown tree, walked positions, the host's tree, the message plane)."""
+    public, private = generate_keypair(1024)
+    plane = MemoryPlane()
+    guest_data, host_data = _data(xg), _data(xh)
+
+    def guest():
+        ctx = _context(plane, "guest", GUEST)
+        grower = GuestGrower(guest_data, Criterion(), 3, False, GUEST, private, compress, 1, [HOST])
+        grown = grower.grow(ctx, g, h, True, np.arange(xg.shape[1]), bounds)
+        return grown, guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
+
+    def host():
+        ctx = _context(plane, "host", HOST)
+        tree = HostGrower(host_data, Criterion(), False, HOST, public, 1).grow(ctx, np.arange(xh.shape[1]))
+        host_walk(ctx.child("predict", 0), [tree.arrays(f"host:{HOST}")], xh)
+        return tree
+
+    with ThreadPoolExecutor(2) as pool:
+        guest_future, host_future = pool.submit(guest), pool.submit(host)
+        grown, positions = guest_future.result(timeout=120)
+        return grown, positions, host_future.result(timeout=120), plane
+
+
 @pytest.mark.parametrize(("compress", "objective"), [(True, "cross_entropy"), (False, "cross_entropy"),
                                                     (True, "lse")])
 def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress, objective):
@@ -102,28 +128,8 @@ def test_a_federated_tree_equals_the_plain_tree_on_joined_data(compress, objecti
     g, h = g[:, 0], h[:, 0]
     bounds = (-1.0, 1.0, 1.0) if objective == "cross_entropy" else None
     criterion = Criterion()
-    public, private = generate_keypair(1024)
-    plane = MemoryPlane()
-    guest_data, host_data = _data(xg), _data(xh)
-
-    def guest():
-        ctx = _context(plane, "guest", GUEST)
-        grower = GuestGrower(guest_data, criterion, 3, False, GUEST, private, compress, 1, [HOST])
-        grown = grower.grow(ctx, g, h, True, np.arange(xg.shape[1]), bounds)
-        positions = guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
-        return grown, positions
-
-    def host():
-        ctx = _context(plane, "host", HOST)
-        grower = HostGrower(host_data, criterion, False, HOST, public, 1)
-        tree = grower.grow(ctx, np.arange(xh.shape[1]))
-        host_walk(ctx.child("predict", 0), [tree.arrays(f"host:{HOST}")], xh)
-        return tree
-
-    with ThreadPoolExecutor(2) as pool:
-        guest_future, host_future = pool.submit(guest), pool.submit(host)
-        grown, positions = guest_future.result(timeout=120)
-        host_tree = host_future.result(timeout=120)
+    grown, positions, host_tree, plane = _grow_federated(xg, xh, g, h, bounds, compress)
+    host_data = _data(xh)
 
     expected = _plain_tree(np.hstack([xg, xh]), g, h, criterion, 3)
     found = []
@@ -170,26 +176,7 @@ def test_goss_trees_are_grown_on_the_sample_and_the_host_cannot_tell_which_rows_
     g, h = (a[:, 0] for a in Objective("cross_entropy").grad_hess(y, raw))
     goss = goss_sample(g, h, 0.2, 0.1, np.random.default_rng(7))
     assert len(goss.rows) == int(569 * 0.2) + int(569 * 0.1) and goss.amplify == pytest.approx(8.0)
-    public, private = generate_keypair(1024)
-    plane = MemoryPlane()
-    guest_data, host_data = _data(xg), _data(xh)
-
-    def guest():
-        ctx = _context(plane, "guest", GUEST)
-        grower = GuestGrower(guest_data, Criterion(), 3, False, GUEST, private, True, 1, [HOST])
-        grown = grower.grow(ctx, goss.g, goss.h, True, np.arange(xg.shape[1]), (-8.0, 8.0, 8.0))
-        return grown, guest_walk(ctx.child("predict", 0), [grown.tree.arrays(f"guest:{GUEST}")], xg)
-
-    def host():
-        ctx = _context(plane, "host", HOST)
-        tree = HostGrower(host_data, Criterion(), False, HOST, public, 1).grow(ctx, np.arange(xh.shape[1]))
-        host_walk(ctx.child("predict", 0), [tree.arrays(f"host:{HOST}")], xh)
-        return tree
-
-    with ThreadPoolExecutor(2) as pool:
-        guest_future, host_future = pool.submit(guest), pool.submit(host)
-        grown, positions = guest_future.result(timeout=120)
-        host_tree = host_future.result(timeout=120)
+    grown, positions, host_tree, plane = _grow_federated(xg, xh, goss.g, goss.h, (-8.0, 8.0, 8.0))
 
     found = [(n.id, n.fid if n.sitename == f"guest:{GUEST}" else xg.shape[1] + host_tree.nodes[n.id].fid,
               (grown.tree if n.sitename == f"guest:{GUEST}" else host_tree).split_maskdict[n.id])
