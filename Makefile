@@ -7,7 +7,7 @@ FC_VENV := .venv-fate-client
 PARALLEL ?= -n 2 --dist loadgroup
 PY := $(VENV)/bin/python
 
-.PHONY: demo demo-stop test test-cluster testsuites lint venv fate-client spark bench clean
+.PHONY: demo demo-stop test test-cluster testsuites testsuites-ci lint venv fate-client spark bench clean
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,11 @@ test-cluster: venv fate-client spark
 # FATE 1.11.2's own testsuites (tests/testsuites), every job against a standalone server: slow, run by .ci/run
 testsuites: venv fate-client
 	$(VENV)/bin/pytest -q $(PARALLEL) -m testsuite
+
+# what .ci/run runs: the first two jobs of each suite (and their training jobs), the CLI examples and
+# `flow test min`; every job takes ~20 min on a fast 2-core machine, ~50 on a slow one (BENCHMARKS.md)
+testsuites-ci: venv fate-client
+	FATE_TESTSUITE_JOBS_PER_FOLDER=2 $(VENV)/bin/pytest -q $(PARALLEL) -m testsuite
 
 lint: venv
 	$(VENV)/bin/ruff check .
