@@ -51,10 +51,10 @@ test-cluster: venv fate-client spark
 testsuites: venv fate-client
 	$(VENV)/bin/pytest -q $(PARALLEL) -m testsuite
 
-# what .ci/run runs: the first two jobs of each suite (and their training jobs), the CLI examples and
+# what .ci/run runs: the first job of each suite (and its training job), the CLI examples and
 # `flow test min`; every job takes ~20 min on a fast 2-core machine, ~50 on a slow one (BENCHMARKS.md)
 testsuites-ci: venv fate-client
-	FATE_TESTSUITE_JOBS_PER_FOLDER=2 $(VENV)/bin/pytest -q $(PARALLEL) -m testsuite
+	FATE_TESTSUITE_JOBS_PER_FOLDER=1 $(VENV)/bin/pytest -q $(PARALLEL) -m testsuite
 
 lint: venv
 	$(VENV)/bin/ruff check .

@@ -4,7 +4,7 @@ to its default get FATE 1.11.2's default, 1024 bits (``suite.with_default_key_le
 
     .venv/bin/pytest tests/testsuites -m testsuite -k data_transform      # one suite
     .venv/bin/pytest tests/testsuites -m testsuite -k "intersect and rsa"  # some jobs (dependencies run too)
-    FATE_TESTSUITE_JOBS_PER_FOLDER=2 .venv/bin/pytest tests/testsuites -m testsuite   # CI's share (below)
+    FATE_TESTSUITE_JOBS_PER_FOLDER=1 .venv/bin/pytest tests/testsuites -m testsuite   # CI's share (below)
 
 ``FATE_TESTSUITE_JOBS_PER_FOLDER=N`` keeps the first N jobs of each suite (in the suite's order; a predict job
 brings its training job): ``make testsuites-ci``, what ``.ci/run`` runs, so that CI stays within its time on a
