@@ -11,7 +11,7 @@ from typing import Any
 import gmpy2
 import numpy as np
 
-from fate_flow.ml.paillier import EncryptedVector, PublicKey
+from fate_flow.ml.paillier import EncryptedVector, PrivateKey
 
 
 def pack_widths(counts: np.ndarray) -> list[int]:
@@ -36,10 +36,12 @@ def unpack(values: list[int], widths: list[int]) -> np.ndarray:
     return out
 
 
-def encrypt_packed(public: PublicKey, packed: list[int], bound: int, cores: int) -> EncryptedVector:
-    """Paillier ciphertexts of raw integers (exponent 0): ``(1 + m n) r mod n^2`` with fresh ``r`` each."""
+def encrypt_packed(private: PrivateKey, packed: list[int], bound: int, cores: int) -> EncryptedVector:
+    """Paillier ciphertexts of raw integers (exponent 0): ``(1 + m n) r mod n^2`` with fresh ``r`` each (made
+    by the key's owner, by CRT)."""
+    public = private.public
     n, n2 = public.n, public.nsquare
-    obfuscators = public.obfuscators(len(packed), cores)
+    obfuscators = private.obfuscators(len(packed), cores)
     return EncryptedVector(public, [(gmpy2.mpz(m) * n + 1) * r % n2 for m, r in zip(packed, obfuscators, strict=True)],
                            0, bound)
 

@@ -70,7 +70,7 @@ def _guest_federated(ctx: Context, params: FeatureBinningParams, table: Table, l
     public, private = generate_keypair(params.encrypt_param.key_length)
     widths = pack_widths(labels.counts)
     bound = (1 << sum(widths)) - 1
-    encrypted = encrypt_packed(public, pack(labels.onehot, widths), bound, ctx.cores)
+    encrypted = encrypt_packed(private, pack(labels.onehot, widths), bound, ctx.cores)
     ctx.hosts.put("encrypted_label", {"public_key": public.to_wire(), "labels": encrypted.to_wire(),
                                       "sample_ids": ids_to_wire(table.sids())})
     results = []

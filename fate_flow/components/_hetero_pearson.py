@@ -252,7 +252,7 @@ def _key_holder(ctx: Context, peer: PartyHandle, z: np.ndarray, theirs: int) -> 
     """A: encrypt my columns, decrypt the masked products for B, receive the correlation (mine x theirs)."""
     public, private = generate_keypair(KEY_LENGTH)
     peer.put("public_key", public.to_wire())
-    peer.put("columns", public.encrypt(z.T.reshape(-1), ctx.cores).to_wire())
+    peer.put("columns", private.encrypt(z.T.reshape(-1), ctx.cores).to_wire())
     try:
         peer.put("unmasked", reveal(private, peer.get("masked_products"), ctx.cores))
     except ValueError as exc:

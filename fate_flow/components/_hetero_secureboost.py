@@ -159,7 +159,7 @@ def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: 
         booster = Booster(objective, params.learning_rate, tree_dim, init, classes, fit.header, ctx.party_id)
         start, raw = 0, np.tile(init, (len(fit.y), 1))
     columns = 1 if params.cipher_compress else 2
-    with ObfuscatorPool(public, capacity=columns * len(fit.y)) as pool:
+    with ObfuscatorPool(private, capacity=columns * len(fit.y)) as pool:  # the owner's: obfuscators by CRT
         grower.pool = pool
         next_epoch = _boost(ctx, grower, booster, fit, targets, raw, start, validation)
     ctx.child("round", next_epoch).hosts.put("round", {"go": False, "validate": False})

@@ -20,7 +20,7 @@ import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey, in_processes
+from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey, in_processes
 
 PRECISION_BITS = 52
 _ONE = mpz(1)
@@ -81,16 +81,17 @@ def make_packing(g: np.ndarray, h: np.ndarray, rows: int, compress: bool, key_bi
     return Packing(g_offset, g_bits, h_bits, compress, capacity)
 
 
-def encrypt_gh(public: PublicKey, packing: Packing, g: np.ndarray, h: np.ndarray, cores: int,
-               pool: object = None) -> list[EncryptedVector]:
-    """The guest's ciphertexts of (g, h): one vector per column of the packing."""
+def encrypt_gh(key: PrivateKey | PublicKey, packing: Packing, g: np.ndarray, h: np.ndarray, cores: int,
+               pool: ObfuscatorPool | None = None) -> list[EncryptedVector]:
+    """The guest's ciphertexts of (g, h): one vector per column of the packing (the guest owns the key, and
+    its ``PrivateKey`` encrypts by CRT)."""
     scale = float(1 << PRECISION_BITS)
     g_int = [int(v) for v in np.rint((g + packing.g_offset) * scale)]
     h_int = [int(v) for v in np.rint(h * scale)]
     if packing.compress:
         shift = packing.h_bits
-        return [public.encrypt_integers([(a << shift) | b for a, b in zip(g_int, h_int, strict=True)], cores, pool)]
-    return [public.encrypt_integers(g_int, cores, pool), public.encrypt_integers(h_int, cores, pool)]
+        return [key.encrypt_integers([(a << shift) | b for a, b in zip(g_int, h_int, strict=True)], cores, pool)]
+    return [key.encrypt_integers(g_int, cores, pool), key.encrypt_integers(h_int, cores, pool)]
 
 
 # -- host ------------------------------------------------------------------------------------------------------

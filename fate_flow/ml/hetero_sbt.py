@@ -149,7 +149,7 @@ class GuestGrower:
             public = self.private.public
             packing = packing_ops.make_packing(g, h, rows, self.compress, public.key_length, bounds)
             with self.timings.phase("encrypt"):
-                vectors = packing_ops.encrypt_gh(public, packing, g, h, self.cores, self.pool)
+                vectors = packing_ops.encrypt_gh(self.private, packing, g, h, self.cores, self.pool)
             start.update(packing=packing.to_wire(), gh=[v.to_wire() for v in vectors])
         for _, handle in taking_part:
             handle.put("tree_start", start)

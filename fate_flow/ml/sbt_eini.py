@@ -44,7 +44,7 @@ def guest_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], values: l
     public, private = generate_keypair(key_length)
     contributions = np.hstack([reachable_leaves(t, ids, x) * v[None, :] for t, ids, v in
                                zip(trees, leaves, values, strict=True)])
-    encrypted = public.encrypt(contributions.ravel(), cores)
+    encrypted = private.encrypt(contributions.ravel(), cores)
     first, last = ctx.hosts[0], ctx.hosts[len(ctx.hosts) - 1]
     first.put("eini_leaves", {"public_key": public.to_wire(), "dims": np.asarray(dims, dtype=np.int64),
                               "tree_dim": tree_dim, "values": encrypted.to_wire()})

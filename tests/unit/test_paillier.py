@@ -260,7 +260,90 @@ def test_the_obfuscation_cache_keeps_few_keys(keys) -> None:
     others = [generate_keypair(1024)[0] for _ in range(obfuscation._CACHED_KEYS)]
     for other in others:
         obfuscation._obfuscation(other)
-    assert pub.n not in obfuscation._OBFUSCATIONS and len(obfuscation._OBFUSCATIONS) == obfuscation._CACHED_KEYS
+    assert (pub.n, False) not in obfuscation._OBFUSCATIONS
+    assert len(obfuscation._OBFUSCATIONS) == obfuscation._CACHED_KEYS
+
+
+# ------------------------------------------------------------------- the key owner's obfuscators (CRT)
+
+
+def test_the_owner_makes_the_same_powers_by_crt(keys) -> None:
+    """hs^(a mod (p-1)) mod p^2 and hs^(a mod (q-1)) mod q^2, joined: exactly hs^a mod n^2, for the same a
+    (the owner's direct exponentiations and both halves' table walks)."""
+    pub, priv = keys
+    state = obfuscation._obfuscation(pub, (priv.p, priv.q))
+    assert state is not obfuscation._obfuscation(pub) and state is obfuscation._obfuscation(pub, (priv.p, priv.q))
+    assert state.exponent_bits == pub.key_length + OBFUSCATION_SLACK_BITS  # the same full-length exponents
+    exponents = obfuscation._random_exponents(6, state.exponent_bits) + [0, 1, priv.p - 1, (priv.p - 1) * (priv.q - 1)]
+    assert state._direct(exponents, cores=2) == [gmpy2.powmod(state.base, a, pub.nsquare) for a in exponents]
+    fixed = state._build(state.shapes[0])
+    for half, order in fixed.halves:
+        reduced = [a % order for a in exponents]
+        digits = half.digits_of(reduced)
+        assert [half.exponent(digits[:, :, k]) for k in range(len(reduced))] == reduced
+        assert half.powers(digits) == [gmpy2.powmod(half.table[0][1], a, half.modulus) for a in reduced]
+    made = fixed.random_powers(40)
+    assert len(set(made)) == 40 and is_nth_residue(priv, made)
+
+
+def test_the_owner_encrypts_by_crt_at_every_stage(keys, monkeypatch) -> None:
+    """Direct exponentiations, the small table, the large one, forked workers: every ciphertext decrypts to
+    its value, and none repeats."""
+    pub, priv = keys
+    monkeypatch.setattr(obfuscation, "OBFUSCATION_TABLE_BYTES", 1 << 20)
+    monkeypatch.setattr(parallel, "_MIN_FORK_MULTIPLICATIONS", 0)
+    state = obfuscation._Obfuscation(pub, (priv.p, priv.q))
+    monkeypatch.setitem(obfuscation._OBFUSCATIONS, (pub.n, True), state)
+    seen, stages = [], []
+    for count in (1, 1, 5, 30, 500, 64):
+        values = RNG.normal(size=count) * 1e3
+        enc = priv.encrypt(values, cores=2)
+        assert enc.public == pub
+        np.testing.assert_array_equal(priv.decrypt(enc), np.ldexp(np.rint(np.ldexp(values, ENCRYPT_FRAC_BITS)),
+                                                                   -ENCRYPT_FRAC_BITS))
+        half = state.fixed.halves[0][0] if state.fixed is not None else None
+        stages.append(None if half is None else (half.width, half.rows, half.steps))
+        seen.extend(enc.ciphertexts)
+    assert len(set(seen)) == len(seen)
+    assert stages[0] is None and stages[-1] == state.shapes[1] and state.shapes[0] in stages
+    packed = priv.encrypt_integers([0, 7, 2 ** 300], cores=2)
+    assert (packed.exponent, packed.bound) == (0, 2 ** 300)
+    assert priv.decrypt_integers(packed.ciphertexts) == [0, 7, 2 ** 300]
+
+
+def test_the_owners_tables_never_go_to_spark_executors(keys, monkeypatch) -> None:
+    """On a Spark task, table walks go to the executors, but not the owner's: its tables hold the factors."""
+    pub, priv = keys
+    sent = []
+    monkeypatch.setattr(parallel, "REMOTE_MIN_ELEMENTS", 0)
+    monkeypatch.setattr(parallel, "_MIN_FORK_MULTIPLICATIONS", 0)
+    for key in (pub, priv):
+        state = obfuscation._obfuscation(pub, None if key is pub else (priv.p, priv.q))
+        state.table_for_pool()  # a table exists: the walk is what is spread
+    parallel.spread_over(lambda func, items: sent.append(func) or [func(item) for item in items])
+    try:
+        assert is_nth_residue(priv, priv.obfuscators(32, cores=2))
+        assert not sent
+        assert is_nth_residue(priv, pub.obfuscators(32, cores=2))
+        assert sent
+    finally:
+        parallel.spread_over(None)
+
+
+def test_an_owners_pool_serves_both_halves_of_the_key(keys) -> None:
+    pub, priv = keys
+    with ObfuscatorPool(priv, capacity=64) as owners:
+        deadline = time.time() + 30
+        while owners.ready < 64 and time.time() < deadline:
+            time.sleep(0.05)
+        assert owners.public == pub and owners.ready == 64
+        values = RNG.normal(size=40)
+        for enc in (priv.encrypt(values, pool=owners), pub.encrypt(values, pool=owners)):
+            np.testing.assert_allclose(priv.decrypt(enc), values, rtol=1e-12)
+        assert owners.taken == 64 and owners.made_here == 16
+    other = generate_keypair(1024)[1]
+    with ObfuscatorPool(other, capacity=1) as foreign, pytest.raises(ValueError, match="another public key"):
+        priv.encrypt_integers([1], pool=foreign)
 
 
 # ---------------------------------------------------------------------------------- obfuscator pools

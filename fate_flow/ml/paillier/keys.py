@@ -6,7 +6,8 @@ n-th residue for every ciphertext; decryption by CRT over ``p^2`` and ``q^2``. K
 
 Decryption runs in GIL-free gmpy2 batch calls over ``cores`` threads (the ``p`` and ``q`` halves apart, so
 even a short vector uses two cores). Encryption takes its randomness from
-:mod:`fate_flow.ml.paillier.obfuscation`.
+:mod:`fate_flow.ml.paillier.obfuscation`; a ``PrivateKey`` encrypts too, with the same obfuscators made by
+CRT over its factors (about a third of the cost).
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import hashlib
 import math
 import os
 import secrets
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -102,27 +103,13 @@ class PublicKey:
     def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """Encrypt a 1-D float vector (|v| < 2^64), each element with fresh randomness (from ``pool`` when
         given: obfuscators made ahead by its worker, the rest made here)."""
-        plain = _fixed_point(_float_vector(values, "values"), ENCRYPT_FRAC_BITS)
-        return self._seal(plain, self._fresh_obfuscators(len(plain), cores, pool))
-
-    def _seal(self, plain: list[int], obfuscators: list[mpz]) -> EncryptedVector:
-        """``(1 + m n) * rho mod n^2`` for each plaintext and its own fresh obfuscator ``rho``."""
-        n, n2 = self.n, self.nsquare
-        ciphertexts = [(m * n + 1) * r % n2 for m, r in zip(plain, obfuscators, strict=True)]
-        return EncryptedVector(self, ciphertexts, ENCRYPT_FRAC_BITS, _one_shifted(ENCRYPT_FRAC_BITS + VALUE_BITS))
+        return _encrypt_floats(self, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
     def encrypt_integers(self, values: Sequence[int], cores: int = 1,
                          pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """Encrypt non-negative integers as they are (exponent 0; SecureBoost's packed gradients), each with
         fresh randomness; the vector's public bound is the largest value, which must stay below n/2."""
-        plain = [int(v) for v in values]
-        if any(v < 0 for v in plain):
-            raise ValueError("encrypt_integers takes non-negative integers")
-        bound = max(plain, default=0)
-        if bound >= self.max_int:
-            raise OverflowError("an integer reaches n/2: use a longer key")
-        vector = self._seal(plain, self._fresh_obfuscators(len(plain), cores, pool))
-        return vector._like(vector.ciphertexts, exponent=0, bound=bound)
+        return _encrypt_integers(self, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
     def obfuscators(self, count: int, cores: int = 1) -> list[mpz]:
         """``count`` fresh random n-th residues ``hs^a mod n^2``: this process's own DJN base ``hs``, a new
@@ -130,13 +117,7 @@ class PublicKey:
         return _obfuscation(self).obfuscators(count, cores)
 
     def _fresh_obfuscators(self, count: int, cores: int, pool: ObfuscatorPool | None) -> list[mpz]:
-        if pool is None:
-            return self.obfuscators(count, cores)
-        if not isinstance(pool, ObfuscatorPool):
-            raise TypeError(f"pool must be an ObfuscatorPool, not {type(pool).__name__}")
-        if pool.public != self:
-            raise ValueError("the obfuscator pool belongs to another public key")
-        return pool.take(count, cores)
+        return _fresh_obfuscators(self, None, count, cores, pool)
 
     def random_units(self, count: int) -> list[mpz]:
         """``count`` independent uniform values in [1, n) from the OS CSPRNG (bias below 2^-64)."""
@@ -163,9 +144,24 @@ class PrivateKey:
         return f"PrivateKey({self.public!r})"
 
     def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
-        """``public.encrypt``: the DJN table walk is about twice as fast as the owner's CRT shortcut (``r^n``
-        as two half-size exponentiations mod ``p^2`` and ``q^2``), so the owner encrypts like everyone else."""
-        return self.public.encrypt(values, cores, pool)
+        """``public.encrypt``, the obfuscators made by CRT over the factors (``obfuscators``)."""
+        factors = (self.p, self.q)
+        return _encrypt_floats(self.public, values,
+                               lambda count: _fresh_obfuscators(self.public, factors, count, cores, pool))
+
+    def encrypt_integers(self, values: Sequence[int], cores: int = 1,
+                         pool: ObfuscatorPool | None = None) -> EncryptedVector:
+        """``public.encrypt_integers``, the obfuscators made by CRT over the factors (``obfuscators``)."""
+        factors = (self.p, self.q)
+        return _encrypt_integers(self.public, values,
+                                 lambda count: _fresh_obfuscators(self.public, factors, count, cores, pool))
+
+    def obfuscators(self, count: int, cores: int = 1) -> list[mpz]:
+        """What ``public.obfuscators`` makes (``hs^a mod n^2``, a fresh full-length ``a`` each), computed as
+        ``hs^(a mod (p-1)) mod p^2`` and ``hs^(a mod (q-1)) mod q^2`` joined by CRT: the same values at about a
+        third of the cost (half-size numbers, half-length exponents). Only the key's owner can, and it
+        encrypts with them (SecureBoost's gradients, binning's labels)."""
+        return _obfuscation(self.public, (self.p, self.q)).obfuscators(count, cores)
 
     def decrypt(self, enc: EncryptedVector, cores: int = 1) -> np.ndarray:
         """The float64 values of ``enc``; refuses a vector of another key or a plaintext beyond its bound."""
@@ -205,6 +201,45 @@ class PrivateKey:
             mq = (b - 1) // q * hq % q
             out.append(mq + (mp - mq) * q_inverse % p * q)
         return out
+
+
+Obfuscate = Callable[[int], list[mpz]]  # count -> that many fresh obfuscators
+
+
+def _encrypt_floats(public: PublicKey, values: np.ndarray, obfuscate: Obfuscate) -> EncryptedVector:
+    plain = _fixed_point(_float_vector(values, "values"), ENCRYPT_FRAC_BITS)
+    return _seal(public, plain, obfuscate(len(plain)), ENCRYPT_FRAC_BITS,
+                 _one_shifted(ENCRYPT_FRAC_BITS + VALUE_BITS))
+
+
+def _encrypt_integers(public: PublicKey, values: Sequence[int], obfuscate: Obfuscate) -> EncryptedVector:
+    plain = [int(v) for v in values]
+    if any(v < 0 for v in plain):
+        raise ValueError("encrypt_integers takes non-negative integers")
+    bound = max(plain, default=0)
+    if bound >= public.max_int:
+        raise OverflowError("an integer reaches n/2: use a longer key")
+    return _seal(public, plain, obfuscate(len(plain)), 0, bound)
+
+
+def _seal(public: PublicKey, plain: list[int], obfuscators: list[mpz], exponent: int, bound: int) -> EncryptedVector:
+    """``(1 + m n) * rho mod n^2`` for each plaintext and its own fresh obfuscator ``rho``."""
+    n, n2 = public.n, public.nsquare
+    ciphertexts = [(m * n + 1) * r % n2 for m, r in zip(plain, obfuscators, strict=True)]
+    return EncryptedVector(public, ciphertexts, exponent, bound)
+
+
+def _fresh_obfuscators(public: PublicKey, factors: tuple[mpz, mpz] | None, count: int, cores: int,
+                       pool: ObfuscatorPool | None) -> list[mpz]:
+    """``count`` obfuscators from ``pool`` (which must serve ``public``), else made here (by CRT over
+    ``factors`` when the key's owner asks)."""
+    if pool is None:
+        return _obfuscation(public, factors).obfuscators(count, cores)
+    if not isinstance(pool, ObfuscatorPool):
+        raise TypeError(f"pool must be an ObfuscatorPool, not {type(pool).__name__}")
+    if pool.public != public:
+        raise ValueError("the obfuscator pool belongs to another public key")
+    return pool.take(count, cores)
 
 
 def _crt_powers(ciphertexts: list[mpz], prime: mpz, square: mpz) -> list[mpz]:

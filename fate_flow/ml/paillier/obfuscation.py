@@ -37,6 +37,14 @@ multiplications have cost what the large one (``OBFUSCATION_TABLE_BYTES``, about
 it builds that (0.6 s, 1.1 s). Table walks hold the GIL (one gmpy2 multiplication at a time), so big
 batches run in ``cores`` forked processes that inherit the table and draw their own random digits.
 
+The key's owner (the party that made the key pair and encrypts under it: SecureBoost's and binning's guest,
+Pearson's and EINI's key holder) makes the very same ``hs^a`` by CRT (:class:`_OwnersFixedBase`):
+``hs mod p^2`` lies in the subgroup of order ``p - 1``, so ``hs^a mod p^2 = (hs mod p^2)^(a mod (p - 1))``,
+likewise for ``q``, and Garner's formula joins the two halves. The ``a`` are drawn whole as above; the work
+is two table walks over half-length exponents with numbers of half the size: 2.7x as many obfuscators per
+core at 2048 bits as the table walk above, 2.3x at 1024 (bench/paillier_ops.py). The owner's tables stay in its own process and forked
+children (never on a Spark executor: they hold the factors).
+
 Obfuscators ahead of need: a party that encrypts or rerandomizes again and again (the hetero linear models'
 hosts and guest) keeps an :class:`ObfuscatorPool`, a forked worker that makes obfuscators at idle priority
 while the party waits for the others (a batch's worth: what the pipe holds, the rest in the worker's memory);
@@ -70,7 +78,7 @@ from fate_flow.ml.paillier.arith import _ONE, _concat_lists, _random_units
 from fate_flow.ml.paillier.parallel import _in_processes, _threaded
 
 if TYPE_CHECKING:  # annotations only: the keys module imports this one
-    from fate_flow.ml.paillier.keys import PublicKey
+    from fate_flow.ml.paillier.keys import PrivateKey, PublicKey
 
 OBFUSCATION_SLACK_BITS = 128  # random exponent bits beyond the key length: a mod ord(hs) within 2^-128 of uniform
 OBFUSCATION_TABLE_BYTES = 80 << 20  # memory one key's fixed-base table may take in one process
@@ -134,6 +142,19 @@ class _FixedBase:
             out.extend(self.powers(self.random_digits(min(_DIGIT_BLOCK, count - start))))
         return out
 
+    def digits_of(self, exponents: list[mpz]) -> np.ndarray:
+        """The (steps, rows, count) digits that stand for each of ``exponents`` (each below
+        ``2^(width * rows * steps)``): what ``exponent`` reads back, for powers whose exponents are given."""
+        width, rows, steps = self.width, self.rows, self.steps
+        total = width * rows * steps
+        size = (total + 7) // 8
+        raw = np.frombuffer(b"".join(int(e).to_bytes(size, "little") for e in exponents), dtype=np.uint8)
+        # bits[k, i, j, s] is bit i A + j S + s of exponent k, i.e. bit i of digit [steps - 1 - s][j]
+        bits = np.unpackbits(raw.reshape(len(exponents), size), axis=1, bitorder="little")[:, :total]
+        bits = bits.reshape(len(exponents), width, rows, steps).astype(np.uint16)
+        digits = np.tensordot(1 << np.arange(width, dtype=np.uint16), bits, axes=(0, 1))  # (count, rows, steps)
+        return np.ascontiguousarray(digits[:, :, ::-1].transpose(2, 1, 0))
+
     def exponent(self, digits: np.ndarray) -> int:
         """The exponent one power's (steps, rows) digits stand for (what ``powers`` raises the base to)."""
         across, exponent = self.rows * self.steps, 0
@@ -143,6 +164,48 @@ class _FixedBase:
                     if digit >> i & 1:
                         exponent += 1 << (i * across + j * self.steps + self.steps - 1 - t)
         return exponent
+
+
+class _OwnersFixedBase:
+    """The key owner's ``hs^a mod n^2``: the very power ``hs``'s own table gives, computed from the factors as
+    ``hs^(a mod (p - 1)) mod p^2`` and ``hs^(a mod (q - 1)) mod q^2`` joined by CRT (``hs mod p^2`` lies in the
+    subgroup of order ``p - 1``, so the reduced exponent gives the same power). Half-size numbers and
+    half-length exponents: about 3x fewer CPU cycles per obfuscator at 2048 bits. Same interface as
+    :class:`_FixedBase` (the same ``a``, drawn whole from the OS CSPRNG, then reduced)."""
+
+    __slots__ = ("halves", "exponent_bits", "p_square", "q_square", "q_square_inverse")
+
+    def __init__(self, base: mpz, factors: tuple[mpz, mpz], shape: tuple[int, int, int], exponent_bits: int):
+        p, q = factors
+        self.p_square, self.q_square = p * p, q * q
+        self.halves = ((_FixedBase(base % self.p_square, self.p_square, shape), p - 1),
+                       (_FixedBase(base % self.q_square, self.q_square, shape), q - 1))
+        self.exponent_bits = exponent_bits
+        self.q_square_inverse = gmpy2.invert(self.q_square, self.p_square)
+
+    @property
+    def operations(self) -> int:
+        """Modular multiplications and squarings per power, in each half (numbers of half the size)."""
+        return self.halves[0][0].operations
+
+    def random_powers(self, count: int) -> list[mpz]:
+        """``count`` powers of the base with fresh uniform exponents of ``exponent_bits`` bits."""
+        out: list[mpz] = []
+        for start in range(0, count, _DIGIT_BLOCK):
+            exponents = _random_exponents(min(_DIGIT_BLOCK, count - start), self.exponent_bits)
+            at_p, at_q = (fixed.powers(fixed.digits_of([a % order for a in exponents])) for fixed, order in self.halves)
+            out.extend(_crt_join(at_p, at_q, self.p_square, self.q_square, self.q_square_inverse))
+        return out
+
+
+def _powers(base: mpz, exponents: list[mpz], modulus: mpz, cores: int) -> list[mpz]:
+    """``base^e mod modulus`` for each exponent: GIL-free gmpy2 batch calls over ``cores`` threads."""
+    return _threaded(lambda chunk: gmpy2.powmod_exp_list(base, chunk, modulus), exponents, cores)
+
+
+def _crt_join(at_p: list[mpz], at_q: list[mpz], p_square: mpz, q_square: mpz, q_square_inverse: mpz) -> list[mpz]:
+    """The values mod ``n^2`` whose residues mod ``p^2`` and ``q^2`` are ``at_p`` and ``at_q`` (Garner)."""
+    return [y + q_square * ((x - y) * q_square_inverse % p_square) for x, y in zip(at_p, at_q, strict=True)]
 
 
 def _comb_table(base: mpz, modulus: mpz, width: int, rows: int, steps: int) -> list[list[mpz]]:
@@ -192,9 +255,10 @@ def _comb_entries(shape: tuple[int, int, int]) -> int:
 
 class _Obfuscation:
     """This process's DJN obfuscators for one public key (module doc): its own ``hs = h^n mod n^2``, and
-    fixed-base tables of ``hs`` once enough obfuscators have been asked for to pay for them."""
+    fixed-base tables of ``hs`` once enough obfuscators have been asked for to pay for them. Given the key's
+    ``factors`` (the key owner's process), the same powers are computed by CRT (:class:`_OwnersFixedBase`)."""
 
-    def __init__(self, public: PublicKey):
+    def __init__(self, public: PublicKey, factors: tuple[mpz, mpz] | None = None):
         n, n2 = public.n, public.nsquare
         h = _random_units(n, 1)[0]
         if gmpy2.gcd(h, n) != 1:  # probability ~2^-(key_length/2): would mean h shares a prime with n
@@ -202,10 +266,15 @@ class _Obfuscation:
         self.modulus = n2
         self.base = gmpy2.powmod(h, n, n2)
         self.exponent_bits = public.key_length + OBFUSCATION_SLACK_BITS
-        entry = public.ciphertext_bytes
-        self.shapes = (_comb_shape(self.exponent_bits, entry, OBFUSCATION_TABLE_BYTES // 4),
-                       _comb_shape(self.exponent_bits, entry, OBFUSCATION_TABLE_BYTES))
-        self.fixed: _FixedBase | None = None
+        self.factors = factors
+        if factors is None:
+            self.table_bits, entry, tables = self.exponent_bits, public.ciphertext_bytes, 1
+        else:  # a table per prime, over exponents reduced below it, of numbers mod its square
+            self.table_bits = max(f.bit_length() for f in factors)
+            entry, tables = (2 * self.table_bits + 7) // 8, 2
+        self.shapes = (_comb_shape(self.table_bits, entry, OBFUSCATION_TABLE_BYTES // 4 // tables),
+                       _comb_shape(self.table_bits, entry, OBFUSCATION_TABLE_BYTES // tables))
+        self.fixed: _FixedBase | _OwnersFixedBase | None = None
         self._level = 0  # the next of `shapes` to consider building
         self._made = 0  # obfuscators made by the current method (direct exponentiation, then each table)
         self._lock = threading.Lock()
@@ -216,40 +285,53 @@ class _Obfuscation:
             return []
         fixed = self._table_for(count)
         if fixed is None:
-            base, n2 = self.base, self.modulus
-            exponents = _random_exponents(count, self.exponent_bits)
-            return _threaded(lambda chunk: gmpy2.powmod_exp_list(base, chunk, n2), exponents, cores)
+            return self._direct(_random_exponents(count, self.exponent_bits), cores)
         usable = max(1, min(int(cores or 1), os.cpu_count() or 1))
         workers = usable if count * fixed.operations >= parallel._MIN_FORK_MULTIPLICATIONS else 1
-        return _in_processes(_fixed_base_chunk, (fixed,), count, workers, _concat_lists)
+        # the owner's tables (its factors) stay in this process's own children, never on a Spark executor
+        return _in_processes(_fixed_base_chunk, (fixed,), count, workers, _concat_lists,
+                             remote=self.factors is None)
 
-    def table_for_pool(self) -> _FixedBase:
+    def _direct(self, exponents: list[mpz], cores: int) -> list[mpz]:
+        """``hs^a`` for each exponent by GMP's exponentiation (GIL-free batch calls over ``cores`` threads)."""
+        if self.factors is None:
+            return _powers(self.base, exponents, self.modulus, cores)
+        p, q = self.factors
+        at_p, at_q = (_powers(self.base % (f * f), [a % (f - 1) for a in exponents], f * f, cores) for f in (p, q))
+        return _crt_join(at_p, at_q, p * p, q * q, gmpy2.invert(q * q, p * p))
+
+    def _build(self, shape: tuple[int, int, int]) -> _FixedBase | _OwnersFixedBase:
+        if self.factors is None:
+            return _FixedBase(self.base, self.modulus, shape)
+        return _OwnersFixedBase(self.base, self.factors, shape, self.exponent_bits)
+
+    def table_for_pool(self) -> _FixedBase | _OwnersFixedBase:
         """The table a pool's worker walks: the one it inherited from its owner, else the small one of
         ``shapes`` (built now): a worker makes obfuscators for as long as the fit runs, but on CPU its party
         leaves idle, and its own table is memory on top of its owner's."""
         with self._lock:
             if self.fixed is None:
-                self.fixed = _FixedBase(self.base, self.modulus, self.shapes[0])
+                self.fixed = self._build(self.shapes[0])
                 self._level, self._made = 1, 0
             return self.fixed
 
-    def _table_for(self, count: int) -> _FixedBase | None:
+    def _table_for(self, count: int) -> _FixedBase | _OwnersFixedBase | None:
         """The table to use for ``count`` more obfuscators, built or enlarged when it pays (ski rental: the
         next table is built once what it would have saved so far equals its build cost, about one
-        multiplication per entry)."""
+        multiplication per entry; for the owner both sides count two halves)."""
         with self._lock:
             self._made += count
             while self._level < len(self.shapes):
                 shape = self.shapes[self._level]
                 # a direct exponentiation (GMP's windowed Montgomery powmod, in C) costs what about
                 # 0.7 * exponent_bits of our table multiplications do (measured at 1024 and 2048 bits)
-                current = 0.7 * self.exponent_bits if self.fixed is None else self.fixed.operations
+                current = 0.7 * self.table_bits if self.fixed is None else self.fixed.operations
                 saving = current - _comb_operations(shape)
                 if saving > 0:
                     if self._made * saving < _comb_entries(shape):
                         break
                     self.fixed = None  # let a smaller table go before the next one is built
-                    self.fixed = _FixedBase(self.base, self.modulus, shape)
+                    self.fixed = self._build(shape)
                     self._made = 0
                 self._level += 1
             return self.fixed
@@ -268,20 +350,22 @@ def _random_exponents(count: int, bits: int) -> list[mpz]:
     return [mpz.from_bytes(pool[i * width:(i + 1) * width], "little") for i in range(count)]
 
 
-_OBFUSCATIONS: OrderedDict[mpz, _Obfuscation] = OrderedDict()
+_OBFUSCATIONS: OrderedDict[tuple[mpz, bool], _Obfuscation] = OrderedDict()
 _OBFUSCATIONS_LOCK = threading.Lock()
 
 
-def _obfuscation(public: PublicKey) -> _Obfuscation:
-    """This process's obfuscation state for ``public`` (keyed by ``n`` itself, not a hash of it)."""
+def _obfuscation(public: PublicKey, factors: tuple[mpz, mpz] | None = None) -> _Obfuscation:
+    """This process's obfuscation state for ``public`` (keyed by ``n`` itself, not a hash of it), the key
+    owner's (by CRT over ``factors``) apart from everyone else's."""
+    key = (public.n, factors is not None)
     with _OBFUSCATIONS_LOCK:
-        found = _OBFUSCATIONS.get(public.n)
+        found = _OBFUSCATIONS.get(key)
         if found is None:
-            found = _OBFUSCATIONS[public.n] = _Obfuscation(public)
+            found = _OBFUSCATIONS[key] = _Obfuscation(public, factors)
             while len(_OBFUSCATIONS) > _CACHED_KEYS:
                 _OBFUSCATIONS.popitem(last=False)
         else:
-            _OBFUSCATIONS.move_to_end(public.n)
+            _OBFUSCATIONS.move_to_end(key)
         return found
 
 
@@ -317,10 +401,15 @@ class ObfuscatorPool:
     process dies (its next write finds the pipe without a reader).
     """
 
-    def __init__(self, public: PublicKey, capacity: int = POOL_CAPACITY, expected: int | None = None):
+    def __init__(self, key: PublicKey | PrivateKey, capacity: int = POOL_CAPACITY, expected: int | None = None):
+        from fate_flow.ml.paillier.keys import PrivateKey  # at run time: the keys module imports this one
+
         if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
             raise ValueError(f"capacity must be a positive int, not {capacity!r}")
+        public = key.public if isinstance(key, PrivateKey) else key
         self.public = public
+        # the key owner's pool makes its obfuscators by CRT (the factors stay in this process and its worker)
+        self._factors = (key.p, key.q) if isinstance(key, PrivateKey) else None
         self.taken = 0  # obfuscators handed out from the worker
         self.made_here = 0  # obfuscators take() had to make itself
         self._width = public.ciphertext_bytes
@@ -335,7 +424,8 @@ class ObfuscatorPool:
             _grow_pipe(write_fd, self.capacity * self._width)
             os.set_blocking(read_fd, False)
             self._worker = multiprocessing.get_context("fork").Process(
-                target=_pool_worker, args=(public, read_fd, write_fd, self.capacity, self._stocked, self._expected),
+                target=_pool_worker,
+                args=(public, self._factors, read_fd, write_fd, self.capacity, self._stocked, self._expected),
                 daemon=True,
                 name=f"paillier-obfuscators-{public.fingerprint[:8]}")
             self._worker.start()
@@ -388,7 +478,7 @@ class ObfuscatorPool:
         self.taken += len(out)
         missing = count - len(out)
         if missing > 0:
-            out.extend(self.public.obfuscators(missing, cores))
+            out.extend(_obfuscation(self.public, self._factors).obfuscators(missing, cores))
             self.made_here += missing
         return out
 
@@ -444,7 +534,8 @@ def _pipe_bytes(fd: int) -> int:
     return waiting[0]
 
 
-def _pool_worker(public: PublicKey, read_fd: int, write_fd: int, capacity: int, stocked: Any, expected: Any) -> None:
+def _pool_worker(public: PublicKey, factors: tuple[mpz, mpz] | None, read_fd: int, write_fd: int, capacity: int,
+                 stocked: Any, expected: Any) -> None:
     """In the worker: obfuscators a block at a time while fewer than ``capacity`` (and than the owner
     ``expected`` to take) are ready, moved into the pipe as it has room (``stocked`` tells the owner how many
     wait here), until no one reads the pipe or the owner is gone (a full pipe is rechecked every second: other
@@ -454,7 +545,7 @@ def _pool_worker(public: PublicKey, read_fd: int, write_fd: int, capacity: int, 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when the worker stops
     signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the executor's handlers
     _idle_priority()
-    fixed = _obfuscation(public).table_for_pool()
+    fixed = _obfuscation(public, factors).table_for_pool()
     width = public.ciphertext_bytes
     os.set_blocking(write_fd, False)
     stock = bytearray()  # whole obfuscators not yet in the pipe

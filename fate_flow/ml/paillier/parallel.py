@@ -83,19 +83,21 @@ def _run_forked(func_and_span: tuple[Callable, int, int]) -> list:
 
 
 def _in_processes(func: Callable[[tuple, int, int], list], state: tuple, size: int, cores: int,
-                  combine: Callable[[list], Any], spans: list[tuple[int, int]] | None = None) -> Any:
+                  combine: Callable[[list], Any], spans: list[tuple[int, int]] | None = None,
+                  remote: bool = True) -> Any:
     """``combine([func(state, start, stop) for each span])``: ``spans`` (by default [0, size) cut into ``cores``
     equal ones), the first computed here while forked processes compute the others.
 
     The workers inherit ``state`` through fork (no copy of the ciphertexts is pickled); only the results
-    come back, from our own children.
+    come back, from our own children. ``remote=False`` keeps the work in them also on a Spark task (a state
+    that must not leave this process, such as a private key's factors).
     """
     global _FORK_STATE
     if spans is None:
         spans = _chunks(size, cores if size >= 2 else 1)
     if len(spans) <= 1:
         return combine([func(state, *spans[0])] if spans else [func(state, 0, size)])
-    if _REMOTE_MAP is not None and _elements(state, size) >= REMOTE_MIN_ELEMENTS:
+    if remote and _REMOTE_MAP is not None and _elements(state, size) >= REMOTE_MIN_ELEMENTS:
         return combine(_REMOTE_MAP(functools.partial(_run_span, func, state), spans))
     _FORK_STATE = state
     try:
