@@ -144,11 +144,16 @@ class FlowCli:
 
 
 class RssSampler:
-    """Peak summed RSS of a process and all its descendants, sampled every ``interval_s``."""
+    """Peak summed RSS of a process and all its descendants, sampled every ``interval_s``; with ``pss`` also
+    their peak summed PSS (proportional set size: a page shared by k processes counts 1/k in each, so the sum
+    is the physical memory they take together; summed RSS counts the fork server's shared pages once per
+    executor)."""
 
-    def __init__(self, pid: int, interval_s: float = POLL_S) -> None:
+    def __init__(self, pid: int, interval_s: float = POLL_S, pss: bool = False) -> None:
         self.root = psutil.Process(pid)
         self.interval_s = interval_s
+        self.pss = pss
+        self.peak_pss_bytes = 0
         self.peak_bytes = 0
         self.peak_server_bytes = 0
         self.peak_children_bytes = 0
@@ -159,9 +164,16 @@ class RssSampler:
     def _sample(self) -> None:
         server = self.root.memory_info().rss
         children = 0
-        for proc in self.root.children(recursive=True):
+        processes = self.root.children(recursive=True)
+        for proc in processes:
             with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
                 children += proc.memory_info().rss
+        if self.pss:
+            pss = 0
+            for proc in [self.root, *processes]:
+                with contextlib.suppress(psutil.NoSuchProcess, psutil.AccessDenied):
+                    pss += proc.memory_full_info().pss
+            self.peak_pss_bytes = max(self.peak_pss_bytes, pss)
         self.peak_bytes = max(self.peak_bytes, server + children)
         self.peak_server_bytes = max(self.peak_server_bytes, server)
         self.peak_children_bytes = max(self.peak_children_bytes, children)

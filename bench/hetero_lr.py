@@ -61,17 +61,19 @@ def breast(server, runs: int, key_length: int) -> dict:
     dsl = json.loads((EXAMPLE / "hetero_lr_dsl.json").read_text())
     conf = json.loads((EXAMPLE / "hetero_lr_conf.json").read_text())
     conf["component_parameters"]["common"]["hetero_lr_0"]["encrypt_param"] = {"key_length": key_length}
-    walls, peaks, last = [], [], None
+    walls, peaks, pss_peaks, last = [], [], [], None
     for _ in range(runs):
-        with RssSampler(server.proc.pid, interval_s=0.05) as rss:
+        with RssSampler(server.proc.pid, interval_s=0.05, pss=True) as rss:
             wall, status, job_id = run(server, dsl, conf)
         assert status == "success", job_id
         walls.append(wall)
         peaks.append(rss.peak_bytes / 2 ** 20)
+        pss_peaks.append(rss.peak_pss_bytes / 2 ** 20)
         last = job_id
-        print(f"  breast: {wall:.1f} s, peak RSS {peaks[-1]:.0f} MB ({job_id})", flush=True)
+        print(f"  breast: {wall:.1f} s, peak RSS {peaks[-1]:.0f} MB, peak PSS {pss_peaks[-1]:.0f} MB ({job_id})",
+              flush=True)
     return {"wall_s": walls, "median_s": statistics.median(walls), "peak_rss_mb": max(peaks),
-            "timings": timings(server, last), "key_length": key_length}
+            "peak_pss_mb": max(pss_peaks), "timings": timings(server, last), "key_length": key_length}
 
 
 def credit(server, iterations: int, key_length: int) -> dict:
