@@ -42,8 +42,8 @@ Pearson's and EINI's key holder) makes the very same ``hs^a`` by CRT (:class:`_O
 ``hs mod p^2`` lies in the subgroup of order ``p - 1``, so ``hs^a mod p^2 = (hs mod p^2)^(a mod (p - 1))``,
 likewise for ``q``, and Garner's formula joins the two halves. The ``a`` are drawn whole as above; the work
 is two table walks over half-length exponents with numbers of half the size: 2.7x as many obfuscators per
-core at 2048 bits as the table walk above, 2.3x at 1024 (bench/paillier_ops.py). The owner's tables stay in its own process and forked
-children (never on a Spark executor: they hold the factors).
+core at 2048 bits as the table walk above, 2.3x at 1024 (bench/paillier_ops.py). The owner's tables stay in
+its own process and forked children (never on a Spark executor: they hold the factors).
 
 Obfuscators ahead of need: a party that encrypts or rerandomizes again and again (the hetero linear models'
 hosts and guest) keeps an :class:`ObfuscatorPool`, a forked worker that makes obfuscators at idle priority
