@@ -11,7 +11,7 @@ n-th residue for every ciphertext; decryption by CRT over ``p^2`` and ``q^2``. K
 The modules:
 
 - :mod:`~fate_flow.ml.paillier.keys`: key generation, :class:`PublicKey` (encrypts) and :class:`PrivateKey`
-  (decrypts, by CRT over ``p^2`` and ``q^2``);
+  (decrypts, and encrypts, by CRT over ``p^2`` and ``q^2``);
 - :mod:`~fate_flow.ml.paillier.vector`: :class:`EncryptedVector`: a public fixed-point exponent and bound per
   vector, the homomorphic arithmetic and the wire form;
 - :mod:`~fate_flow.ml.paillier.obfuscation`: each ciphertext's fresh random ``rho`` by Damgard-Jurik-Nielsen's

@@ -1,5 +1,6 @@
 """Paillier keys: key generation (two random primes of half the key length each), :class:`PublicKey` (the
-modulus ``n``: encrypts, and checks a key a peer sent) and :class:`PrivateKey` (the primes: decrypts).
+modulus ``n``: encrypts, and checks a key a peer sent) and :class:`PrivateKey` (the primes: decrypts, and
+encrypts by CRT).
 
 Scheme: Paillier with ``g = n + 1``: ``Enc(m) = (1 + m n) * rho mod n^2`` where ``rho`` is a fresh random
 n-th residue for every ciphertext; decryption by CRT over ``p^2`` and ``q^2``. Keys are at least 1024 bits.
@@ -125,7 +126,7 @@ class PublicKey:
 
 
 class PrivateKey:
-    """The primes ``p`` and ``q``: decrypts. Never leaves the party that made it."""
+    """The primes ``p`` and ``q``: decrypts, and encrypts by CRT. Never leaves the party that made it."""
 
     def __init__(self, p: int | mpz, q: int | mpz):
         p, q = mpz(p), mpz(q)
@@ -203,16 +204,16 @@ class PrivateKey:
         return out
 
 
-Obfuscate = Callable[[int], list[mpz]]  # count -> that many fresh obfuscators
+_Obfuscate = Callable[[int], list[mpz]]  # count -> that many fresh obfuscators
 
 
-def _encrypt_floats(public: PublicKey, values: np.ndarray, obfuscate: Obfuscate) -> EncryptedVector:
+def _encrypt_floats(public: PublicKey, values: np.ndarray, obfuscate: _Obfuscate) -> EncryptedVector:
     plain = _fixed_point(_float_vector(values, "values"), ENCRYPT_FRAC_BITS)
     return _seal(public, plain, obfuscate(len(plain)), ENCRYPT_FRAC_BITS,
                  _one_shifted(ENCRYPT_FRAC_BITS + VALUE_BITS))
 
 
-def _encrypt_integers(public: PublicKey, values: Sequence[int], obfuscate: Obfuscate) -> EncryptedVector:
+def _encrypt_integers(public: PublicKey, values: Sequence[int], obfuscate: _Obfuscate) -> EncryptedVector:
     plain = [int(v) for v in values]
     if any(v < 0 for v in plain):
         raise ValueError("encrypt_integers takes non-negative integers")

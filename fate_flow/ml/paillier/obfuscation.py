@@ -7,8 +7,9 @@ of Paillier's public-key system with applications to electronic voting"; what In
 encrypt method "IPCL", does) instead of the textbook ``r^n`` for a random ``r``:
 
 - the ENCRYPTING process draws its own random unit ``h`` and computes ``hs = h^n mod n^2`` once per key
-  (one full exponentiation; kept in a module cache keyed by ``n``). Nothing of it comes from the key holder
-  or crosses the wire, so no party can plant a weak base (say one of small order) on the others. (Processes
+  (one full exponentiation; kept in a module cache keyed by ``n``, the key owner's apart). Nothing of it
+  comes from the key holder or crosses the wire, so no party can plant a weak base (say one of small order) on
+  the others. (Processes
   forked from one that made ``hs`` share it: harmless, DJN even publish ``hs``; what must be fresh is ``a``);
 - every ciphertext (``encrypt``) and every rerandomization (``rerandomize``) gets ``rho = hs^a mod n^2``
   with ``a`` FULL-LENGTH and fresh from the OS CSPRNG: at least ``key_length + 128`` bits, never reused;
@@ -182,6 +183,9 @@ class _OwnersFixedBase:
                        (_FixedBase(base % self.q_square, self.q_square, shape), q - 1))
         self.exponent_bits = exponent_bits
         self.q_square_inverse = gmpy2.invert(self.q_square, self.p_square)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("the key owner's tables hold its factors: they are never pickled")
 
     @property
     def operations(self) -> int:
@@ -389,14 +393,15 @@ class ObfuscatorPool:
     A party's protocol runs one step after another and waits for the others in between; the worker makes
     obfuscators meanwhile at idle priority (the CPU nothing else wants), so that an encryption or a
     rerandomization costs one multiplication per value. The obfuscators are exactly those
-    ``PublicKey.obfuscators`` makes (``hs^a``, full-length fresh ``a`` from the worker's OS CSPRNG); they go
+    ``PublicKey.obfuscators`` makes (``hs^a``, full-length fresh ``a`` from the worker's OS CSPRNG; a pool
+    made with a ``PrivateKey`` makes them as ``PrivateKey.obfuscators`` does, by CRT); they go
     through a pipe whose reads consume them, so each is handed out once, and only in this process (a pool
     cannot be pickled, and refuses to serve a forked child). The worker stops making once ``capacity`` values
     are ready (capped at ``POOL_MAX_BYTES``): what the pipe holds, the rest in the worker's memory, moved into
     the pipe as it is read. A party sizes its pool to what it needs per round, so that all of it can be made
     while it waits.
 
-    ``take`` hands out what is ready and makes the rest as ``PublicKey.obfuscators`` does. The worker ends
+    ``take`` hands out what is ready and makes the rest as its key's ``obfuscators`` does. The worker ends
     when ``close`` is called (or ``with`` ends), when this process exits (it is a daemon) and when this
     process dies (its next write finds the pipe without a reader).
     """
