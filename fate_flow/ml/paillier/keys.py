@@ -146,16 +146,12 @@ class PrivateKey:
 
     def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """``public.encrypt``, the obfuscators made by CRT over the factors (``obfuscators``)."""
-        factors = (self.p, self.q)
-        return _encrypt_floats(self.public, values,
-                               lambda count: _fresh_obfuscators(self.public, factors, count, cores, pool))
+        return _encrypt_floats(self.public, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
     def encrypt_integers(self, values: Sequence[int], cores: int = 1,
                          pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """``public.encrypt_integers``, the obfuscators made by CRT over the factors (``obfuscators``)."""
-        factors = (self.p, self.q)
-        return _encrypt_integers(self.public, values,
-                                 lambda count: _fresh_obfuscators(self.public, factors, count, cores, pool))
+        return _encrypt_integers(self.public, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
     def obfuscators(self, count: int, cores: int = 1) -> list[mpz]:
         """What ``public.obfuscators`` makes (``hs^a mod n^2``, a fresh full-length ``a`` each), computed as
@@ -163,6 +159,9 @@ class PrivateKey:
         third of the cost (half-size numbers, half-length exponents). Only the key's owner can, and it
         encrypts with them (SecureBoost's gradients, binning's labels)."""
         return _obfuscation(self.public, (self.p, self.q)).obfuscators(count, cores)
+
+    def _fresh_obfuscators(self, count: int, cores: int, pool: ObfuscatorPool | None) -> list[mpz]:
+        return _fresh_obfuscators(self.public, (self.p, self.q), count, cores, pool)
 
     def decrypt(self, enc: EncryptedVector, cores: int = 1) -> np.ndarray:
         """The float64 values of ``enc``; refuses a vector of another key or a plaintext beyond its bound."""

@@ -9,8 +9,8 @@ encrypt method "IPCL", does) instead of the textbook ``r^n`` for a random ``r``:
 - the ENCRYPTING process draws its own random unit ``h`` and computes ``hs = h^n mod n^2`` once per key
   (one full exponentiation; kept in a module cache keyed by ``n``, the key owner's apart). Nothing of it
   comes from the key holder or crosses the wire, so no party can plant a weak base (say one of small order) on
-  the others. (Processes
-  forked from one that made ``hs`` share it: harmless, DJN even publish ``hs``; what must be fresh is ``a``);
+  the others. (Processes forked from one that made ``hs`` share it: harmless, DJN even publish ``hs``; what
+  must be fresh is ``a``);
 - every ciphertext (``encrypt``) and every rerandomization (``rerandomize``) gets ``rho = hs^a mod n^2``
   with ``a`` FULL-LENGTH and fresh from the OS CSPRNG: at least ``key_length + 128`` bits, never reused;
 - ``hs^a`` comes from a fixed-base table of powers of ``hs`` (Lim and Lee's comb, :class:`_FixedBase`).
@@ -174,15 +174,13 @@ class _OwnersFixedBase:
     half-length exponents: about 3x fewer CPU cycles per obfuscator at 2048 bits. Same interface as
     :class:`_FixedBase` (the same ``a``, drawn whole from the OS CSPRNG, then reduced)."""
 
-    __slots__ = ("halves", "exponent_bits", "p_square", "q_square", "q_square_inverse")
+    __slots__ = ("halves", "exponent_bits", "crt")
 
-    def __init__(self, base: mpz, factors: tuple[mpz, mpz], shape: tuple[int, int, int], exponent_bits: int):
-        p, q = factors
-        self.p_square, self.q_square = p * p, q * q
-        self.halves = ((_FixedBase(base % self.p_square, self.p_square, shape), p - 1),
-                       (_FixedBase(base % self.q_square, self.q_square, shape), q - 1))
+    def __init__(self, base: mpz, crt: _Crt, shape: tuple[int, int, int], exponent_bits: int):
+        self.crt = crt
+        self.halves = tuple((_FixedBase(base % square, square, shape), order)
+                            for square, order in ((crt.p_square, crt.p_order), (crt.q_square, crt.q_order)))
         self.exponent_bits = exponent_bits
-        self.q_square_inverse = gmpy2.invert(self.q_square, self.p_square)
 
     def __reduce__(self) -> Any:
         raise TypeError("the key owner's tables hold its factors: they are never pickled")
@@ -198,7 +196,7 @@ class _OwnersFixedBase:
         for start in range(0, count, _DIGIT_BLOCK):
             exponents = _random_exponents(min(_DIGIT_BLOCK, count - start), self.exponent_bits)
             at_p, at_q = (fixed.powers(fixed.digits_of([a % order for a in exponents])) for fixed, order in self.halves)
-            out.extend(_crt_join(at_p, at_q, self.p_square, self.q_square, self.q_square_inverse))
+            out.extend(self.crt.join(at_p, at_q))
         return out
 
 
@@ -207,9 +205,24 @@ def _powers(base: mpz, exponents: list[mpz], modulus: mpz, cores: int) -> list[m
     return _threaded(lambda chunk: gmpy2.powmod_exp_list(base, chunk, modulus), exponents, cores)
 
 
-def _crt_join(at_p: list[mpz], at_q: list[mpz], p_square: mpz, q_square: mpz, q_square_inverse: mpz) -> list[mpz]:
-    """The values mod ``n^2`` whose residues mod ``p^2`` and ``q^2`` are ``at_p`` and ``at_q`` (Garner)."""
-    return [y + q_square * ((x - y) * q_square_inverse % p_square) for x, y in zip(at_p, at_q, strict=True)]
+class _Crt:
+    """The key owner's CRT constants: the squares of the primes, the orders ``p - 1`` and ``q - 1`` of their
+    n-th residue subgroups, and what Garner's formula needs to join two halves."""
+
+    __slots__ = ("p_square", "q_square", "p_order", "q_order", "q_square_inverse")
+
+    def __init__(self, p: mpz, q: mpz):
+        self.p_square, self.q_square = p * p, q * q
+        self.p_order, self.q_order = p - 1, q - 1
+        self.q_square_inverse = gmpy2.invert(self.q_square, self.p_square)
+
+    def __reduce__(self) -> Any:
+        raise TypeError("the key owner's CRT constants hold its factors: they are never pickled")
+
+    def join(self, at_p: list[mpz], at_q: list[mpz]) -> list[mpz]:
+        """The values mod ``n^2`` whose residues mod ``p^2`` and ``q^2`` are ``at_p`` and ``at_q`` (Garner)."""
+        p_square, q_square, inverse = self.p_square, self.q_square, self.q_square_inverse
+        return [y + q_square * ((x - y) * inverse % p_square) for x, y in zip(at_p, at_q, strict=True)]
 
 
 def _comb_table(base: mpz, modulus: mpz, width: int, rows: int, steps: int) -> list[list[mpz]]:
@@ -270,7 +283,7 @@ class _Obfuscation:
         self.modulus = n2
         self.base = gmpy2.powmod(h, n, n2)
         self.exponent_bits = public.key_length + OBFUSCATION_SLACK_BITS
-        self.factors = factors
+        self.crt = None if factors is None else _Crt(*factors)
         if factors is None:
             self.table_bits, entry, tables = self.exponent_bits, public.ciphertext_bytes, 1
         else:  # a table per prime, over exponents reduced below it, of numbers mod its square
@@ -293,21 +306,21 @@ class _Obfuscation:
         usable = max(1, min(int(cores or 1), os.cpu_count() or 1))
         workers = usable if count * fixed.operations >= parallel._MIN_FORK_MULTIPLICATIONS else 1
         # the owner's tables (its factors) stay in this process's own children, never on a Spark executor
-        return _in_processes(_fixed_base_chunk, (fixed,), count, workers, _concat_lists,
-                             remote=self.factors is None)
+        return _in_processes(_fixed_base_chunk, (fixed,), count, workers, _concat_lists, remote=self.crt is None)
 
     def _direct(self, exponents: list[mpz], cores: int) -> list[mpz]:
         """``hs^a`` for each exponent by GMP's exponentiation (GIL-free batch calls over ``cores`` threads)."""
-        if self.factors is None:
+        crt = self.crt
+        if crt is None:
             return _powers(self.base, exponents, self.modulus, cores)
-        p, q = self.factors
-        at_p, at_q = (_powers(self.base % (f * f), [a % (f - 1) for a in exponents], f * f, cores) for f in (p, q))
-        return _crt_join(at_p, at_q, p * p, q * q, gmpy2.invert(q * q, p * p))
+        at_p, at_q = (_powers(self.base % square, [a % order for a in exponents], square, cores)
+                      for square, order in ((crt.p_square, crt.p_order), (crt.q_square, crt.q_order)))
+        return crt.join(at_p, at_q)
 
     def _build(self, shape: tuple[int, int, int]) -> _FixedBase | _OwnersFixedBase:
-        if self.factors is None:
+        if self.crt is None:
             return _FixedBase(self.base, self.modulus, shape)
-        return _OwnersFixedBase(self.base, self.factors, shape, self.exponent_bits)
+        return _OwnersFixedBase(self.base, self.crt, shape, self.exponent_bits)
 
     def table_for_pool(self) -> _FixedBase | _OwnersFixedBase:
         """The table a pool's worker walks: the one it inherited from its owner, else the small one of
