@@ -37,13 +37,10 @@ def unpack(values: list[int], widths: list[int]) -> np.ndarray:
 
 
 def encrypt_packed(private: PrivateKey, packed: list[int], bound: int, cores: int) -> EncryptedVector:
-    """Paillier ciphertexts of raw integers (exponent 0): ``(1 + m n) r mod n^2`` with fresh ``r`` each (made
-    by the key's owner, by CRT)."""
-    public = private.public
-    n, n2 = public.n, public.nsquare
-    obfuscators = private.obfuscators(len(packed), cores)
-    return EncryptedVector(public, [(gmpy2.mpz(m) * n + 1) * r % n2 for m, r in zip(packed, obfuscators, strict=True)],
-                           0, bound)
+    """Paillier ciphertexts of the packed label counts as raw integers (exponent 0), each with fresh randomness
+    (the key's owner encrypts, by CRT), under the public ``bound`` every packing stays below."""
+    vector = private.encrypt_integers(packed, cores)
+    return EncryptedVector(private.public, vector.ciphertexts, 0, bound)
 
 
 def encrypted_bin_sums(labels: EncryptedVector, bins: np.ndarray, n_bins: int) -> list[Any]:
