@@ -20,6 +20,7 @@ from fate_flow.ml.paillier.parallel import _cores_for_multiplications, _in_proce
 
 MATMUL_FRAC_BITS = 64  # fractional bits rmatmul adds: every column is aligned to it (nearly free)
 MATMUL_BITS = 40  # rmatmul rounds each column to 40 significant bits of its largest |value| (if >= 2^-24)
+MATMUL_MAX_DECIMALS = 6  # a column of numbers with at most 6 decimals (text data) is taken as integers / 10^k
 
 
 def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) -> list[mpz]:
@@ -65,23 +66,37 @@ def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) ->
         inverse_total = gmpy2.invert(total, n2)
         results = [r * gmpy2.powmod(inverse_total, offset, n2) % n2 if offset else r
                    for r, offset in zip(results, offsets, strict=True)]
-    return [r if e.frac_bits == MATMUL_FRAC_BITS else gmpy2.powmod(r, mpz(1) << (MATMUL_FRAC_BITS - e.frac_bits), n2)
-            for r, e in zip(results, encoded, strict=True)]
+    return [r if e.lift == 1 else gmpy2.powmod(r, e.lift, n2) for r, e in zip(results, encoded, strict=True)]
 
 
 class _Column:
-    """One column as int64 integers ``round(x * 2^frac_bits)``, ``bits`` the bit length of the largest |one|."""
+    """One column as int64 integers, ``round(x * 2^frac_bits)`` or (``decimals`` > 0) ``round(x * 10^decimals)``;
+    ``bits`` the bit length of the largest |one|, ``lift`` the exponent that takes the column's product to
+    ``MATMUL_FRAC_BITS`` fractional bits."""
 
-    __slots__ = ("integers", "frac_bits", "bits", "negative")
+    __slots__ = ("integers", "frac_bits", "decimals", "bits", "negative")
 
-    def __init__(self, integers: np.ndarray, frac_bits: int):
+    def __init__(self, integers: np.ndarray, frac_bits: int, decimals: int = 0):
         self.integers = integers
         self.frac_bits = frac_bits
+        self.decimals = decimals
         self.bits = int(np.abs(integers).max()).bit_length() if integers.size else 0
         self.negative = bool(integers.size and integers.min() < 0)
 
+    @property
+    def lift(self) -> mpz:
+        """``2^(MATMUL_FRAC_BITS - frac_bits)``, or for decimals ``round(2^MATMUL_FRAC_BITS / 10^decimals)``
+        (relative error below 2^-45 with at most 6 decimals)."""
+        if self.decimals:
+            scale = 10 ** self.decimals
+            return mpz(((1 << MATMUL_FRAC_BITS) + scale // 2) // scale)
+        return mpz(1) << (MATMUL_FRAC_BITS - self.frac_bits)
+
 
 def _encode_column(column: np.ndarray) -> _Column:
+    """The column in the fewest bits that hold it: binary fixed point exact or rounded to ``MATMUL_BITS``
+    significant bits, or, when that takes more bits, decimal (numbers written with few decimals, as text data
+    is: ``0.254879`` is 254879 / 10^6, 18 bits instead of 40)."""
     largest = float(np.abs(column).max()) if column.size else 0.0
     if largest == 0.0:
         return _Column(np.zeros(column.shape, np.int64), MATMUL_FRAC_BITS)
@@ -96,8 +111,23 @@ def _encode_column(column: np.ndarray) -> _Column:
             high = middle
         else:
             low = middle + 1
-    frac_bits = high
-    return _Column(np.rint(np.ldexp(column, frac_bits)).astype(np.int64), frac_bits)
+    binary = _Column(np.rint(np.ldexp(column, high)).astype(np.int64), high)
+    decimal = _decimal_column(column, largest, binary.bits)
+    return decimal if decimal is not None else binary
+
+
+def _decimal_column(column: np.ndarray, largest: float, fewer_than: int) -> _Column | None:
+    """The column as ``integers / 10^k`` for the fewest decimals ``k`` (1 to ``MATMUL_MAX_DECIMALS``) that give
+    back every value (as the nearest double, which is what parsing the decimal text gave), if that takes fewer
+    than ``fewer_than`` bits; else None."""
+    for decimals in range(1, MATMUL_MAX_DECIMALS + 1):
+        scale = 10.0 ** decimals
+        if int(largest * scale).bit_length() >= fewer_than:
+            return None
+        integers = np.rint(column * scale)
+        if np.array_equal(integers / scale, column):
+            return _Column(integers.astype(np.int64), 0, decimals)
+    return None
 
 
 def _multi_exp_cost(rows: int, bits: int) -> int:
