@@ -36,16 +36,7 @@ from fate_flow.ml import masking
 from fate_flow.ml.batch import batch_indices, largest_batch
 from fate_flow.ml.glm import Family, add_pieces, decode_pieces
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
-from fate_flow.ml.paillier import (
-    MAX_VECTOR_LENGTH,
-    EncryptedVector,
-    ObfuscatorPool,
-    ObfuscatorSupply,
-    PrivateKey,
-    PublicKey,
-    generate_keypair,
-)
-from fate_flow.ml.paillier import supply as obfuscator_supply
+from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey, generate_keypair
 from fate_flow.ml.sqn import HESSIAN_FACTOR, Averages, Coefficients, Curvature, Pairs, curvature_due, sample_rows
 from fate_flow.ml.timings import Timings
 
@@ -136,64 +127,12 @@ def _start(settings: Settings, size: int, initial: np.ndarray | None) -> np.ndar
     return initial_weights(settings.init_method, size, settings.init_const, settings.random_seed)
 
 
-def _step_with_arbiter(ctx: Context, public: PublicKey, gradient: EncryptedVector,
-                       own: ObfuscatorPool | None = None) -> np.ndarray:
+def _step_with_arbiter(ctx: Context, public: PublicKey, gradient: EncryptedVector) -> np.ndarray:
     """The plain gradient (or hessian-vector product), decrypted by the arbiter under a mask only this party
-    knows, and under fresh randomness of this party's own (from ``own``): the gradient was computed from
-    ciphertexts whose randomness the arbiter made."""
-    masked, secret = masking.hide(public, _own_randomness(ctx, gradient, own))
+    knows."""
+    masked, secret = masking.hide(public, gradient)
     ctx.arbiter.put("masked_gradient", masked)
     return masking.recover(public, secret, ctx.arbiter.get("revealed"))
-
-
-def _own_randomness(ctx: Context, vector: EncryptedVector, own: ObfuscatorPool | None = None) -> EncryptedVector:
-    """``vector`` under fresh obfuscators this party made (from ``own``, its pool, else made now): what every
-    ciphertext going to the arbiter needs, which knows the randomness of the obfuscators it supplied."""
-    return vector.rerandomize(ctx.cores, pool=own)
-
-
-@dataclass
-class _Restock:
-    """A party's side of the arbiter's obfuscators: before each batch the party says what the batch after it
-    will need (``plan``); in the batch it asks for that, less what is left, as soon as the batch's own are
-    used (``ask``), and keeps the arbiter's answer at the batch's end (``receive``)."""
-
-    supply: ObfuscatorSupply
-    need: int = 0
-    later: int = 0  # at most this many more after ``need``: the arbiter's pool makes no more than that ahead
-    asked: int = 0
-
-    def plan(self, need: int, later: int) -> None:
-        """What the next ``ask`` asks for."""
-        self.need, self.later = need, max(0, later)
-
-    def ask(self, ctx: Context) -> None:
-        """Ask the arbiter for the planned obfuscators, less what is left."""
-        self.asked = max(0, self.need - len(self.supply))
-        ctx.arbiter.put("obfuscator_demand", [self.asked, self.later])
-
-    def receive(self, ctx: Context) -> None:
-        """Keep what the arbiter sent for the last ``ask``, checked."""
-        try:
-            values = obfuscator_supply.unpack(self.supply.public, ctx.arbiter.get("obfuscators"), self.asked)
-        except ValueError as exc:
-            raise ComponentError(f"the arbiter sent bad obfuscators: {exc}") from None
-        self.supply.add(values)
-
-    def stock(self, ctx: Context, need: int, later: int) -> None:
-        """Ask for and receive the first batch's obfuscators (before the first iteration)."""
-        self.plan(need, later)
-        self.ask(ctx)
-        self.receive(ctx)
-
-
-def _next_need(batches: list[np.ndarray], number: int, iteration: int, settings: Settings, largest: int,
-               per_rows: Callable[[int], int]) -> int:
-    """Obfuscators the batch after ``number`` needs (``per_rows(rows)`` for a batch of ``rows``): a later batch
-    of this iteration is known, the next iteration's first is at most ``largest`` rows, after the last none."""
-    if number + 1 < len(batches):
-        return per_rows(len(batches[number + 1]))
-    return per_rows(largest) if iteration + 1 < settings.max_iter else 0
 
 
 @dataclass
@@ -243,15 +182,11 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
         with timings.phase("encrypt"):
             labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
         ctx.hosts.put("encrypted_labels", labels.to_wire())
-    # the residuals' fresh randomness comes from the arbiter, a batch ahead (a rerandomized residual per row)
-    largest = largest_batch(len(y), settings.batch_size)
-    restock = _Restock(ObfuscatorSupply(public))
-    with timings.phase("waiting"):
-        restock.stock(ctx, largest, (settings.max_iter - 1) * len(y))
-    # what goes to the arbiter (the masked gradient, the loss) gets this party's own, made while it waits
-    with ObfuscatorPool(public, capacity=design.shape[1] + 1) as own:
+    # the residuals' fresh randomness, a batch's worth made ahead while the guest waits for the others
+    with ObfuscatorPool(public, capacity=largest_batch(len(y), settings.batch_size)) as pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
+            pool.expect((settings.max_iter - iteration) * len(y))  # a rerandomized residual per row
             with ctx.sub("iter", iteration) as step:
                 batches = batch_indices(len(y), settings.batch_size, settings.batch_strategy, settings.shuffle,
                                         settings.random_seed, iteration)
@@ -259,13 +194,11 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
                 step.arbiter.put("batch_count", len(batches))
                 before = w.copy()
                 for number, rows in enumerate(batches):
-                    restock.plan(_next_need(batches, number, iteration, settings, largest, lambda r: r),
-                                 (settings.max_iter - iteration - 1) * len(y))
                     with step.sub("batch", number) as batch:
                         w = _guest_batch(batch, family, public, design[rows], y[rows],
                                          None if weights is None else weights[rows],
                                          None if offset is None else offset[rows], w, optimizer, one_host,
-                                         timings, _Randomness(restock, own), sqn)
+                                         timings, pool, sqn)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
                 fit.converged = bool(step.arbiter.get("converged"))
@@ -279,22 +212,13 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
             fit.weights, fit.iterations = w, iteration + 1
             if stop:
                 break
-    timings.log(ctx, "guest", restock.supply, source="the arbiter")
+    timings.log(ctx, "guest", pool)
     return fit
-
-
-@dataclass(frozen=True)
-class _Randomness:
-    """Where a party's fresh randomness comes from: the arbiter's obfuscators for what goes to the other
-    parties, its own pool's for what goes to the arbiter."""
-
-    restock: _Restock
-    own: ObfuscatorPool
 
 
 def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None, w: np.ndarray, optimizer: Optimizer,
-                 one_host: bool, timings: Timings, randomness: _Randomness, sqn: _PartySqn | None = None) -> np.ndarray:
+                 one_host: bool, timings: Timings, pool: ObfuscatorPool, sqn: _PartySqn | None = None) -> np.ndarray:
     rows = len(y)
     with timings.phase("waiting"):
         wires = ctx.hosts.get("forward")
@@ -309,27 +233,23 @@ def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.nda
     # fresh randomness before it goes back: a host knows the randomness of its own [[wx_h]], and the residual is
     # that ciphertext times a plain term holding the labels
     with timings.phase("encrypt"):
-        fresh = residual.rerandomize(ctx.cores, pool=randomness.restock.supply)
+        fresh = residual.rerandomize(ctx.cores, pool=pool)
     ctx.hosts.put("residual", fresh.to_wire())
-    randomness.restock.ask(ctx)
     if one_host:
         with timings.phase("loss"):
-            loss = _own_randomness(ctx, family.loss(host, wx_g, y, weights, residual, offset), randomness.own)
+            loss = family.loss(host, wx_g, y, weights, residual, offset)
         ctx.arbiter.put("loss", loss.to_wire())
     with timings.phase("gradient"):
         encrypted = residual.rmatmul(design, cores=ctx.cores) * (1.0 / rows)
     with timings.phase("waiting"):
-        gradient = _step_with_arbiter(ctx, public, encrypted, randomness.own)
+        gradient = _step_with_arbiter(ctx, public, encrypted)
     if sqn is None:
-        updated = optimizer.step(w, gradient)
-    else:
-        s = sqn.averages.add(w)
-        with timings.phase("sqn"):
-            updated = optimizer.step(w, gradient, lambda g: _guest_direction(ctx, public, sqn.pairs, g))
-            if s is not None:
-                _guest_curvature(ctx, family, public, sqn, optimizer, design, weights, s)
-    with timings.phase("waiting"):
-        randomness.restock.receive(ctx)
+        return optimizer.step(w, gradient)
+    s = sqn.averages.add(w)
+    with timings.phase("sqn"):
+        updated = optimizer.step(w, gradient, lambda g: _guest_direction(ctx, public, sqn.pairs, g))
+        if s is not None:
+            _guest_curvature(ctx, family, public, sqn, optimizer, design, weights, s)
     return updated
 
 
@@ -388,29 +308,35 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     sqn = _PartySqn.of(settings)
     labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
         if with_loss and family.labels_at_host else None
-    # the forward's fresh randomness comes from the arbiter, a batch ahead
-    def per_rows(rows: int) -> int:
-        return family.forward_values(rows, with_loss, weighted) + (labels is not None)
-
+    # the forward's fresh randomness, a batch's worth made ahead while the host waits for the others
     batch_rows = max(1, largest_batch(len(x), settings.batch_size))
-    per_batch = per_rows(batch_rows)
+    per_batch = family.forward_values(batch_rows, with_loss, weighted) + (labels is not None)
     per_iteration = per_batch * -(-len(x) // batch_rows)  # at most: the last batch may be smaller
-    restock = _Restock(ObfuscatorSupply(public))
-    with timings.phase("waiting"):
-        restock.stock(ctx, per_batch, (settings.max_iter - 1) * per_iteration)
-    # what goes to the arbiter (the masked gradient) gets this party's own, made while it waits
-    with ObfuscatorPool(public, capacity=x.shape[1]) as own:
+    with ObfuscatorPool(public, capacity=per_batch) as pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
+            pool.expect((settings.max_iter - iteration) * per_iteration)
             with ctx.sub("iter", iteration) as step:
                 batches = _checked_batches(step.guest.get("batches"), len(x))
                 before = w.copy()
                 for number, rows in enumerate(batches):
-                    restock.plan(_next_need(batches, number, iteration, settings, batch_rows, per_rows),
-                                 (settings.max_iter - iteration - 1) * per_iteration)
                     with step.sub("batch", number) as batch:
-                        w = _host_batch(batch, family, public, x[rows], rows, labels, w, optimizer, with_loss,
-                                        weighted, timings, _Randomness(restock, own), sqn)
+                        part = x[rows]
+                        pieces = family.host_pieces(part @ w, with_loss, weighted)
+                        with timings.phase("encrypt"):
+                            forward = {name: public.encrypt(values, ctx.cores, pool=pool).to_wire()
+                                       for name, values in pieces.items()}
+                            if labels is not None:  # fresh randomness: the guest knows that of [[y]]
+                                forward["sum_y_wx"] = labels.take(rows).rmatmul((part @ w).reshape(-1, 1)) \
+                                    .rerandomize(pool=pool).to_wire()
+                        batch.guest.put("forward", forward)
+                        with timings.phase("waiting"):
+                            residual = _from_guest(public, batch.guest.get("residual"), len(rows), "residual")
+                        with timings.phase("gradient"):
+                            encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
+                        with timings.phase("waiting"):
+                            gradient = _step_with_arbiter(batch, public, encrypted)
+                        w = _host_step(batch, public, optimizer, sqn, w, gradient, part, timings)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
                 fit.converged = bool(step.arbiter.get("converged"))
@@ -422,33 +348,8 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
             fit.weights, fit.iterations = w, iteration + 1
             if stop:
                 break
-    timings.log(ctx, "host", restock.supply, source="the arbiter")
+    timings.log(ctx, "host", pool)
     return fit
-
-
-def _host_batch(ctx: Context, family: Family, public: PublicKey, part: np.ndarray, rows: np.ndarray,
-                labels: EncryptedVector | None, w: np.ndarray, optimizer: Optimizer, with_loss: bool,
-                weighted: bool, timings: Timings, randomness: _Randomness, sqn: _PartySqn | None) -> np.ndarray:
-    """One batch at a host: its forward to the guest, its gradient through the arbiter, its step."""
-    supply = randomness.restock.supply
-    pieces = family.host_pieces(part @ w, with_loss, weighted)
-    with timings.phase("encrypt"):
-        forward = {name: public.encrypt(values, ctx.cores, pool=supply).to_wire() for name, values in pieces.items()}
-        if labels is not None:  # fresh randomness: the guest knows that of [[y]]
-            forward["sum_y_wx"] = labels.take(rows).rmatmul((part @ w).reshape(-1, 1)) \
-                .rerandomize(pool=supply).to_wire()
-    ctx.guest.put("forward", forward)
-    randomness.restock.ask(ctx)
-    with timings.phase("waiting"):
-        residual = _from_guest(public, ctx.guest.get("residual"), len(rows), "residual")
-    with timings.phase("gradient"):
-        encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
-    with timings.phase("waiting"):
-        gradient = _step_with_arbiter(ctx, public, encrypted, randomness.own)
-    w = _host_step(ctx, public, optimizer, sqn, w, gradient, part, timings)
-    with timings.phase("waiting"):
-        randomness.restock.receive(ctx)
-    return w
 
 
 def _host_step(ctx: Context, public: PublicKey, optimizer: Optimizer, sqn: _PartySqn | None, w: np.ndarray,
@@ -512,23 +413,13 @@ def _from_guest(public: PublicKey, wire: Any, rows: int, what: str, sender: str 
 
 # -- arbiter -------------------------------------------------------------------------------------------------------
 def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
-    """Hold the key: make the parties' obfuscators, decrypt masked gradients and the loss, decide convergence,
-    record the loss curve."""
+    """Hold the key: decrypt masked gradients and the loss, decide convergence, record the loss curve."""
     public, private = generate_keypair(settings.key_length)
     ctx.guest.put("public_key", public.to_wire())
     ctx.hosts.put("public_key", public.to_wire())
-    timings = Timings("hetero linear")
-    with _Supplier(private, ctx.cores, timings) as supplier:
-        supplier.serve(ctx)
-        fit = _arbiter_iterations(ctx, settings, private, supplier, timings)
-    timings.log(ctx, "arbiter", supplier.pool, source="the pool")
-    return fit
-
-
-def _arbiter_iterations(ctx: Context, settings: Settings, private: PrivateKey, supplier: _Supplier,
-                        timings: Timings) -> Fit:
     fit = Fit(weights=np.zeros(0))
     previous: float | None = None
+    timings = Timings("hetero linear")
     curvature = Curvature(settings.sqn_memory) if settings.optimizer == "sqn" else None
     batches = 0
     for iteration in range(settings.max_iter):
@@ -536,7 +427,6 @@ def _arbiter_iterations(ctx: Context, settings: Settings, private: PrivateKey, s
             losses = []
             for number in range(_batch_count(step)):
                 with step.sub("batch", number) as batch:
-                    supplier.serve(batch)
                     for party in (batch.guest, *batch.hosts):
                         with timings.phase("waiting"):
                             masked = party.get("masked_gradient")
@@ -562,47 +452,8 @@ def _arbiter_iterations(ctx: Context, settings: Settings, private: PrivateKey, s
         fit.iterations, fit.converged = iteration + 1, done
         if stop:
             break
+    timings.log(ctx, "arbiter")
     return fit
-
-
-class _Supplier:
-    """The arbiter's side of the parties' obfuscators: per batch, what each party asks for, made by CRT (its
-    pool's worker makes them ahead while the arbiter waits, ``take`` the rest over the task's cores). Hosts
-    are served first: their forwards come first in a batch."""
-
-    def __init__(self, private: PrivateKey, cores: int, timings: Timings):
-        self.private, self.cores, self.timings = private, cores, timings
-        self.pool: ObfuscatorPool | None = None  # made at the first demands, sized to them
-
-    def __enter__(self) -> _Supplier:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        if self.pool is not None:
-            self.pool.close()
-
-    def serve(self, ctx: Context) -> None:
-        """Answer every party's ``obfuscator_demand`` in ``ctx``."""
-        parties = [*ctx.hosts, ctx.guest]
-        with self.timings.phase("waiting"):
-            demands = [_demand(party) for party in parties]
-        now = sum(count for count, _ in demands)
-        if self.pool is None:
-            self.pool = ObfuscatorPool(self.private, capacity=max(1, now), expected=0)
-        self.pool.expect(now + sum(later for _, later in demands))
-        with self.timings.phase("obfuscators"):
-            for party, (count, _) in zip(parties, demands, strict=True):
-                party.put("obfuscators", obfuscator_supply.pack(self.private.public, self.pool.take(count, self.cores)))
-
-
-def _demand(party: Context) -> tuple[int, int]:
-    """A party's ``[now, later]``: obfuscators it wants now, and at most how many more it will ask for."""
-    demand = party.get("obfuscator_demand")
-    if (not isinstance(demand, list) or len(demand) != 2
-            or any(isinstance(v, bool) or not isinstance(v, int) for v in demand)
-            or not 0 <= demand[0] <= MAX_VECTOR_LENGTH or not 0 <= demand[1] <= 1 << 40):
-        raise ComponentError(f"a party sent a bad obfuscator demand: {demand!r}")
-    return demand[0], demand[1]
 
 
 def _arbiter_sqn(batch: Context, private: PrivateKey, curvature: Curvature, due: bool) -> None:

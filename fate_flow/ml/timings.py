@@ -26,10 +26,9 @@ class Timings:
         finally:
             self.seconds[name] += time.perf_counter() - started
 
-    def log(self, ctx: Any, role: str, pool: Any = None, source: str = "the pool") -> None:
-        """One INFO line, and with obfuscators made ahead (a ``pool``, or a supply from ``source``) how many were
-        ready and how many were made inline."""
+    def log(self, ctx: Any, role: str, pool: Any = None) -> None:
+        """One INFO line, and with an obfuscator ``pool`` how many it had ready and how many were made inline."""
         parts = ", ".join(f"{name} {value:.2f} s" for name, value in sorted(self.seconds.items()))
         if pool is not None:
-            parts += f"; obfuscators: {pool.taken} from {source}, {pool.made_here} made inline"
+            parts += f"; obfuscators: {pool.taken} from the pool, {pool.made_here} made inline"
         ctx.logger.info("%s timings (%s): %s", self.label, role, parts)

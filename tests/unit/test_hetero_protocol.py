@@ -8,12 +8,9 @@ from __future__ import annotations
 
 import threading
 from typing import Any
-from unittest import mock
 
-import gmpy2
 import numpy as np
 import pytest
-from gmpy2 import mpz
 
 from fate_flow.components.intersection.loopback import Hub
 from fate_flow.engine.bigint import BigIntVector
@@ -22,11 +19,9 @@ from fate_flow.entity.keys import TaskKey
 from fate_flow.framework.context import Context
 from fate_flow.framework.federation import Exchange
 from fate_flow.framework.metrics import Metrics
-from fate_flow.ml.glm import LINEAR, LOGISTIC, POISSON, Family, decode_pieces
+from fate_flow.ml.glm import LINEAR, LOGISTIC, POISSON, Family
 from fate_flow.ml.hetero_linear import Settings, arbiter_fit, guest_fit, host_fit
 from fate_flow.ml.optim import Optimizer
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, generate_keypair
-from fate_flow.ml.paillier import supply as obfuscator_supply
 
 ROLES = {"guest": ["9999"], "host": ["10000"], "arbiter": ["10000"]}
 ROWS, ITERATIONS, RATE, ALPHA = 120, 3, 0.2, 0.01
@@ -141,20 +136,16 @@ def test_the_arbiter_never_sees_a_gradient(run):
     values = [v for vector in revealed for v in vector.ints()]
     assert len(values) == sum(len(g) for g in gradients)
     assert min(values) > 2 ** 600 and plain.max() < 10
-    # the arbiter receives nothing else but one-number summaries (loss, penalties, norms, counts, flags) and
-    # how many obfuscators a party wants
-    received = _received(hub, "arbiter")
-    names = {name for name, _ in received}
-    assert names == {"masked_gradient", "loss", "penalty", "step_norm", "batch_count", "stop", "obfuscator_demand"}
-    demands = [obj for name, obj in received if name == "obfuscator_demand"]
-    assert all(len(d) == 2 and all(type(v) is int for v in d) for d in demands)
+    # the arbiter receives nothing else but one-number summaries (loss, penalties, norms, counts, flags)
+    names = {name for name, _ in _received(hub, "arbiter")}
+    assert names == {"masked_gradient", "loss", "penalty", "step_norm", "batch_count", "stop"}
 
 
 def test_a_host_gets_no_label_and_no_residual_in_the_clear(run):
     xg, y, xh, (_, _, hub) = run
     received = _received(hub, "host")
-    assert {name for name, _ in received} == {"public_key", "obfuscators", "batches", "residual", "revealed",
-                                              "converged", "validate", "stop"}
+    assert {name for name, _ in received} == {"public_key", "batches", "residual", "revealed", "converged", "validate",
+                                              "stop"}
     for name, obj in received:
         if name == "residual":
             assert set(obj) == {"key", "exponent", "bound", "ciphertexts"}
@@ -216,92 +207,3 @@ def test_linear_and_poisson_equal_the_plain_algorithm(family):
     assert len(labels) == (family is POISSON)
     for wire in labels:
         assert isinstance(wire["ciphertexts"], BigIntVector) and len(wire["ciphertexts"]) == ROWS
-
-
-@pytest.fixture(scope="module")
-def run_with_key() -> tuple:
-    """A run whose arbiter key the test keeps (to read what the arbiter could read from the ciphertexts)."""
-    random = np.random.default_rng(5)
-    xg, xh = random.normal(size=(ROWS, 2)), random.normal(size=(ROWS, 3))
-    y = (xg[:, 0] - xh[:, 2] > 0).astype(float)
-    made = []
-
-    def keypair(bits: int):
-        made.append(generate_keypair(bits))
-        return made[-1]
-
-    with mock.patch("fate_flow.ml.hetero_linear.generate_keypair", keypair):
-        _, _, hub = _run(xg, y, xh)
-    return xh, made[0][1], hub, y
-
-
-def _randomness(private: PrivateKey, c: Any) -> Any:
-    """``rho`` of ``c = (1 + m n) rho mod n^2``, which the key's owner can compute."""
-    n, n2 = private.public.n, private.public.nsquare
-    m = private.decrypt_integers([c])[0]
-    return c * gmpy2.invert(m * n + 1, n2) % n2
-
-
-def test_the_parties_encrypt_with_the_arbiters_obfuscators_each_once(run_with_key):
-    _, private, hub, _ = run_with_key
-    public = private.public
-    supplied = []
-    for m in hub.messages:
-        if m.sender[0] == "arbiter" and m.name == "obfuscators":
-            wire = decode(m.data)
-            supplied += obfuscator_supply.unpack(public, wire, len(wire["obfuscators"]))
-    # as many as the host's forwards (wx per row, the sum of squares) and the guest's residuals (one per row)
-    # need, none twice and none left over (a full batch: each party knows it needs none after the last)
-    assert len(set(supplied)) == len(supplied) == ITERATIONS * (2 * ROWS + 1)
-    # every value of a host forward carries one of them as its randomness: made by CRT at the arbiter, not by
-    # the host's table walk
-    sent = [EncryptedVector.from_wire(public, piece) for name, obj in _received(hub, "guest") if name == "forward"
-            for piece in obj.values()]
-    used = [_randomness(private, c) for vector in sent for c in vector.ciphertexts]
-    assert len(used) == ITERATIONS * (ROWS + 1)
-    assert set(used) <= set(supplied) and len(set(used)) == len(used)
-
-
-def test_what_the_arbiter_decrypts_carries_randomness_it_did_not_make(run_with_key):
-    """The host's gradient is computed from the residual, whose randomness the arbiter supplied: sent as it is
-    (only the plain mask added), the arbiter could recompute its randomness from the host's features. The host
-    adds fresh obfuscators of its own."""
-    xh, private, hub, _ = run_with_key
-    public = private.public
-    n, n2 = public.n, public.nsquare
-    residuals = [EncryptedVector.from_wire(public, obj) for name, obj in _received(hub, "host") if name == "residual"]
-    masked = [decode(m.data) for m in hub.messages if m.sender[0] == "host" and m.name == "masked_gradient"]
-    assert len(residuals) == len(masked) == ITERATIONS
-    for residual, wire in zip(residuals, masked, strict=True):
-        unmasked = (residual.rmatmul(xh) * (1.0 / ROWS)).ciphertexts
-        sent = wire["ciphertexts"].ints()
-        for c, c_sent in zip(unmasked, sent, strict=True):
-            mask = (private.decrypt_integers([mpz(c_sent)])[0] - private.decrypt_integers([c])[0]) % n
-            assert mpz(c_sent) != c * (mask * n + 1) % n2  # not the deterministic product: rerandomized
-    # the loss too: in the first iteration (the guest's weights are still zero) it is the same value as the
-    # guest's formula gives on the host's forward, but not the same ciphertext
-    y = run_with_key[3]
-    first_forward = next(obj for name, obj in _received(hub, "guest") if name == "forward")
-    formula = LOGISTIC.loss(decode_pieces(public, first_forward, ROWS), np.zeros(ROWS), y, None).ciphertexts[0]
-    first_loss = next(decode(m.data) for m in hub.messages if m.sender[0] == "guest" and m.name == "loss")
-    sent = EncryptedVector.from_wire(public, first_loss).ciphertexts[0]
-    assert private.decrypt_integers([sent]) == private.decrypt_integers([formula]) and sent != formula
-
-
-def test_a_bad_supply_of_obfuscators_is_refused():
-    public, _ = generate_keypair(1024)
-    values = public.obfuscators(3)
-    wire = obfuscator_supply.pack(public, values)
-    assert obfuscator_supply.unpack(public, wire, 3) == values
-    other, _ = generate_keypair(1024)
-    bad = {
-        "2 asked for": (wire, 2),
-        "another public key": (obfuscator_supply.pack(other, other.obfuscators(3)), 3),
-        "twice": (obfuscator_supply.pack(public, [values[0], values[1], values[0]]), 3),
-        "out of range": (obfuscator_supply.pack(public, [values[0], values[1], mpz(1)]), 3),
-        "not a unit": (obfuscator_supply.pack(public, [values[0], values[1], public.n]), 3),
-        "keys": ({"obfuscators": wire["obfuscators"]}, 3),
-    }
-    for message, (sent, asked) in bad.items():
-        with pytest.raises(ValueError, match=message):
-            obfuscator_supply.unpack(public, sent, asked)

@@ -18,8 +18,6 @@ The modules:
   fixed-base variant with full-length exponents (semantic security from DCR alone), its fixed-base tables
   (the key owner's by CRT, 2.7x faster at 2048 bits), and :class:`ObfuscatorPool`, a forked worker that
   makes obfuscators ahead of need;
-- :mod:`~fate_flow.ml.paillier.supply`: :class:`ObfuscatorSupply`, obfuscators the key's owner made (by CRT)
-  for a party that encrypts under its key, and their checked wire form;
 - :mod:`~fate_flow.ml.paillier.multiexp`: ``rmatmul``'s bucket (Pippenger) multi-exponentiation;
 - :mod:`~fate_flow.ml.paillier.parallel`: threads and forked processes (``in_processes``);
 - :mod:`~fate_flow.ml.paillier.arith`: the big-integer helpers they share.
@@ -46,7 +44,6 @@ from fate_flow.ml.paillier.obfuscation import (
     ObfuscatorPool,
 )
 from fate_flow.ml.paillier.parallel import in_processes
-from fate_flow.ml.paillier.supply import ObfuscatorSupply
 from fate_flow.ml.paillier.vector import (
     MAX_EXPONENT,
     MAX_VECTOR_LENGTH,
@@ -73,7 +70,6 @@ __all__ = [
     "WIRE_KEYS",
     "EncryptedVector",
     "ObfuscatorPool",
-    "ObfuscatorSupply",
     "PrivateKey",
     "PublicKey",
     "generate_keypair",

@@ -28,7 +28,6 @@ from gmpy2 import mpz
 from fate_flow.ml.paillier.arith import _concat_lists, _random_units
 from fate_flow.ml.paillier.obfuscation import ObfuscatorPool, _obfuscation
 from fate_flow.ml.paillier.parallel import _chunks
-from fate_flow.ml.paillier.supply import Obfuscators, ObfuscatorSupply
 from fate_flow.ml.paillier.vector import VALUE_BITS, EncryptedVector, _fixed_point, _float_vector, _one_shifted
 
 MIN_KEY_LENGTH = 1024
@@ -102,13 +101,13 @@ class PublicKey:
             raise ValueError("the public key's n is not a product of two large odd primes")
         return cls(n)
 
-    def encrypt(self, values: np.ndarray, cores: int = 1, pool: Obfuscators | None = None) -> EncryptedVector:
+    def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """Encrypt a 1-D float vector (|v| < 2^64), each element with fresh randomness (from ``pool`` when
         given: obfuscators made ahead by its worker, the rest made here)."""
         return _encrypt_floats(self, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
     def encrypt_integers(self, values: Sequence[int], cores: int = 1,
-                         pool: Obfuscators | None = None) -> EncryptedVector:
+                         pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """Encrypt non-negative integers as they are (exponent 0; SecureBoost's packed gradients), each with
         fresh randomness; the vector's public bound is the largest value, which must stay below n/2."""
         return _encrypt_integers(self, values, lambda count: self._fresh_obfuscators(count, cores, pool))
@@ -118,7 +117,7 @@ class PublicKey:
         full-length ``a`` from the OS CSPRNG for each (see the obfuscation module doc)."""
         return _obfuscation(self).obfuscators(count, cores)
 
-    def _fresh_obfuscators(self, count: int, cores: int, pool: Obfuscators | None) -> list[mpz]:
+    def _fresh_obfuscators(self, count: int, cores: int, pool: ObfuscatorPool | None) -> list[mpz]:
         return _fresh_obfuscators(self, None, count, cores, pool)
 
     def random_units(self, count: int) -> list[mpz]:
@@ -145,12 +144,12 @@ class PrivateKey:
     def __repr__(self) -> str:
         return f"PrivateKey({self.public!r})"
 
-    def encrypt(self, values: np.ndarray, cores: int = 1, pool: Obfuscators | None = None) -> EncryptedVector:
+    def encrypt(self, values: np.ndarray, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """``public.encrypt``, the obfuscators made by CRT over the factors (``obfuscators``)."""
         return _encrypt_floats(self.public, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
     def encrypt_integers(self, values: Sequence[int], cores: int = 1,
-                         pool: Obfuscators | None = None) -> EncryptedVector:
+                         pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """``public.encrypt_integers``, the obfuscators made by CRT over the factors (``obfuscators``)."""
         return _encrypt_integers(self.public, values, lambda count: self._fresh_obfuscators(count, cores, pool))
 
@@ -161,7 +160,7 @@ class PrivateKey:
         encrypts with them (SecureBoost's gradients, binning's labels)."""
         return _obfuscation(self.public, (self.p, self.q)).obfuscators(count, cores)
 
-    def _fresh_obfuscators(self, count: int, cores: int, pool: Obfuscators | None) -> list[mpz]:
+    def _fresh_obfuscators(self, count: int, cores: int, pool: ObfuscatorPool | None) -> list[mpz]:
         return _fresh_obfuscators(self.public, (self.p, self.q), count, cores, pool)
 
     def decrypt(self, enc: EncryptedVector, cores: int = 1) -> np.ndarray:
@@ -231,15 +230,15 @@ def _seal(public: PublicKey, plain: list[int], obfuscators: list[mpz], exponent:
 
 
 def _fresh_obfuscators(public: PublicKey, factors: tuple[mpz, mpz] | None, count: int, cores: int,
-                       pool: Obfuscators | None) -> list[mpz]:
-    """``count`` obfuscators from ``pool`` (a pool or the key owner's supply, which must serve ``public``), else
-    made here (by CRT over ``factors`` when the key's owner asks)."""
+                       pool: ObfuscatorPool | None) -> list[mpz]:
+    """``count`` obfuscators from ``pool`` (which must serve ``public``), else made here (by CRT over
+    ``factors`` when the key's owner asks)."""
     if pool is None:
         return _obfuscation(public, factors).obfuscators(count, cores)
-    if not isinstance(pool, ObfuscatorPool | ObfuscatorSupply):
-        raise TypeError(f"pool must be an ObfuscatorPool or an ObfuscatorSupply, not {type(pool).__name__}")
+    if not isinstance(pool, ObfuscatorPool):
+        raise TypeError(f"pool must be an ObfuscatorPool, not {type(pool).__name__}")
     if pool.public != public:
-        raise ValueError("the obfuscators belong to another public key")
+        raise ValueError("the obfuscator pool belongs to another public key")
     return pool.take(count, cores)
 
 

@@ -34,7 +34,7 @@ from fate_flow.ml.paillier.parallel import _cores_for, _in_processes, _threaded
 
 if TYPE_CHECKING:  # annotations only: the keys module imports this one
     from fate_flow.ml.paillier.keys import PublicKey
-    from fate_flow.ml.paillier.supply import Obfuscators
+    from fate_flow.ml.paillier.obfuscation import ObfuscatorPool
 
 MULT_FRAC_BITS = 48  # fractional bits an elementwise multiplier adds to the exponent (2^-48 absolute)
 VALUE_BITS = 64  # plain values (encrypted, added or multipliers) must satisfy |v| < 2^64
@@ -146,9 +146,9 @@ class EncryptedVector:
             return self._mul_scalar(float(array.reshape(-1)[0]), cores)
         return self._mul_elementwise(array, cores)
 
-    def rerandomize(self, cores: int = 1, pool: Obfuscators | None = None) -> EncryptedVector:
+    def rerandomize(self, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
         """The same values under fresh randomness (each ciphertext times a new obfuscator: an encryption's cost,
-        or next to nothing with a ``pool`` or supply that has them ready).
+        or next to nothing with a ``pool`` that has them ready).
 
         Plain additions and products are deterministic: a party that made (or can recompute) the input
         ciphertexts and sees the output learns the plain operand (``c' / c = 1 + m n``). Rerandomize before
