@@ -1,4 +1,4 @@
-"""``X^T @ [[d]]`` (``EncryptedVector.rmatmul``): the columns' fixed-point encoding, a bucket (Pippenger)
+"""``X^T @ [[d]]`` (``EncryptedVector.rmatmul``): the columns' fixed-point (or decimal) encoding, a bucket (Pippenger)
 multi-exponentiation per column and the cost model that picks its windows and digits.
 
 About ``bits / w`` modular multiplications per element instead of ``bits * 1.2``, with signed digits when
@@ -27,12 +27,14 @@ def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) ->
     """``prod_i c_i ^ (x_ij * 2^MATMUL_FRAC_BITS)`` for every column ``j``.
 
     Each column becomes integers with as few bits as it needs (``MATMUL_BITS`` relative to its largest
-    value; fewer when the column is exact with fewer, e.g. 0/1 columns need one bit). Negative integers
+    value; fewer when the column is exact with fewer, e.g. 0/1 columns need one bit, or when its numbers have
+    at most ``MATMUL_MAX_DECIMALS`` decimals: integers over ``10^k``). Negative integers
     are handled one of two ways, whichever takes fewer multiplications: signed digits (a negative digit
     picks the base's inverse; half as many buckets, for the inverses of all bases once: pays with several
     columns), or an offset of ``2^b`` that makes a column non-negative, corrected with one shared inverse.
-    Results are then raised to ``2^(MATMUL_FRAC_BITS - f_j)`` so that every column has the same public
-    exponent. The ciphertexts are the same either way: only the order of the multiplications differs.
+    Results are then raised to each column's ``lift`` (``2^(MATMUL_FRAC_BITS - f_j)``, or about
+    ``2^MATMUL_FRAC_BITS / 10^k``) so that every column has the same public exponent. The ciphertexts are the
+    same whichever way the digits go: only the order of the multiplications differs.
     """
     rows, columns = matrix.shape
     encoded = [_encode_column(matrix[:, j]) for j in range(columns)]
@@ -70,13 +72,13 @@ def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) ->
 
 
 class _Column:
-    """One column as int64 integers, ``round(x * 2^frac_bits)`` or (``decimals`` > 0) ``round(x * 10^decimals)``;
+    """One column as int64 integers, ``round(x * 2^frac_bits)`` or (``frac_bits`` None) ``round(x * 10^decimals)``;
     ``bits`` the bit length of the largest |one|, ``lift`` the exponent that takes the column's product to
     ``MATMUL_FRAC_BITS`` fractional bits."""
 
     __slots__ = ("integers", "frac_bits", "decimals", "bits", "negative")
 
-    def __init__(self, integers: np.ndarray, frac_bits: int, decimals: int = 0):
+    def __init__(self, integers: np.ndarray, frac_bits: int | None, decimals: int = 0):
         self.integers = integers
         self.frac_bits = frac_bits
         self.decimals = decimals
@@ -87,7 +89,7 @@ class _Column:
     def lift(self) -> mpz:
         """``2^(MATMUL_FRAC_BITS - frac_bits)``, or for decimals ``round(2^MATMUL_FRAC_BITS / 10^decimals)``
         (relative error below 2^-45 with at most 6 decimals)."""
-        if self.decimals:
+        if self.frac_bits is None:
             scale = 10 ** self.decimals
             return mpz(((1 << MATMUL_FRAC_BITS) + scale // 2) // scale)
         return mpz(1) << (MATMUL_FRAC_BITS - self.frac_bits)
@@ -122,11 +124,11 @@ def _decimal_column(column: np.ndarray, largest: float, fewer_than: int) -> _Col
     than ``fewer_than`` bits; else None."""
     for decimals in range(1, MATMUL_MAX_DECIMALS + 1):
         scale = 10.0 ** decimals
-        if int(largest * scale).bit_length() >= fewer_than:
+        if round(largest * scale).bit_length() >= fewer_than:
             return None
         integers = np.rint(column * scale)
         if np.array_equal(integers / scale, column):
-            return _Column(integers.astype(np.int64), 0, decimals)
+            return _Column(integers.astype(np.int64), None, decimals)
     return None
 
 
