@@ -52,7 +52,7 @@ def _rmatmul(ciphertexts: list[mpz], matrix: np.ndarray, n2: mpz, cores: int) ->
         bits = [int(exponents[:, j].max()).bit_length() if rows else 0 for j in range(columns)]
         state = (ciphertexts, None, exponents, bits, n2)
         costs = unsigned
-    processes = _cores_for_multiplications(sum(costs), cores)
+    processes = _cores_for_multiplications(sum(costs), cores, n2.bit_length())
     if processes > 1 and columns >= processes:
         # whole columns per process: rows split over processes would each pay for a full set of buckets
         spans = _balanced_spans(costs, processes)
