@@ -264,7 +264,8 @@ def _host_federated(ctx: Context, params: FeatureBinningParams, table: Table, pl
         bin_nums.append(n_bins)
         sums.extend(encrypted_bin_sums(labels, bins, n_bins))
     try:
-        vector = EncryptedVector(public, sums, 0, labels.bound * max(len(labels), 1)).rerandomize(ctx.cores)
+        vector = EncryptedVector(public, sums, 0, labels.bound * max(len(labels), 1)).rerandomize_uniform(
+            ctx.cores)
     except OverflowError as exc:
         raise ComponentError(f"{ctx.component_name}: {exc}") from None
     optimal = params.optimal_binning_param

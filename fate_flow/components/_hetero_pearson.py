@@ -14,6 +14,8 @@ SPDZ. The party with fewer standardised columns, A, holds the Paillier key (a ti
 2. A -> B: a fresh 2048-bit public key and ``[[Z_A]]``, A's standardised columns encrypted (fresh randomness
    per value). B sees ciphertexts only: semantic security of Paillier hides ``Z_A``;
 3. B computes ``[[Z_A^T Z_B]]`` homomorphically (``rmatmul``: B's plain matrix times A's ciphertexts) and
+   rerandomizes them for the key's owner (A knows the randomness of its own columns:
+   ``EncryptedVector.rerandomize_uniform``) and
    masks every value with a one-time additive mask uniform in the plaintext ring (``ml.masking.hide``); A
    decrypts the masked values (``reveal``), which are uniform whatever the products are, so A learns
    nothing; B removes the masks (``recover``, which refuses an answer outside the values' bounds);
@@ -279,7 +281,9 @@ def _computer(ctx: Context, peer: PartyHandle, z: np.ndarray, theirs: int) -> np
                              f"{theirs} columns of {rows} samples")
     products = EncryptedVector.concat([
         columns.take(np.arange(j * rows, (j + 1) * rows)).rmatmul(z, ctx.cores) for j in range(theirs)])
-    wire, secret = hide(public, products)
+    # A made the columns and knows their randomness: without fresh randomness it could read residues of my
+    # data in the products' randomness (ml.paillier.blinding)
+    wire, secret = hide(public, products.rerandomize_uniform(ctx.cores))
     peer.put("masked_products", wire)
     try:
         plain = recover(public, secret, peer.get("unmasked"))

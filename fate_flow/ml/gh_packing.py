@@ -8,7 +8,8 @@ so a histogram bin never carries into its neighbour. With ``cipher_compress`` on
 (``c_1^(2^pad) * c_2 ...``): one decryption for many candidates. Without it g and h travel as two
 ciphertexts and every candidate is decrypted on its own.
 
-What the host sends back is rerandomized (one fresh obfuscator per package): products of the guest's
+What the host sends back is rerandomized for the key's owner (a fresh obfuscator and a blinding per package,
+``EncryptedVector.rerandomize_uniform``): products of the guest's
 ciphertexts carry randomness the guest could recover and test subsets of samples against.
 """
 

@@ -42,6 +42,12 @@ class Family:
         forms it on ``[[y]]``, sent once, instead of encrypting its ``wx`` every batch for the guest)."""
         return self.name == "poisson"
 
+    def multiplies_forwards(self, weighted: bool) -> bool:
+        """Whether the residual multiplies a host's encrypted forward by values of the guest's own (sample
+        weights, Poisson's ``exp(wx_g)``): the residual then goes back to that host rerandomized uniformly
+        (``ml.paillier.blinding``), as its maker could otherwise read their parities."""
+        return weighted or self.name == "poisson"
+
     def forward_values(self, rows: int, with_loss: bool, weighted: bool) -> int:
         """How many values a host encrypts for a batch of ``rows``."""
         return sum(len(piece) for piece in self.host_pieces(np.zeros(rows), with_loss, weighted).values())

@@ -231,9 +231,10 @@ def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.nda
     with timings.phase("residual"):
         residual = family.residual(host, wx_g, y, weights, offset)
     # fresh randomness before it goes back: a host knows the randomness of its own [[wx_h]], and the residual is
-    # that ciphertext times a plain term holding the labels
+    # that ciphertext times a plain term holding the labels (uniform when the guest's values multiply it)
     with timings.phase("encrypt"):
-        fresh = residual.rerandomize(ctx.cores, pool=pool)
+        uniform = family.multiplies_forwards(weights is not None)
+        fresh = (residual.rerandomize_uniform if uniform else residual.rerandomize)(ctx.cores, pool=pool)
     ctx.hosts.put("residual", fresh.to_wire())
     if one_host:
         with timings.phase("loss"):
@@ -284,8 +285,9 @@ def _guest_curvature(ctx: Context, family: Family, public: PublicKey, sqn: _Part
         if weights is not None:
             forward = forward.multiply(weights[picked], ctx.cores)
         # fresh randomness before it goes back: a host knows the randomness of its own [[X_h s_h]], and this is
-        # that ciphertext times plain terms holding the guest's X_g s_g
-        sub.hosts.put("hessian_forward", forward.rerandomize(ctx.cores).to_wire())
+        # that ciphertext times plain terms holding the guest's X_g s_g (uniform when times the sample weights)
+        fresh = forward.rerandomize_uniform(ctx.cores) if weights is not None else forward.rerandomize(ctx.cores)
+        sub.hosts.put("hessian_forward", fresh.to_wire())
         product = forward.rmatmul(part, cores=ctx.cores) * (1.0 / len(picked))
         y = _step_with_arbiter(sub, public, product) + optimizer.penalty_hessian(s)
         _sum_to_arbiter(sub, public, sqn.pairs.pair_products(s, y))
@@ -326,9 +328,9 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                         with timings.phase("encrypt"):
                             forward = {name: public.encrypt(values, ctx.cores, pool=pool).to_wire()
                                        for name, values in pieces.items()}
-                            if labels is not None:  # fresh randomness: the guest knows that of [[y]]
+                            if labels is not None:  # uniform randomness: the guest knows that of [[y]]
                                 forward["sum_y_wx"] = labels.take(rows).rmatmul((part @ w).reshape(-1, 1)) \
-                                    .rerandomize(pool=pool).to_wire()
+                                    .rerandomize_uniform(pool=pool).to_wire()
                         batch.guest.put("forward", forward)
                         with timings.phase("waiting"):
                             residual = _from_guest(public, batch.guest.get("residual"), len(rows), "residual")

@@ -416,7 +416,7 @@ class HostGrower:
                 flat = [c for sums in per_node for c in sums]
                 packages = packing_ops.compress(flat, packing, n2, self.cores)
                 bound = (1 << (packing.pad * packing.capacity)) - 1
-                vector = EncryptedVector(self.public, packages, 0, bound).rerandomize(self.cores)
+                vector = EncryptedVector(self.public, packages, 0, bound).rerandomize_uniform(self.cores)
             columns.append(vector.to_wire())
         left_counts = np.concatenate([candidates.count[i, c] for i, c in enumerate(chosen)] or [np.empty(0)])
         ctx.guest.put("candidates", {"packages": columns, "counts": left_counts.astype(np.int64),

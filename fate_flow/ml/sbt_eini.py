@@ -84,7 +84,7 @@ def host_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], x: np.ndar
     merged = kept.group_sums(groups)
     if random_mask:
         merged = merged * float(1 + secrets.randbelow(1 << 30) / (1 << 30))
-    ctx.guest.put("eini_merged", merged.rerandomize(cores).to_wire())
+    ctx.guest.put("eini_merged", merged.rerandomize_uniform(cores).to_wire())
 
 
 def _eini_message(message: object, x: np.ndarray, leaves: list[np.ndarray]

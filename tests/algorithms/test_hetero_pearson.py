@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -25,6 +26,7 @@ from fate_flow.entity.keys import TaskKey
 from fate_flow.errors import ComponentError, ParamError
 from fate_flow.framework.context import Context
 from fate_flow.framework.federation import Exchange
+from fate_flow.ml.paillier import EncryptedVector
 from tests.algorithms.conftest import GUEST, HOST
 from tests.algorithms.test_data_a import features, ok, write_csv
 from tests.algorithms.test_homo_lr import MemoryPlane
@@ -172,9 +174,18 @@ def test_protocol_gives_the_cross_correlation_and_sends_no_features(guest_column
     def party(role: str, party_id: str, x: np.ndarray) -> np.ndarray:
         return pearson._cross(_context(plane, role, party_id), _local(x, role, party_id))[0]
 
-    with ThreadPoolExecutor(2) as pool:
+    blinded = []
+    real = EncryptedVector.rerandomize_uniform
+
+    def spy(vector: EncryptedVector, cores: int = 1) -> EncryptedVector:
+        blinded.append(len(vector))
+        return real(vector, cores)
+
+    with mock.patch.object(EncryptedVector, "rerandomize_uniform", spy), ThreadPoolExecutor(2) as pool:
         results = [pool.submit(party, "guest", GUEST, g), pool.submit(party, "host", HOST, h)]
         guest_cross, host_cross = (r.result(timeout=60) for r in results)
+    # the products of the key holder's own ciphertexts go back to it under randomness it cannot read
+    assert blinded == [guest_columns * 3]
     expected = np.corrcoef(np.hstack([g, h]), rowvar=False)[:guest_columns, guest_columns:]
     assert np.allclose(guest_cross, expected, atol=1e-9) and np.array_equal(guest_cross, host_cross)
     received = {(dst[0], name): obj for _, dst, name, _, obj in plane.log}

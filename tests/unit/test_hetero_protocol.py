@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 from typing import Any
+from unittest import mock
 
 import numpy as np
 import pytest
@@ -22,6 +23,7 @@ from fate_flow.framework.metrics import Metrics
 from fate_flow.ml.glm import LINEAR, LOGISTIC, POISSON, Family
 from fate_flow.ml.hetero_linear import Settings, arbiter_fit, guest_fit, host_fit
 from fate_flow.ml.optim import Optimizer
+from fate_flow.ml.paillier import EncryptedVector
 
 ROLES = {"guest": ["9999"], "host": ["10000"], "arbiter": ["10000"]}
 ROWS, ITERATIONS, RATE, ALPHA = 120, 3, 0.2, 0.01
@@ -60,7 +62,8 @@ def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[Any, Any, Hub]:
     return results["guest"], results["host"], hub
 
 
-def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[dict[str, Any], Hub]:
+def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray,
+                weights: np.ndarray | None = None) -> tuple[dict[str, Any], Hub]:
     hub = Hub(timeout=120)
     results: dict[str, Any] = {}
 
@@ -68,7 +71,7 @@ def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -
         ctx = _context(hub, role)
         try:
             if role == "guest":
-                results[role] = guest_fit(ctx, family, xg, y, None, _settings())
+                results[role] = guest_fit(ctx, family, xg, y, weights, _settings())
             elif role == "host":
                 results[role] = host_fit(ctx, family, xh, _settings())
             else:
@@ -207,3 +210,33 @@ def test_linear_and_poisson_equal_the_plain_algorithm(family):
     assert len(labels) == (family is POISSON)
     for wire in labels:
         assert isinstance(wire["ciphertexts"], BigIntVector) and len(wire["ciphertexts"]) == ROWS
+
+
+@pytest.mark.parametrize(("family", "weighted", "uniform"), [
+    (LOGISTIC, False, False), (LOGISTIC, True, True), (LINEAR, True, True), (POISSON, False, True)],
+    ids=["logistic", "weighted logistic", "weighted linear", "poisson"])
+def test_the_residual_goes_back_uniformly_rerandomized_when_the_guest_multiplies_the_forward(family, weighted,
+                                                                                            uniform):
+    """A host made [[wx_h]] and knows the Jacobi symbol of its randomness (anyone reads it off the ciphertext):
+    were the residual, that ciphertext times the guest's sample weights (or Poisson's exp(wx_g)), rerandomized
+    by a DJN obfuscator only, its Jacobi symbols would give the host the weights' parities (the labels, with
+    class weights). Multiplied by a public 0.25 only, a DJN obfuscator is enough."""
+    random = np.random.default_rng(3)
+    xg, xh = random.normal(scale=0.5, size=(ROWS, 2)), random.normal(scale=0.5, size=(ROWS, 2))
+    y = random.poisson(1.0, ROWS).astype(float) if family is POISSON else (xg[:, 0] > 0).astype(float)
+    weights = np.where(y > 0, 3.7, 0.6) if weighted else None
+    calls = {"rerandomize": 0, "rerandomize_uniform": 0}
+    real = {name: getattr(EncryptedVector, name) for name in calls}
+
+    def spy(name: str):
+        def counted(vector: EncryptedVector, *args: Any, **kwargs: Any) -> EncryptedVector:
+            if len(vector) == ROWS:  # the residual (the other rerandomizations are of one value or a gradient)
+                calls[name] += 1
+            return real[name](vector, *args, **kwargs)
+        return counted
+
+    with mock.patch.object(EncryptedVector, "rerandomize", spy("rerandomize")), \
+            mock.patch.object(EncryptedVector, "rerandomize_uniform", spy("rerandomize_uniform")):
+        _run_family(family, xg, y, xh, weights)
+    assert calls == ({"rerandomize": 0, "rerandomize_uniform": ITERATIONS} if uniform
+                     else {"rerandomize": ITERATIONS, "rerandomize_uniform": 0})

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+from unittest import mock
 
 import gmpy2
 import numpy as np
@@ -900,3 +901,29 @@ def test_2048_bit_key_end_to_end() -> None:
     np.testing.assert_array_equal(priv.decrypt(pub.encrypt(many).rerandomize()), priv.decrypt(pub.encrypt(many)))
     state = obfuscation._obfuscation(pub)
     assert state.fixed is not None and (state.fixed.width, state.fixed.rows, state.fixed.steps) == state.shapes[0]
+
+
+def _owner_characters(private: PrivateKey, ciphertexts: list) -> set[tuple[int, int]]:
+    """The Legendre symbols mod p and mod q of each ciphertext's randomness, as the key's owner computes them
+    (``c = (1 + m n) rho^n`` is ``rho^n`` mod p, and n is odd)."""
+    p, q = private.p, private.q
+    return {(gmpy2.legendre(c % p, p), gmpy2.legendre(c % q, q)) for c in ciphertexts}
+
+
+def test_rerandomizing_for_the_key_owner_hides_what_a_djn_obfuscator_leaves(keys) -> None:
+    """DJN obfuscators are powers of one base: one of the owner's quadratic characters (mod p, mod q, or
+    their product) is the same on all of them, so on 64 rerandomizations of one ciphertext at most two of the
+    four sign pairs occur. With the blindings every pair occurs, and the values are unchanged."""
+    pub, priv = keys
+    copies = pub.encrypt(np.array([2.5])).take(np.zeros(64, dtype=np.int64))
+    djn = copies.rerandomize()
+    assert len(_owner_characters(priv, djn.ciphertexts)) <= 2
+    made = []
+    real = PublicKey._fresh_obfuscators
+    with mock.patch.object(PublicKey, "_fresh_obfuscators",
+                           lambda key, count, *args: made.append(count) or real(key, count, *args)):
+        blinded = copies.rerandomize_uniform(cores=2)
+    assert made == [64]  # a DJN obfuscator per value, and a blinding on top
+    assert _owner_characters(priv, blinded.ciphertexts) == {(1, 1), (1, -1), (-1, 1), (-1, -1)}
+    assert len(set(blinded.ciphertexts)) == 64
+    np.testing.assert_array_equal(priv.decrypt(blinded), np.full(64, 2.5))

@@ -18,6 +18,8 @@ The modules:
   fixed-base variant with full-length exponents (semantic security from DCR alone), its fixed-base tables
   (the key owner's by CRT, 2.7x faster at 2048 bits), and :class:`ObfuscatorPool`, a forked worker that
   makes obfuscators ahead of need;
+- :mod:`~fate_flow.ml.paillier.blinding`: what ``rerandomize_uniform`` adds to a DJN obfuscator for
+  values that go back to the key's owner when they were computed from its own ciphertexts;
 - :mod:`~fate_flow.ml.paillier.multiexp`: ``rmatmul``'s bucket (Pippenger) multi-exponentiation;
 - :mod:`~fate_flow.ml.paillier.parallel`: threads and forked processes (``in_processes``);
 - :mod:`~fate_flow.ml.paillier.arith`: the big-integer helpers they share.

@@ -27,6 +27,9 @@ contains ``1 + n``), whatever the plaintexts, when ``z`` is random: semantic sec
 draws ``a`` with only ``key_length / 2`` bits: security then needs an assumption beyond DCR (that powers of
 ``hs`` with short random exponents look like those with full ones). We pay for full-length exponents
 instead: at least as many random bits as the textbook ``r`` in ``Z_n`` (FATE's default "Paillier").
+What ``<hs>`` is not is all of the n-th residues (``Z_n^*`` is not cyclic): against the key's OWNER, who can
+compute characters from ``p`` and ``q``, a value computed from its own ciphertexts needs more than a DJN
+obfuscator before it goes back to it (:mod:`~fate_flow.ml.paillier.blinding`).
 
 Speed: encryption is the table walk above: per core, about 3,500 encryptions/s at 1024 bits and 650/s at
 2048 against 520 and 78 with ``r^n`` (bench/paillier_ops.py, which also measures the table shapes). The

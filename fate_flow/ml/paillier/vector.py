@@ -29,6 +29,7 @@ from gmpy2 import mpz
 
 from fate_flow.engine.bigint import BigIntVector
 from fate_flow.ml.paillier.arith import _ONE, _concat_lists, batch_invert
+from fate_flow.ml.paillier.blinding import blinds
 from fate_flow.ml.paillier.multiexp import MATMUL_FRAC_BITS, _rmatmul
 from fate_flow.ml.paillier.parallel import _cores_for, _in_processes, _threaded
 
@@ -157,6 +158,17 @@ class EncryptedVector:
         obfuscators = self.public._fresh_obfuscators(len(self), cores, pool)
         n2 = self.public.nsquare
         return self._like([c * r % n2 for c, r in zip(self.ciphertexts, obfuscators, strict=True)])
+
+    def rerandomize_uniform(self, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
+        """The same values under fresh randomness uniform over all the n-th residues: each value times a DJN
+        obfuscator (from ``pool`` when given) and a blinding (:mod:`~fate_flow.ml.paillier.blinding`). For a
+        vector computed with this party's secret multipliers from ciphertexts the receiver made (it knows their
+        randomness): a DJN obfuscator alone lets the receiver read residues of those multipliers from the
+        Jacobi symbol (anyone) or other characters (the key's owner)."""
+        obfuscators = self.public._fresh_obfuscators(len(self), cores, pool)
+        n2 = self.public.nsquare
+        return self._like([c * r % n2 * b % n2 for c, r, b in zip(self.ciphertexts, obfuscators,
+                                                                   blinds(self.public, len(self), cores), strict=True)])
 
     def sum(self) -> EncryptedVector:
         """The encrypted sum of all elements (length 1)."""
