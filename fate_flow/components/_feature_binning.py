@@ -59,7 +59,7 @@ from fate_flow.components._tables import float_matrix, positions_of
 from fate_flow.components.feature_binning import FeatureBinningParams
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 from fate_flow.ml import binning
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey, generate_keypair
+from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey, generate_keypair, prepare_blinding
 
 MAX_HOST_BINS = 1 << 20  # bins a host may report in total: far above any real binning, bounds the decryption
 
@@ -247,6 +247,7 @@ def _host_federated(ctx: Context, params: FeatureBinningParams, table: Table, pl
     try:
         public = PublicKey.from_wire(sent["public_key"])
         labels = EncryptedVector.from_wire(public, sent["labels"])
+        prepare_blinding(public, ctx.cores)  # what the sums go back with, made while they are summed
     except (ValueError, OverflowError) as exc:
         raise ComponentError(f"{ctx.component_name}: the guest sent bad encrypted labels: {exc}") from None
     order = ids_from_wire(sent["sample_ids"], "sample ids")

@@ -40,7 +40,7 @@ from fate_flow.components.hetero_pearson import PearsonParams
 from fate_flow.framework import ComponentError, Context, Table
 from fate_flow.framework.federation import PartyHandle
 from fate_flow.ml.masking import hide, recover, reveal
-from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair
+from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair, prepare_blinding
 
 KEY_LENGTH = 2048
 VIF_THRESHOLD = 1e-8  # FATE's: eigenvalues below it count as zero (a singular correlation matrix)
@@ -274,6 +274,7 @@ def _computer(ctx: Context, peer: PartyHandle, z: np.ndarray, theirs: int) -> np
     try:
         public = PublicKey.from_wire(peer.get("public_key"))
         columns = EncryptedVector.from_wire(public, peer.get("columns"))
+        prepare_blinding(public, ctx.cores)  # what the products go back with, made while they are computed
     except ValueError as exc:
         raise ComponentError(f"{ctx.component_name}: the other party's encrypted columns: {exc}") from exc
     if len(columns) != rows * theirs:

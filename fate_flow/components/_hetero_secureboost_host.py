@@ -8,7 +8,7 @@ import numpy as np
 from fate_flow.components._sbt_common import aligned, criterion_of, leaf_ids, model_name, party_data
 from fate_flow.framework import ComponentError, Context
 from fate_flow.ml.hetero_sbt import HostGrower, PartyData, choose_features, host_walk
-from fate_flow.ml.paillier import PublicKey
+from fate_flow.ml.paillier import PublicKey, prepare_blinding
 from fate_flow.ml.sbt_eini import host_eini
 from fate_flow.ml.tree import Tree
 
@@ -25,6 +25,7 @@ def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: 
     tree_dim = setup["tree_dim"]
     if isinstance(tree_dim, bool) or not isinstance(tree_dim, int) or not 1 <= tree_dim <= 1000:
         raise ComponentError("the guest sent a bad tree_dim")
+    prepare_blinding(public, ctx.cores)  # what the histograms go back with, made while the guest encrypts
     params = ctx.params
     data = party_data(ctx, x)
     grower = HostGrower(data, criterion_of(params), params.use_missing_values, ctx.party_id, public, ctx.cores)

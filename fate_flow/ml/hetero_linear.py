@@ -36,7 +36,14 @@ from fate_flow.ml import masking
 from fate_flow.ml.batch import batch_indices, largest_batch
 from fate_flow.ml.glm import Family, add_pieces, decode_pieces
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
-from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey, generate_keypair
+from fate_flow.ml.paillier import (
+    EncryptedVector,
+    ObfuscatorPool,
+    PrivateKey,
+    PublicKey,
+    generate_keypair,
+    prepare_blinding,
+)
 from fate_flow.ml.sqn import HESSIAN_FACTOR, Averages, Coefficients, Curvature, Pairs, curvature_due, sample_rows
 from fate_flow.ml.timings import Timings
 
@@ -171,6 +178,8 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
               validator: Validator | None = None) -> Fit:
     """Train the guest's weights (intercept last when fitted) with the hosts and the arbiter."""
     public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
+    if family.multiplies_forwards(weights is not None):
+        prepare_blinding(public, ctx.cores)  # the residuals go back uniformly rerandomized
     design = _with_intercept(x) if settings.fit_intercept else x
     w = _start(settings, design.shape[1], initial)
     optimizer = settings.optimizer_for(settings.fit_intercept)

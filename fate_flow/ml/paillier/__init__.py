@@ -29,6 +29,7 @@ and 78 with the textbook ``r^n``; decryption, elementwise and matrix products us
 forked processes when the work pays for them.
 """
 
+from fate_flow.ml.paillier.blinding import prepare_blinding
 from fate_flow.ml.paillier.keys import (
     ENCRYPT_FRAC_BITS,
     MAX_KEY_LENGTH,
@@ -76,4 +77,5 @@ __all__ = [
     "PublicKey",
     "generate_keypair",
     "in_processes",
+    "prepare_blinding",
 ]

@@ -86,8 +86,17 @@ _BLINDINGS_LOCK = threading.Lock()
 def blinds(public: PublicKey, count: int, cores: int = 1) -> list[mpz]:
     """``count`` random n-th residues that, times DJN obfuscators, make a rerandomization uniform over all the
     n-th residues (module doc)."""
-    if count <= 0:
-        return []
+    return _blinding(public, cores).blinds(count) if count > 0 else []
+
+
+def prepare_blinding(public: PublicKey, cores: int = 1) -> None:
+    """Build this process's blinding tables for ``public`` in a background thread (the exponentiations release
+    the GIL), so that a party that will need them computes them while it waits for the others."""
+    threading.Thread(target=_blinding, args=(public, cores), daemon=True, name="paillier-blinding").start()
+
+
+def _blinding(public: PublicKey, cores: int) -> _Blinding:
+    """This process's blinding tables for ``public``, built on first use (callers for a key being built wait)."""
     with _BLINDINGS_LOCK:
         blinding = _BLINDINGS.get(public.n)
         if blinding is None:
@@ -96,7 +105,7 @@ def blinds(public: PublicKey, count: int, cores: int = 1) -> list[mpz]:
                 _BLINDINGS.popitem(last=False)
         else:
             _BLINDINGS.move_to_end(public.n)
-    return blinding.blinds(count)
+        return blinding
 
 
 def _fresh_lock_after_fork() -> None:
