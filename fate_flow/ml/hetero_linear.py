@@ -134,10 +134,13 @@ def _start(settings: Settings, size: int, initial: np.ndarray | None) -> np.ndar
     return initial_weights(settings.init_method, size, settings.init_const, settings.random_seed)
 
 
-def _step_with_arbiter(ctx: Context, public: PublicKey, gradient: EncryptedVector) -> np.ndarray:
+def _step_with_arbiter(ctx: Context, public: PublicKey, gradient: EncryptedVector,
+                       pool: ObfuscatorPool | None = None) -> np.ndarray:
     """The plain gradient (or hessian-vector product), decrypted by the arbiter under a mask only this party
-    knows."""
-    masked, secret = masking.hide(public, gradient)
+    knows, and under uniform fresh randomness (obfuscators from ``pool``): the arbiter can recover the
+    randomness of what it decrypts, and that of ``X^T [[d]]`` as computed would show it which columns are zero
+    or equal in the batch."""
+    masked, secret = masking.hide(public, gradient.rerandomize_uniform(ctx.cores, pool=pool))
     ctx.arbiter.put("masked_gradient", masked)
     return masking.recover(public, secret, ctx.arbiter.get("revealed"))
 
@@ -178,8 +181,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
               validator: Validator | None = None) -> Fit:
     """Train the guest's weights (intercept last when fitted) with the hosts and the arbiter."""
     public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
-    if family.multiplies_forwards(weights is not None):
-        prepare_blinding(public, ctx.cores)  # the residuals go back uniformly rerandomized
+    prepare_blinding(public, ctx.cores)  # for the masked gradients (and residuals) made uniformly random
     design = _with_intercept(x) if settings.fit_intercept else x
     w = _start(settings, design.shape[1], initial)
     optimizer = settings.optimizer_for(settings.fit_intercept)
@@ -191,11 +193,15 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
         with timings.phase("encrypt"):
             labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
         ctx.hosts.put("encrypted_labels", labels.to_wire())
-    # the residuals' fresh randomness, a batch's worth made ahead while the guest waits for the others
-    with ObfuscatorPool(public, capacity=largest_batch(len(y), settings.batch_size)) as pool:
+    # the fresh randomness of the residuals, masked gradients and losses, a batch's worth made ahead while the
+    # guest waits for the others
+    largest = largest_batch(len(y), settings.batch_size)
+    to_arbiter = design.shape[1] + one_host  # the gradient's values and the loss, per batch
+    per_iteration = len(y) + to_arbiter * -(-len(y) // max(1, largest))
+    with ObfuscatorPool(public, capacity=largest + to_arbiter) as pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
-            pool.expect((settings.max_iter - iteration) * len(y))  # a rerandomized residual per row
+            pool.expect((settings.max_iter - iteration) * per_iteration)
             with ctx.sub("iter", iteration) as step:
                 batches = batch_indices(len(y), settings.batch_size, settings.batch_strategy, settings.shuffle,
                                         settings.random_seed, iteration)
@@ -247,12 +253,12 @@ def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.nda
     ctx.hosts.put("residual", fresh.to_wire())
     if one_host:
         with timings.phase("loss"):
-            loss = family.loss(host, wx_g, y, weights, residual, offset)
+            loss = family.loss(host, wx_g, y, weights, residual, offset).rerandomize_uniform(pool=pool)
         ctx.arbiter.put("loss", loss.to_wire())
     with timings.phase("gradient"):
         encrypted = residual.rmatmul(design, cores=ctx.cores) * (1.0 / rows)
     with timings.phase("waiting"):
-        gradient = _step_with_arbiter(ctx, public, encrypted)
+        gradient = _step_with_arbiter(ctx, public, encrypted, pool)
     if sqn is None:
         return optimizer.step(w, gradient)
     s = sqn.averages.add(w)
@@ -319,9 +325,12 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     sqn = _PartySqn.of(settings)
     labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
         if with_loss and family.labels_at_host else None
-    # the forward's fresh randomness, a batch's worth made ahead while the host waits for the others
+    prepare_blinding(public, ctx.cores)  # for the masked gradients (and Poisson's sum_y_wx)
+    # the fresh randomness of the forwards and masked gradients, a batch's worth made ahead while the host
+    # waits for the others
     batch_rows = max(1, largest_batch(len(x), settings.batch_size))
-    per_batch = family.forward_values(batch_rows, with_loss, weighted) + (labels is not None)
+    # the forward's values (and sum_y_wx), and the masked gradient's
+    per_batch = family.forward_values(batch_rows, with_loss, weighted) + (labels is not None) + x.shape[1]
     per_iteration = per_batch * -(-len(x) // batch_rows)  # at most: the last batch may be smaller
     with ObfuscatorPool(public, capacity=per_batch) as pool:
         for iteration in range(settings.max_iter):
@@ -346,7 +355,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                         with timings.phase("gradient"):
                             encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
                         with timings.phase("waiting"):
-                            gradient = _step_with_arbiter(batch, public, encrypted)
+                            gradient = _step_with_arbiter(batch, public, encrypted, pool)
                         w = _host_step(batch, public, optimizer, sqn, w, gradient, part, timings)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))

@@ -9,7 +9,7 @@ import secrets
 import numpy as np
 
 from fate_flow.errors import ComponentError
-from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair
+from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair, prepare_blinding
 from fate_flow.ml.tree import FLOAT_ZERO, LEFT, TreeArrays
 
 EINI_COMPLEXITY = 10 ** 9  # FATE's EINI_TREE_COMPLEXITY: the least number of leaf combinations a host accepts
@@ -70,6 +70,7 @@ def host_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], x: np.ndar
     source = ctx.guest if index == 0 else ctx.parties("host")[index - 1]
     message = source.get("eini_leaves")
     public, encrypted, dims, tree_dim = _eini_message(message, x, leaves)
+    prepare_blinding(public, cores)  # keep() and the merged sums are rerandomized uniformly
     reach = np.hstack([reachable_leaves(t, ids, x) for t, ids in zip(trees, leaves, strict=True)]).ravel()
     kept = encrypted.keep(reach, cores)
     if index < len(hosts) - 1:

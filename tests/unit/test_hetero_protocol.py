@@ -240,3 +240,20 @@ def test_the_residual_goes_back_uniformly_rerandomized_when_the_guest_multiplies
         _run_family(family, xg, y, xh, weights)
     assert calls == ({"rerandomize": 0, "rerandomize_uniform": ITERATIONS} if uniform
                      else {"rerandomize": ITERATIONS, "rerandomize_uniform": 0})
+
+
+def test_the_arbiter_cannot_tell_a_zero_or_repeated_column_from_the_masked_gradient():
+    """``X^T [[d]]`` of an all-zero column is the ciphertext 1 and equal columns give equal ciphertexts; the
+    arbiter can read both off what it decrypts (mod n the plaintext mask vanishes) unless the party
+    rerandomizes first."""
+    random = np.random.default_rng(9)
+    xg = random.normal(size=(ROWS, 2))
+    shared = random.normal(size=ROWS)
+    xh = np.column_stack([np.zeros(ROWS), shared, shared])
+    y = (xg[:, 0] + shared > 0).astype(float)
+    _, _, hub = _run(xg, y, xh)
+    n = next(obj["n"] for name, obj in _received(hub, "host") if name == "public_key")
+    for m in hub.messages:
+        if m.sender[0] == "host" and m.name == "masked_gradient":
+            zero, first, second = (c % n for c in decode(m.data)["ciphertexts"].ints())
+            assert zero != 1 and first != second

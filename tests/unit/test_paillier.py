@@ -927,3 +927,15 @@ def test_rerandomizing_for_the_key_owner_hides_what_a_djn_obfuscator_leaves(keys
     assert _owner_characters(priv, blinded.ciphertexts) == {(1, 1), (1, -1), (-1, 1), (-1, -1)}
     assert len(set(blinded.ciphertexts)) == 64
     np.testing.assert_array_equal(priv.decrypt(blinded), np.full(64, 2.5))
+
+
+def test_keep_drops_values_under_randomness_as_uniform_as_what_it_keeps(keys) -> None:
+    """A dropped value is a fresh encryption of 0: with a DJN obfuscator alone its randomness would lie in one
+    coset of the characters (at most two sign pairs over 64), which a kept value's need not."""
+    pub, priv = keys
+    vector = pub.encrypt(np.arange(64, dtype=np.float64))
+    kept = vector.keep(np.zeros(64, dtype=bool))
+    assert _owner_characters(priv, kept.ciphertexts) == {(1, 1), (1, -1), (-1, 1), (-1, -1)}
+    np.testing.assert_array_equal(priv.decrypt(kept), np.zeros(64))
+    some = vector.keep(np.arange(64) % 2 == 0)
+    np.testing.assert_array_equal(priv.decrypt(some), np.where(np.arange(64) % 2 == 0, np.arange(64), 0))

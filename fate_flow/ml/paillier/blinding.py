@@ -11,7 +11,11 @@ Suppose a party computes ``prod_i c_i^(e_i)`` from ciphertexts ``c_i`` another p
 their randomness), with secret multipliers ``e_i`` of its own (sample weights, a histogram's membership, its
 data as a matrix), and sends the result back to the maker. The maker evaluates such a character on what it
 gets: ``sum_i e_i * log chi(rho_i)`` modulo the character's order, i.e. parities and residues of the secret
-multipliers. A DJN rerandomization leaves that as it is.
+multipliers. A DJN rerandomization leaves that as it is. The Jacobi symbol also helps a third party: in a
+vector where a secret choice decides which entries carry the maker's randomness (EINI's kept leaves, fresh
+encryptions of 0 for the others), a sign the party's own obfuscators never show marks an entry as kept. And
+the key's owner recovers the exact randomness of what it decrypts: ``X^T [[d]]`` as computed is the ciphertext
+1 for an all-zero column and the same for two equal ones.
 
 :func:`blinds` closes it: besides the DJN obfuscator, each value is multiplied by a random subset product of
 ``BLINDING_BASES`` (128) fixed random n-th residues ``t_j^n`` (``t_j`` uniform units; they need not be secret).

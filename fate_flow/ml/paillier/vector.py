@@ -160,11 +160,12 @@ class EncryptedVector:
         return self._like([c * r % n2 for c, r in zip(self.ciphertexts, obfuscators, strict=True)])
 
     def rerandomize_uniform(self, cores: int = 1, pool: ObfuscatorPool | None = None) -> EncryptedVector:
-        """The same values under fresh randomness uniform over all the n-th residues: each value times a DJN
-        obfuscator (from ``pool`` when given) and a blinding (:mod:`~fate_flow.ml.paillier.blinding`). For a
-        vector computed with this party's secret multipliers from ciphertexts the receiver made (it knows their
-        randomness): a DJN obfuscator alone lets the receiver read residues of those multipliers from the
-        Jacobi symbol (anyone) or other characters (the key's owner)."""
+        """The same values under fresh randomness statistically close to uniform over all the n-th residues: each
+        value times a DJN obfuscator (from ``pool`` when given) and a blinding (:mod:`~fate_flow.ml.paillier.
+        blinding`, which gives the bound). For a vector computed with this party's secret multipliers from
+        ciphertexts the receiver made (it knows their randomness) or whose randomness the receiver can recover
+        (the key's owner): a DJN obfuscator alone lets it read residues of those multipliers from the Jacobi
+        symbol (anyone) or other characters (the key's owner)."""
         obfuscators = self.public._fresh_obfuscators(len(self), cores, pool)
         n2 = self.public.nsquare
         return self._like([c * r % n2 * b % n2 for c, r, b in zip(self.ciphertexts, obfuscators,
@@ -192,14 +193,17 @@ class EncryptedVector:
         return self._like(sums, bound=self.bound * largest)
 
     def keep(self, mask: np.ndarray, cores: int = 1) -> EncryptedVector:
-        """Elements where ``mask`` is true, fresh encryptions of 0 elsewhere, all under fresh randomness (what
-        was dropped cannot be told from what was kept)."""
+        """Elements where ``mask`` is true, fresh encryptions of 0 elsewhere, all under fresh randomness uniform
+        over the n-th residues (what was dropped cannot be told from what was kept, not even by the Jacobi
+        symbol: with DJN obfuscators alone a kept value could show the sign of its maker's randomness, a
+        dropped one never)."""
         mask = np.asarray(mask, dtype=bool)
         if mask.shape != (len(self),):
             raise ValueError("the mask must have one entry per element")
         n2 = self.public.nsquare
-        obfuscators = self.public.obfuscators(len(self), cores)
-        return self._like([c * r % n2 if kept else r for c, r, kept in zip(self.ciphertexts, obfuscators, mask.tolist(),
+        randomness = [r * b % n2 for r, b in zip(self.public.obfuscators(len(self), cores),
+                                                 blinds(self.public, len(self), cores), strict=True)]
+        return self._like([c * r % n2 if kept else r for c, r, kept in zip(self.ciphertexts, randomness, mask.tolist(),
                                                                                strict=True)])
 
     def take(self, indices: np.ndarray) -> EncryptedVector:
