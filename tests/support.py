@@ -114,11 +114,19 @@ class ServerProcess:
             time.sleep(0.05)
         raise RuntimeError(f"server did not start:\n{self.stderr_path.read_text()}")
 
-    def stop(self, timeout: float = 15) -> int:
+    def stop(self, timeout: float = 30) -> int:
+        """SIGTERM, then wait for the exit code. The server's own watchdog ends it within ``STOP_DEADLINE_S``
+        (8 s); the rest is slack for a loaded machine (a CI run once saw 15 s pass). If it does not exit, the
+        error carries the end of its stderr."""
         if self.process is None or self.process.poll() is not None:
             return self.process.returncode if self.process else 0
         self.process.send_signal(signal.SIGTERM)
-        return self.process.wait(timeout)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            tail = self.stderr_path.read_text(errors="replace")[-4000:] if self.stderr_path else ""
+            raise AssertionError(f"the server did not stop within {timeout} s of SIGTERM; its stderr ends:\n{tail}") \
+                from None
 
     def kill(self) -> None:
         if self.process is not None and self.process.poll() is None:
