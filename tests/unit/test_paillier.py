@@ -34,6 +34,7 @@ from fate_flow.ml.paillier import (
     parallel,
     vector,
 )
+from fate_flow.ml.paillier import pool as pool_module
 
 RNG = np.random.default_rng(20240611)
 
@@ -419,7 +420,7 @@ def test_pool_holds_more_than_its_pipe_and_hands_it_all_out(keys, monkeypatch) -
     pub, priv = keys
     # the worker runs at idle priority: on a loaded machine (the other test worker) it may get no CPU within
     # the owner's usual 50 ms, and the owner would rightly make the rest itself; here it waits for it
-    monkeypatch.setattr(obfuscation, "_POOL_REFILL_WAIT", 10.0)
+    monkeypatch.setattr(pool_module, "_POOL_REFILL_WAIT", 10.0)
     obfuscation._obfuscation(pub).table_for_pool()
     capacity = 2 * (1 << 20) // pub.ciphertext_bytes  # twice what an unprivileged pipe can hold
     with ObfuscatorPool(pub, capacity=capacity) as big:

@@ -16,10 +16,11 @@ The modules:
   vector, the homomorphic arithmetic and the wire form;
 - :mod:`~fate_flow.ml.paillier.obfuscation`: each ciphertext's fresh random ``rho`` by Damgard-Jurik-Nielsen's
   fixed-base variant with full-length exponents (semantic security from DCR alone), its fixed-base tables
-  (the key owner's by CRT, 2.7x faster at 2048 bits), and :class:`ObfuscatorPool`, a forked worker that
-  makes obfuscators ahead of need;
-- :mod:`~fate_flow.ml.paillier.blinding`: what ``rerandomize_uniform`` adds to a DJN obfuscator for
-  values that go back to the key's owner when they were computed from its own ciphertexts;
+  (the key owner's by CRT, 2.7x faster at 2048 bits);
+- :mod:`~fate_flow.ml.paillier.pool`: :class:`ObfuscatorPool`, a forked worker that makes obfuscators ahead
+  of need;
+- :mod:`~fate_flow.ml.paillier.blinding`: what ``rerandomize_uniform`` adds to a DJN obfuscator for values
+  that go back to the maker of the ciphertexts they were computed from;
 - :mod:`~fate_flow.ml.paillier.multiexp`: ``rmatmul``'s bucket (Pippenger) multi-exponentiation;
 - :mod:`~fate_flow.ml.paillier.parallel`: threads and forked processes (``in_processes``);
 - :mod:`~fate_flow.ml.paillier.arith`: the big-integer helpers they share.
@@ -39,14 +40,9 @@ from fate_flow.ml.paillier.keys import (
     generate_keypair,
 )
 from fate_flow.ml.paillier.multiexp import MATMUL_BITS, MATMUL_FRAC_BITS
-from fate_flow.ml.paillier.obfuscation import (
-    OBFUSCATION_SLACK_BITS,
-    OBFUSCATION_TABLE_BYTES,
-    POOL_CAPACITY,
-    POOL_MAX_BYTES,
-    ObfuscatorPool,
-)
+from fate_flow.ml.paillier.obfuscation import OBFUSCATION_SLACK_BITS, OBFUSCATION_TABLE_BYTES
 from fate_flow.ml.paillier.parallel import in_processes
+from fate_flow.ml.paillier.pool import POOL_CAPACITY, POOL_MAX_BYTES, ObfuscatorPool
 from fate_flow.ml.paillier.vector import (
     MAX_EXPONENT,
     MAX_VECTOR_LENGTH,

@@ -26,8 +26,9 @@ import numpy as np
 from gmpy2 import mpz
 
 from fate_flow.ml.paillier.arith import _concat_lists, _random_units
-from fate_flow.ml.paillier.obfuscation import ObfuscatorPool, _obfuscation
+from fate_flow.ml.paillier.obfuscation import _obfuscation
 from fate_flow.ml.paillier.parallel import _chunks
+from fate_flow.ml.paillier.pool import ObfuscatorPool
 from fate_flow.ml.paillier.vector import VALUE_BITS, EncryptedVector, _fixed_point, _float_vector, _one_shifted
 
 MIN_KEY_LENGTH = 1024

@@ -1,6 +1,6 @@
 """The obfuscators (the random n-th residues ``rho`` of every ciphertext and rerandomization): this process's
-DJN base and fixed-base comb tables per key (:class:`_Obfuscation`, kept in a per-process cache), and
-:class:`ObfuscatorPool`, a forked worker that makes them ahead of need.
+DJN base and fixed-base comb tables per key (:class:`_Obfuscation`, kept in a per-process cache).
+(:class:`~fate_flow.ml.paillier.pool.ObfuscatorPool` makes them ahead of need in a forked worker.)
 
 Obfuscation (the random ``rho``): Damgard-Jurik-Nielsen's fixed-base variant (DJN 2010, "A generalization
 of Paillier's public-key system with applications to electronic voting"; what Intel's IPCL, FATE 1.11's
@@ -27,9 +27,9 @@ contains ``1 + n``), whatever the plaintexts, when ``z`` is random: semantic sec
 draws ``a`` with only ``key_length / 2`` bits: security then needs an assumption beyond DCR (that powers of
 ``hs`` with short random exponents look like those with full ones). We pay for full-length exponents
 instead: at least as many random bits as the textbook ``r`` in ``Z_n`` (FATE's default "Paillier").
-What ``<hs>`` is not is all of the n-th residues (``Z_n^*`` is not cyclic): against the key's OWNER, who can
-compute characters from ``p`` and ``q``, a value computed from its own ciphertexts needs more than a DJN
-obfuscator before it goes back to it (:mod:`~fate_flow.ml.paillier.blinding`).
+What ``<hs>`` is not is all of the n-th residues (``Z_n^*`` is not cyclic): a value computed with secret
+multipliers from another party's ciphertexts needs more than a DJN obfuscator before it goes back to that
+party (:mod:`~fate_flow.ml.paillier.blinding`).
 
 Speed: encryption is the table walk above: per core, about 3,500 encryptions/s at 1024 bits and 650/s at
 2048 against 520 and 78 with ``r^n`` (bench/paillier_ops.py, which also measures the table shapes). The
@@ -50,26 +50,17 @@ core at 2048 bits as the table walk above, 2.3x at 1024 (bench/paillier_ops.py).
 its own process and forked children (never on a Spark executor: they hold the factors).
 
 Obfuscators ahead of need: a party that encrypts or rerandomizes again and again (the hetero linear models'
-hosts and guest) keeps an :class:`ObfuscatorPool`, a forked worker that makes obfuscators at idle priority
-while the party waits for the others (a batch's worth: what the pipe holds, the rest in the worker's memory);
-``encrypt(..., pool=pool)`` and ``rerandomize(..., pool=pool)`` then
-cost one multiplication per value for what the pool holds. Each obfuscator is the same ``hs^a`` with a fresh
+hosts and guest) keeps an :class:`~fate_flow.ml.paillier.pool.ObfuscatorPool`, a forked worker that makes
+obfuscators at idle priority while the party waits for the others (a batch's worth: what the pipe holds, the
+rest in the worker's memory); ``encrypt(..., pool=pool)`` and ``rerandomize(..., pool=pool)`` then cost one
+multiplication per value for what the pool holds. Each obfuscator is the same ``hs^a`` with a fresh
 full-length ``a``, handed out once, in the one process that made the pool.
 """
 
 from __future__ import annotations
 
-import array
-import contextlib
-import fcntl
-import multiprocessing
 import os
-import select
-import signal
-import termios
 import threading
-import time
-import weakref
 from collections import OrderedDict
 from typing import TYPE_CHECKING, Any
 
@@ -82,18 +73,13 @@ from fate_flow.ml.paillier.arith import _ONE, _concat_lists, _random_units
 from fate_flow.ml.paillier.parallel import _in_processes, _threaded
 
 if TYPE_CHECKING:  # annotations only: the keys module imports this one
-    from fate_flow.ml.paillier.keys import PrivateKey, PublicKey
+    from fate_flow.ml.paillier.keys import PublicKey
 
 OBFUSCATION_SLACK_BITS = 128  # random exponent bits beyond the key length: a mod ord(hs) within 2^-128 of uniform
 OBFUSCATION_TABLE_BYTES = 80 << 20  # memory one key's fixed-base table may take in one process
-POOL_CAPACITY = 2048  # obfuscators an ObfuscatorPool holds ready unless told otherwise
-POOL_MAX_BYTES = 64 << 20  # the most one pool holds ready (a pipe's worth, the rest in its worker's memory)
 _TABLE_ENTRY_OVERHEAD = 72  # bytes a table entry takes beyond its limbs (object header, list slot, malloc)
 _DIGIT_BLOCK = 4096  # obfuscators drawn per block of random digits (bounds the digit array)
 _CACHED_KEYS = 2  # keys whose obfuscation tables one process keeps
-_POOL_BLOCK = 32  # obfuscators a pool's worker makes and writes at a time
-_POOL_REFILL_WAIT = 0.05  # seconds a pool's owner waits for its worker to move more into the pipe
-_POOL_IDLE_POLL = 0.02  # seconds a full pool's worker sleeps before it looks whether some were taken
 
 
 class _FixedBase:
@@ -398,215 +384,3 @@ def _fresh_locks_after_fork() -> None:
 
 
 os.register_at_fork(after_in_child=_fresh_locks_after_fork)
-
-
-# --------------------------------------------------------------------------------- obfuscator pools
-
-
-class ObfuscatorPool:
-    """Fresh obfuscators for one public key, made ahead of need by a worker process (forked from this one).
-
-    A party's protocol runs one step after another and waits for the others in between; the worker makes
-    obfuscators meanwhile at idle priority (the CPU nothing else wants), so that an encryption or a
-    rerandomization costs one multiplication per value. The obfuscators are exactly those
-    ``PublicKey.obfuscators`` makes (``hs^a``, full-length fresh ``a`` from the worker's OS CSPRNG; a pool
-    made with a ``PrivateKey`` makes them as ``PrivateKey.obfuscators`` does, by CRT); they go
-    through a pipe whose reads consume them, so each is handed out once, and only in this process (a pool
-    cannot be pickled, and refuses to serve a forked child). The worker stops making once ``capacity`` values
-    are ready (capped at ``POOL_MAX_BYTES``): what the pipe holds, the rest in the worker's memory, moved into
-    the pipe as it is read. A party sizes its pool to what it needs per round, so that all of it can be made
-    while it waits.
-
-    ``take`` hands out what is ready and makes the rest as its key's ``obfuscators`` does. The worker ends
-    when ``close`` is called (or ``with`` ends), when this process exits (it is a daemon) and when this
-    process dies (its next write finds the pipe without a reader).
-    """
-
-    def __init__(self, key: PublicKey | PrivateKey, capacity: int = POOL_CAPACITY, expected: int | None = None):
-        from fate_flow.ml.paillier.keys import PrivateKey  # at run time: the keys module imports this one
-
-        if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
-            raise ValueError(f"capacity must be a positive int, not {capacity!r}")
-        public = key.public if isinstance(key, PrivateKey) else key
-        self.public = public
-        # the key owner's pool makes its obfuscators by CRT (the factors stay in this process and its worker)
-        self._factors = (key.p, key.q) if isinstance(key, PrivateKey) else None
-        self.taken = 0  # obfuscators handed out from the worker
-        self.made_here = 0  # obfuscators take() had to make itself
-        self._width = public.ciphertext_bytes
-        self._owner = os.getpid()
-        self._partial = b""  # the first bytes of an obfuscator the worker is still writing
-        self.capacity = min(capacity, POOL_MAX_BYTES // self._width)
-        self._stocked = multiprocessing.RawValue("q", 0)  # made, in the worker's memory, not yet in the pipe
-        # what this process will still take (-1: unknown), see ``expect``
-        self._expected = multiprocessing.RawValue("q", -1 if expected is None else max(0, int(expected)))
-        read_fd, write_fd = os.pipe()
-        try:
-            _grow_pipe(write_fd, self.capacity * self._width)
-            os.set_blocking(read_fd, False)
-            self._worker = multiprocessing.get_context("fork").Process(
-                target=_pool_worker,
-                args=(public, self._factors, read_fd, write_fd, self.capacity, self._stocked, self._expected),
-                daemon=True,
-                name=f"paillier-obfuscators-{public.fingerprint[:8]}")
-            self._worker.start()
-        except BaseException:
-            os.close(read_fd)
-            raise
-        finally:
-            os.close(write_fd)  # the worker's copy alone: the pipe ends when the worker does
-        self._fd: int | None = read_fd
-        self._finalizer = weakref.finalize(self, _stop_pool_worker, self._worker, read_fd, self._owner)
-
-    def __repr__(self) -> str:
-        return (f"ObfuscatorPool({self.public!r}, capacity {self.capacity}, taken {self.taken}, "
-                f"made here {self.made_here})")
-
-    def __reduce__(self) -> Any:
-        raise TypeError("an ObfuscatorPool belongs to the process that made it: it cannot be pickled")
-
-    def __enter__(self) -> ObfuscatorPool:
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self.close()
-
-    @property
-    def worker_pid(self) -> int | None:
-        """The worker's process id (None once closed)."""
-        return self._worker.pid if self._fd is not None else None
-
-    @property
-    def ready(self) -> int:
-        """How many obfuscators the worker has made that no one has taken yet."""
-        if self._fd is None:
-            return 0
-        return (_pipe_bytes(self._fd) + len(self._partial)) // self._width + self._stocked.value
-
-    def expect(self, count: int) -> None:
-        """Tell the pool that this process will take at most ``count`` more obfuscators: its worker makes no
-        more than that (none are left over, made for nothing, when a fit ends)."""
-        self._expected.value = max(0, int(count))
-
-    def take(self, count: int, cores: int = 1) -> list[mpz]:
-        """``count`` obfuscators never handed out before: what the worker has ready, the rest made here over
-        ``cores`` (so a pool never makes a party wait longer than it would without one)."""
-        if os.getpid() != self._owner:
-            raise RuntimeError("an ObfuscatorPool serves only the process that made it")
-        out = self._ready(count) if count > 0 else []
-        if self._expected.value >= 0:
-            self._expected.value = max(0, self._expected.value - count)
-        self.taken += len(out)
-        missing = count - len(out)
-        if missing > 0:
-            out.extend(_obfuscation(self.public, self._factors).obfuscators(missing, cores))
-            self.made_here += missing
-        return out
-
-    def close(self) -> None:
-        """Stop the worker and drop what it made (idempotent)."""
-        self._fd = None
-        self._finalizer()
-
-    def _ready(self, wanted: int) -> list[mpz]:
-        """Up to ``wanted`` obfuscators the worker has made: what the pipe holds, then, while the worker holds
-        more, what it moves into the pipe (this process waits for it: an idle-priority worker runs when its
-        owner does not)."""
-        out = self._read(wanted)
-        while self._fd is not None and len(out) < wanted and self._stocked.value > 0:
-            if not select.select([self._fd], [], [], _POOL_REFILL_WAIT)[0]:
-                break  # the worker gets no CPU: the caller makes the rest
-            out += self._read(wanted - len(out))
-        return out
-
-    def _read(self, wanted: int) -> list[mpz]:
-        """Up to ``wanted`` obfuscators from the pipe as it is (none if it is empty, or the worker has ended)."""
-        if self._fd is None:
-            return []
-        width = self._width
-        try:
-            data = os.read(self._fd, wanted * width - len(self._partial))
-        except BlockingIOError:
-            return []
-        if not data:  # end of file: the worker is gone (it never stops on its own: it failed)
-            self.close()
-            return []
-        data = self._partial + data
-        whole = len(data) - len(data) % width
-        self._partial = data[whole:]
-        return [mpz.from_bytes(data[i:i + width], "little") for i in range(0, whole, width)]
-
-
-def _grow_pipe(fd: int, size: int) -> int:
-    """Ask the kernel for a pipe of ``size`` bytes (Linux: at most ``pipe-max-size``); what it holds now."""
-    if not hasattr(fcntl, "F_GETPIPE_SZ"):
-        return 16384  # what a pipe holds at least where its size cannot be asked (macOS)
-    with contextlib.suppress(OSError, ValueError), open("/proc/sys/fs/pipe-max-size") as limit:
-        size = min(size, int(limit.read()))
-    with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, size)
-    return fcntl.fcntl(fd, fcntl.F_GETPIPE_SZ)
-
-
-def _pipe_bytes(fd: int) -> int:
-    """How many bytes the pipe of ``fd`` (either end) holds."""
-    waiting = array.array("i", [0])
-    fcntl.ioctl(fd, termios.FIONREAD, waiting)
-    return waiting[0]
-
-
-def _pool_worker(public: PublicKey, factors: tuple[mpz, mpz] | None, read_fd: int, write_fd: int, capacity: int,
-                 stocked: Any, expected: Any) -> None:
-    """In the worker: obfuscators a block at a time while fewer than ``capacity`` (and than the owner
-    ``expected`` to take) are ready, moved into the pipe as it has room (``stocked`` tells the owner how many
-    wait here), until no one reads the pipe or the owner is gone (a full pipe is rechecked every second: other
-    processes forked from the owner may hold its read end)."""
-    owner = os.getppid()
-    os.close(read_fd)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the owner decides when the worker stops
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)  # not the executor's handlers
-    _idle_priority()
-    fixed = _obfuscation(public, factors).table_for_pool()
-    width = public.ciphertext_bytes
-    os.set_blocking(write_fd, False)
-    stock = bytearray()  # whole obfuscators not yet in the pipe
-    with contextlib.suppress(BrokenPipeError):
-        while os.getppid() == owner:
-            held = (_pipe_bytes(write_fd) + len(stock)) // width
-            room = capacity - held if expected.value < 0 else min(capacity, expected.value) - held
-            if room > 0:
-                stock += b"".join(r.to_bytes(width, "little") for r in fixed.random_powers(min(room, _POOL_BLOCK)))
-            if stock:
-                try:
-                    del stock[:os.write(write_fd, stock)]
-                except BlockingIOError:  # the pipe is full
-                    if room <= 0:
-                        select.select([], [write_fd], [], 1.0)
-            elif room <= 0:  # all it made is in the pipe: wait for the owner to take some
-                time.sleep(_POOL_IDLE_POLL)
-            stocked.value = len(stock) // width
-
-
-def _idle_priority() -> None:
-    """Run this process only when its owner does not: SCHED_IDLE (else nice 19). With Linux's autogroup
-    scheduling that orders it behind the processes of its session (the owner's), while the session as a whole
-    keeps its fair share of the machine: the worker takes what its party leaves while waiting for the others."""
-    try:
-        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
-    except (OSError, AttributeError):
-        with contextlib.suppress(OSError):
-            os.nice(19)
-
-
-def _stop_pool_worker(worker: multiprocessing.Process, read_fd: int, owner: int) -> None:
-    """Close the pool's end of the pipe and end its worker (only in the process that started it)."""
-    if os.getpid() != owner:
-        return
-    with contextlib.suppress(OSError):
-        os.close(read_fd)
-    if worker.is_alive():
-        worker.terminate()
-        worker.join(5)
-        if worker.is_alive():
-            worker.kill()
-    worker.join()

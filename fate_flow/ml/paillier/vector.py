@@ -35,7 +35,7 @@ from fate_flow.ml.paillier.parallel import _cores_for, _in_processes, _threaded
 
 if TYPE_CHECKING:  # annotations only: the keys module imports this one
     from fate_flow.ml.paillier.keys import PublicKey
-    from fate_flow.ml.paillier.obfuscation import ObfuscatorPool
+    from fate_flow.ml.paillier.pool import ObfuscatorPool
 
 MULT_FRAC_BITS = 48  # fractional bits an elementwise multiplier adds to the exponent (2^-48 absolute)
 VALUE_BITS = 64  # plain values (encrypted, added or multipliers) must satisfy |v| < 2^64
