@@ -48,14 +48,14 @@ class Server:
         rows = reply.get("data") or []
         return rows[0]["f_status"] if rows else None
 
-    def wait_job(self, job_id: str, timeout_s: float = 600.0) -> str:
-        """Poll /v1/job/query every 20 ms until the job ends; return its final status."""
+    def wait_job(self, job_id: str, timeout_s: float = 600.0, poll_s: float = POLL_S) -> str:
+        """Poll /v1/job/query every ``poll_s`` (20 ms) until the job ends; return its final status."""
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             status = self.job_status(job_id)
             if status in ("success", "failed", "canceled", "timeout"):
                 return status
-            time.sleep(POLL_S)
+            time.sleep(poll_s)
         raise TimeoutError(f"job {job_id} did not end within {timeout_s} s")
 
 
@@ -68,6 +68,12 @@ def stop_process(proc: subprocess.Popen, grace_s: float = 30) -> None:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of process ``pid`` so far (its own threads, not its children)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def new_home() -> Path:

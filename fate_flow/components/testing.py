@@ -8,6 +8,8 @@ Parameters:
   ``metrics``      record a loss curve metric, a summary and a model
   ``exchange_mb``  the guest sends a float64 array of that many MB to every host through the data plane
                    and each host sends back its sum; both record the transfer as metric data_plane/transfer
+  ``exchange_rounds`` the guest and every host trade that many small objects (64 floats) back and forth,
+                   one after another, as an iterative algorithm's batches do; both record data_plane/round_trip
 
 In a predict stage (a model input and no ``train_data``) it loads the upstream model and records, as
 its summary, what it loaded.
@@ -33,6 +35,7 @@ class TestModuleParams(Params):
     pass_through: bool = False
     metrics: bool = False
     exchange_mb: float = Field(0.0, ge=0, le=4096)
+    exchange_rounds: int = Field(0, ge=0, le=100_000)
 
 
 def _generate(ctx: Context, rows: int) -> None:
@@ -74,6 +77,23 @@ def _exchange(ctx: Context, megabytes: float) -> None:
     ctx.metrics.scalars("data_plane", "transfer", {"bytes": int(array.nbytes), "seconds": seconds})
 
 
+def _round_trips(ctx: Context, rounds: int) -> None:
+    import numpy as np
+
+    started = time.perf_counter()
+    for number in range(rounds):
+        with ctx.sub("round", number) as step:
+            if ctx.role == "guest":
+                step.hosts.put("ping", np.full(64, float(number)))
+                if any(float(np.sum(pong)) != 64.0 * number for pong in step.hosts.get("pong")):
+                    raise ComponentError(f"round {number}: a host answered another value")
+            else:
+                step.guest.put("pong", step.guest.get("ping"))
+    seconds = time.perf_counter() - started
+    ctx.logger.info("%d round trips in %.3f s (%.2f ms each)", rounds, seconds, seconds / rounds * 1e3)
+    ctx.metrics.scalars("data_plane", "round_trip", {"rounds": rounds, "seconds": seconds})
+
+
 def _predict(ctx: Context) -> None:
     model = ctx.models.load()
     ctx.logger.info("loaded the %s model of %s", model.module, ctx.models.available()[0].component_name)
@@ -97,6 +117,8 @@ def run(ctx: Context) -> None:
         _record_metrics(ctx)
     if params.exchange_mb:
         _exchange(ctx, params.exchange_mb)
+    if params.exchange_rounds:
+        _round_trips(ctx, params.exchange_rounds)
 
 
 SPEC = ComponentSpec(

@@ -249,10 +249,10 @@ def push_authorizer(rt: Runtime | None = None):
 
     def authorize(header: Any) -> bool:
         with connection():
-            job = Job.find(JobKey(header.job_id, header.dst_role, str(header.dst_party)))
-        if job is None or JobStatus(job.f_status) in END_STATUSES:
+            found = Job.status_and_roles(JobKey(header.job_id, header.dst_role, str(header.dst_party)))
+        if found is None or JobStatus(found[0]) in END_STATUSES:
             return False
-        return str(header.src_party) in {str(p) for p in (job.f_roles or {}).get(header.src_role, [])}
+        return str(header.src_party) in {str(p) for p in (found[1] or {}).get(header.src_role, [])}
 
     return authorize
 

@@ -7,7 +7,7 @@ from typing import Any
 
 import peewee
 
-from fate_flow.db.connection import DB
+from fate_flow.db.connection import DB, CompiledQuery
 from fate_flow.entity.keys import JobKey, ModelKey, TaskKey
 from fate_flow.entity.table_meta import TableMeta
 from fate_flow.utils.timeutil import now_ms
@@ -109,6 +109,13 @@ class Job(BaseModel):
         """The party's row of job ``key``, or None when this server holds none."""
         return cls.get_or_none(cls.matches(key))
 
+    @classmethod
+    def status_and_roles(cls, key: JobKey) -> tuple[str, dict] | None:
+        """The status and the roles (role -> party ids) of the party's row of job ``key``, or None when this
+        server holds none; a compiled statement (the data plane asks once per object it receives)."""
+        row = _JOB_STATUS_AND_ROLES.first(key.job_id, key.role, key.party_id)
+        return None if row is None else (row[0], cls.f_roles.python_value(row[1]))
+
     class Meta:
         table_name = "t_job"
         primary_key = peewee.CompositeKey("f_job_id", "f_role", "f_party_id")
@@ -119,6 +126,11 @@ class Job(BaseModel):
             (("f_status", "f_create_time"), False),
             (("f_create_time", "f_tag"), False),
         )
+
+
+_JOB_STATUS_AND_ROLES = CompiledQuery(
+    lambda job_id, role, party_id: Job.select(Job.f_status, Job.f_roles).where(
+        Job.matches(JobKey(job_id, role, party_id))).limit(1), arity=3)
 
 
 class Task(BaseModel):

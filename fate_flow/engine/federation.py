@@ -18,13 +18,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import mmap
 import os
 import threading
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -121,6 +121,8 @@ class Federation:
         self.signer = signer
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
+        self._local = threading.local()  # each thread's kept connection for mailbox waits
+        self._server_path = urllib.parse.urlsplit(self.server_url).path.rstrip("/")
 
     @classmethod
     def for_task(cls, config: TaskConfig) -> Federation | RabbitMQFederation:
@@ -214,16 +216,41 @@ class Federation:
                 time.sleep(min(0.5, max(remaining, 0)))  # the server is unreachable (restarting?)
 
     def _call_wait(self, key: str, seconds: float) -> dict | None:
-        request = urllib.request.Request(
-            f"{self.server_url}/v1/mailbox/{self.job_id}/wait", method="POST",
-            data=json.dumps({"key": key, "timeout": seconds}).encode(),
-            headers={"Content-Type": "application/json", LOCAL_TOKEN_HEADER: self.local_token},
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=seconds + 30) as response:
-                return json.loads(response.read() or b"{}")
-        except (urllib.error.URLError, OSError, json.JSONDecodeError):
-            return None
+        """The server's answer to one long poll, or None when it cannot be reached. The connection is kept
+        for the next wait (a new one per object cost the server more than the rest of the object's way)."""
+        body = json.dumps({"key": key, "timeout": seconds}).encode()
+        headers = {"Content-Type": "application/json", LOCAL_TOKEN_HEADER: self.local_token}
+        for attempt in range(2):  # a kept connection the server has closed meanwhile fails once
+            connection = self._wait_connection(seconds + 30)
+            try:
+                connection.request("POST", f"{self._server_path}/v1/mailbox/{self.job_id}/wait", body, headers)
+                response = connection.getresponse()
+                payload = response.read()
+                if response.will_close:
+                    self._drop_wait_connection()
+                return json.loads(payload or b"{}")
+            except (http.client.HTTPException, OSError, json.JSONDecodeError):
+                self._drop_wait_connection()
+                if attempt:
+                    return None
+        return None
+
+    def _wait_connection(self, timeout: float) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            url = urllib.parse.urlsplit(self.server_url)
+            kind = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+            connection = self._local.connection = kind(url.hostname or "127.0.0.1", url.port, timeout=timeout)
+        connection.timeout = timeout
+        if connection.sock is not None:
+            connection.sock.settimeout(timeout)
+        return connection
+
+    def _drop_wait_connection(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        self._local.connection = None
+        if connection is not None:
+            connection.close()
 
     @staticmethod
     def _read(path: str, name: str, tag: str, party: Party) -> Any:
@@ -244,3 +271,4 @@ class Federation:
             if self._pool is not None:
                 self._pool.shutdown(wait=False)
                 self._pool = None
+        self._drop_wait_connection()

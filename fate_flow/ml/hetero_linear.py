@@ -216,7 +216,8 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
                                          timings, pool, sqn)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
-                fit.converged = bool(step.arbiter.get("converged"))
+                with timings.phase("sync"):
+                    fit.converged = bool(step.arbiter.get("converged"))
                 stop = fit.converged
                 due = validator is not None and settings.validates_at(iteration)
                 step.hosts.put("validate", due)

@@ -11,10 +11,13 @@ import time
 
 import peewee
 
-from fate_flow.db.connection import connection
+from fate_flow.db.connection import CompiledQuery, connection
 from fate_flow.db.models import SeenNonce
 
 PURGE_EVERY_S = 60.0
+# compiled: every signed call and every pushed object records one
+_INSERT_NONCE = CompiledQuery(lambda nonce, sender, expires: SeenNonce.insert(
+    f_nonce=nonce, f_party_id=sender, f_expires=expires), arity=3)
 
 
 def _now_ms() -> int:
@@ -42,7 +45,7 @@ class NonceStore:
         with connection():
             self._purge_now_and_then(now)
             try:
-                SeenNonce.insert(f_nonce=key, f_party_id=sender[:50], f_expires=expires).execute()
+                _INSERT_NONCE.execute(key, sender[:50], expires)
                 return True
             except peewee.IntegrityError:
                 # the key is there: a replay, unless its row expired and was not purged yet

@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 import requests
 
+from tests.jobs import metric_data, run_job
 from tests.support import DATA, ServerProcess, upload_multipart
 
 GUEST, HOST = 9999, 10000
@@ -193,3 +194,16 @@ def test_a_computing_engine_this_party_does_not_provide_is_refused_at_submit(ser
     assert answer["retcode"] != 0 and "computing_engine 'SPARK' is not provided" in answer["retmsg"], answer
     assert "standalone" in answer["retmsg"], answer
     assert server.post("/v1/job/list/job", {})["data"]["count"] == before  # nothing was created
+
+
+def test_small_objects_go_back_and_forth_in_order(server: ServerProcess):
+    """TestModule's ``exchange_rounds`` (bench/round_trips.py): 25 round trips of small objects between the
+    guest and the host through this server's data plane, each answer checked by the guest."""
+    conf = {"dsl_version": 2, "initiator": {"role": "guest", "party_id": GUEST},
+            "role": {"guest": [GUEST], "host": [HOST]},
+            "component_parameters": {"common": {"exchange_0": {"exchange_rounds": 25}}}}
+    job_id, status = run_job(server, {"components": {"exchange_0": {"module": "TestModule"}}}, conf)
+    assert status == "success", job_id
+    for role, party_id in (("guest", GUEST), ("host", HOST)):
+        points = dict(metric_data(server, job_id, "exchange_0", role, party_id, "data_plane", "round_trip"))
+        assert points["rounds"] == 25 and points["seconds"] > 0, points

@@ -4,6 +4,7 @@ the mailbox blueprint on a real HTTP server, and two Federation objects (guest 9
 from __future__ import annotations
 
 import json
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -15,8 +16,8 @@ from types import SimpleNamespace
 import grpc
 import numpy as np
 import pytest
+from cheroot import wsgi
 from flask import Flask
-from werkzeug.serving import make_server
 
 from fate_flow.apps.mailbox_app import mailbox_app
 from fate_flow.apps.util import RUNTIME_KEY
@@ -51,11 +52,12 @@ def plane(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Plane]:
     app = Flask("dataplane-test")
     app.extensions[RUNTIME_KEY] = SimpleNamespace(mailbox=mailbox)  # the only part of a Runtime mailbox_app uses
     app.register_blueprint(mailbox_app)
-    http = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    http = wsgi.Server(("127.0.0.1", 0), app)  # the server's own HTTP server (it keeps connections alive)
+    http.prepare()
+    thread = threading.Thread(target=http.serve, daemon=True)
     thread.start()
-    yield Plane(mailbox, f"127.0.0.1:{port}", f"http://127.0.0.1:{http.server_port}")
-    http.shutdown()
+    yield Plane(mailbox, f"127.0.0.1:{port}", f"http://127.0.0.1:{http.bind_addr[1]}")
+    http.stop()
     thread.join(5)
     server.stop(grace=1).wait(3)
     transfer.close_channels()
@@ -89,6 +91,24 @@ def test_get_waits_for_an_object_sent_later(plane: Plane) -> None:
     timer.join()
     np.testing.assert_array_equal(value, np.arange(3))
     assert 0.25 < waited < 2
+
+
+def test_waits_keep_their_connection_and_survive_its_loss(plane: Plane) -> None:
+    """A task's waits reuse one connection to its server (a new one per object cost the server more than the
+    rest of the object's way); one the server closed meanwhile is replaced, and the object still arrives."""
+    guest, host = plane.federation(*GUEST), plane.federation(*HOST)
+    guest.remote(1, "kept", "0", [HOST])
+    assert host.get("kept", "0", [GUEST], timeout=5) == [1]
+    kept = host._local.connection
+    guest.remote(2, "kept", "1", [HOST])
+    assert host.get("kept", "1", [GUEST], timeout=5) == [2]
+    assert host._local.connection is kept
+    kept.sock.shutdown(socket.SHUT_RDWR)  # as when the server drops an idle connection
+    guest.remote(3, "kept", "2", [HOST])
+    assert host.get("kept", "2", [GUEST], timeout=5) == [3]
+    assert host._local.connection is not kept
+    host.close()
+    assert host._local.connection is None
 
 
 def test_one_party_sends_to_several_and_gets_from_several(plane: Plane) -> None:
