@@ -201,7 +201,8 @@ def build_task_config(rt: Runtime, task: Task) -> TaskConfig:
         component_log_dir=str(paths.component_log_dir(key.job_id, key.role, key.party_id, key.component_name)),
         model_dir=str(task_dir / "model"), tables_dir=str(rt.settings.tables_dir),
         federation=FederationConfig(federation.routes, federation.send_timeout, federation.get_timeout, signing,
-                                    engine="rabbitmq" if rabbitmq else "direct", rabbitmq=rabbitmq),
+                                    engine="rabbitmq" if rabbitmq else "direct", rabbitmq=rabbitmq,
+                                    mailbox_dir=str(rt.mailbox.root)),
         input_tables=input_tables, input_models=models,
         output_data_names=list(outputs.get("data") or []), output_model_names=list(outputs.get("model") or []),
         named_table=named, server_files=server_files,
@@ -243,6 +244,7 @@ def _write_config(rt: Runtime, task: Task) -> Path:
     task_dir.mkdir(parents=True, exist_ok=True)
     path = task_dir / "task_config.json"
     build_task_config(rt, task).write(path)
+    rt.mailbox.prepare(key.job_id)  # where its executor may publish objects for this server's parties
     return path
 
 

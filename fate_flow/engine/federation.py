@@ -3,7 +3,10 @@
 The default backend: ``remote`` encodes the object once (typed codec, never pickle) and pushes it over
 gRPC to every destination party's server in parallel, into that server's per-job Mailbox. ``get`` waits
 for each source party's object through this party's own server (``POST /v1/mailbox/<job_id>/wait``,
-long poll), then maps the file the server names (same machine), removes it and decodes it.
+long poll), then maps the file the server names (same machine), removes it and decodes it. Objects for a
+party this very server serves skip the server: the executor publishes them in the mailbox itself, and
+waits for its own objects' files through inotify (``engine.mailbox_files``; the server's way where that
+cannot be done).
 
 An object is keyed by (session, name, tag, source role, source party, destination role, destination
 party) inside its job's mailbox, so two parties sending the same name and tag never collide, and a
@@ -32,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 
 from fate_flow.engine import codec
 from fate_flow.engine import push as transfer
+from fate_flow.engine.mailbox_files import LocalMailbox
 from fate_flow.entity.task_config import PushSigning, TaskConfig
 
 if TYPE_CHECKING:
@@ -106,7 +110,8 @@ class Federation:
     def __init__(self, job_id: str, role: str, party_id: str | int, routes: Mapping[str | int, str],
                  server_url: str, session_id: str | None = None, send_timeout: float = 600.0,
                  get_timeout: float = 3600.0, local_token: str = "", chunk_size: int = transfer.CHUNK_SIZE,
-                 max_workers: int = 8, signer: transfer.PushSigner | None = None):
+                 max_workers: int = 8, signer: transfer.PushSigner | None = None,
+                 local_mailbox: LocalMailbox | None = None):
         self.job_id = job_id
         self.role = role
         self.party_id = str(party_id)
@@ -119,6 +124,7 @@ class Federation:
         self.chunk_size = chunk_size
         self.max_workers = max_workers
         self.signer = signer
+        self.local_mailbox = local_mailbox
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._local = threading.local()  # each thread's kept connection for mailbox waits
@@ -134,10 +140,13 @@ class Federation:
             from fate_flow.engine.rabbitmq import RabbitMQFederation
 
             return RabbitMQFederation.for_task(config)
-        return cls(task.job_id, task.role, task.party_id, config.federation.routes, config.server_url,
-                   session_id=f"{task.task_id}_{task.task_version}", send_timeout=config.federation.send_timeout,
-                   get_timeout=config.federation.get_timeout, local_token=config.local_token,
-                   signer=PushKeys(config.federation.signing, config.local_token))
+        federation = config.federation
+        local = LocalMailbox(Path(federation.mailbox_dir), federation.signing.local_parties) \
+            if federation.mailbox_dir else None
+        return cls(task.job_id, task.role, task.party_id, federation.routes, config.server_url,
+                   session_id=f"{task.task_id}_{task.task_version}", send_timeout=federation.send_timeout,
+                   get_timeout=federation.get_timeout, local_token=config.local_token,
+                   signer=PushKeys(federation.signing, config.local_token), local_mailbox=local)
 
     def object_key(self, name: str, tag: str, src: Party, dst: Party) -> str:
         """The object's mailbox key (``push.object_key``: session, name, tag and both parties)."""
@@ -167,6 +176,12 @@ class Federation:
         if target is None:
             raise FederationError(f"no route to party {party_id} (role {role}) for {name!r} tag {tag!r}")
         key = self.object_key(name, tag, (self.role, self.party_id), (role, party_id))
+        if self.local_mailbox is not None and self.local_mailbox.serves(party_id):
+            try:
+                if self.local_mailbox.deliver(self.job_id, key, transfer.payload_views(data)):
+                    return
+            except OSError as exc:
+                raise FederationError(f"cannot publish {name!r} tag {tag!r} for {role} {party_id}: {exc}") from exc
         try:
             transfer.send_object(target, self.job_id, self.role, self.party_id, role, party_id, key, data,
                                  timeout=self.send_timeout, chunk_size=self.chunk_size, signer=self.signer)
@@ -200,7 +215,13 @@ class Federation:
         return [self._read(path, name, tag, party) for path, party in zip(paths, parties, strict=True)]
 
     def _wait(self, key: str, deadline: float) -> str | None:
-        """The object's file path from this party's server, or None at the deadline."""
+        """The object's file path (watched for here, or named by this party's server), or None at the
+        deadline."""
+        if self.local_mailbox is not None:
+            path = self.local_mailbox.path(self.job_id, key)
+            arrived = self.local_mailbox.wait(path, deadline)
+            if arrived is not None:
+                return str(path) if arrived else None
         while True:
             remaining = deadline - time.monotonic()
             answer = self._call_wait(key, max(0.0, min(remaining, POLL_SECONDS)))
@@ -272,3 +293,5 @@ class Federation:
                 self._pool.shutdown(wait=False)
                 self._pool = None
         self._drop_wait_connection()
+        if self.local_mailbox is not None:
+            self.local_mailbox.close()

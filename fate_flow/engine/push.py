@@ -126,7 +126,7 @@ def close_channels() -> None:
 
 def payload_size(data: Payload) -> int:
     """The object's size in bytes (the sum of its buffers)."""
-    return sum(view.nbytes for view in _views(data))
+    return sum(view.nbytes for view in payload_views(data))
 
 
 def sign_push(signer: PushSigner, job_id: str, src_role: str, src_party: str, dst_role: str, dst_party: str,
@@ -145,7 +145,7 @@ def push_frames(job_id: str, src_role: str, src_party: str, dst_role: str, dst_p
     Built by hand (protobuf wire format of Packet{header=1, body=2{key=1, value=2}}) so that each byte of
     the object is copied once, into its frame, instead of into a message and again into its serialization.
     """
-    views = _views(data)
+    views = payload_views(data)
     size = sum(view.nbytes for view in views)
     for seq, pieces in enumerate(_chunks(views, chunk_size)):
         length = sum(piece.nbytes for piece in pieces)
@@ -165,7 +165,8 @@ def push_frames(job_id: str, src_role: str, src_party: str, dst_role: str, dst_p
                         *pieces])
 
 
-def _views(data: Payload) -> list[memoryview]:
+def payload_views(data: Payload) -> list[memoryview]:
+    """The object's bytes as flat byte views, in order (no copy)."""
     parts = [data] if isinstance(data, bytes | bytearray | memoryview) else data
     return [memoryview(part).cast("B") for part in parts]
 

@@ -366,7 +366,7 @@ class RabbitMQFederation:
     def remote(self, obj: Any, name: str, tag: str, parties: Sequence[Party]) -> None:
         """Send ``obj`` to every party of ``parties`` ((role, party_id) pairs), in parallel."""
         parts = codec.encode_parts(obj)
-        views = transfer._views(parts)
+        views = transfer.payload_views(parts)
         size = sum(view.nbytes for view in views)
         if size > self.config.max_object_bytes:
             raise FederationError(f"{name!r} tag {tag!r} is {size} bytes, more than parties take "

@@ -109,6 +109,9 @@ class FederationConfig:
     signing: PushSigning = field(default_factory=PushSigning)
     engine: str = "direct"  # "direct" (gRPC into the parties' servers) or "rabbitmq"
     rabbitmq: RabbitMQConfig | None = None
+    # the server's mailbox: "direct" executors publish objects for the parties it serves there themselves
+    # and wait for their own there (engine.mailbox_files); empty: everything through the server
+    mailbox_dir: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,31 +1,30 @@
 """The receiving end of the data plane: objects other parties pushed to this server, per job.
 
-Layout: ``root/<job_id>/<sha256(key)>`` for complete objects, ``root/<job_id>/.incoming/`` for objects
-still arriving. Keys are hashed to file names so that a peer-chosen key can never name a path; job ids
-are checked like every other request field. An object becomes visible only by an atomic rename once all
-of its bytes are written, so a reader never sees part of one. Waiters sleep on one condition variable
-that every completion notifies (no polling).
+The files' layout is ``engine.mailbox_files``'s (shared with the executors, which publish objects for the
+parties this server serves themselves): ``root/<job_id>/<sha256(key)>`` for complete objects,
+``root/<job_id>/.incoming/`` for objects still arriving. An object becomes visible only by an atomic rename
+once all of its bytes are written, so a reader never sees part of one. Waiters sleep on one condition
+variable that every completion here notifies, and look again now and then for what an executor published.
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import threading
 import time
-import uuid
 from pathlib import Path
 from types import TracebackType
 
+from fate_flow.engine.mailbox_files import MailboxKeyError, job_dir, object_name, temp_path
 from fate_flow.utils.paths import check_name, confine
 
-INCOMING_DIR = ".incoming"
-MAX_KEY_LENGTH = 4096
+MAX_REMEMBERED_JOBS = 1024
+RECHECK_S = 0.25  # how soon a waiter here sees an object an executor published without this server
 
 
 class MailboxError(ValueError):
-    """An object arrived incomplete, or with more bytes than announced."""
+    """A bad object key, or an object that arrived incomplete or with more bytes than announced."""
 
 
 class IncomingObject:
@@ -38,10 +37,8 @@ class IncomingObject:
         self.mailbox, self.job_id, self.key, self.final = mailbox, job_id, key, final
         self.expected_size = expected_size
         self.size = 0
-        incoming = final.parent / INCOMING_DIR
-        incoming.mkdir(parents=True, exist_ok=True)
-        # a unique temp name: two pushes of one key (a resend) never write into each other's file
-        self.temp = incoming / f"{final.name}.{uuid.uuid4().hex}.part"
+        self.temp = temp_path(final)
+        self.temp.parent.mkdir(parents=True, exist_ok=True)
         self._file = open(self.temp, "wb")  # noqa: SIM115 - closed by commit/abort
         self.done = False
 
@@ -92,13 +89,25 @@ class Mailbox:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._changed = threading.Condition()
+        self._job_dirs: dict[str, Path] = {}
 
     def path_of(self, job_id: str, key: str) -> Path:
         """Where the complete object ``key`` of ``job_id`` lives (whether or not it has arrived)."""
-        if not isinstance(key, str) or not key or len(key) > MAX_KEY_LENGTH:
-            raise MailboxError(f"object key must be a non-empty string of at most {MAX_KEY_LENGTH} characters")
-        name = hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
-        return confine(self.root, check_name("job_id", job_id), name)
+        try:
+            name = object_name(key)  # a hex digest: it names a file right in the job's directory
+        except MailboxKeyError as exc:
+            raise MailboxError(str(exc)) from None
+        return self._job_dir(job_id) / name
+
+    def _job_dir(self, job_id: str) -> Path:
+        """The job's directory, confined to the root; remembered, since every object of a job asks twice (when
+        it arrives and when its task waits) and resolving a path costs a system call per component."""
+        found = self._job_dirs.get(job_id)
+        if found is None:
+            if len(self._job_dirs) >= MAX_REMEMBERED_JOBS:
+                self._job_dirs.clear()
+            found = self._job_dirs[job_id] = job_dir(self.root, job_id)
+        return found
 
     def open_incoming(self, job_id: str, key: str, expected_size: int | None = None) -> IncomingObject:
         """A writer for an arriving object; it replaces an earlier object of the same key on commit."""
@@ -119,8 +128,13 @@ class Mailbox:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
-                self._changed.wait(remaining)
+                self._changed.wait(min(remaining, RECHECK_S))
         return path
+
+    def prepare(self, job_id: str) -> None:
+        """Make the job's directory, where its executors may publish objects for this server's parties (they
+        never make it themselves: after ``clean`` an executor that outlived its job must not bring it back)."""
+        self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
 
     def take(self, job_id: str, key: str) -> bytes | None:
         """The object's bytes, removed from the mailbox; None when it is not there."""

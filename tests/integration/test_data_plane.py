@@ -22,6 +22,7 @@ from flask import Flask
 from fate_flow.apps.mailbox_app import mailbox_app
 from fate_flow.apps.util import RUNTIME_KEY
 from fate_flow.engine.federation import Federation, FederationError, FederationTimeout
+from fate_flow.engine.mailbox_files import LocalMailbox
 from fate_flow.federation import transfer
 from fate_flow.manager.mailbox import Mailbox
 from fate_flow.proto import proxy_pb2, proxy_pb2_grpc
@@ -40,6 +41,13 @@ class Plane:
         # both parties use this one server: routes send each party's objects to it
         routes = {GUEST[1]: self.grpc_target, HOST[1]: self.grpc_target}
         return Federation(JOB, role, party_id, routes, self.http_url, **kwargs)
+
+
+@pytest.fixture
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -109,6 +117,30 @@ def test_waits_keep_their_connection_and_survive_its_loss(plane: Plane) -> None:
     assert host._local.connection is not kept
     host.close()
     assert host._local.connection is None
+
+
+def test_objects_for_this_servers_parties_skip_the_server(plane: Plane, free_port: int) -> None:
+    """With the server's mailbox at hand, an executor publishes objects for the parties its server serves
+    itself (the route to the server is not even used) and waits for its own through inotify; an object for
+    another party's server still goes by gRPC, and arrives the same."""
+    plane.mailbox.prepare(JOB)
+    local = LocalMailbox(plane.mailbox.root, [HOST[1]])  # the host is served here; the guest elsewhere
+    dead = f"127.0.0.1:{free_port}"  # nothing listens: a push to it would fail
+    guest = Federation(JOB, *GUEST, {HOST[1]: dead, GUEST[1]: plane.grpc_target}, plane.http_url,
+                       local_mailbox=local)
+    host = Federation(JOB, *HOST, {HOST[1]: dead, GUEST[1]: plane.grpc_target}, plane.http_url,
+                      local_mailbox=local)
+    guest.remote(np.arange(4.0), "direct", "0", [HOST])
+    (value,) = host.get("direct", "0", [GUEST], timeout=5)
+    np.testing.assert_array_equal(value, np.arange(4.0))
+    host.remote("by grpc", "pushed", "0", [GUEST])
+    assert guest.get("pushed", "0", [HOST], timeout=5) == ["by grpc"]
+    timer = threading.Timer(0.2, guest.remote, args=({"late": True}, "later", "0", [HOST]))
+    timer.start()
+    assert host.get("later", "0", [GUEST], timeout=5) == [{"late": True}]
+    timer.join()
+    host.close()
+    guest.close()
 
 
 def test_one_party_sends_to_several_and_gets_from_several(plane: Plane) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from fate_flow.engine.mailbox_files import LocalMailbox
 from fate_flow.manager.mailbox import Mailbox, MailboxError
 from fate_flow.utils.paths import UnsafePathError
 
@@ -147,3 +148,70 @@ def test_any_key_maps_inside_the_job_dir(mailbox: Mailbox, key: str) -> None:
 def test_bad_keys_are_refused(mailbox: Mailbox, key: object) -> None:
     with pytest.raises(MailboxError):
         mailbox.wait(JOB, key, 0)  # type: ignore[arg-type]
+
+
+# -- the executors' shortcut (engine.mailbox_files.LocalMailbox) ----------------------------------------------
+
+
+@pytest.fixture
+def local(mailbox: Mailbox) -> LocalMailbox:
+    mailbox.prepare(JOB)  # as the server does when it starts the job's tasks
+    return LocalMailbox(mailbox.root, ["9999", "10000"])
+
+
+def test_an_executor_publishes_where_the_server_looks(mailbox: Mailbox, local: LocalMailbox) -> None:
+    assert local.serves("10000") and not local.serves("8888")
+    assert local.deliver(JOB, "k", [memoryview(b"he"), memoryview(b"llo")])
+    assert local.path(JOB, "k") == mailbox.path_of(JOB, "k")
+    assert mailbox.wait(JOB, "k", timeout=1).read_bytes() == b"hello"
+    assert not any((mailbox.root / JOB / ".incoming").iterdir())  # published by a rename, nothing left over
+
+
+def test_a_waiting_executor_wakes_when_its_object_is_published(mailbox: Mailbox, local: LocalMailbox) -> None:
+    path = local.path(JOB, "late")
+    for publish in (lambda: local.deliver(JOB, "late", [memoryview(b"x")]),  # by another executor
+                    lambda: mailbox.put(JOB, "late", b"y")):  # by the server (a peer's push)
+        path.unlink(missing_ok=True)
+        with ThreadPoolExecutor(1) as pool:
+            waiting = pool.submit(local.wait, path, time.monotonic() + 10)
+            time.sleep(0.1)
+            local.deliver(JOB, "other", [memoryview(b"z")])  # another object of the job wakes it, not ends it
+            time.sleep(0.1)
+            assert not waiting.done()
+            published = time.monotonic()
+            publish()
+            assert waiting.result(timeout=5) is True
+            assert time.monotonic() - published < 0.1  # woken by inotify, not by its once-a-second look
+    assert local.wait(local.path(JOB, "never"), time.monotonic() + 0.2) is False
+
+
+def test_the_server_sees_what_an_executor_published_without_it(mailbox: Mailbox, local: LocalMailbox) -> None:
+    """A task still waiting the server's way (no inotify) gets an object another task published itself."""
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(mailbox.wait, JOB, "k", 10)
+        time.sleep(0.05)
+        local.deliver(JOB, "k", [memoryview(b"direct")])
+        assert waiting.result(timeout=2).read_bytes() == b"direct"
+
+
+def test_an_executor_never_brings_back_the_mailbox_of_an_ended_job(mailbox: Mailbox, local: LocalMailbox) -> None:
+    mailbox.clean(JOB)
+    assert not local.deliver(JOB, "late", [memoryview(b"x")])  # its caller goes the server's way
+    assert not (mailbox.root / JOB).exists()
+    assert local.wait(local.path(JOB, "k"), time.monotonic() + 5) is None  # nothing to watch: the server's way
+
+
+def test_a_wait_whose_directory_goes_hands_over_to_the_server(mailbox: Mailbox, local: LocalMailbox) -> None:
+    path = local.path(JOB, "k")
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(local.wait, path, time.monotonic() + 10)
+        time.sleep(0.1)
+        mailbox.clean(JOB)  # the watch goes with the directory
+        assert waiting.result(timeout=2) is None  # at once: the caller goes on waiting the server's way
+    mailbox.prepare(JOB)  # a rerun: the next wait watches the new directory
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(local.wait, path, time.monotonic() + 10)
+        time.sleep(0.1)
+        local.deliver(JOB, "k", [memoryview(b"again")])
+        assert waiting.result(timeout=2) is True
+    assert path.read_bytes() == b"again"
