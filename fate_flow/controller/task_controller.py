@@ -244,7 +244,6 @@ def _write_config(rt: Runtime, task: Task) -> Path:
     task_dir.mkdir(parents=True, exist_ok=True)
     path = task_dir / "task_config.json"
     build_task_config(rt, task).write(path)
-    rt.mailbox.prepare(key.job_id)  # where its executor may publish objects for this server's parties
     return path
 
 
@@ -274,6 +273,9 @@ def start_task(rt: Runtime, task: Task) -> bool:
         log.info("task %s changed status while starting; stopping its executor", task.f_task_id)
         kill_process(pid, create_time)
         return False
+    # where its executor may publish objects for this server's parties (until then it pushes them through
+    # this server); made once the task runs, so that a job ending meanwhile does not get it back
+    rt.mailbox.prepare(task.f_job_id)
     log.info("task %s version %s of %s %s started: pid %s", task.f_task_id, task.f_task_version, task.f_role,
              task.f_party_id, pid)
     return True

@@ -113,7 +113,7 @@ class Job(BaseModel):
     def status_and_roles(cls, key: JobKey) -> tuple[str, dict] | None:
         """The status and the roles (role -> party ids) of the party's row of job ``key``, or None when this
         server holds none; a compiled statement (the data plane asks once per object it receives)."""
-        row = _JOB_STATUS_AND_ROLES.first(key.job_id, key.role, key.party_id)
+        row = _JOB_STATUS_AND_ROLES.first(str(key.job_id), str(key.role), str(key.party_id))  # as the columns
         return None if row is None else (row[0], cls.f_roles.python_value(row[1]))
 
     class Meta:

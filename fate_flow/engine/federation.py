@@ -23,6 +23,7 @@ import hashlib
 import hmac
 import http.client
 import json
+import logging
 import mmap
 import os
 import threading
@@ -41,6 +42,7 @@ from fate_flow.entity.task_config import PushSigning, TaskConfig
 if TYPE_CHECKING:
     from fate_flow.engine.rabbitmq import RabbitMQFederation
 
+logger = logging.getLogger(__name__)
 Party = tuple[str, str | int]
 POLL_SECONDS = 20.0  # one long poll; the server caps it too (apps.mailbox_app.MAX_WAIT)
 RETCODE_NOT_YET = 106
@@ -125,6 +127,7 @@ class Federation:
         self.max_workers = max_workers
         self.signer = signer
         self.local_mailbox = local_mailbox
+        self._warned_no_watch = False
         self._pool: ThreadPoolExecutor | None = None
         self._pool_lock = threading.Lock()
         self._local = threading.local()  # each thread's kept connection for mailbox waits
@@ -180,7 +183,7 @@ class Federation:
             try:
                 if self.local_mailbox.deliver(self.job_id, key, transfer.payload_views(data)):
                     return
-            except OSError as exc:
+            except (OSError, ValueError) as exc:
                 raise FederationError(f"cannot publish {name!r} tag {tag!r} for {role} {party_id}: {exc}") from exc
         try:
             transfer.send_object(target, self.job_id, self.role, self.party_id, role, party_id, key, data,
@@ -218,10 +221,17 @@ class Federation:
         """The object's file path (watched for here, or named by this party's server), or None at the
         deadline."""
         if self.local_mailbox is not None:
-            path = self.local_mailbox.path(self.job_id, key)
+            try:
+                path = self.local_mailbox.path(self.job_id, key)
+            except ValueError as exc:
+                raise FederationError(f"mailbox wait failed: {exc}") from exc
             arrived = self.local_mailbox.wait(path, deadline)
             if arrived is not None:
                 return str(path) if arrived else None
+            if not self._warned_no_watch:  # once per task: every wait of it goes this way
+                self._warned_no_watch = True
+                logger.warning("cannot watch the mailbox of job %s (no inotify, or its directory is not there): "
+                               "waiting through the server, a little slower", self.job_id)
         while True:
             remaining = deadline - time.monotonic()
             answer = self._call_wait(key, max(0.0, min(remaining, POLL_SECONDS)))

@@ -87,7 +87,7 @@ class LocalMailbox:
                 for view in views:
                     file.write(view)
             os.replace(temp, final)  # atomic: the object appears whole or not at all
-        except FileNotFoundError:  # the job ended meanwhile and its directory went
+        except (FileNotFoundError, FileExistsError, NotADirectoryError):  # the job ended: its directory went
             temp.unlink(missing_ok=True)
             return False
         except BaseException:

@@ -13,6 +13,7 @@ import os
 import shutil
 import threading
 import time
+import uuid
 from pathlib import Path
 from types import TracebackType
 
@@ -20,7 +21,9 @@ from fate_flow.engine.mailbox_files import MailboxKeyError, job_dir, object_name
 from fate_flow.utils.paths import check_name, confine
 
 MAX_REMEMBERED_JOBS = 1024
-RECHECK_S = 0.25  # how soon a waiter here sees an object an executor published without this server
+# how soon a waiter here sees an object an executor published without this server (the long poll of a task
+# that has no inotify); a waiting thread looks 20 times a second, a few microseconds each
+RECHECK_S = 0.05
 
 
 class MailboxError(ValueError):
@@ -156,8 +159,18 @@ class Mailbox:
         return True
 
     def clean(self, job_id: str) -> None:
-        """Remove every object of the job, received or arriving (job end, stop, rerun clean-up)."""
-        shutil.rmtree(confine(self.root, check_name("job_id", job_id)), ignore_errors=True)
+        """Remove every object of the job, received or arriving (job end, stop, rerun clean-up). The directory
+        is first renamed away (atomic), so an executor still publishing into it fails and goes the server's
+        way, where a push for an ended job is refused, instead of keeping it alive under the removal."""
+        directory = confine(self.root, check_name("job_id", job_id))
+        trash = self.root / f".removed-{job_id}-{uuid.uuid4().hex}"
+        try:
+            os.replace(directory, trash)
+        except FileNotFoundError:
+            return
+        finally:
+            self._job_dirs.pop(job_id, None)
+        shutil.rmtree(trash, ignore_errors=True)
         self._notify()
 
     def _notify(self) -> None:

@@ -21,6 +21,7 @@ from flask import Flask
 
 from fate_flow.apps.mailbox_app import mailbox_app
 from fate_flow.apps.util import RUNTIME_KEY
+from fate_flow.engine import mailbox_files
 from fate_flow.engine.federation import Federation, FederationError, FederationTimeout
 from fate_flow.engine.mailbox_files import LocalMailbox
 from fate_flow.federation import transfer
@@ -113,7 +114,9 @@ def test_waits_keep_their_connection_and_survive_its_loss(plane: Plane) -> None:
     assert host._local.connection is kept
     kept.sock.shutdown(socket.SHUT_RDWR)  # as when the server drops an idle connection
     guest.remote(3, "kept", "2", [HOST])
+    started = time.monotonic()
     assert host.get("kept", "2", [GUEST], timeout=5) == [3]
+    assert time.monotonic() - started < 0.4  # asked again at once (not after the unreachable server's pause)
     assert host._local.connection is not kept
     host.close()
     assert host._local.connection is None
@@ -125,10 +128,10 @@ def test_objects_for_this_servers_parties_skip_the_server(plane: Plane, free_por
     another party's server still goes by gRPC, and arrives the same."""
     plane.mailbox.prepare(JOB)
     local = LocalMailbox(plane.mailbox.root, [HOST[1]])  # the host is served here; the guest elsewhere
-    dead = f"127.0.0.1:{free_port}"  # nothing listens: a push to it would fail
-    guest = Federation(JOB, *GUEST, {HOST[1]: dead, GUEST[1]: plane.grpc_target}, plane.http_url,
+    dead = f"127.0.0.1:{free_port}"  # nothing listens: a push to it, or a long poll there, would fail
+    guest = Federation(JOB, *GUEST, {HOST[1]: dead, GUEST[1]: plane.grpc_target}, f"http://{dead}",
                        local_mailbox=local)
-    host = Federation(JOB, *HOST, {HOST[1]: dead, GUEST[1]: plane.grpc_target}, plane.http_url,
+    host = Federation(JOB, *HOST, {HOST[1]: dead, GUEST[1]: plane.grpc_target}, f"http://{dead}",
                       local_mailbox=local)
     guest.remote(np.arange(4.0), "direct", "0", [HOST])
     (value,) = host.get("direct", "0", [GUEST], timeout=5)
@@ -141,6 +144,24 @@ def test_objects_for_this_servers_parties_skip_the_server(plane: Plane, free_por
     timer.join()
     host.close()
     guest.close()
+
+
+def test_without_inotify_a_task_waits_through_the_server(plane: Plane, monkeypatch: pytest.MonkeyPatch,
+                                                         caplog: pytest.LogCaptureFixture) -> None:
+    """No inotify (or no job directory): the long poll, which still sees objects other tasks published
+    themselves within the server's re-check; said once in the task's log."""
+    monkeypatch.setattr(mailbox_files, "_watch", lambda directory: None)
+    plane.mailbox.prepare(JOB)
+    local = LocalMailbox(plane.mailbox.root, [GUEST[1], HOST[1]])
+    guest, host = (plane.federation(*party, local_mailbox=local) for party in (GUEST, HOST))
+    for number in range(3):
+        timer = threading.Timer(0.1, guest.remote, args=(number, "polled", str(number), [HOST]))
+        timer.start()
+        started = time.monotonic()
+        assert host.get("polled", str(number), [GUEST], timeout=5) == [number]
+        assert time.monotonic() - started < 0.5
+        timer.join()
+    assert len([r for r in caplog.records if "cannot watch the mailbox" in r.message]) == 1
 
 
 def test_one_party_sends_to_several_and_gets_from_several(plane: Plane) -> None:

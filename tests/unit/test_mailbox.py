@@ -195,7 +195,9 @@ def test_the_server_sees_what_an_executor_published_without_it(mailbox: Mailbox,
 
 
 def test_an_executor_never_brings_back_the_mailbox_of_an_ended_job(mailbox: Mailbox, local: LocalMailbox) -> None:
+    local.deliver(JOB, "k", [memoryview(b"x")])
     mailbox.clean(JOB)
+    assert sorted(p.name for p in mailbox.root.iterdir()) == []  # renamed away, then removed: nothing left
     assert not local.deliver(JOB, "late", [memoryview(b"x")])  # its caller goes the server's way
     assert not (mailbox.root / JOB).exists()
     assert local.wait(local.path(JOB, "k"), time.monotonic() + 5) is None  # nothing to watch: the server's way
