@@ -71,7 +71,7 @@ def execute(config: TaskConfig) -> int:
     client = ServerClient(config.server_url, config.task, local_token=config.local_token)
     name = config.task.component_name
     start = time.time()
-    _report(client, {"party_status": "running", "run_pid": os.getpid()}, _report_deadline(config))
+    _report(client, {"party_status": "running", "run_pid": os.getpid()}, _report_deadline(config), _task_dir(config))
     context = None
     try:
         context = build_context(config, client)
@@ -81,11 +81,11 @@ def execute(config: TaskConfig) -> int:
             _pass_data_through(context)
     except ComponentError as exc:
         logger.error("component %s failed: %s", name, exc)
-        _report_end(client, "failed", start, str(exc), _report_deadline(config))
+        _report_end(client, config, "failed", start, str(exc))
         return 1
     except Exception as exc:  # noqa: BLE001 (any failure must reach the server)
         logger.error("component %s failed:\n%s", name, traceback.format_exc())
-        _report_end(client, "failed", start, f"{type(exc).__name__}: {exc}", _report_deadline(config))
+        _report_end(client, config, "failed", start, f"{type(exc).__name__}: {exc}")
         return 1
     finally:
         transport = context.exchange.transport if context is not None else None
@@ -94,7 +94,7 @@ def execute(config: TaskConfig) -> int:
         if context is not None:
             context.computing.close()
     logger.info("component %s finished in %.3f s", name, time.time() - start)
-    _report_end(client, "success", start, None, _report_deadline(config))
+    _report_end(client, config, "success", start, None)
     return 0
 
 
@@ -114,17 +114,24 @@ def _report_deadline(config: TaskConfig) -> float:
     return time.monotonic() + max(config.federation.get_timeout, MIN_REPORT_RETRY_S)
 
 
-def _report_end(client: ServerClient, status: str, start: float, error: str | None, deadline: float) -> None:
+def _report_end(client: ServerClient, config: TaskConfig, status: str, start: float, error: str | None) -> None:
     """Report the task's end (see ``_report``)."""
     body = {"party_status": status, "run_elapsed_ms": int((time.time() - start) * 1000)}
     if error:
         body["error_report"] = error[:4000]
-    _report(client, body, deadline)
+    _report(client, body, _report_deadline(config), _task_dir(config))
 
 
-def _report(client: ServerClient, body: dict, deadline: float) -> None:
+def _task_dir(config: TaskConfig) -> Path:
+    """The task's directory in its server's home (where its config and model live)."""
+    return Path(config.model_dir).parent
+
+
+def _report(client: ServerClient, body: dict, deadline: float, task_dir: Path | None = None) -> None:
     """Report ``body``; a server that restarts or whose database fails meanwhile is asked again, with
-    backoff, until ``deadline``: a task is never lost to a short outage, at its start or at its end."""
+    backoff, until ``deadline``: a task is never lost to a short outage, at its start or at its end. Not once
+    the task's directory is gone: its server's home was removed, and no server will take the report (the
+    job's timeout, days by default, is too long for a process to sleep for nothing)."""
     pause = 0.2
     while True:
         try:
@@ -132,6 +139,10 @@ def _report(client: ServerClient, body: dict, deadline: float) -> None:
             return
         except ServerCallError as exc:
             if not exc.transient or time.monotonic() + pause > deadline:
+                raise
+            if task_dir is not None and not task_dir.is_dir():
+                logger.error("cannot report %s (%s), and the task's directory %s is gone: giving up",
+                             body["party_status"], exc, task_dir)
                 raise
             logger.warning("reporting %s failed (%s); retrying in %.1f s", body["party_status"], exc, pause)
             time.sleep(pause)

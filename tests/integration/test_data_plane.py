@@ -159,7 +159,7 @@ def test_without_inotify_a_task_waits_through_the_server(plane: Plane, monkeypat
         timer.start()
         started = time.monotonic()
         assert host.get("polled", str(number), [GUEST], timeout=5) == [number]
-        assert time.monotonic() - started < 0.5
+        assert time.monotonic() - started < 0.9  # the server's re-check, not the end of its 20 s long poll
         timer.join()
     assert len([r for r in caplog.records if "cannot watch the mailbox" in r.message]) == 1
 
