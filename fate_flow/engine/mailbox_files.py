@@ -17,6 +17,7 @@ the job ended), the executor goes the server's way, as before.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import threading
@@ -27,6 +28,11 @@ from pathlib import Path
 from typing import Any
 
 from fate_flow.utils.paths import check_name, confine
+
+try:  # Linux only: elsewhere executors wait through the server
+    from inotify_simple import INotify, flags
+except ImportError:  # pragma: no cover - the package is a dependency; a platform without inotify lacks it
+    INotify = flags = None
 
 INCOMING_DIR = ".incoming"
 MAX_KEY_LENGTH = 4096
@@ -44,8 +50,11 @@ def object_name(key: str) -> str:
     return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
 
 
+@functools.lru_cache(maxsize=1024)
 def job_dir(root: Path, job_id: str) -> Path:
-    """The directory of ``job_id``'s objects under ``root``, confined to it."""
+    """The directory of ``job_id``'s objects under ``root``, confined to it; remembered, since every object
+    asks twice (when it is published and when its task waits) and resolving a path costs a system call per
+    component (a refused job id raises, and is not remembered)."""
     return confine(root, check_name("job_id", job_id))
 
 
@@ -110,7 +119,7 @@ class LocalMailbox:
             # any event (another object of the job, even) means look again; so does a quiet second, in case
             # the directory was replaced and the watch went with it
             events = watch.read(timeout=max(1, int(min(remaining, RECHECK_S) * 1000)))
-            if any(event.mask & _IGNORED for event in events):  # the directory went: watch it anew, if back
+            if any(event.mask & flags.IGNORED for event in events):  # the directory went: watch it anew, if back
                 self.close()
                 watch = self._watch(path.parent)
                 if watch is None:
@@ -131,15 +140,10 @@ class LocalMailbox:
         return self._local.watch
 
 
-_IGNORED = 0x8000  # IN_IGNORED: the watch was removed (its directory deleted)
-
-
 def _watch(directory: Path) -> Any:
     """An inotify instance watching ``directory`` for files moved or written into it; None when there is no
     inotify (not Linux, the package missing, the user's instance limit reached) or no such directory."""
-    try:
-        from inotify_simple import INotify, flags
-    except ImportError:
+    if INotify is None:
         return None
     try:
         watch = INotify()

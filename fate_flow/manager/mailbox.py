@@ -18,9 +18,7 @@ from pathlib import Path
 from types import TracebackType
 
 from fate_flow.engine.mailbox_files import MailboxKeyError, job_dir, object_name, temp_path
-from fate_flow.utils.paths import check_name, confine
 
-MAX_REMEMBERED_JOBS = 1024
 # how soon a waiter here sees an object an executor published without this server (the long poll of a task
 # that has no inotify); a waiting thread looks 20 times a second, a few microseconds each
 RECHECK_S = 0.05
@@ -92,7 +90,6 @@ class Mailbox:
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
         self._changed = threading.Condition()
-        self._job_dirs: dict[str, Path] = {}
 
     def path_of(self, job_id: str, key: str) -> Path:
         """Where the complete object ``key`` of ``job_id`` lives (whether or not it has arrived)."""
@@ -100,17 +97,7 @@ class Mailbox:
             name = object_name(key)  # a hex digest: it names a file right in the job's directory
         except MailboxKeyError as exc:
             raise MailboxError(str(exc)) from None
-        return self._job_dir(job_id) / name
-
-    def _job_dir(self, job_id: str) -> Path:
-        """The job's directory, confined to the root; remembered, since every object of a job asks twice (when
-        it arrives and when its task waits) and resolving a path costs a system call per component."""
-        found = self._job_dirs.get(job_id)
-        if found is None:
-            if len(self._job_dirs) >= MAX_REMEMBERED_JOBS:
-                self._job_dirs.clear()
-            found = self._job_dirs[job_id] = job_dir(self.root, job_id)
-        return found
+        return job_dir(self.root, job_id) / name
 
     def open_incoming(self, job_id: str, key: str, expected_size: int | None = None) -> IncomingObject:
         """A writer for an arriving object; it replaces an earlier object of the same key on commit."""
@@ -137,7 +124,7 @@ class Mailbox:
     def prepare(self, job_id: str) -> None:
         """Make the job's directory, where its executors may publish objects for this server's parties (they
         never make it themselves: after ``clean`` an executor that outlived its job must not bring it back)."""
-        self._job_dir(job_id).mkdir(parents=True, exist_ok=True)
+        job_dir(self.root, job_id).mkdir(parents=True, exist_ok=True)
 
     def take(self, job_id: str, key: str) -> bytes | None:
         """The object's bytes, removed from the mailbox; None when it is not there."""
@@ -162,14 +149,11 @@ class Mailbox:
         """Remove every object of the job, received or arriving (job end, stop, rerun clean-up). The directory
         is first renamed away (atomic), so an executor still publishing into it fails and goes the server's
         way, where a push for an ended job is refused, instead of keeping it alive under the removal."""
-        directory = confine(self.root, check_name("job_id", job_id))
         trash = self.root / f".removed-{job_id}-{uuid.uuid4().hex}"
         try:
-            os.replace(directory, trash)
+            os.replace(job_dir(self.root, job_id), trash)
         except FileNotFoundError:
             return
-        finally:
-            self._job_dirs.pop(job_id, None)
         shutil.rmtree(trash, ignore_errors=True)
         self._notify()
 
