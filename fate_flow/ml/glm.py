@@ -1,14 +1,16 @@
-"""FATE's hetero generalised linear models (LR, LinR, Poisson) with Paillier: one protocol, three families.
+"""FATE's hetero generalised linear models (LR, LinR, Poisson) with Paillier: three families, two protocols.
 
-The guest holds the labels and some features, each host other features of the same samples, the arbiter
-the Paillier key. Per batch: every host sends its forward pieces encrypted (``[[wx_h]]``, and what the
-loss needs; Poisson: ``[[exp(wx_h)]]``, and ``[[sum y wx_h]]`` formed on the labels the guest encrypted
-once at the start, which saves a host encrypting ``wx_h`` every batch); the guest forms the encrypted
-residual ``[[d]]`` and sends it to the hosts; every party computes its own encrypted gradient
-``X^T [[d]] / n``, hides it under a random mask it alone knows, has the arbiter decrypt the masked vector,
-removes the mask and steps its own optimizer. The arbiter thus never sees a gradient, a host never sees a
-label or a residual, the guest never sees a host's forward.
-With one host the guest also forms the encrypted loss, which the arbiter decrypts and records.
+LR and LinR with one host and no sample weights run under the parties' own keys
+(``ml.hetero_linear_party_keys``, on the additive residual and loss: ``host_factor``, ``guest_part``,
+``guest_loss``, ``host_loss_factor``); everything else under the arbiter's key, as follows. The guest holds
+the labels and some features, each host other features of the same samples, the arbiter the Paillier key.
+Per batch: every host sends its forward pieces encrypted (``[[wx_h]]``, and what the loss needs; Poisson:
+``[[exp(wx_h)]]``, and ``[[sum y wx_h]]`` formed on the labels the guest encrypted once at the start, which
+saves a host encrypting ``wx_h`` every batch); the guest forms the encrypted residual ``[[d]]`` and sends it
+to the hosts; every party computes its own encrypted gradient ``X^T [[d]] / n``, hides it under a random
+mask it alone knows, has the arbiter decrypt the masked vector, removes the mask and steps its own optimizer.
+The arbiter thus never sees a gradient, a host never sees a label or a residual, the guest never sees a
+host's forward. With one host the guest also forms the encrypted loss, which the arbiter decrypts and records.
 """
 
 from __future__ import annotations
@@ -55,15 +57,40 @@ class Family:
     def residual(self, host: dict[str, EncryptedVector], wx_g: np.ndarray, y: np.ndarray,
                  weights: np.ndarray | None, offset: np.ndarray | None = None) -> EncryptedVector:
         """The encrypted residual ``[[d]]`` (each row's gradient factor), sample weights applied."""
-        if self.name == "logistic":
-            signed = 2.0 * y - 1.0  # labels {0, 1} as {-1, +1}; Taylor: d = 0.25 wx - 0.5 y
-            enc = host["wx"] * 0.25 + (0.25 * wx_g - 0.5 * signed)
-        elif self.name == "linear":
-            enc = host["wx"] + (wx_g - y)
-        else:  # poisson: mu = exposure * exp(wx_g) * exp(wx_h)
+        if self.name == "poisson":  # mu = exposure * exp(wx_g) * exp(wx_h)
             scale = np.exp(wx_g) * (offset if offset is not None else 1.0)
             enc = host["exp_wx"] * scale - y
+        else:
+            enc = host["wx"] * self.host_factor + self.guest_part(wx_g, y)
         return enc * weights if weights is not None else enc
+
+    @property
+    def host_factor(self) -> float:
+        """LR and LinR: the residual is ``host_factor * wx_h + guest_part(wx_g, y)``."""
+        return {"logistic": 0.25, "linear": 1.0}[self.name]
+
+    @property
+    def host_loss_factor(self) -> float:
+        """LR and LinR: the loss's own term of the host, ``host_loss_factor * sum wx_h^2``; with the cross term
+        ``sum guest_part * wx_h`` and ``guest_loss`` it makes the batch's summed loss (``loss`` over the rows)."""
+        return {"logistic": 0.125, "linear": 0.5}[self.name]
+
+    def guest_loss(self, wx_g: np.ndarray, y: np.ndarray) -> float:
+        """LR and LinR: the guest's own term of the batch's summed loss (``host_loss_factor``)."""
+        if self.name == "logistic":
+            return float((np.log(2) - 0.5 * (2.0 * y - 1.0) * wx_g + 0.125 * wx_g ** 2).sum())
+        if self.name == "linear":
+            return float((0.5 * (wx_g - y) ** 2).sum())
+        raise ValueError(f"{self.name} has no additive residual")
+
+    def guest_part(self, wx_g: np.ndarray, y: np.ndarray) -> np.ndarray:
+        """LR and LinR: the guest's plain part of the residual (``0.25 wx_g - 0.5 y`` with labels as -1/+1 for
+        LR, Taylor's expansion; ``wx_g - y`` for LinR)."""
+        if self.name == "logistic":
+            return 0.25 * wx_g - 0.5 * (2.0 * y - 1.0)
+        if self.name == "linear":
+            return wx_g - y
+        raise ValueError(f"{self.name} has no additive residual")
 
     def loss(self, host: dict[str, EncryptedVector], wx_g: np.ndarray, y: np.ndarray,
              weights: np.ndarray | None, residual: EncryptedVector | None = None,

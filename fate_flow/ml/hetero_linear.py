@@ -1,6 +1,8 @@
 """The three parties' loops of the hetero linear models (``ml.glm`` says what is computed, this module when and
 by whom). Every exchange happens in a sub-context (``iter.k/batch.b``), so nothing of one batch can be read
-as another's.
+as another's. The guest announces the protocol (``protocol``); LR and LinR with one host, no sample weights
+and no sqn run each batch under the parties' own keys (``ml.hetero_linear_party_keys``: the same loops, a
+third of the encryption cost); the rest under the arbiter's key, as below.
 
 Guest:   per batch  hosts -> forward pieces; -> hosts residual; -> arbiter masked gradient (and loss)
 Host:    per batch  -> guest forward pieces; guest -> residual; -> arbiter masked gradient
@@ -35,6 +37,17 @@ from fate_flow.framework.context import Context
 from fate_flow.ml import masking
 from fate_flow.ml.batch import batch_indices, largest_batch
 from fate_flow.ml.glm import Family, add_pieces, decode_pieces
+from fate_flow.ml.hetero_linear_party_keys import (
+    ARBITER_KEY,
+    PARTY_KEYS,
+    applies,
+    arbiter_loss,
+    checked_protocol,
+    exchange_keys,
+    guest_batch,
+    host_batch,
+    peer_public_key,
+)
 from fate_flow.ml.optim import Optimizer, converged, initial_weights
 from fate_flow.ml.paillier import (
     EncryptedVector,
@@ -180,25 +193,28 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
               settings: Settings, initial: np.ndarray | None = None, offset: np.ndarray | None = None,
               validator: Validator | None = None) -> Fit:
     """Train the guest's weights (intercept last when fitted) with the hosts and the arbiter."""
-    public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
-    prepare_blinding(public, ctx.cores)  # for the masked gradients (and residuals) made uniformly random
     design = _with_intercept(x) if settings.fit_intercept else x
     w = _start(settings, design.shape[1], initial)
     optimizer = settings.optimizer_for(settings.fit_intercept)
     fit = Fit(weights=w)
-    one_host = len(ctx.hosts) == 1
     timings = Timings("hetero linear")
-    sqn = _PartySqn.of(settings)
-    if one_host and family.labels_at_host:
-        with timings.phase("encrypt"):
-            labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
-        ctx.hosts.put("encrypted_labels", labels.to_wire())
-    # the fresh randomness of the residuals, masked gradients and losses, a batch's worth made ahead while the
-    # guest waits for the others
     largest = largest_batch(len(y), settings.batch_size)
-    to_arbiter = design.shape[1] + one_host  # the gradient's values and the loss, per batch
-    per_iteration = len(y) + to_arbiter * -(-len(y) // max(1, largest))
-    with ObfuscatorPool(public, capacity=largest + to_arbiter) as pool:
+    protocol = PARTY_KEYS if applies(family, len(ctx.hosts), weights is not None, settings.optimizer) else ARBITER_KEY
+    ctx.hosts.put("protocol", protocol)
+    ctx.arbiter.put("protocol", protocol)
+    if protocol == PARTY_KEYS:
+        keys = exchange_keys(ctx, ctx.hosts[0], settings.key_length)
+        ctx.arbiter.put("public_key", keys.private.public.to_wire())  # the arbiter unmasks the loss under it
+        # the fresh randomness of the guest's part of the residual, a batch's worth made ahead
+        pool = ObfuscatorPool(keys.private, capacity=largest + 1)
+        per_iteration = len(y) + -(-len(y) // max(1, largest))  # the residual parts, a loss part per batch
+
+        def run_batch(batch: Context, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+            return optimizer.step(w, guest_batch(batch, family, keys, design[rows], y[rows], w, timings, pool))
+    else:
+        pool, per_iteration, run_batch = _guest_under_arbiter_key(ctx, family, design, y, weights, offset, settings,
+                                                                  optimizer, timings)
+    with pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
             pool.expect((settings.max_iter - iteration) * per_iteration)
@@ -210,10 +226,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
                 before = w.copy()
                 for number, rows in enumerate(batches):
                     with step.sub("batch", number) as batch:
-                        w = _guest_batch(batch, family, public, design[rows], y[rows],
-                                         None if weights is None else weights[rows],
-                                         None if offset is None else offset[rows], w, optimizer, one_host,
-                                         timings, pool, sqn)
+                        w = run_batch(batch, rows, w)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
                 with timings.phase("sync"):
@@ -230,6 +243,35 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
                 break
     timings.log(ctx, "guest", pool)
     return fit
+
+
+BatchStep = Callable[[Context, np.ndarray, np.ndarray], np.ndarray]  # (batch ctx, rows, weights) -> new weights
+
+
+def _guest_under_arbiter_key(ctx: Context, family: Family, design: np.ndarray, y: np.ndarray,
+                             weights: np.ndarray | None, offset: np.ndarray | None, settings: Settings,
+                             optimizer: Optimizer, timings: Timings) -> tuple[ObfuscatorPool, int, BatchStep]:
+    """The guest's set-up under the arbiter's key: its obfuscator pool, the obfuscators an iteration takes, and
+    the batch step."""
+    public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
+    prepare_blinding(public, ctx.cores)  # for the masked gradients (and residuals) made uniformly random
+    one_host = len(ctx.hosts) == 1
+    sqn = _PartySqn.of(settings)
+    if one_host and family.labels_at_host:
+        with timings.phase("encrypt"):
+            labels = public.encrypt(y if weights is None else y * weights, ctx.cores)
+        ctx.hosts.put("encrypted_labels", labels.to_wire())
+    # the fresh randomness of the residuals, masked gradients and losses, a batch's worth made ahead while the
+    # guest waits for the others
+    largest = largest_batch(len(y), settings.batch_size)
+    to_arbiter = design.shape[1] + one_host  # the gradient's values and the loss, per batch
+    per_iteration = len(y) + to_arbiter * -(-len(y) // max(1, largest))
+    pool = ObfuscatorPool(public, capacity=largest + to_arbiter)
+
+    def run_batch(batch: Context, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+        return _guest_batch(batch, family, public, design[rows], y[rows], None if weights is None else weights[rows],
+                            None if offset is None else offset[rows], w, optimizer, one_host, timings, pool, sqn)
+    return pool, per_iteration, run_batch
 
 
 def _guest_batch(ctx: Context, family: Family, public: PublicKey, design: np.ndarray, y: np.ndarray,
@@ -317,23 +359,24 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
              on_validate: Callable[[Context, np.ndarray], None] | None = None) -> Fit:
     """Train this host's weights (no intercept) with the guest and the arbiter; ``on_validate`` answers the
     guest's validation requests (this host's ``wx`` on the train and validate data)."""
-    public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
     w = _start(settings, x.shape[1], initial)
     optimizer = settings.optimizer_for(False)
-    with_loss = len(ctx.hosts) == 1
     fit = Fit(weights=w)
     timings = Timings("hetero linear")
-    sqn = _PartySqn.of(settings)
-    labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
-        if with_loss and family.labels_at_host else None
-    prepare_blinding(public, ctx.cores)  # for the masked gradients (and Poisson's sum_y_wx)
-    # the fresh randomness of the forwards and masked gradients, a batch's worth made ahead while the host
-    # waits for the others
     batch_rows = max(1, largest_batch(len(x), settings.batch_size))
-    # the forward's values (and sum_y_wx), and the masked gradient's
-    per_batch = family.forward_values(batch_rows, with_loss, weighted) + (labels is not None) + x.shape[1]
-    per_iteration = per_batch * -(-len(x) // batch_rows)  # at most: the last batch may be smaller
-    with ObfuscatorPool(public, capacity=per_batch) as pool:
+    batch_count = -(-len(x) // batch_rows)  # at most: the last batch may be smaller
+    allowed = applies(family, len(ctx.hosts), weighted, settings.optimizer)
+    if checked_protocol(ctx.guest.get("protocol"), allowed) == PARTY_KEYS:
+        keys = exchange_keys(ctx, ctx.guest, settings.key_length)
+        # the fresh randomness of the forwards, a batch's worth made ahead while the host waits for the others
+        pool, per_iteration = ObfuscatorPool(keys.private, capacity=batch_rows), len(x)
+
+        def run_batch(batch: Context, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+            return optimizer.step(w, host_batch(batch, family, keys, x[rows], w, timings, pool))
+    else:
+        pool, per_iteration, run_batch = _host_under_arbiter_key(ctx, family, x, settings, weighted, optimizer,
+                                                                 timings, batch_rows, batch_count)
+    with pool:
         for iteration in range(settings.max_iter):
             optimizer.iteration = iteration
             pool.expect((settings.max_iter - iteration) * per_iteration)
@@ -342,22 +385,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                 before = w.copy()
                 for number, rows in enumerate(batches):
                     with step.sub("batch", number) as batch:
-                        part = x[rows]
-                        pieces = family.host_pieces(part @ w, with_loss, weighted)
-                        with timings.phase("encrypt"):
-                            forward = {name: public.encrypt(values, ctx.cores, pool=pool).to_wire()
-                                       for name, values in pieces.items()}
-                            if labels is not None:  # uniform randomness: the guest knows that of [[y]]
-                                forward["sum_y_wx"] = labels.take(rows).rmatmul((part @ w).reshape(-1, 1)) \
-                                    .rerandomize_uniform(pool=pool).to_wire()
-                        batch.guest.put("forward", forward)
-                        with timings.phase("waiting"):
-                            residual = _from_guest(public, batch.guest.get("residual"), len(rows), "residual")
-                        with timings.phase("gradient"):
-                            encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
-                        with timings.phase("waiting"):
-                            gradient = _step_with_arbiter(batch, public, encrypted, pool)
-                        w = _host_step(batch, public, optimizer, sqn, w, gradient, part, timings)
+                        w = run_batch(batch, rows, w)
                 step.arbiter.put("penalty", optimizer.penalty_loss(w))
                 step.arbiter.put("step_norm", float(np.sum((w - before) ** 2)))
                 fit.converged = bool(step.arbiter.get("converged"))
@@ -371,6 +399,42 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
                 break
     timings.log(ctx, "host", pool)
     return fit
+
+
+def _host_under_arbiter_key(ctx: Context, family: Family, x: np.ndarray, settings: Settings, weighted: bool,
+                            optimizer: Optimizer, timings: Timings, batch_rows: int,
+                            batch_count: int) -> tuple[ObfuscatorPool, int, BatchStep]:
+    """The host's set-up under the arbiter's key: its obfuscator pool, the obfuscators an iteration takes, and
+    the batch step."""
+    public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
+    with_loss = len(ctx.hosts) == 1
+    sqn = _PartySqn.of(settings)
+    labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
+        if with_loss and family.labels_at_host else None
+    prepare_blinding(public, ctx.cores)  # for the masked gradients (and Poisson's sum_y_wx)
+    # the fresh randomness of the forwards and masked gradients, a batch's worth made ahead while the host
+    # waits for the others: the forward's values (and sum_y_wx), and the masked gradient's
+    per_batch = family.forward_values(batch_rows, with_loss, weighted) + (labels is not None) + x.shape[1]
+    pool = ObfuscatorPool(public, capacity=per_batch)
+
+    def run_batch(batch: Context, rows: np.ndarray, w: np.ndarray) -> np.ndarray:
+        part = x[rows]
+        pieces = family.host_pieces(part @ w, with_loss, weighted)
+        with timings.phase("encrypt"):
+            forward = {name: public.encrypt(values, ctx.cores, pool=pool).to_wire()
+                       for name, values in pieces.items()}
+            if labels is not None:  # uniform randomness: the guest knows that of [[y]]
+                forward["sum_y_wx"] = labels.take(rows).rmatmul((part @ w).reshape(-1, 1)) \
+                    .rerandomize_uniform(pool=pool).to_wire()
+        batch.guest.put("forward", forward)
+        with timings.phase("waiting"):
+            residual = _from_guest(public, batch.guest.get("residual"), len(rows), "residual")
+        with timings.phase("gradient"):
+            encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
+        with timings.phase("waiting"):
+            gradient = _step_with_arbiter(batch, public, encrypted, pool)
+        return _host_step(batch, public, optimizer, sqn, w, gradient, part, timings)
+    return pool, per_batch * batch_count, run_batch
 
 
 def _host_step(ctx: Context, public: PublicKey, optimizer: Optimizer, sqn: _PartySqn | None, w: np.ndarray,
@@ -434,31 +498,25 @@ def _from_guest(public: PublicKey, wire: Any, rows: int, what: str, sender: str 
 
 # -- arbiter -------------------------------------------------------------------------------------------------------
 def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
-    """Hold the key: decrypt masked gradients and the loss, decide convergence, record the loss curve."""
-    public, private = generate_keypair(settings.key_length)
-    ctx.guest.put("public_key", public.to_wire())
-    ctx.hosts.put("public_key", public.to_wire())
+    """Decide convergence and record the loss curve; under the arbiter's key also hold the key and decrypt
+    the masked gradients and the loss."""
+    timings = Timings("hetero linear")
+    announced = ctx.guest.get("protocol")
+    if checked_protocol(announced, len(ctx.hosts) == 1 and settings.optimizer != "sqn") == PARTY_KEYS:
+        guest_key = peer_public_key(ctx.guest, settings.key_length)
+
+        def batch_losses(batch: Context) -> list[float]:
+            return [arbiter_loss(batch, guest_key)]
+    else:
+        batch_losses = _arbiter_key_holder(ctx, settings, timings)
     fit = Fit(weights=np.zeros(0))
     previous: float | None = None
-    timings = Timings("hetero linear")
-    curvature = Curvature(settings.sqn_memory) if settings.optimizer == "sqn" else None
-    batches = 0
     for iteration in range(settings.max_iter):
         with ctx.sub("iter", iteration) as step:
             losses = []
             for number in range(_batch_count(step)):
                 with step.sub("batch", number) as batch:
-                    for party in (batch.guest, *batch.hosts):
-                        with timings.phase("waiting"):
-                            masked = party.get("masked_gradient")
-                        with timings.phase("decrypt"):
-                            party.put("revealed", masking.reveal(private, masked, ctx.cores))
-                    if len(ctx.hosts) == 1:
-                        losses.append(masking.decrypt_scalar(private, batch.guest.get("loss")))
-                    if curvature is not None:
-                        batches += 1
-                        with timings.phase("sqn"):
-                            _arbiter_sqn(batch, private, curvature, curvature_due(batches, settings.sqn_interval))
+                    losses.extend(batch_losses(batch))
             penalties = [float(p) for p in (step.guest.get("penalty"), *step.hosts.get("penalty"))]
             norms = [float(n) for n in (step.guest.get("step_norm"), *step.hosts.get("step_norm"))]
             loss = float(np.mean(losses)) + sum(penalties) if losses else None
@@ -475,6 +533,31 @@ def arbiter_fit(ctx: Context, settings: Settings) -> Fit:
             break
     timings.log(ctx, "arbiter")
     return fit
+
+
+def _arbiter_key_holder(ctx: Context, settings: Settings, timings: Timings) -> Callable[[Context], list[float]]:
+    """Under the arbiter's key: a fresh key pair sent to the parties, and the batch step that decrypts the
+    masked gradients (and sqn's products) and returns the batch's loss (one host) or nothing."""
+    public, private = generate_keypair(settings.key_length)
+    ctx.guest.put("public_key", public.to_wire())
+    ctx.hosts.put("public_key", public.to_wire())
+    curvature = Curvature(settings.sqn_memory) if settings.optimizer == "sqn" else None
+    batches = 0
+
+    def batch_losses(batch: Context) -> list[float]:
+        nonlocal batches
+        for party in (batch.guest, *batch.hosts):
+            with timings.phase("waiting"):
+                masked = party.get("masked_gradient")
+            with timings.phase("decrypt"):
+                party.put("revealed", masking.reveal(private, masked, ctx.cores))
+        losses = [masking.decrypt_scalar(private, batch.guest.get("loss"))] if len(ctx.hosts) == 1 else []
+        if curvature is not None:
+            batches += 1
+            with timings.phase("sqn"):
+                _arbiter_sqn(batch, private, curvature, curvature_due(batches, settings.sqn_interval))
+        return losses
+    return batch_losses
 
 
 def _arbiter_sqn(batch: Context, private: PrivateKey, curvature: Curvature, due: bool) -> None:

@@ -2,8 +2,10 @@
 
 The owner of an encrypted vector multiplies each ciphertext by ``g^R = 1 + R n (mod n^2)`` with ``R``
 uniform in ``[0, n)`` from the OS CSPRNG: the plaintext becomes ``m + R mod n``, uniformly distributed
-whatever ``m`` is, so the arbiter that decrypts it learns nothing (perfect hiding, not a statistical mask
-on floats). The owner subtracts ``R`` from what comes back, exactly, and decodes the fixed-point value.
+whatever ``m`` is, so the key holder that decrypts it (the arbiter, or the other party under the parties' own
+keys) learns nothing (perfect hiding, not a statistical mask on floats). The owner subtracts ``R`` from what
+comes back, exactly, and decodes the fixed-point value (or hands ``R`` to a third party that alone is to learn
+the value: ``secret_to_wire``).
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import numpy as np
 from gmpy2 import mpz
 
 from fate_flow.engine.bigint import BigIntVector
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey
+from fate_flow.ml.paillier import MAX_EXPONENT, EncryptedVector, PrivateKey, PublicKey
 
 MASKED_KEYS = frozenset({"key", "ciphertexts"})
 MAX_LENGTH = 20_000_000
@@ -53,20 +55,45 @@ def reveal(private: PrivateKey, wire: Any, cores: int = 1) -> BigIntVector:
 def recover(public: PublicKey, secret: Secret, answer: Any) -> np.ndarray:
     """The owner's plain vector from the key holder's answer; refuses an answer of the wrong shape or values
     outside the vector's bound (a key holder that lies is caught, not believed)."""
-    if not isinstance(answer, BigIntVector) or len(answer) != len(secret.masks):
-        raise ValueError("the arbiter's answer is not the decryption of the masked vector")
+    if not isinstance(answer, BigIntVector) or len(answer) != len(secret.masks) or len(answer) > MAX_LENGTH:
+        raise ValueError("the key holder's answer is not the decryption of the masked vector")
     n, max_int = int(public.n), int(public.max_int)
     values = []
     for masked, mask in zip(answer.ints(), secret.masks, strict=True):
         if not 0 <= masked < n:
-            raise ValueError("the arbiter's answer holds a value outside the plaintext ring")
+            raise ValueError("the key holder's answer holds a value outside the plaintext ring")
         m = (masked - int(mask)) % n
         signed = m if m <= max_int else m - n
         if abs(signed) > secret.bound:
-            raise ValueError("the arbiter's answer does not decode to a value of the vector's range")
+            raise ValueError("the key holder's answer does not decode to a value of the vector's range")
         values.append(signed)
     scale = 1 << secret.exponent
     return np.array([v / scale for v in values], dtype=np.float64)
+
+
+def secret_to_wire(secret: Secret) -> dict:
+    """A secret handed to a third party, which then recovers the value from the key holder's answer (the
+    hetero linear models' loss: the guest masks it, the host decrypts, the arbiter alone learns it)."""
+    return {"masks": BigIntVector.from_ints(int(m) for m in secret.masks), "exponent": secret.exponent,
+            "bound": secret.bound}
+
+
+def secret_from_wire(public: PublicKey, wire: Any) -> Secret:
+    """A secret a party sent (``secret_to_wire``), checked: masks in the plaintext ring of ``public``, an exponent
+    and a bound an encrypted vector of that key can have."""
+    if not isinstance(wire, dict) or set(wire) != {"masks", "exponent", "bound"}:
+        raise ValueError("a mask secret is a dict of masks, exponent and bound")
+    masks, exponent, bound = wire["masks"], wire["exponent"], wire["bound"]
+    if not isinstance(masks, BigIntVector) or not 0 < len(masks) <= MAX_LENGTH:
+        raise ValueError("the secret's masks must be one non-empty BigIntVector")
+    values = [mpz(m) for m in masks.ints()]
+    if any(not 0 <= m < public.n for m in values):
+        raise ValueError("a mask lies outside the plaintext ring")
+    if isinstance(exponent, bool) or not isinstance(exponent, int) or not 0 <= exponent <= MAX_EXPONENT:
+        raise ValueError(f"the secret's exponent must be an int in [0, {MAX_EXPONENT}]")
+    if isinstance(bound, bool) or not isinstance(bound, int) or not 0 <= bound <= public.max_int:
+        raise ValueError("the secret's bound must be an int in [0, n/2]")
+    return Secret(values, exponent, bound)
 
 
 def decrypt_scalar(private: PrivateKey, wire: Any) -> float:

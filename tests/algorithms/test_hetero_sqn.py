@@ -228,8 +228,8 @@ def test_two_hosts_equal_the_plain_algorithm(family):
 def test_the_arbiter_decrypts_only_masked_vectors_and_sums(protocol):
     *_, hub = protocol
     received = _received(hub, "arbiter")
-    assert {name for _, name, _ in received} == {"masked_gradient", "products", "loss", "penalty", "step_norm",
-                                                  "batch_count", "stop"}
+    assert {name for _, name, _ in received} == {"protocol", "masked_gradient", "products", "loss", "penalty",
+                                                  "step_norm", "batch_count", "stop"}
     # gradients and hessian-vector products alike: 18 batches, 8 curvature pairs, two parties
     masked = [obj for _, name, obj in received if name == "masked_gradient"]
     assert len(masked) == 2 * (18 + 8) and all(set(wire) == {"key", "ciphertexts"} for wire in masked)
@@ -247,7 +247,7 @@ def test_a_host_gets_no_label_residual_or_plain_guest_value(protocol):
     *_, hub = protocol
     received = _received(hub, "host")
     assert {name for _, name, _ in received} == {
-        "public_key", "batches", "residual", "revealed", "converged", "validate", "stop",
+        "protocol", "public_key", "batches", "residual", "revealed", "converged", "validate", "stop",
         "sample", "hessian_forward", "coefficients", "kept"}
     for sender, name, obj in received:
         if name in ("residual", "hessian_forward"):

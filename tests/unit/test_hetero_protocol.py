@@ -1,8 +1,8 @@
-"""The hetero GLM protocol (``fate_flow.ml.hetero_linear``) with its three parties in one process, talking
-through an in-memory data plane that keeps every encoded message: the weights equal FATE's algorithm run in
-the clear, and what crossed the data plane gives nobody what it must not have — the arbiter sees no
-gradient, a host no label and no residual in the clear, the guest no host forward in the clear — and the
-keys are fresh per run."""
+"""The hetero GLM protocols (``fate_flow.ml.hetero_linear``: under the arbiter's key, and under the parties' own
+keys, ``ml.hetero_linear_party_keys``) with their three parties in one process, talking through an in-memory
+data plane that keeps every encoded message: the weights equal FATE's algorithm run in the clear, and what
+crossed the data plane gives nobody what it must not have — the arbiter sees no gradient, a host no label and
+no residual in the clear, the guest no host forward in the clear — and the keys are fresh per run."""
 
 from __future__ import annotations
 
@@ -17,13 +17,14 @@ from fate_flow.components.intersection.loopback import Hub
 from fate_flow.engine.bigint import BigIntVector
 from fate_flow.engine.codec import decode
 from fate_flow.entity.keys import TaskKey
+from fate_flow.errors import ComponentError
 from fate_flow.framework.context import Context
 from fate_flow.framework.federation import Exchange
 from fate_flow.framework.metrics import Metrics
 from fate_flow.ml.glm import LINEAR, LOGISTIC, POISSON, Family
 from fate_flow.ml.hetero_linear import Settings, arbiter_fit, guest_fit, host_fit
 from fate_flow.ml.optim import Optimizer
-from fate_flow.ml.paillier import EncryptedVector
+from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair
 
 ROLES = {"guest": ["9999"], "host": ["10000"], "arbiter": ["10000"]}
 ROWS, ITERATIONS, RATE, ALPHA = 120, 3, 0.2, 0.01
@@ -57,13 +58,17 @@ def _settings() -> Settings:
                     key_length=1024)
 
 
-def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[Any, Any, Hub]:
-    results, hub = _run_family(LOGISTIC, xg, y, xh)
+def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray, party_keys: bool = True) -> tuple[Any, Any, Hub]:
+    results, hub = _run_family(LOGISTIC, xg, y, xh, party_keys=party_keys)
     return results["guest"], results["host"], hub
 
 
-def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray,
-                weights: np.ndarray | None = None) -> tuple[dict[str, Any], Hub]:
+def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray, weights: np.ndarray | None = None,
+                party_keys: bool = True) -> tuple[dict[str, Any], Hub]:
+    """One fit; ``party_keys=False`` forces the arbiter's key where the parties' own keys would apply."""
+    if not party_keys:
+        with mock.patch("fate_flow.ml.hetero_linear.applies", return_value=False):
+            return _run_family(family, xg, y, xh, weights)
     hub = Hub(timeout=120)
     results: dict[str, Any] = {}
 
@@ -105,27 +110,46 @@ def _reference(xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple[np.ndarra
     return wg, wh, gradients
 
 
-@pytest.fixture(scope="module")
-def run() -> tuple:
+def _data() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     random = np.random.default_rng(7)
     xg, xh = random.normal(size=(ROWS, 3)), random.normal(size=(ROWS, 4))
     y = (xg[:, 0] + xh[:, 1] + random.normal(scale=0.5, size=ROWS) > 0).astype(float)
+    return xg, y, xh
+
+
+@pytest.fixture(scope="module")
+def run() -> tuple:
+    """LR with one host and no weights: the parties' own keys."""
+    xg, y, xh = _data()
     return xg, y, xh, _run(xg, y, xh)
+
+
+@pytest.fixture(scope="module")
+def run_arbiter_key() -> tuple:
+    """The same fit under the arbiter's key (what several hosts, sample weights, Poisson and sqn use)."""
+    xg, y, xh = _data()
+    return xg, y, xh, _run(xg, y, xh, party_keys=False)
 
 
 def _received(hub: Hub, role: str) -> list[tuple[str, Any]]:
     return [(m.name, decode(m.data)) for m in hub.messages if m.receiver[0] == role]
 
 
-def test_weights_equal_the_plain_algorithm(run):
-    xg, y, xh, (guest, host, _) = run
+def _sent(hub: Hub, sender: str, receiver: str, name: str) -> list[Any]:
+    return [decode(m.data) for m in hub.messages if m.sender[0] == sender and m.receiver[0] == receiver
+            and m.name == name]
+
+
+@pytest.mark.parametrize("fixture", ["run", "run_arbiter_key"])
+def test_weights_equal_the_plain_algorithm(fixture, request):
+    xg, y, xh, (guest, host, _) = request.getfixturevalue(fixture)
     wg, wh, _ = _reference(xg, y, xh)
     np.testing.assert_allclose(guest.weights, wg, atol=1e-8)
     np.testing.assert_allclose(host.weights, wh, atol=1e-8)
 
 
-def test_the_arbiter_never_sees_a_gradient(run):
-    xg, y, xh, (_, _, hub) = run
+def test_the_arbiter_never_sees_a_gradient(run_arbiter_key):
+    xg, y, xh, (_, _, hub) = run_arbiter_key
     _, _, gradients = _reference(xg, y, xh)
     plain = np.abs(np.concatenate(gradients))
     masked = [obj for name, obj in _received(hub, "arbiter") if name == "masked_gradient"]
@@ -141,14 +165,14 @@ def test_the_arbiter_never_sees_a_gradient(run):
     assert min(values) > 2 ** 600 and plain.max() < 10
     # the arbiter receives nothing else but one-number summaries (loss, penalties, norms, counts, flags)
     names = {name for name, _ in _received(hub, "arbiter")}
-    assert names == {"masked_gradient", "loss", "penalty", "step_norm", "batch_count", "stop"}
+    assert names == {"protocol", "masked_gradient", "loss", "penalty", "step_norm", "batch_count", "stop"}
 
 
-def test_a_host_gets_no_label_and_no_residual_in_the_clear(run):
-    xg, y, xh, (_, _, hub) = run
+def test_a_host_gets_no_label_and_no_residual_in_the_clear(run_arbiter_key):
+    xg, y, xh, (_, _, hub) = run_arbiter_key
     received = _received(hub, "host")
-    assert {name for name, _ in received} == {"public_key", "batches", "residual", "revealed", "converged", "validate",
-                                              "stop"}
+    assert {name for name, _ in received} == {"protocol", "public_key", "batches", "residual", "revealed",
+                                              "converged", "validate", "stop"}
     for name, obj in received:
         if name == "residual":
             assert set(obj) == {"key", "exponent", "bound", "ciphertexts"}
@@ -157,8 +181,8 @@ def test_a_host_gets_no_label_and_no_residual_in_the_clear(run):
             assert all(np.asarray(rows).dtype.kind in "iu" for rows in obj)  # row positions, nothing else
 
 
-def test_the_guest_gets_host_forwards_only_encrypted(run):
-    *_, (_, _, hub) = run
+def test_the_guest_gets_host_forwards_only_encrypted(run_arbiter_key):
+    *_, (_, _, hub) = run_arbiter_key
     forwards = [obj for name, obj in _received(hub, "guest") if name == "forward"]
     assert len(forwards) == ITERATIONS
     for pieces in forwards:
@@ -166,11 +190,121 @@ def test_the_guest_gets_host_forwards_only_encrypted(run):
         assert all(isinstance(piece["ciphertexts"], BigIntVector) for piece in pieces.values())
 
 
-def test_keys_are_fresh_per_run(run):
-    xg, y, xh, (_, _, hub) = run
-    _, _, again = _run(xg[:20], y[:20], xh[:20])
+def test_keys_are_fresh_per_run(run_arbiter_key):
+    xg, y, xh, (_, _, hub) = run_arbiter_key
+    _, _, again = _run(xg[:20], y[:20], xh[:20], party_keys=False)
     keys = [[obj["n"] for name, obj in _received(h, "guest") if name == "public_key"] for h in (hub, again)]
     assert len(keys[0]) == len(keys[1]) == 1 and keys[0] != keys[1]
+
+
+# -- the parties' own keys -------------------------------------------------------------------------------------
+def _key_of(hub: Hub, owner: str) -> int:
+    receiver = "host" if owner == "guest" else "guest"
+    (wire,) = _sent(hub, owner, receiver, "public_key")
+    return wire["n"]
+
+
+def test_with_party_keys_each_party_gets_the_others_values_only_under_the_others_key(run):
+    """The host gets the guest's part of the residual (labels inside) under the guest's key, the guest the
+    host's forward under the host's: a party can decrypt neither; each key is fresh, of the configured length,
+    and nobody else's; the arbiter holds no key and gets no ciphertext it could decrypt."""
+    *_, (_, _, hub) = run
+    guest_n, host_n = _key_of(hub, "guest"), _key_of(hub, "host")
+    assert guest_n != host_n and guest_n.bit_length() == host_n.bit_length() == 1024
+    parts = _sent(hub, "guest", "host", "residual_part") + _sent(hub, "guest", "host", "loss_part")
+    forwards = _sent(hub, "host", "guest", "forward")
+    assert len(parts) == 2 * ITERATIONS and len(forwards) == ITERATIONS
+    for wires, owner, other, rows in ((parts, guest_n, host_n, (ROWS, 1)), (forwards, host_n, guest_n, (ROWS,))):
+        for wire in wires:
+            assert len(EncryptedVector.from_wire(PublicKey(owner), wire)) in rows
+            with pytest.raises(ValueError):
+                EncryptedVector.from_wire(PublicKey(other), wire)
+    assert _sent(hub, "guest", "arbiter", "public_key") == [{"scheme": "paillier", "n": guest_n}]
+    assert not _sent(hub, "host", "arbiter", "public_key")
+    assert {name for name, _ in _received(hub, "arbiter")} == {
+        "protocol", "public_key", "loss_mask", "revealed_loss", "penalty", "step_norm", "batch_count", "stop"}
+    assert {name for name, _ in _received(hub, "host")} == {
+        "protocol", "public_key", "batches", "residual_part", "loss_part", "masked_gradient", "revealed",
+        "converged", "validate", "stop"}
+    assert {name for name, _ in _received(hub, "guest")} == {
+        "public_key", "forward", "masked_gradient", "masked_loss", "revealed", "converged"}
+
+
+def test_with_party_keys_every_decryption_a_party_does_for_the_other_is_masked(run):
+    """What each party decrypts for the other (a gradient, the loss) is uniform in [0, n): as fixed-point
+    numbers astronomically far from any gradient or loss; each gets its own gradient back and nothing else."""
+    xg, y, xh, (_, _, hub) = run
+    _, _, gradients = _reference(xg, y, xh)
+    for sender, receiver, name, per_batch in (("host", "guest", "revealed", 4), ("guest", "host", "revealed", 4),
+                                              ("guest", "arbiter", "revealed_loss", 1)):
+        revealed = _sent(hub, sender, receiver, name)
+        assert len(revealed) == ITERATIONS and all(len(vector) == per_batch for vector in revealed)
+        assert min(v for vector in revealed for v in vector.ints()) > 2 ** 600
+    assert np.abs(np.concatenate(gradients)).max() < 10
+
+
+def test_with_party_keys_the_arbiter_learns_the_loss_exactly(run):
+    """The arbiter unmasks the loss the guest decrypted with the host's mask: FATE's Taylor loss of the
+    iteration (before the step) plus the penalty after it."""
+    xg, y, xh, (_, _, hub) = run
+    design = np.hstack([xg, np.ones((len(y), 1))])
+    wg, wh, expected = np.zeros(design.shape[1]), np.zeros(xh.shape[1]), []
+    guest_opt, host_opt = Optimizer("sgd", RATE, ALPHA, "L2", fit_intercept=True), Optimizer("sgd", RATE, ALPHA, "L2")
+    for iteration in range(ITERATIONS):
+        wx, signed = design @ wg + xh @ wh, 2 * y - 1
+        taylor = float(np.mean(np.log(2) - 0.5 * signed * wx + 0.125 * wx ** 2))
+        d = 0.25 * wx - 0.5 * signed
+        guest_opt.iteration = host_opt.iteration = iteration
+        wg, wh = guest_opt.step(wg, design.T @ d / len(y)), host_opt.step(wh, xh.T @ d / len(y))
+        expected.append(taylor + guest_opt.penalty_loss(wg) + host_opt.penalty_loss(wh))
+    assert len(_sent(hub, "host", "arbiter", "loss_mask")) == ITERATIONS
+    results, _ = _run_family(LOGISTIC, xg, y, xh)
+    np.testing.assert_allclose(results["arbiter"].loss_history, expected, rtol=1e-9)
+
+
+def test_with_party_keys_what_goes_back_to_a_key_owner_is_uniformly_rerandomized():
+    """Each party's gradient is its data times ciphertexts the other party made under its own key: the masked
+    gradients and the loss go back uniformly rerandomized (a DJN obfuscator alone would leave characters the
+    owner reads), and nothing is rerandomized with a DJN obfuscator alone."""
+    xg, y, xh = _data()
+    calls: dict[str, list[int]] = {"rerandomize": [], "rerandomize_uniform": []}
+    real = {name: getattr(EncryptedVector, name) for name in calls}
+
+    def spy(name: str):
+        def counted(vector: EncryptedVector, *args: Any, **kwargs: Any) -> EncryptedVector:
+            calls[name].append(len(vector))
+            return real[name](vector, *args, **kwargs)
+        return counted
+
+    with mock.patch.object(EncryptedVector, "rerandomize", spy("rerandomize")), \
+            mock.patch.object(EncryptedVector, "rerandomize_uniform", spy("rerandomize_uniform")):
+        _run_family(LOGISTIC, xg, y, xh)
+    assert calls["rerandomize"] == []
+    assert sorted(calls["rerandomize_uniform"]) == sorted([4, 4, 1] * ITERATIONS)  # two gradients, the loss
+
+
+def test_a_party_keys_announcement_is_refused_where_it_cannot_apply():
+    """A guest announcing the party-keys protocol to a host with sample weights is refused by the host with a
+    message naming the protocol (not run with the weights left out); an unknown protocol likewise."""
+    _, _, xh = _data()
+    for announced, weighted, message in (("party_keys", True, "party-keys protocol"),
+                                         ("mine", False, "unknown protocol")):
+        hub = Hub(timeout=5)
+        _context(hub, "guest").hosts.put("protocol", announced)
+        with pytest.raises(ComponentError, match=message):
+            host_fit(_context(hub, "host"), LOGISTIC, xh, _settings(), weighted=weighted)
+
+
+def test_a_short_key_from_the_other_party_is_refused():
+    """A host sending a key shorter than encrypt_param.key_length would weaken what the guest sends under it."""
+    xg, y, _ = _data()
+    hub = Hub(timeout=5)
+    host = _context(hub, "host")
+    host.guest.put("public_key", generate_keypair(1024)[0].to_wire())
+    settings = _settings()
+    longer = Settings(**{**settings.__dict__, "key_length": 2048})
+    with pytest.raises(ComponentError, match="1024 bits, encrypt_param.key_length is 2048"):
+        guest_fit(_context(hub, "guest"), LOGISTIC, xg, y, None, longer)
 
 
 def _glm_reference(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray) -> tuple:
@@ -203,8 +337,11 @@ def test_linear_and_poisson_equal_the_plain_algorithm(family):
     np.testing.assert_allclose(results["host"].weights, wh, atol=1e-8)
     np.testing.assert_allclose(results["arbiter"].loss_history, losses, rtol=1e-8)
     forwards = [obj for name, obj in _received(hub, "guest") if name == "forward"]
-    expected = {"exp_wx", "sum_y_wx"} if family is POISSON else {"wx", "sum_sq_wx"}
-    assert len(forwards) == ITERATIONS and all(set(pieces) == expected for pieces in forwards)
+    assert len(forwards) == ITERATIONS
+    for forward in forwards:  # Poisson: the arbiter's key; LinR: the host's own, its wx alone
+        pieces = forward if family is POISSON else {"wx": forward}
+        assert set(pieces) == ({"exp_wx", "sum_y_wx"} if family is POISSON else {"wx"})
+        assert all(isinstance(piece["ciphertexts"], BigIntVector) for piece in pieces.values())
     # Poisson: the host gets the labels once, encrypted, and nothing else new
     labels = [obj for name, obj in _received(hub, "host") if name == "encrypted_labels"]
     assert len(labels) == (family is POISSON)
@@ -237,23 +374,26 @@ def test_the_residual_goes_back_uniformly_rerandomized_when_the_guest_multiplies
 
     with mock.patch.object(EncryptedVector, "rerandomize", spy("rerandomize")), \
             mock.patch.object(EncryptedVector, "rerandomize_uniform", spy("rerandomize_uniform")):
-        _run_family(family, xg, y, xh, weights)
+        _run_family(family, xg, y, xh, weights, party_keys=False)
     assert calls == ({"rerandomize": 0, "rerandomize_uniform": ITERATIONS} if uniform
                      else {"rerandomize": ITERATIONS, "rerandomize_uniform": 0})
 
 
-def test_the_arbiter_cannot_tell_a_zero_or_repeated_column_from_the_masked_gradient():
+@pytest.mark.parametrize("party_keys", [False, True], ids=["arbiter key", "party keys"])
+def test_the_key_holder_cannot_tell_a_zero_or_repeated_column_from_the_masked_gradient(party_keys):
     """``X^T [[d]]`` of an all-zero column is the ciphertext 1 and equal columns give equal ciphertexts; the
-    arbiter can read both off what it decrypts (mod n the plaintext mask vanishes) unless the party
-    rerandomizes first."""
+    key holder (the arbiter, or the guest under the parties' own keys) can read both off what it decrypts (mod
+    n the plaintext mask vanishes) unless the party rerandomizes first."""
     random = np.random.default_rng(9)
     xg = random.normal(size=(ROWS, 2))
     shared = random.normal(size=ROWS)
     xh = np.column_stack([np.zeros(ROWS), shared, shared])
     y = (xg[:, 0] + shared > 0).astype(float)
-    _, _, hub = _run(xg, y, xh)
-    n = next(obj["n"] for name, obj in _received(hub, "host") if name == "public_key")
-    for m in hub.messages:
-        if m.sender[0] == "host" and m.name == "masked_gradient":
-            zero, first, second = (c % n for c in decode(m.data)["ciphertexts"].ints())
-            assert zero != 1 and first != second
+    _, _, hub = _run(xg, y, xh, party_keys=party_keys)
+    n = _key_of(hub, "guest") if party_keys else \
+        next(obj["n"] for name, obj in _received(hub, "host") if name == "public_key")
+    masked = _sent(hub, "host", "guest" if party_keys else "arbiter", "masked_gradient")
+    assert len(masked) == ITERATIONS
+    for wire in masked:
+        zero, first, second = (c % n for c in wire["ciphertexts"].ints())
+        assert zero != 1 and first != second
