@@ -16,19 +16,28 @@ Per batch, in the batch's sub-context:
 - the host's: ``E = X_h^T [[e]]_G``, then ``(E + host_factor X_h^T wx_h) / n`` under the guest's key, and
   the loss ``(w_h . E + [[guest_loss]] + host_loss_factor sum wx_h^2) / n`` from the same ``E``
   (``w_h . E = sum e * wx_h``: no product over the rows of its own);
-- each party rerandomizes what it computed uniformly over the n-th residues (``rerandomize_uniform``: its
-  multipliers are its data, and the other party made the ciphertexts and owns the key) and hides it under a
-  one-time mask uniform in the plaintext ring (``ml.masking``); the other party decrypts the masked values
+- each party rerandomizes what it computed with textbook ``r^n`` (``rerandomize_textbook``: its multipliers
+  are its data, and the other party made the ciphertexts AND the key) and hides it under a one-time mask
+  uniform in the plaintext ring (``ml.masking``); the other party decrypts the masked values
   (``masked_gradient`` -> ``revealed``) and the owner removes the mask;
 - the loss: the host sends the masked loss to the guest and its mask alone to the arbiter (``loss_mask``); the
   guest sends its decryption to the arbiter (``revealed_loss``), which removes the mask.
+
+The keys: each party proves ``gcd(n, phi(n)) = 1`` for its modulus (``ml.paillier.key_proof``) and checks the
+other's proof. Without it a key owner could pick a modulus with a character that no rerandomization touches,
+tag its ciphertexts with it and read the other party's features off the gradient it gets back to decrypt (a
+review demonstrated it). With it, a uniform n-th residue makes what goes back depend on the masked plaintext
+alone; received ciphertexts are checked to be units (``EncryptedVector.from_wire``).
 
 Who learns what is what the arbiter-key protocol gives: each party its own gradient (a party knowing its
 gradient and its own term learns ``X_h^T e`` or ``X_g^T wx_h``, as there), the arbiter the loss, penalties and
 step norms, and nobody a value of the other party's in the clear: every ciphertext a party receives is under
 the other's key, and every value it decrypts is masked uniformly. The arbiter holds no key and decrypts
-nothing. Multi-host fits (a host's gradient would need the other hosts' ``wx``), sample weights (the host's
-term would need them), Poisson (multiplicative) and sqn keep the arbiter's key (``applies``).
+nothing. Not closed, as under the arbiter's key (where the arbiter decrypts whatever a party sends it): a
+party that deviates can hand the other ciphertexts of its choosing to decrypt instead of its gradient, and the
+host decides the loss the arbiter records; closing that takes proofs of correct computation.
+Multi-host fits (a host's gradient would need the other hosts' ``wx``), sample weights (the host's term would
+need them), Poisson (multiplicative) and sqn keep the arbiter's key (``applies``).
 """
 
 from __future__ import annotations
@@ -43,14 +52,7 @@ from fate_flow.framework.context import Context
 from fate_flow.framework.federation import PartyHandle
 from fate_flow.ml import masking
 from fate_flow.ml.glm import Family
-from fate_flow.ml.paillier import (
-    EncryptedVector,
-    ObfuscatorPool,
-    PrivateKey,
-    PublicKey,
-    generate_keypair,
-    prepare_blinding,
-)
+from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey, generate_keypair, key_proof
 from fate_flow.ml.timings import Timings
 
 PARTY_KEYS, ARBITER_KEY = "party_keys", "arbiter_key"  # what the guest announces as "protocol"
@@ -80,17 +82,23 @@ class Keys:
 
 
 def exchange_keys(ctx: Context, peer: PartyHandle, key_length: int) -> Keys:
-    """A fresh key pair of ``key_length`` bits, its public half sent to ``peer``, and ``peer``'s, checked to be a
-    plausible Paillier modulus of the same length (a shorter one would weaken what this party sends under it)."""
+    """A fresh key pair of ``key_length`` bits, its public half and its proof (``key_proof``) sent to ``peer``,
+    and ``peer``'s key, refused unless a Paillier modulus of the same length (a shorter one would weaken what
+    this party sends under it) with a valid proof (else the owner could read back this party's data)."""
     public, private = generate_keypair(key_length)
     peer.put("public_key", public.to_wire())
+    peer.put("key_proof", key_proof.prove(private))
     other = peer_public_key(peer, key_length)
-    prepare_blinding(other, ctx.cores)  # for what goes back to it uniformly rerandomized
+    try:
+        key_proof.verify(other, peer.get("key_proof"))
+    except ValueError as exc:
+        raise ComponentError(f"the {peer.role}'s public key is refused: {exc}") from None
     return Keys(private, other)
 
 
 def peer_public_key(peer: PartyHandle, key_length: int) -> PublicKey:
-    """The public key ``peer`` sent, refused unless a plausible Paillier modulus of exactly ``key_length`` bits."""
+    """The public key ``peer`` sent, refused unless a plausible Paillier modulus of exactly ``key_length`` bits
+    (its proof is checked apart, where values go back under it)."""
     try:
         key = PublicKey.from_wire(peer.get("public_key"))
     except ValueError as exc:
@@ -136,7 +144,7 @@ def host_batch(ctx: Context, family: Family, keys: Keys, part: np.ndarray, w: np
         encrypted = products * (1.0 / rows) + family.host_factor * (part.T @ wx) / rows
         loss = (products.rmatmul(w.reshape(-1, 1)) + guest_loss + family.host_loss_factor * float(wx @ wx)) \
             * (1.0 / rows)
-    masked_loss, secret = masking.hide(keys.peer, loss.rerandomize_uniform())
+    masked_loss, secret = masking.hide(keys.peer, loss.rerandomize_textbook())
     guest.put("masked_loss", masked_loss)
     ctx.arbiter.put("loss_mask", masking.secret_to_wire(secret))
     with timings.phase("waiting"):
@@ -146,7 +154,7 @@ def host_batch(ctx: Context, family: Family, keys: Keys, part: np.ndarray, w: np
 def arbiter_loss(ctx: Context, guest_key: PublicKey) -> float:
     """The batch's loss: the guest's decryption of the host's masked loss less the host's mask."""
     try:
-        secret = masking.secret_from_wire(guest_key, ctx.hosts[0].get("loss_mask"))
+        secret = masking.secret_from_wire(guest_key, ctx.hosts[0].get("loss_mask"), 1)
         values = masking.recover(guest_key, secret, ctx.guest.get("revealed_loss"))
     except ValueError as exc:
         raise ComponentError(f"the batch's loss cannot be recovered: {exc}") from None
@@ -156,9 +164,10 @@ def arbiter_loss(ctx: Context, guest_key: PublicKey) -> float:
 
 
 def _swap_decryptions(ctx: Context, peer: PartyHandle, keys: Keys, encrypted: EncryptedVector) -> np.ndarray:
-    """This party's plain ``encrypted`` (under the peer's key), decrypted by the peer under a mask and uniform
-    fresh randomness; the peer's masked vector decrypted for it in turn. Both send before they wait."""
-    masked, secret = masking.hide(keys.peer, encrypted.rerandomize_uniform(ctx.cores))
+    """This party's plain ``encrypted`` (under the peer's key), decrypted by the peer under a mask and textbook
+    fresh randomness (uniform over the n-th residues of the peer's proven key); the peer's masked vector
+    decrypted for it in turn. Both send before they wait."""
+    masked, secret = masking.hide(keys.peer, encrypted.rerandomize_textbook(ctx.cores))
     peer.put("masked_gradient", masked)
     peer.put("revealed", _reveal(keys.private, peer.get("masked_gradient"), "masked gradient", ctx.cores))
     try:

@@ -68,7 +68,10 @@ def recover(public: PublicKey, secret: Secret, answer: Any) -> np.ndarray:
             raise ValueError("the key holder's answer does not decode to a value of the vector's range")
         values.append(signed)
     scale = 1 << secret.exponent
-    return np.array([v / scale for v in values], dtype=np.float64)
+    try:
+        return np.array([v / scale for v in values], dtype=np.float64)
+    except OverflowError:
+        raise ValueError("the key holder's answer does not decode to a float") from None
 
 
 def secret_to_wire(secret: Secret) -> dict:
@@ -78,14 +81,14 @@ def secret_to_wire(secret: Secret) -> dict:
             "bound": secret.bound}
 
 
-def secret_from_wire(public: PublicKey, wire: Any) -> Secret:
-    """A secret a party sent (``secret_to_wire``), checked: masks in the plaintext ring of ``public``, an exponent
-    and a bound an encrypted vector of that key can have."""
+def secret_from_wire(public: PublicKey, wire: Any, length: int) -> Secret:
+    """A secret of ``length`` masks a party sent (``secret_to_wire``), checked before anything is decoded: masks
+    in the plaintext ring of ``public``, an exponent and a bound an encrypted vector of that key can have."""
     if not isinstance(wire, dict) or set(wire) != {"masks", "exponent", "bound"}:
         raise ValueError("a mask secret is a dict of masks, exponent and bound")
     masks, exponent, bound = wire["masks"], wire["exponent"], wire["bound"]
-    if not isinstance(masks, BigIntVector) or not 0 < len(masks) <= MAX_LENGTH:
-        raise ValueError("the secret's masks must be one non-empty BigIntVector")
+    if not isinstance(masks, BigIntVector) or len(masks) != length:
+        raise ValueError(f"the secret's masks must be one BigIntVector of {length} values")
     values = [mpz(m) for m in masks.ints()]
     if any(not 0 <= m < public.n for m in values):
         raise ValueError("a mask lies outside the plaintext ring")

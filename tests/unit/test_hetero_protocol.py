@@ -12,6 +12,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
+from gmpy2 import mpz
 
 from fate_flow.components.intersection.loopback import Hub
 from fate_flow.engine.bigint import BigIntVector
@@ -51,11 +52,12 @@ def _context(hub: Hub, role: str) -> Context:
                                                                                             ROLES))
 
 
-def _settings() -> Settings:
-    return Settings(max_iter=ITERATIONS, batch_size=-1, batch_strategy="full", shuffle=False, early_stop="diff",
-                    tol=1e-12, optimizer="sgd", learning_rate=RATE, alpha=ALPHA, penalty="L2", decay=1.0,
-                    decay_sqrt=True, init_method="zeros", init_const=1.0, fit_intercept=True, random_seed=None,
-                    key_length=1024)
+def _settings(**overrides: Any) -> Settings:
+    values = dict(max_iter=ITERATIONS, batch_size=-1, batch_strategy="full", shuffle=False, early_stop="diff",
+                  tol=1e-12, optimizer="sgd", learning_rate=RATE, alpha=ALPHA, penalty="L2", decay=1.0,
+                  decay_sqrt=True, init_method="zeros", init_const=1.0, fit_intercept=True, random_seed=None,
+                  key_length=1024)
+    return Settings(**{**values, **overrides})
 
 
 def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray, party_keys: bool = True) -> tuple[Any, Any, Hub]:
@@ -64,11 +66,12 @@ def _run(xg: np.ndarray, y: np.ndarray, xh: np.ndarray, party_keys: bool = True)
 
 
 def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray, weights: np.ndarray | None = None,
-                party_keys: bool = True) -> tuple[dict[str, Any], Hub]:
+                party_keys: bool = True, settings: Settings | None = None) -> tuple[dict[str, Any], Hub]:
     """One fit; ``party_keys=False`` forces the arbiter's key where the parties' own keys would apply."""
     if not party_keys:
         with mock.patch("fate_flow.ml.hetero_linear.applies", return_value=False):
-            return _run_family(family, xg, y, xh, weights)
+            return _run_family(family, xg, y, xh, weights, settings=settings)
+    settings = settings or _settings()
     hub = Hub(timeout=120)
     results: dict[str, Any] = {}
 
@@ -76,11 +79,11 @@ def _run_family(family: Family, xg: np.ndarray, y: np.ndarray, xh: np.ndarray, w
         ctx = _context(hub, role)
         try:
             if role == "guest":
-                results[role] = guest_fit(ctx, family, xg, y, weights, _settings())
+                results[role] = guest_fit(ctx, family, xg, y, weights, settings)
             elif role == "host":
-                results[role] = host_fit(ctx, family, xh, _settings())
+                results[role] = host_fit(ctx, family, xh, settings)
             else:
-                results[role] = arbiter_fit(ctx, _settings())
+                results[role] = arbiter_fit(ctx, settings)
         except BaseException as exc:  # noqa: BLE001 (re-raised below)
             results[role] = exc
 
@@ -224,23 +227,43 @@ def test_with_party_keys_each_party_gets_the_others_values_only_under_the_others
     assert {name for name, _ in _received(hub, "arbiter")} == {
         "protocol", "public_key", "loss_mask", "revealed_loss", "penalty", "step_norm", "batch_count", "stop"}
     assert {name for name, _ in _received(hub, "host")} == {
-        "protocol", "public_key", "batches", "residual_part", "loss_part", "masked_gradient", "revealed",
-        "converged", "validate", "stop"}
+        "protocol", "public_key", "key_proof", "batches", "residual_part", "loss_part", "masked_gradient",
+        "revealed", "converged", "validate", "stop"}
     assert {name for name, _ in _received(hub, "guest")} == {
-        "public_key", "forward", "masked_gradient", "masked_loss", "revealed", "converged"}
+        "public_key", "key_proof", "forward", "masked_gradient", "masked_loss", "revealed", "converged"}
 
 
 def test_with_party_keys_every_decryption_a_party_does_for_the_other_is_masked(run):
     """What each party decrypts for the other (a gradient, the loss) is uniform in [0, n): as fixed-point
-    numbers astronomically far from any gradient or loss; each gets its own gradient back and nothing else."""
+    numbers astronomically far from any gradient or loss, positive or negative (``n - |v|``)."""
     xg, y, xh, (_, _, hub) = run
     _, _, gradients = _reference(xg, y, xh)
-    for sender, receiver, name, per_batch in (("host", "guest", "revealed", 4), ("guest", "host", "revealed", 4),
-                                              ("guest", "arbiter", "revealed_loss", 1)):
+    guest_n, host_n = _key_of(hub, "guest"), _key_of(hub, "host")
+    for sender, receiver, name, per_batch, n in (("host", "guest", "revealed", 4, host_n),
+                                                 ("guest", "host", "revealed", 4, guest_n),
+                                                 ("guest", "arbiter", "revealed_loss", 1, guest_n)):
         revealed = _sent(hub, sender, receiver, name)
         assert len(revealed) == ITERATIONS and all(len(vector) == per_batch for vector in revealed)
-        assert min(v for vector in revealed for v in vector.ints()) > 2 ** 600
+        assert min(min(v, n - v) for vector in revealed for v in vector.ints()) > 2 ** 600
     assert np.abs(np.concatenate(gradients)).max() < 10
+
+
+def test_with_party_keys_keys_are_fresh_per_run(run):
+    xg, y, xh, (_, _, hub) = run
+    _, _, again = _run(xg[:20], y[:20], xh[:20])
+    for owner in ("guest", "host"):
+        assert _key_of(hub, owner) != _key_of(again, owner)
+
+
+def test_with_party_keys_several_batches_equal_the_arbiter_key_protocol():
+    """Mini-batches of 50 (the last one shorter), the loss history included: both protocols compute the same."""
+    xg, y, xh = _data()
+    settings = _settings(batch_size=50)
+    party, _ = _run_family(LOGISTIC, xg, y, xh, settings=settings)
+    arbiter, _ = _run_family(LOGISTIC, xg, y, xh, party_keys=False, settings=settings)
+    for role in ("guest", "host"):
+        np.testing.assert_allclose(party[role].weights, arbiter[role].weights, atol=1e-9)
+    np.testing.assert_allclose(party["arbiter"].loss_history, arbiter["arbiter"].loss_history, rtol=1e-9)
 
 
 def test_with_party_keys_the_arbiter_learns_the_loss_exactly(run):
@@ -262,25 +285,77 @@ def test_with_party_keys_the_arbiter_learns_the_loss_exactly(run):
     np.testing.assert_allclose(results["arbiter"].loss_history, expected, rtol=1e-9)
 
 
-def test_with_party_keys_what_goes_back_to_a_key_owner_is_uniformly_rerandomized():
-    """Each party's gradient is its data times ciphertexts the other party made under its own key: the masked
-    gradients and the loss go back uniformly rerandomized (a DJN obfuscator alone would leave characters the
-    owner reads), and nothing is rerandomized with a DJN obfuscator alone."""
+def test_with_party_keys_what_goes_back_to_a_key_owner_carries_textbook_randomness():
+    """Each party's gradient (and the host's loss) is its data times ciphertexts the other party made under a
+    key it made too: what goes back is rerandomized with textbook ``r^n`` (exactly uniform for a proven key;
+    a DJN obfuscator alone leaves characters the owner reads), and it is that rerandomized vector, masked,
+    that is sent: mod n the mask ``1 + R n`` vanishes, so a sent value equals the rerandomized one mod n."""
     xg, y, xh = _data()
-    calls: dict[str, list[int]] = {"rerandomize": [], "rerandomize_uniform": []}
-    real = {name: getattr(EncryptedVector, name) for name in calls}
+    produced: list[tuple[list, list]] = []
+    real = EncryptedVector.rerandomize_textbook
 
-    def spy(name: str):
-        def counted(vector: EncryptedVector, *args: Any, **kwargs: Any) -> EncryptedVector:
-            calls[name].append(len(vector))
-            return real[name](vector, *args, **kwargs)
-        return counted
+    def recorded(vector: EncryptedVector, *args: Any, **kwargs: Any) -> EncryptedVector:
+        fresh = real(vector, *args, **kwargs)
+        produced.append((list(vector.ciphertexts), list(fresh.ciphertexts)))
+        return fresh
 
-    with mock.patch.object(EncryptedVector, "rerandomize", spy("rerandomize")), \
-            mock.patch.object(EncryptedVector, "rerandomize_uniform", spy("rerandomize_uniform")):
-        _run_family(LOGISTIC, xg, y, xh)
-    assert calls["rerandomize"] == []
-    assert sorted(calls["rerandomize_uniform"]) == sorted([4, 4, 1] * ITERATIONS)  # two gradients, the loss
+    with mock.patch.object(EncryptedVector, "rerandomize_textbook", recorded), \
+            mock.patch.object(EncryptedVector, "rerandomize", side_effect=AssertionError("DJN only")), \
+            mock.patch.object(EncryptedVector, "rerandomize_uniform", side_effect=AssertionError("DJN+blinding")):
+        _, hub = _run_family(LOGISTIC, xg, y, xh)
+    assert sorted(len(before) for before, _ in produced) == sorted([4, 4, 1] * ITERATIONS)
+    keys = {"guest": _key_of(hub, "guest"), "host": _key_of(hub, "host")}
+    sent = [(wire, keys["host" if m.sender[0] == "guest" else "guest"]) for m in hub.messages
+            if m.name in ("masked_gradient", "masked_loss") for wire in [decode(m.data)]]
+    assert len(sent) == 3 * ITERATIONS
+    for wire, n in sent:
+        values = [c % n for c in wire["ciphertexts"].ints()]
+        matches = [(before, after) for before, after in produced if [c % n for c in after] == values]
+        assert len(matches) == 1  # the rerandomized vector, masked
+        assert all(b % n != v for b, v in zip(matches[0][0], values, strict=True))  # not the raw product
+
+
+def test_a_modulus_sharing_a_factor_with_phi_is_refused(monkeypatch):
+    """A review's attack: a host picks n = p_1 ... p_15 q (27-bit p_i, q = 2 d t + 1 with d = prod p_i), which
+    passes every check of PublicKey.from_wire; Z_q^* then has a character of order d that no rerandomization
+    touches, with which the host read the guest's features off the gradient it decrypts. Nobody can give n-th
+    roots of its challenges, so the guest refuses the key before it computes anything under it."""
+    import math
+    import secrets
+
+    import gmpy2
+    from gmpy2 import mpz
+
+    from fate_flow.ml.paillier import key_proof
+
+    smalls, p = [], mpz(1) << 27
+    while math.prod(smalls).bit_length() <= 400:
+        p = gmpy2.next_prime(p)
+        smalls.append(p)
+    d = mpz(math.prod(smalls))
+    while True:
+        lo, hi = (mpz(1) << 1023) // (2 * d * d) + 1, (mpz(1) << 1024) // (2 * d * d) - 1
+        t = lo + mpz(secrets.randbelow(int(hi - lo)))
+        q = 2 * d * t + 1
+        if (d * q).bit_length() == 1024 and gmpy2.gcd(t, d) == 1 and gmpy2.is_prime(q):
+            break
+    crafted = PublicKey.from_wire({"scheme": "paillier", "n": int(d * q)})  # accepted by the plain checks
+    with pytest.raises(ZeroDivisionError):  # the owner's own factors give no n-th roots: n has no inverse
+        gmpy2.invert(crafted.n, math.prod(f - 1 for f in [*smalls, q]))
+    honest_public, honest_private = generate_keypair(1024)
+    proof = key_proof.prove(honest_private)
+    key_proof.verify(honest_public, proof)
+    for public in (crafted, generate_keypair(1024)[0]):  # a borrowed proof does not pass either
+        with pytest.raises(ValueError, match="key proof fails"):
+            key_proof.verify(public, proof)
+    # in the protocol: the guest refuses the crafted key (with the best "proof" the host can make)
+    xg, y, _ = _data()
+    hub = Hub(timeout=10)
+    host = _context(hub, "host")
+    host.guest.put("public_key", crafted.to_wire())
+    host.guest.put("key_proof", proof)
+    with pytest.raises(ComponentError, match="host's public key is refused: the key proof fails"):
+        guest_fit(_context(hub, "guest"), LOGISTIC, xg, y, None, _settings())
 
 
 def test_a_party_keys_announcement_is_refused_where_it_cannot_apply():
@@ -301,8 +376,7 @@ def test_a_short_key_from_the_other_party_is_refused():
     hub = Hub(timeout=5)
     host = _context(hub, "host")
     host.guest.put("public_key", generate_keypair(1024)[0].to_wire())
-    settings = _settings()
-    longer = Settings(**{**settings.__dict__, "key_length": 2048})
+    longer = _settings(key_length=2048)
     with pytest.raises(ComponentError, match="1024 bits, encrypt_param.key_length is 2048"):
         guest_fit(_context(hub, "guest"), LOGISTIC, xg, y, None, longer)
 
@@ -397,3 +471,26 @@ def test_the_key_holder_cannot_tell_a_zero_or_repeated_column_from_the_masked_gr
     for wire in masked:
         zero, first, second = (c % n for c in wire["ciphertexts"].ints())
         assert zero != 1 and first != second
+
+
+def test_the_arbiter_checks_the_loss_mask_before_it_decodes_anything():
+    """The loss mask comes from the host: exactly one mask, in the key's ring, an exponent and a bound of range;
+    an answer that decodes to no float is refused with a ValueError, not an OverflowError."""
+    from fate_flow.ml import masking
+
+    public, private = generate_keypair(1024)
+    loss = public.encrypt(np.array([0.693]))
+    wire, secret = masking.hide(public, loss)
+    good = masking.secret_to_wire(secret)
+    assert masking.recover(public, masking.secret_from_wire(public, good, 1),
+                           masking.reveal(private, wire))[0] == pytest.approx(0.693)
+    bad_cases = [({**good, "masks": BigIntVector.from_ints([1, 2])}, "1 values"),
+                 ({**good, "masks": BigIntVector.from_ints([int(public.n)])}, "outside the plaintext ring"),
+                 ({**good, "exponent": -1}, "exponent"), ({**good, "bound": int(public.n)}, "bound")]
+    for bad, message in bad_cases:
+        with pytest.raises(ValueError, match=message):
+            masking.secret_from_wire(public, bad, 1)
+    wide = generate_keypair(2048)[0]  # n/2 beyond a float's range
+    huge = masking.Secret([mpz(0)], 0, int(wide.max_int))
+    with pytest.raises(ValueError, match="float"):
+        masking.recover(wide, huge, BigIntVector.from_ints([int(wide.max_int)]))

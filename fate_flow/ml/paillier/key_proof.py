@@ -1,0 +1,61 @@
+"""A proof that a peer's Paillier modulus ``n`` has ``gcd(n, phi(n)) = 1``: n-th roots of random challenges.
+
+Why: a party that sends values computed with its secret multipliers back under a key the OTHER party made
+(the hetero linear models under the parties' own keys) relies on ``Z_{n^2}^*`` being ``<1 + n>`` times the
+n-th residues, so that a uniform n-th residue hides everything but the (masked) plaintext. That holds exactly
+when ``gcd(n, phi(n)) = 1``. A key owner who picks ``n`` with a prime ``r`` dividing both ``n`` and
+``phi(n)`` (``PublicKey.from_wire`` cannot tell) gets a character of order ``r`` that no rerandomization
+touches, and can tag its own ciphertexts with it to read the other party's multipliers back.
+
+The proof (non-interactive, the challenges from SHAKE-256 of the modulus, as in Goldberg, Reyzin, Sagga and
+Baldimtsi, "Efficient noninteractive certification of RSA moduli and beyond", 2019): for ``ROUNDS``
+challenges ``rho_j`` the owner sends ``sigma_j = rho_j^(n^-1 mod phi(n)) mod n``; the verifier checks
+``sigma_j^n = rho_j mod n``. With a prime ``r | gcd(n, phi(n))`` the n-th powers are a subgroup of index at
+least ``r`` in ``Z_n^*``, so each challenge has an n-th root with probability at most ``1/r``; ``from_wire``
+refuses factors below 2000, so ``ROUNDS = 12`` leaves a cheater a chance below ``2^-131``. The roots tell
+nothing about the factors that random n-th roots of random values would not (anyone can make pairs
+``(sigma^n, sigma)``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+import gmpy2
+from gmpy2 import mpz
+
+from fate_flow.engine.bigint import BigIntVector
+from fate_flow.ml.paillier.keys import PrivateKey, PublicKey
+
+ROUNDS = 12  # challenges; each passes a modulus with gcd(n, phi(n)) > 1 with probability below 1/2000
+_DOMAIN = b"fate_flow paillier gcd(n, phi(n)) = 1, n-th roots v1"
+
+
+def prove(private: PrivateKey) -> BigIntVector:
+    """The n-th roots of this key's challenges (only the owner of the factors can compute them)."""
+    n, phi = private.public.n, (private.p - 1) * (private.q - 1)
+    inverse = gmpy2.invert(n, phi)
+    width = (n.bit_length() + 7) // 8
+    return BigIntVector.from_ints((int(gmpy2.powmod(rho, inverse, n)) for rho in _challenges(n)), width)
+
+
+def verify(public: PublicKey, proof: Any) -> None:
+    """Raise ValueError unless ``proof`` holds an n-th root of each of ``public``'s challenges."""
+    n = public.n
+    if not isinstance(proof, BigIntVector) or len(proof) != ROUNDS:
+        raise ValueError(f"the key proof must be a BigIntVector of {ROUNDS} n-th roots")
+    for rho, sigma in zip(_challenges(n), proof.ints(), strict=True):
+        if not 0 < sigma < n or gmpy2.powmod(mpz(sigma), n, n) != rho:
+            raise ValueError("the key proof fails: the modulus shares a factor with phi(n), or the proof is not "
+                             "for this key")
+
+
+def _challenges(n: mpz) -> list[mpz]:
+    """``ROUNDS`` values in ``Z_n`` from SHAKE-256 of the modulus (128 bits beyond its length: negligible bias);
+    units but with a probability of about ``2^-(key_length / 2)`` (a challenge sharing a factor with ``n``
+    has no n-th root a verifier would accept: ``sigma^n`` shares it too, so an honest proof still passes)."""
+    size = (n.bit_length() + 7) // 8
+    seed = _DOMAIN + int(n).to_bytes(size, "big")
+    return [mpz.from_bytes(hashlib.shake_256(seed + j.to_bytes(2, "big")).digest(size + 16), "big") % n
+            for j in range(ROUNDS)]
