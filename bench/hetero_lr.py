@@ -10,7 +10,7 @@
              (each party's "hetero linear timings" log line). Target: at most 60 s.
 
     PYTHONPATH=. .venv/bin/python bench/hetero_lr.py [--runs 3] [--key-length 2048] [--rsa-key-length N]
-                                                     [--skip-credit]
+                                                     [--skip-credit | --credit-runs N] [--skip-breast]
 """
 
 from __future__ import annotations
@@ -138,15 +138,21 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--rsa-key-length", type=int, help="the intersection's RSA key (default: --key-length)")
     parser.add_argument("--skip-credit", action="store_true")
+    parser.add_argument("--credit-runs", type=int, default=1, help="default_credit runs (0: none)")
+    parser.add_argument("--skip-breast", action="store_true")
     args = parser.parse_args()
     server = start_server(env={"FATE_FLOW_PARTY_ID": "9999"})
     try:
         for name in ("breast_hetero_guest", "breast_hetero_host", "default_credit_hetero_guest",
                      "default_credit_hetero_host"):
             upload(server, name)
-        result = {"breast": breast(server, args.runs, args.key_length, args.rsa_key_length)}
-        if not args.skip_credit:
-            result["credit"] = credit(server, args.iterations, args.key_length)
+        result = {} if args.skip_breast else {"breast": breast(server, args.runs, args.key_length,
+                                                                args.rsa_key_length)}
+        credit_runs = 0 if args.skip_credit else args.credit_runs
+        if credit_runs:
+            runs = [credit(server, args.iterations, args.key_length) for _ in range(credit_runs)]
+            result["credit"] = runs[0] if credit_runs == 1 else {
+                "runs": runs, "median_s": statistics.median(run["wall_s"] for run in runs)}
     finally:
         cleanup(server)
     print(json.dumps(result, indent=2))

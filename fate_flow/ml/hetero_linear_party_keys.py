@@ -53,6 +53,7 @@ from fate_flow.framework.federation import PartyHandle
 from fate_flow.ml import masking
 from fate_flow.ml.glm import Family
 from fate_flow.ml.paillier import EncryptedVector, ObfuscatorPool, PrivateKey, PublicKey, generate_keypair, key_proof
+from fate_flow.ml.paillier.residues import ResidueReserve
 from fate_flow.ml.timings import Timings
 
 PARTY_KEYS, ARBITER_KEY = "party_keys", "arbiter_key"  # what the guest announces as "protocol"
@@ -75,10 +76,12 @@ def checked_protocol(announced: Any, allowed: bool) -> str:
 
 @dataclass(frozen=True)
 class Keys:
-    """This party's own key pair (fresh per fit) and the other party's public key."""
+    """This party's own key pair (fresh per fit), the other party's public key, and textbook residues of it
+    made ahead for what goes back (``ResidueReserve``)."""
 
     private: PrivateKey
     peer: PublicKey
+    reserve: ResidueReserve
 
 
 def exchange_keys(ctx: Context, peer: PartyHandle, key_length: int) -> Keys:
@@ -93,7 +96,7 @@ def exchange_keys(ctx: Context, peer: PartyHandle, key_length: int) -> Keys:
         key_proof.verify(other, peer.get("key_proof"))
     except ValueError as exc:
         raise ComponentError(f"the {peer.role}'s public key is refused: {exc}") from None
-    return Keys(private, other)
+    return Keys(private, other, ResidueReserve(other))
 
 
 def peer_public_key(peer: PartyHandle, key_length: int) -> PublicKey:
@@ -144,7 +147,7 @@ def host_batch(ctx: Context, family: Family, keys: Keys, part: np.ndarray, w: np
         encrypted = products * (1.0 / rows) + family.host_factor * (part.T @ wx) / rows
         loss = (products.rmatmul(w.reshape(-1, 1)) + guest_loss + family.host_loss_factor * float(wx @ wx)) \
             * (1.0 / rows)
-    masked_loss, secret = masking.hide(keys.peer, loss.rerandomize_textbook())
+    masked_loss, secret = masking.hide(keys.peer, loss.rerandomize_textbook(reserve=keys.reserve))
     guest.put("masked_loss", masked_loss)
     ctx.arbiter.put("loss_mask", masking.secret_to_wire(secret))
     with timings.phase("waiting"):
@@ -167,8 +170,10 @@ def _swap_decryptions(ctx: Context, peer: PartyHandle, keys: Keys, encrypted: En
     """This party's plain ``encrypted`` (under the peer's key), decrypted by the peer under a mask and textbook
     fresh randomness (uniform over the n-th residues of the peer's proven key); the peer's masked vector
     decrypted for it in turn. Both send before they wait."""
-    masked, secret = masking.hide(keys.peer, encrypted.rerandomize_textbook(ctx.cores))
+    masked, secret = masking.hide(keys.peer, encrypted.rerandomize_textbook(ctx.cores, keys.reserve))
     peer.put("masked_gradient", masked)
+    # the next batch's residues (and the host's for its loss), made while this party waits for the other
+    keys.reserve.refill(len(encrypted) + (peer.role == "guest"))
     peer.put("revealed", _reveal(keys.private, peer.get("masked_gradient"), "masked gradient", ctx.cores))
     try:
         return masking.recover(keys.peer, secret, peer.get("revealed"))

@@ -940,3 +940,26 @@ def test_keep_drops_values_under_randomness_as_uniform_as_what_it_keeps(keys) ->
     np.testing.assert_array_equal(priv.decrypt(kept), np.zeros(64))
     some = vector.keep(np.arange(64) % 2 == 0)
     np.testing.assert_array_equal(priv.decrypt(some), np.where(np.arange(64) % 2 == 0, np.arange(64), 0))
+
+
+def test_a_residue_reserve_hands_each_textbook_residue_out_once():
+    """Made ahead in a background thread or on the spot, each ``r^n`` is handed out once, and each is an n-th
+    residue: it decrypts to 0 (with the private key, ``(1 + 0 n) r^n``)."""
+    import time
+
+    from fate_flow.ml.paillier import EncryptedVector, generate_keypair
+    from fate_flow.ml.paillier.residues import ResidueReserve
+
+    public, private = generate_keypair(1024)
+    reserve = ResidueReserve(public)
+    first = reserve.take(3)  # nothing ready: made on the spot
+    reserve.refill(5)
+    deadline = time.monotonic() + 30
+    while len(reserve._ready) < 5 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    ready = list(reserve._ready)
+    second = reserve.take(7)  # the 5 made ahead, then 2 more
+    assert second[:5] == ready and len(second) == 7 and not reserve._ready
+    assert len({int(r) for r in first + second}) == 10
+    zeros = EncryptedVector(public, first + second, 0, 0)
+    assert list(private.decrypt(zeros)) == [0.0] * 10

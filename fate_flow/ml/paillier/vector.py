@@ -32,6 +32,7 @@ from fate_flow.ml.paillier.arith import _ONE, _concat_lists, batch_invert
 from fate_flow.ml.paillier.blinding import blinds
 from fate_flow.ml.paillier.multiexp import MATMUL_FRAC_BITS, _rmatmul
 from fate_flow.ml.paillier.parallel import _cores_for, _in_processes, _threaded
+from fate_flow.ml.paillier.residues import ResidueReserve, textbook_residues
 
 if TYPE_CHECKING:  # annotations only: the keys module imports this one
     from fate_flow.ml.paillier.keys import PublicKey
@@ -171,15 +172,16 @@ class EncryptedVector:
         return self._like([c * r % n2 * b % n2 for c, r, b in zip(self.ciphertexts, obfuscators,
                                                                    blinds(self.public, len(self), cores), strict=True)])
 
-    def rerandomize_textbook(self, cores: int = 1) -> EncryptedVector:
-        """The same values times textbook ``r^n`` with ``r`` uniform in ``Z_n^*``: exactly uniform over the n-th
-        residues whatever the key's shape (``rerandomize_uniform``'s bound assumes a key made honestly). For a
-        vector going back to a key's owner who made the key AND the ciphertexts (the other party under the
-        parties' own keys), once its key proof (``key_proof``) has shown ``gcd(n, phi(n)) = 1``. A full
-        exponentiation per value (about 1 ms at 1024 bits): for gradients and losses, not for rows."""
-        n, n2 = self.public.n, self.public.nsquare
-        residues = _threaded(lambda part: gmpy2.powmod_base_list(part, n, n2), self.public.random_units(len(self)),
-                             cores)
+    def rerandomize_textbook(self, cores: int = 1, reserve: ResidueReserve | None = None) -> EncryptedVector:
+        """The same values times textbook ``r^n`` with ``r`` uniform in ``Z_n^*`` (made ahead by ``reserve`` when
+        given): exactly uniform over the n-th residues whatever the key's shape (``rerandomize_uniform``'s bound
+        assumes a key made honestly). For a vector going back to a key's owner who made the key AND the
+        ciphertexts (the other party under the parties' own keys), once its key proof (``key_proof``) has shown
+        ``gcd(n, phi(n)) = 1``. A full exponentiation per value (about 1 ms at 1024 bits): for gradients and
+        losses, not for rows."""
+        n2 = self.public.nsquare
+        residues = reserve.take(len(self), cores) if reserve is not None else \
+            textbook_residues(self.public, len(self), cores)
         return self._like([c * r % n2 for c, r in zip(self.ciphertexts, residues, strict=True)])
 
     def sum(self) -> EncryptedVector:
