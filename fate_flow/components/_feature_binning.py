@@ -59,7 +59,7 @@ from fate_flow.components._tables import float_matrix, positions_of
 from fate_flow.components.feature_binning import FeatureBinningParams
 from fate_flow.framework import PREDICT, ComponentError, Context, Table
 from fate_flow.ml import binning
-from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey, generate_keypair, prepare_blinding
+from fate_flow.ml.paillier import EncryptedVector, PrivateKey, PublicKey, generate_keypair, key_proof, prepare_blinding
 
 MAX_HOST_BINS = 1 << 20  # bins a host may report in total: far above any real binning, bounds the decryption
 
@@ -71,8 +71,8 @@ def _guest_federated(ctx: Context, params: FeatureBinningParams, table: Table, l
     widths = pack_widths(labels.counts)
     bound = (1 << sum(widths)) - 1
     encrypted = encrypt_packed(private, pack(labels.onehot, widths), bound, ctx.cores)
-    ctx.hosts.put("encrypted_label", {"public_key": public.to_wire(), "labels": encrypted.to_wire(),
-                                      "sample_ids": ids_to_wire(table.sids())})
+    ctx.hosts.put("encrypted_label", {"public_key": public.to_wire(), "key_proof": key_proof.prove(private),
+                                      "labels": encrypted.to_wire(), "sample_ids": ids_to_wire(table.sids())})
     results = []
     host_ids = ctx.roles.get("host", [])
     for index, sent in enumerate(ctx.hosts.get("encrypted_bin_sum")):
@@ -242,10 +242,10 @@ def _host_federated(ctx: Context, params: FeatureBinningParams, table: Table, pl
                     method: str, fitting: bool) -> None:
     """Sum the guest's encrypted labels per (column, bin); for optimal, keep the bounds the guest chose."""
     sent = ctx.guest.get("encrypted_label")
-    if not isinstance(sent, dict) or set(sent) != {"public_key", "labels", "sample_ids"}:
+    if not isinstance(sent, dict) or set(sent) != {"public_key", "key_proof", "labels", "sample_ids"}:
         raise ComponentError(f"{ctx.component_name}: the guest sent malformed encrypted labels")
-    try:
-        public = PublicKey.from_wire(sent["public_key"])
+    try:  # the sums go back under this key: its proof shows gcd(n, phi(n)) = 1 (ml.paillier.key_proof)
+        public = key_proof.verified_key(sent["public_key"], sent["key_proof"])
         labels = EncryptedVector.from_wire(public, sent["labels"])
         prepare_blinding(public, ctx.cores)  # what the sums go back with, made while they are summed
     except (ValueError, OverflowError) as exc:

@@ -40,7 +40,7 @@ from fate_flow.components.hetero_pearson import PearsonParams
 from fate_flow.framework import ComponentError, Context, Table
 from fate_flow.framework.federation import PartyHandle
 from fate_flow.ml.masking import hide, recover, reveal
-from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair, prepare_blinding
+from fate_flow.ml.paillier import EncryptedVector, generate_keypair, key_proof, prepare_blinding
 
 KEY_LENGTH = 2048
 VIF_THRESHOLD = 1e-8  # FATE's: eigenvalues below it count as zero (a singular correlation matrix)
@@ -254,6 +254,7 @@ def _key_holder(ctx: Context, peer: PartyHandle, z: np.ndarray, theirs: int) -> 
     """A: encrypt my columns, decrypt the masked products for B, receive the correlation (mine x theirs)."""
     public, private = generate_keypair(KEY_LENGTH)
     peer.put("public_key", public.to_wire())
+    peer.put("key_proof", key_proof.prove(private))  # B sends products back under this key: gcd(n, phi(n)) = 1
     peer.put("columns", private.encrypt(z.T.reshape(-1), ctx.cores).to_wire())
     try:
         peer.put("unmasked", reveal(private, peer.get("masked_products"), ctx.cores))
@@ -272,7 +273,7 @@ def _computer(ctx: Context, peer: PartyHandle, z: np.ndarray, theirs: int) -> np
     correlation (theirs x mine)."""
     rows = len(z)
     try:
-        public = PublicKey.from_wire(peer.get("public_key"))
+        public = key_proof.verified_key(peer.get("public_key"), peer.get("key_proof"))
         columns = EncryptedVector.from_wire(public, peer.get("columns"))
         prepare_blinding(public, ctx.cores)  # what the products go back with, made while they are computed
     except ValueError as exc:

@@ -30,7 +30,7 @@ from fate_flow.ml.hetero_sbt import (
     choose_features,
     guest_walk,
 )
-from fate_flow.ml.paillier import ObfuscatorPool, generate_keypair
+from fate_flow.ml.paillier import ObfuscatorPool, generate_keypair, key_proof
 from fate_flow.ml.sbt_eini import guest_eini
 from fate_flow.ml.tree import Objective, Tree
 from fate_flow.ml.tree_plan import encode
@@ -143,7 +143,8 @@ def _guest_fit(ctx: Context, fit: Fit, warm: Booster | None = None, validation: 
     targets, classes, tree_dim = _targets(params, fit.y)
     objective = _objective(params)
     public, private = generate_keypair(params.encrypt_param.key_length)
-    ctx.hosts.put("setup", {"public_key": public.to_wire(), "tree_dim": tree_dim})
+    ctx.hosts.put("setup", {"public_key": public.to_wire(), "key_proof": key_proof.prove(private),
+                            "tree_dim": tree_dim})
     data = party_data(ctx, fit.x)
     grower = GuestGrower(data, criterion_of(params), max_depth(params), params.use_missing_values,
                          ctx.party_id, private, params.cipher_compress, ctx.cores,

@@ -8,7 +8,7 @@ import numpy as np
 from fate_flow.components._sbt_common import aligned, criterion_of, leaf_ids, model_name, party_data
 from fate_flow.framework import ComponentError, Context
 from fate_flow.ml.hetero_sbt import HostGrower, PartyData, choose_features, host_walk
-from fate_flow.ml.paillier import PublicKey, prepare_blinding
+from fate_flow.ml.paillier import key_proof, prepare_blinding
 from fate_flow.ml.sbt_eini import host_eini
 from fate_flow.ml.tree import Tree
 
@@ -16,10 +16,10 @@ from fate_flow.ml.tree import Tree
 def _host_fit(ctx: Context, x: np.ndarray, warm: list[Tree] | None, validate_x: np.ndarray | None
               ) -> tuple[list[Tree], PartyData]:
     setup = ctx.guest.get("setup")
-    if not isinstance(setup, dict) or set(setup) != {"public_key", "tree_dim"}:
+    if not isinstance(setup, dict) or set(setup) != {"public_key", "key_proof", "tree_dim"}:
         raise ComponentError("the guest sent a malformed setup")
-    try:
-        public = PublicKey.from_wire(setup["public_key"])
+    try:  # the histograms go back under this key: its proof shows gcd(n, phi(n)) = 1 (ml.paillier.key_proof)
+        public = key_proof.verified_key(setup["public_key"], setup["key_proof"])
     except ValueError as exc:
         raise ComponentError(f"the guest sent a bad public key: {exc}") from exc
     tree_dim = setup["tree_dim"]

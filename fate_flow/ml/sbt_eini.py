@@ -9,7 +9,7 @@ import secrets
 import numpy as np
 
 from fate_flow.errors import ComponentError
-from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair, prepare_blinding
+from fate_flow.ml.paillier import EncryptedVector, PublicKey, generate_keypair, key_proof, prepare_blinding
 from fate_flow.ml.tree import FLOAT_ZERO, LEFT, TreeArrays
 
 EINI_COMPLEXITY = 10 ** 9  # FATE's EINI_TREE_COMPLEXITY: the least number of leaf combinations a host accepts
@@ -46,8 +46,9 @@ def guest_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], values: l
                                zip(trees, leaves, values, strict=True)])
     encrypted = private.encrypt(contributions.ravel(), cores)
     first, last = ctx.hosts[0], ctx.hosts[len(ctx.hosts) - 1]
-    first.put("eini_leaves", {"public_key": public.to_wire(), "dims": np.asarray(dims, dtype=np.int64),
-                              "tree_dim": tree_dim, "values": encrypted.to_wire()})
+    first.put("eini_leaves", {"public_key": public.to_wire(), "key_proof": key_proof.prove(private),
+                              "dims": np.asarray(dims, dtype=np.int64), "tree_dim": tree_dim,
+                              "values": encrypted.to_wire()})
     try:
         merged = EncryptedVector.from_wire(public, last.get("eini_merged"))
     except ValueError as exc:
@@ -90,10 +91,10 @@ def host_eini(ctx, trees: list[TreeArrays], leaves: list[np.ndarray], x: np.ndar
 
 def _eini_message(message: object, x: np.ndarray, leaves: list[np.ndarray]
                   ) -> tuple[PublicKey, EncryptedVector, list[int], int]:
-    if not isinstance(message, dict) or set(message) != {"public_key", "dims", "tree_dim", "values"}:
+    if not isinstance(message, dict) or set(message) != {"public_key", "key_proof", "dims", "tree_dim", "values"}:
         raise ComponentError("a malformed EINI message")
-    try:
-        public = PublicKey.from_wire(message["public_key"])
+    try:  # the merged sums go back under this key: its proof shows gcd(n, phi(n)) = 1 (ml.paillier.key_proof)
+        public = key_proof.verified_key(message["public_key"], message["key_proof"])
         encrypted = EncryptedVector.from_wire(public, message["values"])
     except ValueError as exc:
         raise ComponentError(f"a bad EINI message: {exc}") from exc

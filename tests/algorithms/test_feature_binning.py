@@ -206,7 +206,7 @@ def test_the_host_receives_ciphertexts_never_a_label(server, quantile_job):
     received = codec.decode((server.spy_dir / f"{quantile_job}.ffc").read_bytes())
     assert [name for name, _ in received] == ["plan", "encrypted_label"]
     sent = received[1][1]
-    assert set(sent) == {"public_key", "labels", "sample_ids"}
+    assert set(sent) == {"public_key", "key_proof", "labels", "sample_ids"}
     vector = sent["labels"]["ciphertexts"]
     assert isinstance(vector, BigIntVector) and len(vector) == 569
     width = vector.width

@@ -192,7 +192,8 @@ def test_protocol_gives_the_cross_correlation_and_sends_no_features(guest_column
     holder = "guest" if guest_columns < 3 else "host"
     other = "host" if holder == "guest" else "guest"
     assert {name for role, name in received if role == holder} == {"anonymous", "masked_products", "corr"}
-    assert {name for role, name in received if role == other} == {"anonymous", "public_key", "columns", "unmasked"}
+    assert {name for role, name in received if role == other} == {"anonymous", "public_key", "key_proof", "columns",
+                                                                   "unmasked"}
     # what crosses is ciphertexts, masked values, and the result: never a float array of rows
     assert isinstance(received[(other, "columns")]["ciphertexts"], BigIntVector)
     assert isinstance(received[(holder, "masked_products")]["ciphertexts"], BigIntVector)

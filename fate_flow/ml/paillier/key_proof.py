@@ -59,3 +59,10 @@ def _challenges(n: mpz) -> list[mpz]:
     seed = _DOMAIN + int(n).to_bytes(size, "big")
     return [mpz.from_bytes(hashlib.shake_256(seed + j.to_bytes(2, "big")).digest(size + 16), "big") % n
             for j in range(ROUNDS)]
+
+
+def verified_key(key_wire: Any, proof: Any) -> PublicKey:
+    """The public key a peer sent with its proof: ``PublicKey.from_wire`` and ``verify`` (ValueError if not)."""
+    public = PublicKey.from_wire(key_wire)
+    verify(public, proof)
+    return public
