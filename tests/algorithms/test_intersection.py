@@ -368,3 +368,43 @@ def test_match_ids_are_intersected_and_rows_keyed_by_the_guests_sample_ids(serve
     assert not set(guest) & BREAST  # generated sample ids, not the files' ids
     for sid, row in guest.items():
         assert row["id"] == host[sid]["id"]  # the same match id (the file's id) on both sides
+
+
+def test_an_rsa_key_holder_proves_its_exponent_and_the_guest_blinds_with_full_length_randomness():
+    """Two weaknesses of FATE's RSA intersection, not copied (a review demonstrated both): a key holder with
+    ``e | p - 1`` reads the e-th power residue symbol of each blinded id, a fingerprint of every guest id; and
+    with ``r`` of ``random_bit`` bits it confirms a guessed id x' when ``B^d / H(x')^d`` is small. The key
+    comes with e-th roots of hashed challenges, and every id gets a fresh ``r`` uniform mod n."""
+    import gmpy2
+
+    from fate_flow.components.intersection.rsa import PUBLIC_EXPONENT, PrivateKey, PublicKey, blind
+    from fate_flow.engine.standalone import StandaloneComputing
+    from fate_flow.errors import ComponentError
+
+    honest, other = PrivateKey.generate(1024), PrivateKey.generate(1024)
+    assert PublicKey.proven(honest.public.to_wire(), honest.proof()) == honest.public
+    with pytest.raises(ComponentError, match="key proof fails"):
+        PublicKey.proven(other.public.to_wire(), honest.proof())
+    for e in (3, PUBLIC_EXPONENT * 3):  # too small; not a prime
+        with pytest.raises(ComponentError, match="not acceptable"):
+            PublicKey.from_wire({"e": e, "n": int(honest.public.n)})
+    # e | p - 1: accepted by the plain checks, refused for want of a proof nobody can make
+    e, k = gmpy2.mpz(PUBLIC_EXPONENT), gmpy2.mpz(1) << 495
+    while not gmpy2.is_prime(2 * e * k + 1):
+        k += 1
+    p = 2 * e * k + 1
+    q = gmpy2.next_prime(gmpy2.mpz(1) << 511 | gmpy2.mpz(1) << 510)
+    weak = {"e": PUBLIC_EXPONENT, "n": int(p * q)}
+    assert PublicKey.from_wire(weak).e == PUBLIC_EXPONENT
+    with pytest.raises(ZeroDivisionError):  # its owner has no e-th roots to give
+        gmpy2.invert(e, (p - 1) * (q - 1))
+    with pytest.raises(ComponentError, match="key proof fails"):
+        PublicKey.proven(weak, honest.proof())
+    # full-length, distinct r per id, and B = r^e x mod n
+    values = list(range(2, 202))
+    blinded, r = blind(StandaloneComputing(1), honest.public, values)
+    n = honest.public.n
+    rs = [int.from_bytes(bytes(row), "little") for row in r]
+    assert len(set(rs)) == len(rs) and sum(x.bit_length() > 1000 for x in rs) > 190
+    for row, r_i, x in zip(blinded[:5], rs, values, strict=False):
+        assert int.from_bytes(bytes(row), "little") == pow(r_i, PUBLIC_EXPONENT, n) * x % n

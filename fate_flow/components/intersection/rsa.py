@@ -5,14 +5,23 @@ Unified calculation (the default), host i holding an RSA key (e, d, n):
     guest                                              host i
                             <-- (e, n) --
                             <-- F(sign(H(h))) --       its own ids signed, final-hashed, in a secret order
-    B = r^e H(g) mod n      -- B -->                   (r: random_bit random bits per id)
+    B = r^e H(g) mod n      -- B -->                   (r: a fresh uniform unit mod n per id)
                             <-- B^d = r H(g)^d --
     F(B^d / r) = F(sign(H(g))); intersection: equal final hashes, over every host
                             -- positions of the intersection in the host's list -->  (sync_intersect_ids)
 
 H is ``hash_method`` of ``id + salt``, F is ``final_hash_method`` of ``str(signature) + salt`` (FATE's).
 The host sees only blinded values; the guest sees only final hashes of signatures it cannot make.
-With ``random_base_fraction`` one r serves a group of ids (FATE's speed-up: fewer r^e to compute).
+
+Two choices of FATE's are not copied, as they let the key holder test guesses of the guest's ids that are
+NOT in the intersection (a review demonstrated both):
+- ``random_bit`` (FATE: r of 128 bits) and ``random_base_fraction`` (one r per group of ids) are accepted but
+  every id gets a full-length uniform r: with a short r the key holder confirms a guess x' when
+  ``B^d / H(x')^d`` is below ``2^random_bit``, and with a shared r it compares the ids of a group. A
+  full-length r costs the same 17 multiplications (``r^e``, e = 65537).
+- the key holder proves ``gcd(e, phi(n)) = 1`` with its key (e-th roots of hashed challenges,
+  ``ml.paillier.key_proof``; e must be a prime of at least 65537): with ``e | p - 1`` the e-th power residue
+  symbol of ``B`` would be that of ``H(g)``, a fingerprint of every guest id.
 
 Split calculation (``split_calculation``): ids whose H is odd run the protocol above; ids whose H is even
 run it with the roles of key holder and blinder swapped (the guest's key per host), and the host matches
@@ -30,6 +39,7 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
+import gmpy2
 import numpy as np
 
 from fate_flow.components.intersection.bloom import BloomFilter
@@ -53,9 +63,10 @@ from fate_flow.components.intersection.hashing import (
     salted,
 )
 from fate_flow.errors import ComponentError
+from fate_flow.ml.paillier import key_proof
 
-MIN_BASE_FRACTION, MAX_BASE_FRACTION = 0.01, 0.99
 PUBLIC_EXPONENT = 65537
+_PROOF_DOMAIN = b"fate_flow rsa intersection gcd(e, phi(n)) = 1, e-th roots v1"
 
 
 @dataclass(frozen=True)
@@ -81,10 +92,20 @@ class PublicKey:
             raise ComponentError(f"the peer sent a malformed RSA public key: {exc}") from None
         if not (isinstance(e, int) and isinstance(n, int)) or isinstance(e, bool) or isinstance(n, bool):
             raise ComponentError("the peer sent an RSA public key that is not two integers")
-        if n.bit_length() < min_bits or n % 2 == 0 or e < 3 or e % 2 == 0 or e >= n:
+        if n.bit_length() < min_bits or n % 2 == 0 or e < PUBLIC_EXPONENT or e >= n or not gmpy2.is_prime(e):
             raise ComponentError(f"the peer sent an RSA public key that is not acceptable ({n.bit_length()} bits; "
-                                 f"at least {min_bits} are required)")
+                                 f"at least {min_bits} are required; e a prime of at least {PUBLIC_EXPONENT})")
         return cls(e, n)
+
+    @classmethod
+    def proven(cls, value: Any, proof: Any) -> PublicKey:
+        """A public key a peer sent with its proof of ``gcd(e, phi(n)) = 1`` (``PrivateKey.proof``), checked."""
+        key = cls.from_wire(value)
+        try:
+            key_proof.verify_roots(key.n, key.e, proof, _PROOF_DOMAIN)
+        except ValueError as exc:
+            raise ComponentError(f"the peer's RSA public key is refused: {exc}") from None
+        return key
 
 
 @dataclass(frozen=True)
@@ -120,6 +141,16 @@ class PrivateKey:
         if key.p * key.q != key.public.n or (key.q * key.q_inverse) % key.p != 1:
             raise ValueError("inconsistent RSA key numbers")
         return key
+
+    def proof(self) -> Any:
+        """The e-th roots of this key's challenges: shows ``gcd(e, phi(n)) = 1`` (module doc)."""
+        d = gmpy2.invert(self.public.e, (self.p - 1) * (self.q - 1))
+        return key_proof.roots_proof(self.public.n, d, _PROOF_DOMAIN)
+
+    def send_to(self, handle: Any, name: str) -> None:
+        """Send the public key under ``name`` and its proof under ``name + "_proof"``."""
+        handle.put(name, self.public.to_wire())
+        handle.put(f"{name}_proof", self.proof())
 
     @property
     def crt(self) -> tuple[int, int, int, int, int]:
@@ -175,17 +206,17 @@ def _sign_rows(item: tuple[tuple, int, np.ndarray]) -> np.ndarray:
     return int_rows([int(sign(y)) for y in numbers], width)
 
 
-def _blind(item: tuple[int, int, int, list[int]]) -> np.ndarray:
-    """[r^e x mod n | r] rows, a fresh r of ``random_bit`` bits per value x."""
+def _blind(item: tuple[int, int, list[int]]) -> np.ndarray:
+    """[r^e x mod n | r] rows, a fresh r uniform in [1, n) per value x (module doc: never a short or shared r)."""
     import gmpy2
 
-    e, n, random_bit, values = item
-    e_, n_, width, r_width = gmpy2.mpz(e), gmpy2.mpz(n), (n.bit_length() + 7) // 8, (random_bit + 7) // 8
+    e, n, values = item
+    e_, n_, width = gmpy2.mpz(e), gmpy2.mpz(n), (n.bit_length() + 7) // 8
     out = []
     for x in values:
-        r = gmpy2.mpz(secrets.randbits(random_bit) | 1)  # odd, so never 0 (n's factors are large primes)
-        out.append(int(gmpy2.powmod(r, e_, n_) * x % n_).to_bytes(width, "little") + int(r).to_bytes(r_width, "little"))
-    return rows(out, width + r_width)
+        r = gmpy2.mpz(secrets.randbelow(n - 1) + 1)  # a unit but with probability ~2^-(bits/2)
+        out.append(int(gmpy2.powmod(r, e_, n_) * x % n_).to_bytes(width, "little") + int(r).to_bytes(width, "little"))
+    return rows(out, 2 * width)
 
 
 def _unblind(item: tuple[int, str, str, np.ndarray, np.ndarray]) -> np.ndarray:
@@ -205,21 +236,9 @@ def first_hashes(ids: np.ndarray, method: str, salt: str) -> list[int]:
     return [int.from_bytes(digest(v), "big") for v in salted(list(ids), salt)]
 
 
-def blind(computing: Any, key: PublicKey, values: list[int], random_bit: int,
-          fraction: float | None) -> tuple[np.ndarray, np.ndarray]:
-    """(blinded rows to send, the r of each, kept): per value, or per group with ``random_base_fraction``."""
-    r_width = (random_bit + 7) // 8
-    if fraction and fraction <= MAX_BASE_FRACTION:
-        groups = max(round(len(values) * max(fraction, MIN_BASE_FRACTION)), 1)
-        import gmpy2
-
-        bases = [secrets.randbits(random_bit) | 1 for _ in range(groups)]
-        powered = [gmpy2.powmod(r, key.e, key.n) for r in bases]
-        group_of = [x % groups for x in values]
-        blinded = int_rows([int(powered[g] * x % key.n) for g, x in zip(group_of, values, strict=True)], key.width)
-        return blinded, int_rows([bases[g] for g in group_of], r_width)
-    both = parallel_rows(computing, _blind, lambda s: (key.e, key.n, random_bit, values[s]), len(values),
-                         key.width + r_width)
+def blind(computing: Any, key: PublicKey, values: list[int]) -> tuple[np.ndarray, np.ndarray]:
+    """(blinded rows to send, the r of each, kept), a fresh full-length r per value."""
+    both = parallel_rows(computing, _blind, lambda s: (key.e, key.n, values[s]), len(values), 2 * key.width)
     return both[:, :key.width], both[:, key.width:]
 
 
@@ -248,7 +267,8 @@ def digest_width(method: str) -> int:
 # -- unified calculation -----------------------------------------------------------------------------------------
 def host_keys(ctx: Any) -> list[PublicKey]:
     """Each host's public key (the guest blinds under it)."""
-    return [PublicKey.from_wire(k) for k in ctx.hosts.get("rsa_public_key")]
+    return [PublicKey.proven(k, proof) for k, proof in zip(ctx.hosts.get("rsa_public_key"),
+                                                           ctx.hosts.get("rsa_public_key_proof"), strict=True)]
 
 
 def host_signed_ids(ctx: Any, width: int) -> list[np.ndarray]:
@@ -266,7 +286,7 @@ def guest(ctx: Any, params: Any, ids: np.ndarray, *, sync: bool, cardinality: bo
     values = first_hashes(ids, rsa.hash_method, rsa.salt)
     blinds = []
     for host, key in zip(ctx.hosts, keys, strict=True):
-        blinded, r = blind(ctx.computing, key, values, rsa.random_bit, rsa.random_base_fraction)
+        blinded, r = blind(ctx.computing, key, values)
         host.put("guest_blinded_ids", blinded)
         blinds.append(r)
     if cardinality:
@@ -296,7 +316,7 @@ def send_key_and_signed_ids(ctx: Any, rsa: Any, ids: np.ndarray, key: PrivateKey
                             filter_params: Any = None) -> np.ndarray:
     """A host sends its public key and its own ids signed and final-hashed, in a secret order (as a Bloom
     filter of them with ``filter_params``, for cardinality); returns its ids in that order."""
-    ctx.guest.put("rsa_public_key", key.public.to_wire())
+    key.send_to(ctx.guest, "rsa_public_key")
     shuffled = ids[permutation(len(ids))]
     mine = parallel_rows(ctx.computing, _sign_own_ids,
                          lambda s: (key.crt, rsa.hash_method, rsa.final_hash_method, rsa.salt, list(shuffled[s])),
@@ -343,11 +363,11 @@ def split_guest(ctx: Any, rsa: Any, ids: np.ndarray, *, sync: bool) -> Outcome:
     width = digest_width(rsa.final_hash_method)
     own_keys = [PrivateKey.generate(rsa.key_length) for _ in ctx.hosts]
     for host, own in zip(ctx.hosts, own_keys, strict=True):
-        host.put("rsa_guest_public_key", own.public.to_wire())
-    keys = [PublicKey.from_wire(k) for k in ctx.hosts.get("rsa_public_key")]
+        own.send_to(host, "rsa_guest_public_key")
+    keys = host_keys(ctx)
     odd_values, orders, blinds = [values[i] for i in odd], [], []
     for host, key, own in zip(ctx.hosts, keys, own_keys, strict=True):
-        blinded, r = blind(ctx.computing, key, odd_values, rsa.random_bit, rsa.random_base_fraction)
+        blinded, r = blind(ctx.computing, key, odd_values)
         host.put("guest_blinded_ids", blinded)
         blinds.append(r)
         order = even[permutation(even.size)]
@@ -378,13 +398,13 @@ def split_host(ctx: Any, rsa: Any, ids: np.ndarray, *, sync: bool) -> Outcome:
     """One host's side of the split calculation: its even ids blinded under the guest's key, its odd ids
     signed with its own key; it finds the even part of the intersection and tells the guest."""
     key = PrivateKey.generate(rsa.key_length)
-    ctx.guest.put("rsa_public_key", key.public.to_wire())
-    guest_key = PublicKey.from_wire(ctx.guest.get("rsa_guest_public_key"))
+    key.send_to(ctx.guest, "rsa_public_key")
+    guest_key = PublicKey.proven(ctx.guest.get("rsa_guest_public_key"), ctx.guest.get("rsa_guest_public_key_proof"))
     values = first_hashes(ids, rsa.hash_method, rsa.salt)
     odd = np.flatnonzero(np.fromiter((v & 1 for v in values), dtype=bool, count=len(values)))
     even = np.setdiff1d(np.arange(len(ids)), odd)
     width = digest_width(rsa.final_hash_method)
-    blinded, r = blind(ctx.computing, guest_key, [values[i] for i in even], rsa.random_bit, rsa.random_base_fraction)
+    blinded, r = blind(ctx.computing, guest_key, [values[i] for i in even])
     ctx.guest.put("host_blinded_ids", blinded)
     order = odd[permutation(odd.size)]
     ctx.guest.put("host_signed_ids", sign_own_values(ctx.computing, key, [values[i] for i in order],
