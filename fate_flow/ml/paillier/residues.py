@@ -22,9 +22,16 @@ if TYPE_CHECKING:  # annotations only: the keys module imports the vector module
 
 
 def textbook_residues(public: PublicKey, count: int, cores: int = 1) -> list[mpz]:
-    """``count`` fresh ``r^n mod n^2`` with ``r`` uniform in ``[1, n)`` from the OS CSPRNG."""
+    """``count`` fresh ``r^n mod n^2`` with ``r`` uniform in ``Z_n^*`` (to within ``2^-64``) from the OS CSPRNG;
+    drawn again in the unlikely case one is not a unit (a key with many prime factors can pass its proof)."""
     n, n2 = public.n, public.nsquare
-    return _threaded(lambda part: gmpy2.powmod_base_list(part, n, n2), public.random_units(count), cores)
+    while True:
+        units = public.random_units(count)
+        product = mpz(1)
+        for r in units:
+            product = product * r % n
+        if gmpy2.gcd(product, n) == 1:
+            return _threaded(lambda part: gmpy2.powmod_base_list(part, n, n2), units, cores)
 
 
 class ResidueReserve:

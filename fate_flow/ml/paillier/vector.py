@@ -174,11 +174,11 @@ class EncryptedVector:
 
     def rerandomize_textbook(self, cores: int = 1, reserve: ResidueReserve | None = None) -> EncryptedVector:
         """The same values times textbook ``r^n`` with ``r`` uniform in ``Z_n^*`` (made ahead by ``reserve`` when
-        given): exactly uniform over the n-th residues whatever the key's shape (``rerandomize_uniform``'s bound
-        assumes a key made honestly). For a vector going back to a key's owner who made the key AND the
-        ciphertexts (the other party under the parties' own keys), once its key proof (``key_proof``) has shown
-        ``gcd(n, phi(n)) = 1``. A full exponentiation per value (about 1 ms at 1024 bits): for gradients and
-        losses, not for rows."""
+        given): uniform over the n-th residues (to within ``2^-64``) whatever the key's shape
+        (``rerandomize_uniform``'s bound assumes a key made honestly). For a vector going back to a key's owner
+        who made the key AND the ciphertexts (the other party under the parties' own keys), once its key proof
+        (``key_proof``) has shown ``gcd(n, phi(n)) = 1``. A full exponentiation per value (about 1 ms at 1024
+        bits): for gradients and losses, not for rows."""
         n2 = self.public.nsquare
         residues = reserve.take(len(self), cores) if reserve is not None else \
             textbook_residues(self.public, len(self), cores)
