@@ -43,6 +43,7 @@ from fate_flow.ml.hetero_linear_party_keys import (
     applies,
     arbiter_loss,
     checked_protocol,
+    checked_vector,
     exchange_keys,
     guest_batch,
     host_batch,
@@ -317,7 +318,7 @@ def _sum_to_arbiter(ctx: Context, public: PublicKey, share: np.ndarray) -> None:
     reads none of the hosts' shares, the arbiter only their sum)."""
     total: EncryptedVector | np.ndarray = share
     for wire in ctx.hosts.get("products"):
-        total = _from_guest(public, wire, len(share), "share of inner products", sender="a host") + total
+        total = checked_vector(public, wire, len(share), "share of inner products", sender="a host") + total
     ctx.arbiter.put("products", total.to_wire())
 
 
@@ -338,7 +339,7 @@ def _guest_curvature(ctx: Context, family: Family, public: PublicKey, sqn: _Part
         part = design[picked]
         forward: EncryptedVector | np.ndarray = part @ s
         for wire in sub.hosts.get("forward"):
-            forward = _from_guest(public, wire, len(picked), "hessian forward", sender="a host") + forward
+            forward = checked_vector(public, wire, len(picked), "hessian forward", sender="a host") + forward
         forward = forward * HESSIAN_FACTOR[family.name]
         if weights is not None:
             forward = forward.multiply(weights[picked], ctx.cores)
@@ -409,7 +410,7 @@ def _host_under_arbiter_key(ctx: Context, family: Family, x: np.ndarray, setting
     public = PublicKey.from_wire(ctx.arbiter.get("public_key"))
     with_loss = len(ctx.hosts) == 1
     sqn = _PartySqn.of(settings)
-    labels = _from_guest(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
+    labels = checked_vector(public, ctx.guest.get("encrypted_labels"), len(x), "encrypted labels") \
         if with_loss and family.labels_at_host else None
     prepare_blinding(public, ctx.cores)  # for the masked gradients (and Poisson's sum_y_wx)
     # the fresh randomness of the forwards and masked gradients, a batch's worth made ahead while the host
@@ -428,7 +429,7 @@ def _host_under_arbiter_key(ctx: Context, family: Family, x: np.ndarray, setting
                     .rerandomize_uniform(pool=pool).to_wire()
         batch.guest.put("forward", forward)
         with timings.phase("waiting"):
-            residual = _from_guest(public, batch.guest.get("residual"), len(rows), "residual")
+            residual = checked_vector(public, batch.guest.get("residual"), len(rows), "residual")
         with timings.phase("gradient"):
             encrypted = residual.rmatmul(part, cores=ctx.cores) * (1.0 / len(rows))
         with timings.phase("waiting"):
@@ -464,7 +465,7 @@ def _host_curvature(ctx: Context, public: PublicKey, pairs: Pairs, optimizer: Op
         picked = _checked_batches([sub.guest.get("sample")], len(part))[0]
         sample = part[picked]
         sub.guest.put("forward", public.encrypt(sample @ s, ctx.cores).to_wire())
-        forward = _from_guest(public, sub.guest.get("hessian_forward"), len(picked), "hessian forward")
+        forward = checked_vector(public, sub.guest.get("hessian_forward"), len(picked), "hessian forward")
         product = forward.rmatmul(sample, cores=ctx.cores) * (1.0 / len(picked))
         y = _step_with_arbiter(sub, public, product) + optimizer.penalty_hessian(s)
         sub.guest.put("products", public.encrypt(pairs.pair_products(s, y), ctx.cores).to_wire())
@@ -482,18 +483,6 @@ def _checked_batches(batches: Any, rows: int) -> list[np.ndarray]:
             raise ComponentError("the guest sent batch rows outside this host's data")
         checked.append(array)
     return checked
-
-
-def _from_guest(public: PublicKey, wire: Any, rows: int, what: str, sender: str = "the guest") -> EncryptedVector:
-    """An encrypted vector the guest (or ``sender``) sent (``what``: its name in errors), checked to have
-    ``rows`` rows."""
-    try:
-        vector = EncryptedVector.from_wire(public, wire)
-    except ValueError as exc:
-        raise ComponentError(f"{sender} sent a bad {what}: {exc}") from None
-    if len(vector) != rows:
-        raise ComponentError(f"{sender}'s {what} has {len(vector)} rows, {rows} expected")
-    return vector
 
 
 # -- arbiter -------------------------------------------------------------------------------------------------------

@@ -122,7 +122,7 @@ def guest_batch(ctx: Context, family: Family, keys: Keys, design: np.ndarray, y:
         host.put("residual_part", keys.private.encrypt(e, ctx.cores, pool=pool).to_wire())
         host.put("loss_part", keys.private.encrypt(np.array([family.guest_loss(wx_g, y)]), pool=pool).to_wire())
     with timings.phase("waiting"):
-        forward = _vector(keys.peer, host.get("forward"), rows, "forward", host.role)
+        forward = checked_vector(keys.peer, host.get("forward"), rows, "forward", "the host")
     with timings.phase("gradient"):
         encrypted = forward.rmatmul(design, cores=ctx.cores) * (family.host_factor / rows) + design.T @ e / rows
     with timings.phase("waiting"):
@@ -140,8 +140,8 @@ def host_batch(ctx: Context, family: Family, keys: Keys, part: np.ndarray, w: np
     with timings.phase("encrypt"):
         guest.put("forward", keys.private.encrypt(wx, ctx.cores, pool=pool).to_wire())
     with timings.phase("waiting"):
-        e = _vector(keys.peer, guest.get("residual_part"), rows, "residual part", guest.role)
-        guest_loss = _vector(keys.peer, guest.get("loss_part"), 1, "loss part", guest.role)
+        e = checked_vector(keys.peer, guest.get("residual_part"), rows, "residual part")
+        guest_loss = checked_vector(keys.peer, guest.get("loss_part"), 1, "loss part")
     with timings.phase("gradient"):
         products = e.rmatmul(part, cores=ctx.cores)  # X_h^T [[e]]
         encrypted = products * (1.0 / rows) + family.host_factor * (part.T @ wx) / rows
@@ -192,12 +192,13 @@ def _reveal(private: PrivateKey, wire: Any, what: str, cores: int, length: int |
     return revealed
 
 
-def _vector(public: PublicKey, wire: Any, rows: int, what: str, sender: str) -> EncryptedVector:
-    """An encrypted vector the other party sent under ``public``, checked to have ``rows`` rows."""
+def checked_vector(public: PublicKey, wire: Any, rows: int, what: str, sender: str = "the guest") -> EncryptedVector:
+    """An encrypted vector ``sender`` sent under ``public`` (``what``: its name in errors), checked to have
+    ``rows`` rows."""
     try:
         vector = EncryptedVector.from_wire(public, wire)
     except ValueError as exc:
-        raise ComponentError(f"the {sender} sent a bad {what}: {exc}") from None
+        raise ComponentError(f"{sender} sent a bad {what}: {exc}") from None
     if len(vector) != rows:
-        raise ComponentError(f"the {sender}'s {what} has {len(vector)} rows, {rows} expected")
+        raise ComponentError(f"{sender}'s {what} has {len(vector)} rows, {rows} expected")
     return vector
