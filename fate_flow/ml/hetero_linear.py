@@ -1,8 +1,8 @@
 """The three parties' loops of the hetero linear models (``ml.glm`` says what is computed, this module when and
 by whom). Every exchange happens in a sub-context (``iter.k/batch.b``), so nothing of one batch can be read
 as another's. The guest announces the protocol (``protocol``); LR and LinR with one host, no sample weights
-and no sqn run each batch under the parties' own keys (``ml.hetero_linear_party_keys``: the same loops, a
-third of the encryption cost); the rest under the arbiter's key, as below.
+and no sqn run each batch under the parties' own keys (``ml.hetero_linear_party_keys``: the same loops, under
+half the encryption cost); the rest under the arbiter's key, as below.
 
 Guest:   per batch  hosts -> forward pieces; -> hosts residual; -> arbiter masked gradient (and loss)
 Host:    per batch  -> guest forward pieces; guest -> residual; -> arbiter masked gradient
@@ -204,7 +204,7 @@ def guest_fit(ctx: Context, family: Family, x: np.ndarray, y: np.ndarray, weight
     ctx.hosts.put("protocol", protocol)
     ctx.arbiter.put("protocol", protocol)
     if protocol == PARTY_KEYS:
-        keys = exchange_keys(ctx, ctx.hosts[0], settings.key_length)
+        keys = exchange_keys(ctx.hosts[0], settings.key_length)
         ctx.arbiter.put("public_key", keys.private.public.to_wire())  # the arbiter unmasks the loss under it
         # the fresh randomness of the guest's part of the residual, a batch's worth made ahead
         pool = ObfuscatorPool(keys.private, capacity=largest + 1)
@@ -368,7 +368,7 @@ def host_fit(ctx: Context, family: Family, x: np.ndarray, settings: Settings, we
     batch_count = -(-len(x) // batch_rows)  # at most: the last batch may be smaller
     allowed = applies(family, len(ctx.hosts), weighted, settings.optimizer)
     if checked_protocol(ctx.guest.get("protocol"), allowed) == PARTY_KEYS:
-        keys = exchange_keys(ctx, ctx.guest, settings.key_length)
+        keys = exchange_keys(ctx.guest, settings.key_length)
         # the fresh randomness of the forwards, a batch's worth made ahead while the host waits for the others
         pool, per_iteration = ObfuscatorPool(keys.private, capacity=batch_rows), len(x)
 

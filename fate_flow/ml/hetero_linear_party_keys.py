@@ -84,7 +84,7 @@ class Keys:
     reserve: ResidueReserve
 
 
-def exchange_keys(ctx: Context, peer: PartyHandle, key_length: int) -> Keys:
+def exchange_keys(peer: PartyHandle, key_length: int) -> Keys:
     """A fresh key pair of ``key_length`` bits, its public half and its proof (``key_proof``) sent to ``peer``,
     and ``peer``'s key, refused unless a Paillier modulus of the same length (a shorter one would weaken what
     this party sends under it) with a valid proof (else the owner could read back this party's data)."""

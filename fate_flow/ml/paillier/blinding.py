@@ -37,12 +37,10 @@ import threading
 from collections import OrderedDict
 from typing import TYPE_CHECKING
 
-import gmpy2
 import numpy as np
 from gmpy2 import mpz
 
-from fate_flow.ml.paillier.arith import _random_units
-from fate_flow.ml.paillier.parallel import _threaded
+from fate_flow.ml.paillier.residues import textbook_residues
 
 if TYPE_CHECKING:  # annotations only: the keys module imports the vector module, which imports this one
     from fate_flow.ml.paillier.keys import PublicKey
@@ -56,9 +54,8 @@ class _Blinding:
     """This process's ``t_j^n mod n^2`` for one key, as tables of the subset products of each group of 8."""
 
     def __init__(self, public: PublicKey, cores: int):
-        n, n2 = public.n, public.nsquare
-        units = _random_units(n, BLINDING_BASES)
-        residues = _threaded(lambda part: gmpy2.powmod_base_list(part, n, n2), units, cores)
+        n2 = public.nsquare
+        residues = textbook_residues(public, BLINDING_BASES, cores)
         self.modulus = n2
         self.tables = [_subset_products(residues[i:i + _GROUP], n2) for i in range(0, BLINDING_BASES, _GROUP)]
 

@@ -55,7 +55,8 @@ class ResidueReserve:
         """``count`` residues, each handed out once: the ready ones first, the rest made now."""
         with self._lock:
             taken, self._ready = self._ready[:count], self._ready[count:]
-        return taken + textbook_residues(self.public, count - len(taken), cores) if len(taken) < count else taken
+        missing = count - len(taken)
+        return taken + textbook_residues(self.public, missing, cores) if missing else taken
 
     def _make(self, count: int) -> None:
         made = textbook_residues(self.public, count)
