@@ -308,6 +308,7 @@ class SparkComputing(Computing):
     """One task's computing on the Spark cluster of ``config``, with ``cores`` of it."""
 
     name = "spark"
+    min_parallel_s = 1.0  # a Spark job: scheduling, and the function and items pickled to the executors
 
     def __init__(self, config: SparkConfig, cores: int = 1, app_name: str = "fate_flow"):
         self.cores = max(int(cores), 1)

@@ -228,6 +228,31 @@ def test_what_crosses_is_neither_ids_nor_their_hashes(name):
                 assert encode(plain)[len(MAGIC):] not in message.data, (name, message.name, value)
 
 
+@pytest.mark.parametrize("name", ["ecdh", "rsa"])
+def test_work_goes_over_the_cores_only_when_it_pays_and_gives_the_same_ids(name, monkeypatch):
+    """``parallel_rows`` times its first items: a few hundred ids are cheaper here than forking workers; with
+    the threshold at zero the same protocol runs over two cores and learns the same ids."""
+    from fate_flow.engine.standalone import StandaloneComputing
+
+    maps = []
+    real_map = StandaloneComputing.parallel_map
+
+    def counted(self, function, items):
+        maps.append(len(items))
+        return real_map(self, function, items)
+
+    monkeypatch.setattr(StandaloneComputing, "parallel_map", counted)
+    expected = set(GUEST_IDS) & set(HOST_IDS)
+    params = IntersectParams.parse("Intersection", PROTOCOLS[name])
+    guest, hosts, _ = run_parties(params, GUEST_IDS, [HOST_IDS], cores=2, hub=Hub(timeout=60))
+    assert set(guest.ids) == expected and set(hosts[0].ids) == expected
+    assert maps == []  # 240 and 330 ids: no kernel's work pays for the workers
+    monkeypatch.setattr(StandaloneComputing, "min_parallel_s", 0.0)
+    guest, hosts, _ = run_parties(params, GUEST_IDS, [HOST_IDS], cores=2, hub=Hub(timeout=60))
+    assert set(guest.ids) == expected and set(hosts[0].ids) == expected
+    assert maps and all(items > 1 for items in maps)
+
+
 def test_cardinality_only_and_preprocess():
     expected = set(GUEST_IDS) & set(HOST_IDS)
     for method in ("rsa", "dh", "ecdh"):

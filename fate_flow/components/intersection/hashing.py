@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -152,6 +153,7 @@ def permutation(count: int) -> np.ndarray:
 
 # -- work over the task's cores -----------------------------------------------------------------------------------
 MIN_CHUNK = 64
+PROBE_ITEMS = 64  # items parallel_rows runs here first, to learn what one costs
 
 
 def chunks(count: int, cores: int, min_chunk: int = MIN_CHUNK) -> list[slice]:
@@ -164,8 +166,20 @@ def chunks(count: int, cores: int, min_chunk: int = MIN_CHUNK) -> list[slice]:
 def parallel_rows(computing: Any, function: Callable[[Any], np.ndarray], make_item: Callable[[slice], Any],
                   count: int, width: int) -> np.ndarray:
     """``function`` over chunks of ``count`` items (``make_item(slice)`` builds each chunk's argument) on the
-    task's cores; the row matrices it returns, concatenated in order."""
+    task's cores; the row matrices it returns, concatenated in order.
+
+    The first ``PROBE_ITEMS`` run here, and their time tells what the rest costs: the rest goes over the cores
+    only when that pays for the workers (``computing.min_parallel_s``). A breast-sized table (569 ids) then
+    costs no fork at all; a million ids take all the cores as before."""
     if count == 0:
         return np.zeros((0, width), dtype=np.uint8)
-    parts = computing.parallel_map(function, [make_item(s) for s in chunks(count, computing.cores)])
+    probe = min(count, PROBE_ITEMS)
+    started = time.perf_counter()
+    parts = [function(make_item(slice(0, probe)))]
+    rest = count - probe
+    if rest and rest * (time.perf_counter() - started) / probe < computing.min_parallel_s:
+        parts.append(function(make_item(slice(probe, count))))
+    elif rest:
+        shifted = [slice(probe + s.start, probe + s.stop) for s in chunks(rest, computing.cores)]
+        parts.extend(computing.parallel_map(function, [make_item(s) for s in shifted]))
     return np.concatenate(parts) if len(parts) > 1 else parts[0]
