@@ -230,8 +230,9 @@ def test_what_crosses_is_neither_ids_nor_their_hashes(name):
 
 @pytest.mark.parametrize("name", ["ecdh", "rsa"])
 def test_work_goes_over_the_cores_only_when_it_pays_and_gives_the_same_ids(name, monkeypatch):
-    """``parallel_rows`` times its first items: a few hundred ids are cheaper here than forking workers; with
-    the threshold at zero the same protocol runs over two cores and learns the same ids."""
+    """``parallel_rows`` times its first items and forks workers only when the rest costs more than
+    ``min_parallel_s`` (0.1 s: 569 ids with a 1024-bit RSA key take ~0.07 s a step here, bench/hetero_lr.py);
+    either way the protocol learns the same ids."""
     from fate_flow.engine.standalone import StandaloneComputing
 
     maps = []
@@ -242,11 +243,12 @@ def test_work_goes_over_the_cores_only_when_it_pays_and_gives_the_same_ids(name,
         return real_map(self, function, items)
 
     monkeypatch.setattr(StandaloneComputing, "parallel_map", counted)
+    monkeypatch.setattr(StandaloneComputing, "min_parallel_s", 60.0)  # never worth it (however loaded the machine)
     expected = set(GUEST_IDS) & set(HOST_IDS)
     params = IntersectParams.parse("Intersection", PROTOCOLS[name])
     guest, hosts, _ = run_parties(params, GUEST_IDS, [HOST_IDS], cores=2, hub=Hub(timeout=60))
     assert set(guest.ids) == expected and set(hosts[0].ids) == expected
-    assert maps == []  # 240 and 330 ids: no kernel's work pays for the workers
+    assert maps == []
     monkeypatch.setattr(StandaloneComputing, "min_parallel_s", 0.0)
     guest, hosts, _ = run_parties(params, GUEST_IDS, [HOST_IDS], cores=2, hub=Hub(timeout=60))
     assert set(guest.ids) == expected and set(hosts[0].ids) == expected
