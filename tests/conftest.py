@@ -1,11 +1,38 @@
 from __future__ import annotations
 
+import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
+import psutil
 import pytest
 
 from tests.support import FlowCLI, ServerProcess, database_env, drop_mysql_database
+
+# Every process this pytest process starts (servers, their fork servers and executors, Spark's JVMs) inherits this
+# mark in its environment; what still runs when the session ends is left over and is ended then. An executor whose
+# server a test killed or stopped mid-job keeps retrying its last report for as long as its job may run (days),
+# by design: a server that restarts gets it.
+SESSION_MARK = "FATE_FLOW_TEST_SESSION"
+os.environ[SESSION_MARK] = uuid.uuid4().hex  # this process's own (an xdist worker overrides its controller's)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    """End the processes that carry this session's mark (an xdist controller leaves it to its workers, whose
+    environments carry its mark too)."""
+    if session.config.getoption("numprocesses", None) and not os.environ.get("PYTEST_XDIST_WORKER"):
+        return
+    mark = os.environ[SESSION_MARK]
+    leftover = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get(SESSION_MARK) == mark:
+                process.kill()
+                leftover.append(process)
+        except (psutil.NoSuchProcess, psutil.AccessDenied, psutil.ZombieProcess):
+            continue
+    psutil.wait_procs(leftover, timeout=10)
 
 
 @pytest.hookimpl(optionalhook=True)
