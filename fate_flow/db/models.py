@@ -60,6 +60,16 @@ class BaseModel(peewee.Model):
         fields.setdefault("f_update_time", now)
         return cls.insert(**fields)
 
+    @classmethod
+    def insert_rows(cls, rows: list[dict[str, Any]], per_statement: int = 64) -> None:
+        """Execute multi-row INSERTs of ``rows`` (in order; create and update times set to now unless given),
+        ``per_statement`` rows each: one statement per row cost ~0.1-0.4 ms of building each (a 500-point curve
+        took 0.1 s). 64 rows of up to 15 columns stay below SQLite's oldest limit of 999 variables."""
+        now = now_ms()
+        stamped = [{"f_create_time": now, "f_update_time": now, **row} for row in rows]
+        for batch in peewee.chunked(stamped, per_statement):
+            cls.insert_many(batch).execute()
+
 
 class Job(BaseModel):
     f_job_id = peewee.CharField(max_length=25, index=True)

@@ -29,11 +29,10 @@ def _of(model: type[peewee.Model], job_id: str, component_name: str, role: str, 
 
 
 def save_metric_data(key: TaskKey, namespace: str, name: str, points: list[list[Any]]) -> None:
-    """Append data points ``[key, value]`` to a metric of the task."""
+    """Append data points ``[key, value]`` to a metric of the task, in order, all or none."""
+    common = {**_fields(key), "f_metric_namespace": namespace, "f_metric_name": name, "f_type": METRIC_DATA}
     with write_transaction():
-        for point_key, value in points:
-            TrackingMetric.insert_row(**_fields(key), f_metric_namespace=namespace, f_metric_name=name,
-                                      f_key=point_key, f_value=value, f_type=METRIC_DATA).execute()
+        TrackingMetric.insert_rows([{**common, "f_key": point_key, "f_value": value} for point_key, value in points])
 
 
 def save_metric_meta(key: TaskKey, namespace: str, name: str, meta: dict) -> None:
