@@ -8,6 +8,7 @@ fork (by whole columns; the calling process computes one share).
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -170,11 +171,13 @@ def _balanced_spans(costs: list[int], parts: int) -> list[tuple[int, int]]:
     return list(zip(edges, edges[1:], strict=False))
 
 
+@functools.lru_cache(maxsize=4096)  # asked per column, per batch, with few distinct (rows, bits)
 def _window_for(rows: int, bits: int) -> int:
     """The digit width of fewest multiplications for ``bits``-bit exponents in 2^w - 1 buckets."""
     return min(range(1, 17), key=lambda w: -(-bits // w) * (_window_cost(rows, (1 << w) - 1) + w))
 
 
+@functools.lru_cache(maxsize=4096)
 def _signed_window_for(rows: int, bits: int) -> int:
     """The digit width of fewest multiplications for signed digits in [-2^(w-1), 2^(w-1)): 2^(w-1) buckets,
     ``bits + 1`` bits (the top digit may carry)."""
