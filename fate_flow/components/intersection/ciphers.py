@@ -2,7 +2,8 @@
 
 - ``X25519Cipher`` (ecdh): the id's digest, reduced modulo 2^255 - 19, is an X25519 u-coordinate; the
   cipher is X25519 with a fresh private scalar (``cryptography``'s, i.e. OpenSSL's), which multiplies the
-  point by the clamped scalar: scalars commute.
+  point by the clamped scalar: scalars commute. Intel's crypto_mb multiplies eight points at once where it
+  runs (``ml.multibuffer``, ~4x OpenSSL's speed), OpenSSL one at a time elsewhere.
 - ``ModpCipher`` (dh): the digest, reduced modulo an RFC 2409/3526 safe prime p and squared (so it lies in
   the subgroup of prime order (p-1)/2, where Diffie-Hellman is hard), raised to a fresh secret exponent.
 
@@ -28,34 +29,39 @@ from fate_flow.components.intersection.hashing import (
     salted,
 )
 from fate_flow.errors import ComponentError
+from fate_flow.ml import multibuffer
 
 P25519 = 2**255 - 19
 X25519_WIDTH = 32
 
 
 # -- ecdh: X25519 ---------------------------------------------------------------------------------------------------
-def _x25519_hash_encrypt(item: tuple[bytes, str, str, list[str]]) -> np.ndarray:
+def _x25519_rows(scalar: bytes, points: np.ndarray) -> np.ndarray:
+    """X25519(scalar, u) for each 32-byte row u: Intel's crypto_mb eight at a time where it runs, else OpenSSL's
+    one at a time (the same bytes). A point of low order raises ``ValueError``."""
+    out = multibuffer.x25519(scalar, points)
+    if out is not None:
+        return out
     from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
 
+    key, load = X25519PrivateKey.from_private_bytes(scalar), X25519PublicKey.from_public_bytes
+    buffer = np.ascontiguousarray(points).tobytes()
+    return rows([key.exchange(load(buffer[i:i + 32])) for i in range(0, len(buffer), 32)], X25519_WIDTH)
+
+
+def _x25519_hash_encrypt(item: tuple[bytes, str, str, list[str]]) -> np.ndarray:
     scalar, method, salt, ids = item
-    key, digest = X25519PrivateKey.from_private_bytes(scalar), digest_function(method)
-    load = X25519PublicKey.from_public_bytes
-    out = [key.exchange(load((int.from_bytes(digest(v), "little") % P25519).to_bytes(32, "little")))
-           for v in salted(ids, salt)]
-    return rows(out, X25519_WIDTH)
+    digest = digest_function(method)
+    points = [(int.from_bytes(digest(v), "little") % P25519).to_bytes(32, "little") for v in salted(ids, salt)]
+    return _x25519_rows(scalar, rows(points, X25519_WIDTH))
 
 
 def _x25519_reencrypt(item: tuple[bytes, np.ndarray]) -> np.ndarray:
-    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
-
     scalar, points = item
-    key, load = X25519PrivateKey.from_private_bytes(scalar), X25519PublicKey.from_public_bytes
-    buffer = np.ascontiguousarray(points).tobytes()
     try:
-        out = [key.exchange(load(buffer[i:i + 32])) for i in range(0, len(buffer), 32)]
-    except ValueError as exc:  # OpenSSL refuses low-order points (an all-zero shared secret)
+        return _x25519_rows(scalar, points)
+    except ValueError as exc:  # a low-order point: an all-zero shared secret
         raise ValueError(f"the peer sent a point of low order: {exc}") from None
-    return rows(out, X25519_WIDTH)
 
 
 class X25519Cipher:

@@ -30,7 +30,8 @@ them, telling the guest which of its even ids are in the intersection, as FATE d
 Cardinality (``cardinality_only``): the host sends a Bloom filter of its final hashes instead of the
 hashes; the guest counts its own that the filter holds (an estimate, as FATE's).
 
-Signing uses the CRT (two half-size exponentiations with gmpy2) over the task's cores.
+Signing uses the CRT over the task's cores: Intel's crypto_mb signs eight values at once where it runs
+(``ml.multibuffer``, ~6x gmpy2's speed at 2048 bits), gmpy2 one at a time elsewhere.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ from fate_flow.components.intersection.hashing import (
     salted,
 )
 from fate_flow.errors import ComponentError
+from fate_flow.ml import multibuffer
 from fate_flow.ml.paillier import key_proof
 
 PUBLIC_EXPONENT = 65537
@@ -176,34 +178,43 @@ def _final_hash(method: str, salt: str):
     return lambda signature: digest((signature.digits() + salt).encode("utf-8"))
 
 
-def _sign_own_ids(item: tuple[tuple, str, str, str, list[str]]) -> np.ndarray:
+def _signed_rows(crt: tuple, n: int, values: np.ndarray) -> np.ndarray:
+    """x^d mod n for each little-endian row x in [0, n), as rows: Intel's crypto_mb eight at a time where it runs,
+    else gmpy2's CRT one at a time (the same numbers)."""
+    out = multibuffer.rsa_crt(crt, n, values)
+    if out is not None:
+        return out
+    sign = _signer(crt)
+    return int_rows([int(sign(gmpy2.mpz(y))) for y in row_ints(values)], values.shape[1])
+
+
+def _final_signatures(crt: tuple, n: int, final_method: str, salt: str, values: list[int]) -> np.ndarray:
+    """F(sign(x)) for each integer x (reduced modulo n: the same signature)."""
+    final = _final_hash(final_method, salt)
+    signed = _signed_rows(crt, n, int_rows([x % n for x in values], (n.bit_length() + 7) // 8))
+    out = [final(gmpy2.mpz(s)) for s in row_ints(signed)]
+    return rows(out, len(out[0]) if out else 1)
+
+
+def _sign_own_ids(item: tuple[tuple, int, str, str, str, list[str]]) -> np.ndarray:
     """F(sign(H(id + salt))) for each id."""
-    import gmpy2
-
-    crt, method, final_method, salt, ids = item
-    sign, final, digest = _signer(crt), _final_hash(final_method, salt), digest_function(method)
-    out = [final(sign(gmpy2.mpz(int.from_bytes(digest(v), "big")))) for v in salted(ids, salt)]
-    return rows(out, len(out[0]) if out else 1)
+    crt, n, method, final_method, salt, ids = item
+    digest = digest_function(method)
+    return _final_signatures(crt, n, final_method, salt, [int.from_bytes(digest(v), "big") for v in salted(ids, salt)])
 
 
-def _sign_own_values(item: tuple[tuple, str, str, list[int]]) -> np.ndarray:
+def _sign_own_values(item: tuple[tuple, int, str, str, list[int]]) -> np.ndarray:
     """F(sign(x)) for each first-hash value x (split calculation)."""
-    import gmpy2
-
-    crt, final_method, salt, values = item
-    sign, final = _signer(crt), _final_hash(final_method, salt)
-    out = [final(sign(gmpy2.mpz(x))) for x in values]
-    return rows(out, len(out[0]) if out else 1)
+    crt, n, final_method, salt, values = item
+    return _final_signatures(crt, n, final_method, salt, values)
 
 
 def _sign_rows(item: tuple[tuple, int, np.ndarray]) -> np.ndarray:
     """sign(y) for each row y (blinded values a peer sent), checked to lie in (0, n)."""
     crt, n, values = item
-    sign, width = _signer(crt), (n.bit_length() + 7) // 8
-    numbers = row_ints(values)
-    if any(not 0 < y < n for y in numbers):
+    if any(not 0 < y < n for y in row_ints(values)):
         raise ValueError("the peer sent a value outside (0, n)")
-    return int_rows([int(sign(y)) for y in numbers], width)
+    return _signed_rows(crt, n, values)
 
 
 def _blind(item: tuple[int, int, list[int]]) -> np.ndarray:
@@ -319,7 +330,8 @@ def send_key_and_signed_ids(ctx: Any, rsa: Any, ids: np.ndarray, key: PrivateKey
     key.send_to(ctx.guest, "rsa_public_key")
     shuffled = ids[permutation(len(ids))]
     mine = parallel_rows(ctx.computing, _sign_own_ids,
-                         lambda s: (key.crt, rsa.hash_method, rsa.final_hash_method, rsa.salt, list(shuffled[s])),
+                         lambda s: (key.crt, key.public.n, rsa.hash_method, rsa.final_hash_method, rsa.salt,
+                                   list(shuffled[s])),
                          len(ids), digest_width(rsa.final_hash_method))
     if filter_params is not None:
         bloom = BloomFilter.build([bytes(row) for row in mine], filter_params.false_positive_rate,
@@ -350,7 +362,7 @@ def host(ctx: Any, params: Any, ids: np.ndarray, *, sync: bool, cardinality: boo
 # -- split calculation -------------------------------------------------------------------------------------------
 def sign_own_values(computing: Any, key: PrivateKey, values: list[int], final_method: str, salt: str) -> np.ndarray:
     """F(sign(x)) for each first-hash value x."""
-    return parallel_rows(computing, _sign_own_values, lambda s: (key.crt, final_method, salt, values[s]),
+    return parallel_rows(computing, _sign_own_values, lambda s: (key.crt, key.public.n, final_method, salt, values[s]),
                          len(values), digest_width(final_method))
 
 

@@ -1,0 +1,158 @@
+"""Intel's crypto_mb (fate_flow/ml/multibuffer.py) gives the same bytes as OpenSSL and gmpy2, refuses what they
+refuse, and steps aside where it cannot run."""
+
+from __future__ import annotations
+
+import os
+import platform
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
+
+from fate_flow.components.intersection import ciphers
+from fate_flow.components.intersection import rsa as rsa_protocol
+from fate_flow.components.intersection.hashing import int_rows, row_ints
+from fate_flow.ml import multibuffer
+
+
+def _cpu_has_ifma() -> bool:
+    try:
+        return "avx512ifma" in Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+
+
+CAN_RUN = platform.system() == "Linux" and platform.machine() == "x86_64" and _cpu_has_ifma()
+needs_ifma = pytest.mark.skipif(not CAN_RUN, reason="no AVX-512 IFMA on this machine: crypto_mb cannot run here "
+                                                    "(OpenSSL and gmpy2 do the work; their tests still run)")
+
+
+@pytest.fixture
+def without_multibuffer(monkeypatch):
+    """The fallback (OpenSSL, gmpy2), as on a machine without the library."""
+    monkeypatch.setenv("FLOW_MULTIBUFFER", "0")
+    multibuffer.library.cache_clear()
+    yield
+    monkeypatch.delenv("FLOW_MULTIBUFFER")
+    multibuffer.library.cache_clear()
+
+
+def _random_rows(count: int, width: int) -> np.ndarray:
+    return np.frombuffer(os.urandom(count * width), dtype=np.uint8).reshape(count, width).copy()
+
+
+def _openssl_x25519(scalar: bytes, points: np.ndarray) -> list[bytes]:
+    key = X25519PrivateKey.from_private_bytes(scalar)
+    return [key.exchange(X25519PublicKey.from_public_bytes(bytes(row))) for row in points]
+
+
+@needs_ifma
+def test_the_library_is_installed_and_runs_on_this_cpu():
+    assert multibuffer.library() is not None, "crypto_mb did not load: is ipp-crypto installed (make venv)?"
+
+
+@needs_ifma
+@pytest.mark.parametrize("count", [1, 7, 8, 9, 250])
+def test_x25519_gives_openssl_bytes_for_any_row(count):
+    """Random rows: u with the top bit set and u >= 2^255 - 19 included; counts that leave lanes empty."""
+    scalar = os.urandom(32)
+    points = _random_rows(count, 32)
+    points[0, 31] |= 0x80
+    if count > 1:
+        points[1] = np.frombuffer((2**255 - 19 + 5).to_bytes(32, "little"), dtype=np.uint8)
+    out = multibuffer.x25519(scalar, points)
+    assert [bytes(row) for row in out] == _openssl_x25519(scalar, points)
+
+
+@needs_ifma
+def test_x25519_matches_rfc7748s_vector():
+    scalar = bytes.fromhex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4")
+    u = bytes.fromhex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c")
+    out = multibuffer.x25519(scalar, np.frombuffer(u, dtype=np.uint8).reshape(1, 32))
+    assert bytes(out[0]).hex() == "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552"
+
+
+@needs_ifma
+@pytest.mark.parametrize("position", [0, 5, 12])
+def test_a_point_of_low_order_is_refused_wherever_it_sits(position):
+    points = _random_rows(13, 32)
+    points[:, 31] &= 0x7F
+    points[position] = 0  # u = 0: order 1 (an all-zero result for every scalar)
+    with pytest.raises(ValueError, match="low order"):
+        multibuffer.x25519(os.urandom(32), points)
+    with pytest.raises(ValueError, match="low order"):
+        ciphers._x25519_reencrypt((os.urandom(32), points))
+
+
+@needs_ifma
+@pytest.mark.parametrize("bits", [1024, 2048])
+def test_rsa_crt_gives_the_textbook_signature(bits):
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=bits).private_numbers()
+    n, d = numbers.public_numbers.n, numbers.d
+    crt = (numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp)
+    values = [int.from_bytes(os.urandom(bits // 8), "big") % n for _ in range(11)] + [0, 1, n - 1]
+    out = multibuffer.rsa_crt(crt, n, int_rows(values, bits // 8))
+    assert row_ints(out) == [pow(x, d, n) for x in values]
+
+
+def test_rsa_crt_steps_aside_for_a_size_it_has_no_method_for():
+    numbers = rsa.generate_private_key(public_exponent=65537, key_size=1536).private_numbers()
+    n = numbers.public_numbers.n
+    crt = (numbers.p, numbers.q, numbers.dmp1, numbers.dmq1, numbers.iqmp)
+    assert multibuffer.rsa_crt(crt, n, int_rows([2, 3], 192)) is None
+    key = rsa_protocol.PrivateKey.generate(1536)
+    signed = rsa_protocol._sign_rows((key.crt, key.public.n, int_rows([2, 3], key.public.width)))
+    d = pow(key.public.e, -1, (key.p - 1) * (key.q - 1))
+    assert row_ints(signed) == [pow(2, d, key.public.n), pow(3, d, key.public.n)]
+
+
+def test_flow_multibuffer_0_turns_it_off(without_multibuffer):
+    assert multibuffer.library() is None
+    assert multibuffer.x25519(os.urandom(32), _random_rows(3, 32)) is None
+
+
+# -- the protocol kernels give the same rows with and without the library ---------------------------------------------
+def _kernel_outputs() -> dict[str, np.ndarray]:
+    scalar = bytes(range(32))
+    points = _random_rows_seeded(40, 32)
+    points[:, 31] &= 0x7F
+    key = _fixed_rsa_key()
+    blinded = int_rows([(i * 7919 + 3) % key.public.n for i in range(1, 30)], key.public.width)
+    ids = [f"id{i}" for i in range(30)]
+    return {
+        "x25519_hash": ciphers._x25519_hash_encrypt((scalar, "sha256", "salt", ids)),
+        "x25519_reencrypt": ciphers._x25519_reencrypt((scalar, points)),
+        "rsa_rows": rsa_protocol._sign_rows((key.crt, key.public.n, blinded)),
+        "rsa_own_ids": rsa_protocol._sign_own_ids((key.crt, key.public.n, "sha256", "sha256", "salt", ids)),
+        "rsa_own_values": rsa_protocol._sign_own_values((key.crt, key.public.n, "sha256", "", [5, 2**300, 7])),
+    }
+
+
+def _random_rows_seeded(count: int, width: int) -> np.ndarray:
+    return np.random.default_rng(7).integers(0, 256, size=(count, width), dtype=np.uint8)
+
+
+_KEY: list = []
+
+
+def _fixed_rsa_key() -> rsa_protocol.PrivateKey:
+    if not _KEY:
+        _KEY.append(rsa_protocol.PrivateKey.generate(2048))
+    return _KEY[0]
+
+
+@needs_ifma
+def test_the_kernels_give_the_same_rows_with_and_without_crypto_mb(monkeypatch):
+    with_library = _kernel_outputs()
+    monkeypatch.setenv("FLOW_MULTIBUFFER", "0")
+    multibuffer.library.cache_clear()
+    try:
+        without = _kernel_outputs()
+    finally:
+        monkeypatch.delenv("FLOW_MULTIBUFFER")
+        multibuffer.library.cache_clear()
+    for name, rows in with_library.items():
+        assert np.array_equal(rows, without[name]), name
