@@ -35,23 +35,31 @@ def id_sets(count: int, overlap: float) -> tuple[np.ndarray, np.ndarray]:
 
 
 def per_op_costs(rsa_bits: int) -> dict[str, float]:
-    """Microseconds of one X25519 multiplication and one RSA CRT signature, one core."""
+    """Microseconds of one X25519 multiplication and one RSA CRT signature on one core, as the kernels do them
+    (Intel's crypto_mb where it runs), and as OpenSSL / gmpy2 do them one at a time (``FLOW_MULTIBUFFER=0``)."""
     from fate_flow.components.intersection.ciphers import X25519Cipher, _x25519_reencrypt
     from fate_flow.components.intersection.hashing import int_rows
     from fate_flow.components.intersection.rsa import PrivateKey, _sign_rows
+    from fate_flow.ml import multibuffer
 
-    cipher = X25519Cipher("sha256", "")
+    cipher, key = X25519Cipher("sha256", ""), PrivateKey.generate(rsa_bits)
     points = np.frombuffer(os.urandom(32 * 4000), dtype=np.uint8).reshape(-1, 32).copy()
     points[:, 31] &= 0x7F
-    start = time.perf_counter()
-    _x25519_reencrypt((cipher._scalar, points))
-    x25519 = (time.perf_counter() - start) / len(points) * 1e6
-    key = PrivateKey.generate(rsa_bits)
-    values = int_rows([int.from_bytes(os.urandom(32), "big") for _ in range(400)], key.public.width)
-    start = time.perf_counter()
-    _sign_rows((key.crt, key.public.n, values))
-    sign = (time.perf_counter() - start) / len(values) * 1e6
-    return {"x25519_us": x25519, "rsa_sign_us": sign}
+    values = int_rows([int.from_bytes(os.urandom(32), "big") for _ in range(800)], key.public.width)
+    costs = {}
+    for backend, switch in (("", "1"), ("_one_at_a_time", "0")):
+        os.environ["FLOW_MULTIBUFFER"] = switch
+        multibuffer.library.cache_clear()
+        start = time.perf_counter()
+        _x25519_reencrypt((cipher._scalar, points))
+        costs["x25519_us" + backend] = (time.perf_counter() - start) / len(points) * 1e6
+        start = time.perf_counter()
+        _sign_rows((key.crt, key.public.n, values))
+        costs["rsa_sign_us" + backend] = (time.perf_counter() - start) / len(values) * 1e6
+    del os.environ["FLOW_MULTIBUFFER"]
+    multibuffer.library.cache_clear()
+    costs["crypto_mb"] = multibuffer.library() is not None
+    return costs
 
 
 def protocol(method: str, count: int, overlap: float, cores: int, rsa_bits: int) -> dict:
@@ -112,8 +120,11 @@ def main() -> None:
     parser.add_argument("--job", action="store_true", help="also run the job end to end on a standalone server")
     args = parser.parse_args()
     costs = per_op_costs(args.rsa_bits)
-    print(f"one core: X25519 multiplication {costs['x25519_us']:.1f} us, RSA-{args.rsa_bits} CRT signature "
-          f"{costs['rsa_sign_us']:.0f} us; machine: {os.cpu_count()} cores, load {os.getloadavg()[0]:.2f}")
+    print(f"one core ({'crypto_mb, eight at a time' if costs['crypto_mb'] else 'no crypto_mb here'}): X25519 "
+          f"multiplication {costs['x25519_us']:.1f} us, RSA-{args.rsa_bits} CRT signature {costs['rsa_sign_us']:.0f} "
+          f"us; one at a time (OpenSSL, gmpy2): {costs['x25519_us_one_at_a_time']:.1f} us, "
+          f"{costs['rsa_sign_us_one_at_a_time']:.0f} us; machine: {os.cpu_count()} cores, "
+          f"load {os.getloadavg()[0]:.2f}")
     for method in args.methods.split(","):
         ops = 4 * args.ids if method == "ecdh" else 2 * args.ids
         op_us = costs["x25519_us"] if method == "ecdh" else costs["rsa_sign_us"]

@@ -3,7 +3,7 @@ in one call on AVX-512 IFMA (``crypto_mb`` of Intel's Cryptography Primitives Li
 wheel; it needs the Intel compiler runtime of ``intel-cmplr-lib-rt``).
 
 One core here does an X25519 multiplication in ~14 us with it against OpenSSL's 35-67 us, and an RSA-2048
-CRT signature in ~150 us against gmpy2's 750-1,250 us (``bench/multibuffer.py``). The results are the same
+CRT signature in ~150 us against gmpy2's 750-1,250 us (``bench/intersect_1m.py`` prints both). The results are the same
 bytes as OpenSSL's and gmpy2's (``tests/unit/test_multibuffer.py``), so two parties interoperate whichever
 of them has the library.
 

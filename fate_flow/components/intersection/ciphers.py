@@ -89,7 +89,8 @@ class X25519Cipher:
     def encrypt_ids(self, computing: Any, ids: np.ndarray) -> np.ndarray:
         """E(H(id + salt)) for each id, as rows."""
         return parallel_rows(computing, _x25519_hash_encrypt,
-                             lambda s: (self._scalar, self.hash_method, self.salt, list(ids[s])), len(ids), self.width)
+                             lambda s: (self._scalar, self.hash_method, self.salt, ids[s].tolist()), len(ids),
+                             self.width)
 
     def reencrypt(self, computing: Any, name: str, points: Any) -> np.ndarray:
         """E(y) for each row y the peer sent (checked: 32-byte rows, no point of low order)."""
@@ -171,7 +172,7 @@ class ModpCipher:
     def encrypt_ids(self, computing: Any, ids: np.ndarray) -> np.ndarray:
         """E(H(id + salt)^2) for each id, as rows."""
         return parallel_rows(computing, _modp_hash_encrypt,
-                             lambda s: (self._exponent, self.p, self.hash_method, self.salt, list(ids[s])),
+                             lambda s: (self._exponent, self.p, self.hash_method, self.salt, ids[s].tolist()),
                              len(ids), self.width)
 
     def reencrypt(self, computing: Any, name: str, values: Any) -> np.ndarray:

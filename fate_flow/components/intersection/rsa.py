@@ -244,7 +244,7 @@ def _unblind(item: tuple[int, str, str, np.ndarray, np.ndarray]) -> np.ndarray:
 def first_hashes(ids: np.ndarray, method: str, salt: str) -> list[int]:
     """H(id + salt) as integers (FATE: the digest read as a big-endian number)."""
     digest = digest_function(method)
-    return [int.from_bytes(digest(v), "big") for v in salted(list(ids), salt)]
+    return [int.from_bytes(digest(v), "big") for v in salted(np.asarray(ids).tolist(), salt)]
 
 
 def blind(computing: Any, key: PublicKey, values: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -331,7 +331,7 @@ def send_key_and_signed_ids(ctx: Any, rsa: Any, ids: np.ndarray, key: PrivateKey
     shuffled = ids[permutation(len(ids))]
     mine = parallel_rows(ctx.computing, _sign_own_ids,
                          lambda s: (key.crt, key.public.n, rsa.hash_method, rsa.final_hash_method, rsa.salt,
-                                   list(shuffled[s])),
+                                   shuffled[s].tolist()),
                          len(ids), digest_width(rsa.final_hash_method))
     if filter_params is not None:
         bloom = BloomFilter.build([bytes(row) for row in mine], filter_params.false_positive_rate,

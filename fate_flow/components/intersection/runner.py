@@ -260,7 +260,7 @@ def preprocess(ctx: Any, ids: np.ndarray, params: IntersectParams) -> np.ndarray
     the ids it (probably) holds (with several hosts as owners, the ids every host's filter holds)."""
     pre = params.intersect_preprocess_params
     digest = digest_function(pre.preprocess_method)
-    elements = [digest(v) for v in salted(list(ids), pre.preprocess_salt)]
+    elements = [digest(v) for v in salted(np.asarray(ids).tolist(), pre.preprocess_salt)]
     if ctx.role == pre.filter_owner:
         wire = BloomFilter.build(elements, pre.false_positive_rate, pre.hash_method, pre.random_state).to_wire()
         (ctx.hosts if ctx.role == "guest" else ctx.guest).put("preprocess_filter", wire)
