@@ -17,6 +17,7 @@ from __future__ import annotations
 import ctypes
 import os
 import sysconfig
+from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
@@ -48,6 +49,8 @@ def library() -> ctypes.CDLL | None:
     lib.mbx_x25519_mb8.restype = ctypes.c_uint32
     lib.mbx_rsa_private_crt_mb8.argtypes = [ctypes.c_void_p] * 7 + [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
     lib.mbx_rsa_private_crt_mb8.restype = ctypes.c_uint32
+    lib.mbx_rsa_public_mb8.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
+    lib.mbx_rsa_public_mb8.restype = ctypes.c_uint32
     return lib
 
 
@@ -111,17 +114,38 @@ def rsa_crt(crt: tuple[int, int, int, int, int], n: int, values: np.ndarray) -> 
     if lib is None or bits not in RSA_BITS or max(p.bit_length(), q.bit_length()) > bits // 2:
         return None
     width, half = bits // 8, bits // 16
-    count = len(values)
     if values.ndim != 2 or values.shape[1] != width:
         raise ValueError(f"RSA-{bits} takes rows of {width} bytes")
     numbers = [_limbs(v, half) for v in crt]
     number_at = [_same_address(v) for v in numbers]
+    return _rsa_rows(values, bits, lambda value_at, out_at: lib.mbx_rsa_private_crt_mb8(
+        value_at, out_at, *(a.ctypes.data for a in number_at), bits, None, None))
+
+
+def rsa_public(n: int, values: np.ndarray) -> np.ndarray | None:
+    """``x^65537 mod n`` for each little-endian row x in [0, n) (the caller checks), as little-endian rows of n's
+    width; or ``None`` where crypto_mb cannot run or has no method for n's size (1024 ... 4096 bits)."""
+    lib = library()
+    bits = n.bit_length()
+    if lib is None or bits not in RSA_BITS:
+        return None
+    if values.ndim != 2 or values.shape[1] != bits // 8:
+        raise ValueError(f"RSA-{bits} takes rows of {bits // 8} bytes")
+    modulus = _limbs(n, bits // 8)  # a local: alive while crypto_mb reads it through modulus_at
+    modulus_at = _same_address(modulus)
+    return _rsa_rows(values, bits, lambda value_at, out_at: lib.mbx_rsa_public_mb8(
+        value_at, out_at, modulus_at.ctypes.data, bits, None, None))
+
+
+def _rsa_rows(values: np.ndarray, bits: int, call: Callable[[int, int], int]) -> np.ndarray:
+    """Little-endian rows through crypto_mb's big-endian RSA calls, eight at a time (``call(in_at, out_at)``
+    takes the addresses of eight row pointers and returns the status)."""
+    count = len(values)
     big_endian, value_at = _lanes(values[:, ::-1])
     out = np.empty_like(big_endian)
     out_at = _addresses(out)
     for start in range(0, len(big_endian), LANES):
-        status = lib.mbx_rsa_private_crt_mb8(value_at[start:].ctypes.data, out_at[start:].ctypes.data,
-                                             *(a.ctypes.data for a in number_at), bits, None, None)
+        status = call(value_at[start:].ctypes.data, out_at[start:].ctypes.data)
         if status and _failed(status, count - start):
             raise ValueError(f"crypto_mb refused an RSA-{bits} operation (status {status:#x})")
     return np.ascontiguousarray(out[:count, ::-1])

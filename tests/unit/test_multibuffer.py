@@ -98,6 +98,15 @@ def test_rsa_crt_gives_the_textbook_signature(bits):
     assert row_ints(out) == [pow(x, d, n) for x in values]
 
 
+@needs_ifma
+@pytest.mark.parametrize("bits", [1024, 2048])
+def test_rsa_public_gives_the_textbook_power(bits):
+    n = rsa.generate_private_key(public_exponent=65537, key_size=bits).private_numbers().public_numbers.n
+    values = [int.from_bytes(os.urandom(bits // 8), "big") % n for _ in range(9)] + [1, n - 1]
+    out = multibuffer.rsa_public(n, int_rows(values, bits // 8))
+    assert row_ints(out) == [pow(x, 65537, n) for x in values]
+
+
 def test_rsa_crt_steps_aside_for_a_size_it_has_no_method_for():
     numbers = rsa.generate_private_key(public_exponent=65537, key_size=1536).private_numbers()
     n = numbers.public_numbers.n
@@ -112,6 +121,30 @@ def test_rsa_crt_steps_aside_for_a_size_it_has_no_method_for():
 def test_flow_multibuffer_0_turns_it_off(without_multibuffer):
     assert multibuffer.library() is None
     assert multibuffer.x25519(os.urandom(32), _random_rows(3, 32)) is None
+
+
+@pytest.mark.parametrize("library", ["crypto_mb", "fallback"])
+def test_blinding_signing_and_unblinding_give_the_final_hash_of_the_signature(library, monkeypatch):
+    """The guest's kernels around the key holder's: F(sign(x)) for each x, with or without the library (a blind
+    factor is a unit; the batch inversion gives each its own inverse)."""
+    if library == "fallback":
+        monkeypatch.setenv("FLOW_MULTIBUFFER", "0")
+    elif not CAN_RUN:
+        pytest.skip("no AVX-512 IFMA on this machine")
+    multibuffer.library.cache_clear()
+    key = _fixed_rsa_key()
+    n, width = key.public.n, key.public.width
+    values = [int.from_bytes(os.urandom(32), "big") for _ in range(21)]
+    both = rsa_protocol._blind((key.public.e, n, values))
+    blinded, blinds = both[:, :width], both[:, width:]
+    for x, b, r in zip(values, row_ints(blinded), row_ints(blinds), strict=True):
+        assert b == pow(r, key.public.e, n) * x % n and 0 < r < n
+    signed = rsa_protocol._sign_rows((key.crt, n, blinded))
+    hashes = rsa_protocol._unblind((n, "sha256", "s", signed, blinds))
+    expected = rsa_protocol._sign_own_values((key.crt, n, "sha256", "s", values))
+    assert np.array_equal(hashes, expected)
+    monkeypatch.delenv("FLOW_MULTIBUFFER", raising=False)
+    multibuffer.library.cache_clear()
 
 
 # -- the protocol kernels give the same rows with and without the library ---------------------------------------------

@@ -162,8 +162,6 @@ class PrivateKey:
 
 # -- kernels (worker processes) -------------------------------------------------------------------------------------
 def _signer(crt: tuple[int, int, int, int, int]):
-    import gmpy2
-
     p, q, dp, dq, q_inverse = (gmpy2.mpz(v) for v in crt)
 
     def sign(x: Any) -> Any:
@@ -217,26 +215,49 @@ def _sign_rows(item: tuple[tuple, int, np.ndarray]) -> np.ndarray:
     return _signed_rows(crt, n, values)
 
 
+def _powers(e: int, n: int, values: list[int]) -> list[Any]:
+    """x^e mod n for each x in [0, n): crypto_mb eight at a time for e = 65537 where it runs, else gmpy2."""
+    if e == PUBLIC_EXPONENT:
+        out = multibuffer.rsa_public(n, int_rows(values, (n.bit_length() + 7) // 8))
+        if out is not None:
+            return [gmpy2.mpz(v) for v in row_ints(out)]
+    e_, n_ = gmpy2.mpz(e), gmpy2.mpz(n)
+    return [gmpy2.powmod(x, e_, n_) for x in values]
+
+
+def _inverses(values: list[Any], n: Any) -> list[Any]:
+    """x^-1 mod n for each x: one inversion for them all and three multiplications each (Montgomery's trick).
+    A value that is no unit raises ``ZeroDivisionError``."""
+    prefix, running = [], gmpy2.mpz(1)
+    for x in values:
+        running = running * x % n
+        prefix.append(running)
+    inverse = gmpy2.invert(running, n) if values else None
+    out = [None] * len(values)
+    for i in range(len(values) - 1, 0, -1):
+        out[i] = inverse * prefix[i - 1] % n
+        inverse = inverse * values[i] % n
+    if values:
+        out[0] = inverse
+    return out
+
+
 def _blind(item: tuple[int, int, list[int]]) -> np.ndarray:
     """[r^e x mod n | r] rows, a fresh r uniform in [1, n) per value x (module doc: never a short or shared r)."""
-    import gmpy2
-
     e, n, values = item
-    e_, n_, width = gmpy2.mpz(e), gmpy2.mpz(n), (n.bit_length() + 7) // 8
-    out = []
-    for x in values:
-        r = gmpy2.mpz(secrets.randbelow(n - 1) + 1)  # a unit but with probability ~2^-(bits/2)
-        out.append(int(gmpy2.powmod(r, e_, n_) * x % n_).to_bytes(width, "little") + int(r).to_bytes(width, "little"))
+    n_, width = gmpy2.mpz(n), (n.bit_length() + 7) // 8
+    blinds = [secrets.randbelow(n - 1) + 1 for _ in values]  # a unit but with probability ~2^-(bits/2)
+    out = [int(power * x % n_).to_bytes(width, "little") + r.to_bytes(width, "little")
+           for power, x, r in zip(_powers(e, n, blinds), values, blinds, strict=True)]
     return rows(out, 2 * width)
 
 
 def _unblind(item: tuple[int, str, str, np.ndarray, np.ndarray]) -> np.ndarray:
     """F(s / r mod n) for each signed value s and its r."""
-    import gmpy2
-
     n, final_method, salt, signed, blinds = item
     n_, final = gmpy2.mpz(n), _final_hash(final_method, salt)
-    out = [final(gmpy2.divm(s, r, n_)) for s, r in zip(row_ints(signed), row_ints(blinds), strict=True)]
+    inverses = _inverses([gmpy2.mpz(r) for r in row_ints(blinds)], n_)
+    out = [final(s * inverse % n_) for s, inverse in zip(row_ints(signed), inverses, strict=True)]
     return rows(out, len(out[0]) if out else 1)
 
 
