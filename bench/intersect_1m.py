@@ -5,6 +5,7 @@ optionally the job end to end on a standalone server (``--job``).
     PYTHONPATH=/work/main .venv/bin/python bench/intersect_1m.py                     # ecdh + rsa, 1,000,000 ids
     PYTHONPATH=/work/main .venv/bin/python bench/intersect_1m.py --ids 100000 --methods rsa
     PYTHONPATH=/work/main .venv/bin/python bench/intersect_1m.py --ids 1000000 --methods ecdh --job
+    FLOW_MULTIBUFFER=0 PYTHONPATH=/work/main .venv/bin/python bench/intersect_1m.py   # without Intel's crypto_mb
 
 Besides the wall time it prints the cost of one elementary operation on one core (an X25519 scalar
 multiplication; an RSA CRT signature) and what the protocol needs of them, so the figure can be read
@@ -46,7 +47,7 @@ def per_op_costs(rsa_bits: int) -> dict[str, float]:
     points = np.frombuffer(os.urandom(32 * 4000), dtype=np.uint8).reshape(-1, 32).copy()
     points[:, 31] &= 0x7F
     values = int_rows([int.from_bytes(os.urandom(32), "big") for _ in range(800)], key.public.width)
-    costs = {}
+    costs, chosen = {}, os.environ.get("FLOW_MULTIBUFFER")
     for backend, switch in (("", "1"), ("_one_at_a_time", "0")):
         os.environ["FLOW_MULTIBUFFER"] = switch
         multibuffer.library.cache_clear()
@@ -56,7 +57,9 @@ def per_op_costs(rsa_bits: int) -> dict[str, float]:
         start = time.perf_counter()
         _sign_rows((key.crt, key.public.n, values))
         costs["rsa_sign_us" + backend] = (time.perf_counter() - start) / len(values) * 1e6
-    del os.environ["FLOW_MULTIBUFFER"]
+    os.environ.pop("FLOW_MULTIBUFFER")
+    if chosen is not None:  # the run's own choice (FLOW_MULTIBUFFER=0: the protocol without crypto_mb)
+        os.environ["FLOW_MULTIBUFFER"] = chosen
     multibuffer.library.cache_clear()
     costs["crypto_mb"] = multibuffer.library() is not None
     return costs
@@ -76,7 +79,7 @@ def protocol(method: str, count: int, overlap: float, cores: int, rsa_bits: int)
             "megabytes": sum(len(m.data) for m in hub.messages) / 1e6}
 
 
-def job(method: str, count: int, overlap: float, cores: int) -> dict:
+def job(method: str, count: int, overlap: float, cores: int, rsa_bits: int) -> dict:
     """The job end to end on a standalone server: upload both tables, then Reader -> Intersection."""
     from tests.jobs import job_conf, reader_params, run_job, summary, upload
     from tests.support import ServerProcess
@@ -98,6 +101,7 @@ def job(method: str, count: int, overlap: float, cores: int) -> dict:
                 "intersect_0": {"module": "Intersection", "input": {"data": {"data": ["reader_0.data"]}},
                                 "output": {"data": ["data"]}}}}
             conf = job_conf("9999", ["10000"], None, {"intersect_0": {"intersect_method": method,
+                                                                      "rsa_params": {"key_length": rsa_bits},
                                                                       "only_output_key": True}},
                             reader_params("psi_guest", ["psi_host"]), {"task_cores": cores})
             start = time.perf_counter()
@@ -120,14 +124,15 @@ def main() -> None:
     parser.add_argument("--job", action="store_true", help="also run the job end to end on a standalone server")
     args = parser.parse_args()
     costs = per_op_costs(args.rsa_bits)
-    print(f"one core ({'crypto_mb, eight at a time' if costs['crypto_mb'] else 'no crypto_mb here'}): X25519 "
+    print(f"one core ({'crypto_mb, eight at a time' if costs['crypto_mb'] else 'crypto_mb off'}): X25519 "
           f"multiplication {costs['x25519_us']:.1f} us, RSA-{args.rsa_bits} CRT signature {costs['rsa_sign_us']:.0f} "
           f"us; one at a time (OpenSSL, gmpy2): {costs['x25519_us_one_at_a_time']:.1f} us, "
           f"{costs['rsa_sign_us_one_at_a_time']:.0f} us; machine: {os.cpu_count()} cores, "
           f"load {os.getloadavg()[0]:.2f}")
     for method in args.methods.split(","):
         ops = 4 * args.ids if method == "ecdh" else 2 * args.ids
-        op_us = costs["x25519_us"] if method == "ecdh" else costs["rsa_sign_us"]
+        suffix = "" if costs["crypto_mb"] else "_one_at_a_time"  # what this run's kernels use
+        op_us = costs[("x25519_us" if method == "ecdh" else "rsa_sign_us") + suffix]
         floor = ops * op_us / 1e6 / args.cores
         result = protocol(method, args.ids, args.overlap, args.cores, args.rsa_bits)
         print(f"{method}: {result['ids']:,} ids per party, {result['intersected']:,} intersected: "
@@ -135,7 +140,7 @@ def main() -> None:
               f"{result['megabytes']:.0f} MB exchanged; crypto floor {ops:,} ops x {op_us:.0f} us / {args.cores} "
               f"cores = {floor:.0f} s")
         if args.job:
-            result = job(method, args.ids, args.overlap, args.cores)
+            result = job(method, args.ids, args.overlap, args.cores, args.rsa_bits)
             print(f"{method} job: {result['status']} in {result['seconds']:.1f} s submit -> end "
                   f"({result['intersected']} intersected; uploads {result['upload_seconds']:.1f} s)")
 
