@@ -101,3 +101,16 @@ def server(server_factory) -> ServerProcess:
 @pytest.fixture
 def flow_cli() -> FlowCLI:
     return FlowCLI()
+
+
+@pytest.fixture
+def without_crypto_mb():
+    """This process without Intel's crypto_mb (``FLOW_MULTIBUFFER=0``), as on a machine without it: OpenSSL and
+    gmpy2 do the work (fate_flow/ml/multibuffer.py); restored after the test."""
+    from fate_flow.ml import multibuffer
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("FLOW_MULTIBUFFER", "0")
+        multibuffer.library.cache_clear()
+        yield
+    multibuffer.library.cache_clear()

@@ -25,6 +25,7 @@ import numpy as np
 
 LANES = 8
 RSA_BITS = (1024, 2048, 3072, 4096)
+EXP_BITS = (1024, 2048, 3072, 4096)  # the moduli sizes of crypto_mb's exponentiations (a modulus up to that size)
 X25519_WIDTH = 32
 # the compiler runtime crypto_mb links against, loaded first (the wheels set no RPATH)
 _RUNTIME = ("libintlc.so.5", "libirng.so", "libimf.so", "libsvml.so")
@@ -51,6 +52,12 @@ def library() -> ctypes.CDLL | None:
     lib.mbx_rsa_private_crt_mb8.restype = ctypes.c_uint32
     lib.mbx_rsa_public_mb8.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int, ctypes.c_void_p, ctypes.c_void_p]
     lib.mbx_rsa_public_mb8.restype = ctypes.c_uint32
+    lib.mbx_exp_BufferSize.argtypes = [ctypes.c_int]
+    for bits in EXP_BITS:
+        function = getattr(lib, f"mbx_exp{bits}_mb8")
+        function.argtypes = [ctypes.c_void_p] * 3 + [ctypes.c_int, ctypes.c_void_p, ctypes.c_int, ctypes.c_void_p,
+                                                     ctypes.c_int]
+        function.restype = ctypes.c_uint32
     return lib
 
 
@@ -149,3 +156,31 @@ def _rsa_rows(values: np.ndarray, bits: int, call: Callable[[int, int], int]) ->
         if status and _failed(status, count - start):
             raise ValueError(f"crypto_mb refused an RSA-{bits} operation (status {status:#x})")
     return np.ascontiguousarray(out[:count, ::-1])
+
+
+def powers(base: int, exponents: list[int], modulus: int) -> list[int] | None:
+    """``base^e mod modulus`` for each exponent e in [0, modulus) (the caller checks), base in [0, modulus), an
+    odd modulus of at most 4096 bits; or ``None`` where crypto_mb cannot run. Whether it pays depends on the
+    sizes: the caller decides (``ml.paillier.obfuscation``)."""
+    lib = library()
+    bits = next((b for b in EXP_BITS if modulus.bit_length() <= b), None)
+    if lib is None or bits is None or not exponents:
+        return None if lib is None or bits is None else []
+    width = bits // 8
+    exponent_bits = max(1, max(exponents).bit_length())
+    base_row, modulus_row = _limbs(base, width), _limbs(modulus, width)
+    base_at, modulus_at = _same_address(base_row), _same_address(modulus_row)
+    rows, exponent_at = _lanes(np.frombuffer(b"".join(int(e).to_bytes(width, "little") for e in exponents),
+                                             dtype=np.uint8).reshape(len(exponents), width))
+    out = np.empty_like(rows)
+    out_at = _addresses(out)
+    size = lib.mbx_exp_BufferSize(bits)
+    scratch = ctypes.create_string_buffer(size)
+    function = getattr(lib, f"mbx_exp{bits}_mb8")
+    for start in range(0, len(rows), LANES):
+        status = function(out_at[start:].ctypes.data, base_at.ctypes.data, exponent_at[start:].ctypes.data,
+                          exponent_bits, modulus_at.ctypes.data, modulus.bit_length(), scratch, size)
+        if status and _failed(status, len(exponents) - start):
+            raise ValueError(f"crypto_mb refused a {bits}-bit exponentiation (status {status:#x})")
+    raw = out[:len(exponents)].tobytes()
+    return [int.from_bytes(raw[i:i + width], "little") for i in range(0, len(raw), width)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import platform
+import secrets
 from pathlib import Path
 
 import numpy as np
@@ -28,16 +29,6 @@ def _cpu_has_ifma() -> bool:
 CAN_RUN = platform.system() == "Linux" and platform.machine() == "x86_64" and _cpu_has_ifma()
 needs_ifma = pytest.mark.skipif(not CAN_RUN, reason="no AVX-512 IFMA on this machine: crypto_mb cannot run here "
                                                     "(OpenSSL and gmpy2 do the work; their tests still run)")
-
-
-@pytest.fixture
-def without_multibuffer(monkeypatch):
-    """The fallback (OpenSSL, gmpy2), as on a machine without the library."""
-    monkeypatch.setenv("FLOW_MULTIBUFFER", "0")
-    multibuffer.library.cache_clear()
-    yield
-    monkeypatch.delenv("FLOW_MULTIBUFFER")
-    multibuffer.library.cache_clear()
 
 
 def _random_rows(count: int, width: int) -> np.ndarray:
@@ -118,7 +109,7 @@ def test_rsa_crt_steps_aside_for_a_size_it_has_no_method_for():
     assert row_ints(signed) == [pow(2, d, key.public.n), pow(3, d, key.public.n)]
 
 
-def test_flow_multibuffer_0_turns_it_off(without_multibuffer):
+def test_flow_multibuffer_0_turns_it_off(without_crypto_mb):
     assert multibuffer.library() is None
     assert multibuffer.x25519(os.urandom(32), _random_rows(3, 32)) is None
 
@@ -189,3 +180,32 @@ def test_the_kernels_give_the_same_rows_with_and_without_crypto_mb(monkeypatch):
         multibuffer.library.cache_clear()
     for name, rows in with_library.items():
         assert np.array_equal(rows, without[name]), name
+
+
+# -- Paillier: the key owner's obfuscators --------------------------------------------------------------------------
+@needs_ifma
+@pytest.mark.parametrize("bits", [1021, 1023, 1024, 2048])
+def test_powers_give_the_textbook_power(bits):
+    modulus = secrets.randbits(bits) | (1 << (bits - 1)) | 1  # odd, exactly `bits` bits
+    base = int.from_bytes(os.urandom(bits // 8), "big") % modulus
+    exponents = [int.from_bytes(os.urandom(64), "big") for _ in range(11)] + [0, 1]
+    assert multibuffer.powers(base, exponents, modulus) == [pow(base, e, modulus) for e in exponents]
+
+
+@needs_ifma
+def test_the_owners_obfuscators_at_1024_bits_come_from_crypto_mb_and_are_hs_to_the_a():
+    import gmpy2
+
+    from fate_flow.ml.paillier import generate_keypair
+    from fate_flow.ml.paillier.obfuscation import _Obfuscation, _OwnersMultibuffer, _random_exponents
+
+    public, private = generate_keypair(1024)
+    state = _Obfuscation(public, (gmpy2.mpz(private.p), gmpy2.mpz(private.q)))
+    assert isinstance(state.fixed, _OwnersMultibuffer)
+    exponents = _random_exponents(19, state.exponent_bits)
+    assert state.fixed.powers_of(exponents) == [gmpy2.powmod(state.base, a, state.modulus) for a in exponents]
+    values = [0.5, -3.25, 7.0, 1e-3]
+    assert np.allclose(private.decrypt(private.encrypt(np.array(values))), values)
+    public2, private2 = generate_keypair(2048)
+    state2 = _Obfuscation(public2, (gmpy2.mpz(private2.p), gmpy2.mpz(private2.q)))
+    assert not isinstance(state2.fixed, _OwnersMultibuffer)  # no faster than the comb there
