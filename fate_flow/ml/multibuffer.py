@@ -164,8 +164,10 @@ def powers(base: int, exponents: list[int], modulus: int) -> list[int] | None:
     sizes: the caller decides (``ml.paillier.obfuscation``)."""
     lib = library()
     bits = next((b for b in EXP_BITS if modulus.bit_length() <= b), None)
-    if lib is None or bits is None or not exponents:
-        return None if lib is None or bits is None else []
+    if lib is None or bits is None:
+        return None
+    if not exponents:
+        return []
     width = bits // 8
     exponent_bits = max(1, max(exponents).bit_length())
     base_row, modulus_row = _limbs(base, width), _limbs(modulus, width)

@@ -138,6 +138,17 @@ def test_blinding_signing_and_unblinding_give_the_final_hash_of_the_signature(li
     multibuffer.library.cache_clear()
 
 
+def test_the_blinds_are_inverted_together_each_to_its_own_inverse():
+    import gmpy2
+
+    n = gmpy2.mpz(_fixed_rsa_key().public.n)
+    for count in (0, 1, 2, 9):
+        values = [gmpy2.mpz(secrets.randbelow(int(n) - 1) + 1) for _ in range(count)]
+        assert rsa_protocol._inverses(values, n) == [gmpy2.invert(v, n) for v in values]
+    with pytest.raises(ZeroDivisionError):  # a blind sharing a prime with n (probability ~2^-1024)
+        rsa_protocol._inverses([gmpy2.mpz(3), gmpy2.mpz(_fixed_rsa_key().p)], n)
+
+
 # -- the protocol kernels give the same rows with and without the library ---------------------------------------------
 def _kernel_outputs() -> dict[str, np.ndarray]:
     scalar = bytes(range(32))

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
+from itertools import accumulate
 from typing import Any
 
 import gmpy2
@@ -228,17 +229,15 @@ def _powers(e: int, n: int, values: list[int]) -> list[Any]:
 def _inverses(values: list[Any], n: Any) -> list[Any]:
     """x^-1 mod n for each x: one inversion for them all and three multiplications each (Montgomery's trick).
     A value that is no unit raises ``ZeroDivisionError``."""
-    prefix, running = [], gmpy2.mpz(1)
-    for x in values:
-        running = running * x % n
-        prefix.append(running)
-    inverse = gmpy2.invert(running, n) if values else None
-    out = [None] * len(values)
+    if not values:
+        return []
+    prefix = list(accumulate(values, lambda a, b: a * b % n))  # x_0, x_0 x_1, ...
+    inverse = gmpy2.invert(prefix[-1], n)  # (x_0 ... x_i)^-1, i from the last down
+    out = [inverse] * len(values)
     for i in range(len(values) - 1, 0, -1):
         out[i] = inverse * prefix[i - 1] % n
         inverse = inverse * values[i] % n
-    if values:
-        out[0] = inverse
+    out[0] = inverse
     return out
 
 
