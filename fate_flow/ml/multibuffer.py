@@ -1,15 +1,19 @@
-"""Intel's multi-buffer cryptography: eight X25519 multiplications, or eight RSA CRT private-key operations,
+"""Intel's multi-buffer cryptography: eight X25519 multiplications, RSA operations or modular exponentiations
 in one call on AVX-512 IFMA (``crypto_mb`` of Intel's Cryptography Primitives Library, the ``ipp-crypto``
 wheel; it needs the Intel compiler runtime of ``intel-cmplr-lib-rt``).
 
-One core here does an X25519 multiplication in ~14 us with it against OpenSSL's 35-67 us, and an RSA-2048
-CRT signature in ~150 us against gmpy2's 750-1,250 us (``bench/intersect_1m.py`` prints both). The results are the same
-bytes as OpenSSL's and gmpy2's (``tests/unit/test_multibuffer.py``), so two parties interoperate whichever
-of them has the library.
+One core here (``bench/intersect_1m.py`` and ``bench/paillier_ops.py`` print both):
 
-Each function returns ``None`` where the library cannot run (not installed, as on other platforms; a CPU
-without IFMA, which ``mbx_is_crypto_mb_applicable`` tells; ``FLOW_MULTIBUFFER=0`` in the environment, to
-compare), and the caller does the work one value at a time as before.
+- X25519 multiplication: ~9-14 us against OpenSSL's 39-67 us (the ecdh intersection);
+- RSA CRT signature: ~20-28 us at 1024 bits, ~110-170 us at 2048, against gmpy2's 174-235 and 904-1,255 us
+  (the rsa intersection's key holder), and ``x^65537`` for the guest's blinds;
+- exponentiation modulo a number of up to 1024 bits with a 512-bit exponent: ~37 us against gmpy2's 286 us
+  (the Paillier key owner's obfuscators at 1024 bits, ``ml.paillier.obfuscation``).
+
+The results are the same numbers as OpenSSL's and gmpy2's (``tests/unit/test_multibuffer.py``), so two parties
+interoperate whichever of them has the library. Each function returns ``None`` where the library cannot run
+(not installed, as on other platforms; a CPU without IFMA, which ``mbx_is_crypto_mb_applicable`` tells;
+``FLOW_MULTIBUFFER=0`` in the environment, to compare), and the caller does the work one value at a time.
 """
 
 from __future__ import annotations
