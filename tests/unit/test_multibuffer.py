@@ -17,6 +17,7 @@ from fate_flow.components.intersection import ciphers
 from fate_flow.components.intersection import rsa as rsa_protocol
 from fate_flow.components.intersection.hashing import int_rows, row_ints
 from fate_flow.ml import multibuffer
+from fate_flow.ml.paillier.arith import batch_invert
 
 
 def _cpu_has_ifma() -> bool:
@@ -144,9 +145,9 @@ def test_the_blinds_are_inverted_together_each_to_its_own_inverse():
     n = gmpy2.mpz(_fixed_rsa_key().public.n)
     for count in (0, 1, 2, 9):
         values = [gmpy2.mpz(secrets.randbelow(int(n) - 1) + 1) for _ in range(count)]
-        assert rsa_protocol._inverses(values, n) == [gmpy2.invert(v, n) for v in values]
+        assert batch_invert(values, n) == [gmpy2.invert(v, n) for v in values]
     with pytest.raises(ZeroDivisionError):  # a blind sharing a prime with n (probability ~2^-1024)
-        rsa_protocol._inverses([gmpy2.mpz(3), gmpy2.mpz(_fixed_rsa_key().p)], n)
+        batch_invert([gmpy2.mpz(3), gmpy2.mpz(_fixed_rsa_key().p)], n)
 
 
 # -- the protocol kernels give the same rows with and without the library ---------------------------------------------

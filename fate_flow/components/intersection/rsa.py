@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import secrets
 from dataclasses import dataclass
-from itertools import accumulate
 from typing import Any
 
 import gmpy2
@@ -67,6 +66,7 @@ from fate_flow.components.intersection.hashing import (
 from fate_flow.errors import ComponentError
 from fate_flow.ml import multibuffer
 from fate_flow.ml.paillier import key_proof
+from fate_flow.ml.paillier.arith import batch_invert
 
 PUBLIC_EXPONENT = 65537
 _PROOF_DOMAIN = b"fate_flow rsa intersection gcd(e, phi(n)) = 1, e-th roots v1"
@@ -226,21 +226,6 @@ def _powers(e: int, n: int, values: list[int]) -> list[Any]:
     return [gmpy2.powmod(x, e_, n_) for x in values]
 
 
-def _inverses(values: list[Any], n: Any) -> list[Any]:
-    """x^-1 mod n for each x: one inversion for them all and three multiplications each (Montgomery's trick).
-    A value that is no unit raises ``ZeroDivisionError``."""
-    if not values:
-        return []
-    prefix = list(accumulate(values, lambda a, b: a * b % n))  # x_0, x_0 x_1, ...
-    inverse = gmpy2.invert(prefix[-1], n)  # (x_0 ... x_i)^-1, i from the last down
-    out = [inverse] * len(values)
-    for i in range(len(values) - 1, 0, -1):
-        out[i] = inverse * prefix[i - 1] % n
-        inverse = inverse * values[i] % n
-    out[0] = inverse
-    return out
-
-
 def _blind(item: tuple[int, int, list[int]]) -> np.ndarray:
     """[r^e x mod n | r] rows, a fresh r uniform in [1, n) per value x (module doc: never a short or shared r)."""
     e, n, values = item
@@ -255,7 +240,7 @@ def _unblind(item: tuple[int, str, str, np.ndarray, np.ndarray]) -> np.ndarray:
     """F(s / r mod n) for each signed value s and its r."""
     n, final_method, salt, signed, blinds = item
     n_, final = gmpy2.mpz(n), _final_hash(final_method, salt)
-    inverses = _inverses([gmpy2.mpz(r) for r in row_ints(blinds)], n_)
+    inverses = batch_invert([gmpy2.mpz(r) for r in row_ints(blinds)], n_)  # one inversion for the chunk
     out = [final(s * inverse % n_) for s, inverse in zip(row_ints(signed), inverses, strict=True)]
     return rows(out, len(out[0]) if out else 1)
 
