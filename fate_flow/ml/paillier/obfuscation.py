@@ -206,10 +206,7 @@ class _OwnersMultibuffer:
 
     def __init__(self, base: mpz, crt: _Crt, exponent_bits: int):
         self.crt, self.exponent_bits = crt, exponent_bits
-        self.bases = (int(base % crt.p_square), int(base % crt.q_square))
-
-    def __reduce__(self) -> Any:
-        raise TypeError("the key owner's CRT constants hold its factors: they are never pickled")
+        self.bases = (int(base % crt.p_square), int(base % crt.q_square))  # (its _Crt refuses to be pickled)
 
     def powers_of(self, exponents: list[mpz]) -> list[mpz]:
         """``hs^a mod n^2`` for each exponent ``a``."""
